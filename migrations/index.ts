@@ -1,0 +1,10 @@
+/**
+ * The ordered list of migrations. Listing them here (instead of letting knex scan the folder) keeps
+ * the order explicit and works wherever the code is loaded from.
+ */
+import type { Knex } from 'knex';
+import * as directory from './20261123_001_directory.ts';
+
+export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
+  { name: '20261123_001_directory', migration: directory },
+];

@@ -1,0 +1,116 @@
+/**
+ * The TTL key-value store over one table. Atomicity comes from single statements (upsert with
+ * RETURNING, DELETE … RETURNING), which both SQLite (3.35+) and PostgreSQL execute atomically, so
+ * it holds across processes sharing one PostgreSQL too.
+ */
+import type { Counter, TtlStore, TtlTags } from '../types.ts';
+import { mapDriverError, now, rowsOf, type Db } from './sql.ts';
+
+const MAX_TTL_SECONDS = 366 * 24 * 3600;
+
+function expiry(ttlSeconds: number): number {
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > MAX_TTL_SECONDS) {
+    throw new RangeError(`ttl must be between 0 and ${MAX_TTL_SECONDS} seconds, got ${ttlSeconds}`);
+  }
+  return now() + Math.ceil(ttlSeconds * 1000);
+}
+
+export class KnexTtlStore implements TtlStore {
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  async put(key: string, value: unknown, ttlSeconds: number, tags: TtlTags = {}): Promise<void> {
+    const row = this.row(key, value, ttlSeconds, tags);
+    await this.guard(() => this.db('kv').insert(row).onConflict('key').merge());
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    const row = await this.guard(() => this.db('kv').where('key', key).andWhere('expires_at', '>', now()).first('value'));
+    return row?.value == null ? undefined : (JSON.parse(row.value as string) as T);
+  }
+
+  async add(key: string, value: unknown, ttlSeconds: number, tags: TtlTags = {}): Promise<boolean> {
+    const r = this.row(key, value, ttlSeconds, tags);
+    // Inserts, or takes over an expired row; a live row is left alone and nothing is returned.
+    const result = await this.guard(() =>
+      this.db.raw(
+        `insert into kv (key, value, counter, subject, grp, expires_at, updated_at) values (?, ?, 0, ?, ?, ?, ?)
+         on conflict (key) do update set value = excluded.value, counter = 0, subject = excluded.subject, grp = excluded.grp,
+           expires_at = excluded.expires_at, updated_at = excluded.updated_at
+         where kv.expires_at <= ?
+         returning key`,
+        [r.key, r.value, r.subject, r.grp, r.expires_at, r.updated_at, r.updated_at],
+      ),
+    );
+    return rowsOf(result).length === 1;
+  }
+
+  async consume<T>(key: string): Promise<T | undefined> {
+    const result = await this.guard(() => this.db.raw('delete from kv where key = ? and expires_at > ? returning value', [key, now()]));
+    const row = rowsOf<{ value: string | null }>(result)[0];
+    return row?.value == null ? undefined : (JSON.parse(row.value) as T);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return (await this.guard(() => this.db('kv').where('key', key).delete())) > 0;
+  }
+
+  async deleteTagged(tags: TtlTags): Promise<number> {
+    if (tags.subject === undefined && tags.group === undefined) throw new RangeError('deleteTagged needs a subject or a group');
+    return this.guard(() => {
+      const q = this.db('kv').where('expires_at', '>', now());
+      if (tags.subject !== undefined) q.andWhere('subject', tags.subject);
+      if (tags.group !== undefined) q.andWhere('grp', tags.group);
+      return q.delete();
+    });
+  }
+
+  async increment(key: string, ttlSeconds: number): Promise<Counter> {
+    const expiresAt = expiry(ttlSeconds);
+    const at = now();
+    const result = await this.guard(() =>
+      this.db.raw(
+        `insert into kv (key, value, counter, expires_at, updated_at) values (?, null, 1, ?, ?)
+         on conflict (key) do update set
+           counter = case when kv.expires_at <= ? then 1 else kv.counter + 1 end,
+           expires_at = excluded.expires_at, updated_at = excluded.updated_at
+         returning counter, updated_at`,
+        [key, expiresAt, at, at],
+      ),
+    );
+    const row = rowsOf<{ counter: number | string; updated_at: number | string }>(result)[0]!;
+    return { count: Number(row.counter), updatedAt: Number(row.updated_at) };
+  }
+
+  async counter(key: string): Promise<Counter | undefined> {
+    const row = await this.guard(() => this.db('kv').where('key', key).andWhere('expires_at', '>', now()).first('counter', 'updated_at'));
+    return row ? { count: Number(row.counter), updatedAt: Number(row.updated_at) } : undefined;
+  }
+
+  async sweep(): Promise<number> {
+    return this.guard(() => this.db('kv').where('expires_at', '<=', now()).delete());
+  }
+
+  private row(key: string, value: unknown, ttlSeconds: number, tags: TtlTags) {
+    if (typeof key !== 'string' || key.length === 0 || key.length > 512) throw new RangeError('keys are 1 to 512 characters');
+    return {
+      key,
+      value: value === undefined ? null : JSON.stringify(value),
+      counter: 0,
+      subject: tags.subject ?? null,
+      grp: tags.group ?? null,
+      expires_at: expiry(ttlSeconds),
+      updated_at: now(),
+    };
+  }
+
+  private async guard<R>(work: () => PromiseLike<R>): Promise<R> {
+    try {
+      return await work();
+    } catch (err) {
+      throw mapDriverError(err, 'key');
+    }
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The store contract. Two kinds of storage on purpose:
+ *  - a typed directory store (users, groups, resources, networks, devices, policies, API keys,
+ *    memberships, passwords, audit events), and
+ *  - a generic TTL key-value store for sessions, codes, tokens, throttling counters and seen message IDs.
+ * Every backend passes one conformance suite (test/store/conformance.ts).
+ */
+import type {
+  ApiKey, Application, AuditEvent, Device, Group, ManagedBy, Member, MemberKind, Network, NewAuditEvent, Outcome, Policy, RadiusClient, User,
+} from '../directory/model.ts';
+
+type Bookkeeping = 'id' | 'managedBy' | 'version' | 'createdAt' | 'updatedAt';
+/** The stored fields of an entity: everything but the bookkeeping the store maintains. */
+export type Fields<T> = Omit<T, Bookkeeping>;
+
+export interface ListQuery {
+  /** Page size, 1..1000 (default 100). */
+  limit?: number;
+  /** Opaque cursor from a previous page's `next`. */
+  after?: string;
+  /** Case-insensitive prefix match on the name (and e-mail for users). */
+  q?: string;
+  managedBy?: ManagedBy;
+  /** Collection-specific equality filters on indexed fields, e.g. `{ status: 'active' }`. */
+  where?: Record<string, string | number | boolean>;
+  /** Users only: direct members of the group with this id. */
+  memberOf?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Cursor for the next page; absent on the last page. */
+  next?: string;
+}
+
+export interface UpdateOptions {
+  /** Fail with ConflictError('stale') unless the stored version equals this one (HTTP If-Match). */
+  expectVersion?: number;
+}
+
+/**
+ * One kind of directory object. Updates take a function from the current value to the next one and
+ * run it inside a transaction with the row locked, so concurrent updates never lose each other's
+ * changes (dex's `UpdateClient(id, func(old) (new, error))`).
+ */
+export interface Collection<T extends { id: string }> {
+  readonly kind: string;
+  create(fields: Fields<T>, managedBy?: ManagedBy): Promise<T>;
+  /** @throws NotFoundError */
+  get(id: string): Promise<T>;
+  /** The objects with these ids that exist, in name order. */
+  getMany(ids: string[]): Promise<T[]>;
+  /** Looks an object up by its unique name (username for users). */
+  findByName(name: string): Promise<T | undefined>;
+  list(query?: ListQuery): Promise<Page<T>>;
+  /** Every object, in name order (for reconciliation and caches; directories here are thousands, not millions). */
+  all(query?: Omit<ListQuery, 'limit' | 'after'>): Promise<T[]>;
+  /** @throws NotFoundError, ConflictError('stale'), AlreadyExistsError (renamed onto an existing name) */
+  update(id: string, change: (current: T) => Fields<T> | Promise<Fields<T>>, options?: UpdateOptions): Promise<T>;
+  /** @throws NotFoundError, ConflictError('stale') */
+  delete(id: string, options?: UpdateOptions): Promise<T>;
+}
+
+/** A stored RADIUS client carries its shared secret, encrypted by the caller (src/secrets). */
+export type StoredRadiusClient = RadiusClient & { secretEncrypted: string };
+/** A stored API key carries the SHA-256 of its secret, never the secret. */
+export type StoredApiKey = ApiKey & { secretHash: string };
+
+export interface Memberships {
+  /** @throws NotFoundError (group or member), AlreadyExistsError, ConflictError (a group cycle) */
+  add(groupId: string, kind: MemberKind, memberId: string, managedBy?: ManagedBy): Promise<void>;
+  /** @returns whether a membership was removed */
+  remove(groupId: string, kind: MemberKind, memberId: string): Promise<boolean>;
+  /** Direct members of a group. */
+  members(groupId: string): Promise<Member[]>;
+  /** Groups a user or group belongs to directly. */
+  groupsOf(kind: MemberKind, memberId: string): Promise<Group[]>;
+  /** Every group a user belongs to, directly or through nested groups. */
+  resolveUserGroups(userId: string): Promise<Group[]>;
+  /** Every membership, for reconciliation. */
+  all(): Promise<Array<{ groupId: string; kind: MemberKind; memberId: string; managedBy: ManagedBy }>>;
+}
+
+export interface PasswordRecord {
+  hash: string;
+  changedAt: string;
+  /** Previous hashes, newest first (for password-history policies). */
+  history: string[];
+}
+
+export interface Passwords {
+  get(userId: string): Promise<PasswordRecord | undefined>;
+  /** Sets the hash; keeps the replaced one in the history, trimmed to `keepHistory` entries. */
+  set(userId: string, hash: string, keepHistory: number): Promise<void>;
+  /**
+   * Replaces the hash only if it is still `expected` (a transparent rehash after login must not
+   * overwrite a password changed in between). Does not touch the history.
+   */
+  rehash(userId: string, expected: string, hash: string): Promise<boolean>;
+  delete(userId: string): Promise<void>;
+}
+
+export interface AuditQuery {
+  limit?: number;
+  after?: string;
+  /** Events whose actor or target is this user (id or username). */
+  user?: string;
+  /** Exact type, or a prefix ending in '.' (e.g. `user.`). */
+  type?: string;
+  outcome?: Outcome;
+  since?: string;
+  until?: string;
+}
+
+export interface AuditLog {
+  append(event: NewAuditEvent): Promise<AuditEvent>;
+  /** Newest first. */
+  query(query?: AuditQuery): Promise<Page<AuditEvent>>;
+  /** Deletes events older than the time given; returns how many. */
+  prune(before: string): Promise<number>;
+}
+
+export interface DirectoryStore {
+  readonly users: Collection<User>;
+  readonly groups: Collection<Group>;
+  readonly applications: Collection<Application>;
+  readonly radiusClients: Collection<StoredRadiusClient>;
+  readonly networks: Collection<Network>;
+  readonly devices: Collection<Device>;
+  readonly policies: Collection<Policy>;
+  readonly apiKeys: Collection<StoredApiKey> & { findBySecretHash(hash: string): Promise<StoredApiKey | undefined> };
+  readonly memberships: Memberships;
+  readonly passwords: Passwords;
+  readonly audit: AuditLog;
+  /**
+   * Runs `work` in one transaction: everything it does through `tx` commits together or not at
+   * all. Inside, use only `tx` (on SQLite the transaction holds the only connection).
+   */
+  transaction<R>(work: (tx: DirectoryStore) => Promise<R>): Promise<R>;
+}
+
+export interface TtlTags {
+  /** The user a value belongs to, so all of a user's sessions and tokens can be revoked at once. */
+  subject?: string;
+  /** A grouping key, e.g. an OAuth grant id. */
+  group?: string;
+}
+
+/** The generic key-value store with expiry. Keys are namespaced by the caller ("session:…"). */
+export interface TtlStore {
+  put(key: string, value: unknown, ttlSeconds: number, tags?: TtlTags): Promise<void>;
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  /** Stores the value only if the key is absent or expired. @returns whether it was stored. */
+  add(key: string, value: unknown, ttlSeconds: number, tags?: TtlTags): Promise<boolean>;
+  /** Atomically reads and deletes: of concurrent consumers exactly one gets the value. */
+  consume<T = unknown>(key: string): Promise<T | undefined>;
+  delete(key: string): Promise<boolean>;
+  /** Deletes every live entry with these tags; returns how many. */
+  deleteTagged(tags: TtlTags): Promise<number>;
+  /** Atomically adds one to a counter (starting from 0 when absent or expired) and extends its life. */
+  increment(key: string, ttlSeconds: number): Promise<Counter>;
+  counter(key: string): Promise<Counter | undefined>;
+  /** Deletes expired entries; returns how many. */
+  sweep(): Promise<number>;
+}
+
+export interface Counter {
+  count: number;
+  /** When the counter last changed (ms since the epoch). */
+  updatedAt: number;
+}
+
+export interface Store {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** The connection URL with any password redacted. */
+  readonly url: string;
+  readonly directory: DirectoryStore;
+  readonly ttl: TtlStore;
+  migrate(): Promise<{ applied: string[] }>;
+  /** Reachable and migrated: `{ ok: false, detail }` otherwise (for /readyz). */
+  health(): Promise<{ ok: boolean; detail: string }>;
+  close(): Promise<void>;
+}

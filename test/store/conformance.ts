@@ -1,0 +1,280 @@
+/**
+ * The store conformance suite: every backend must pass it unchanged. Transactions and concurrency
+ * have their own sections, as in dex's storage/conformance.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Fields, Store } from '../../src/store/types.ts';
+import type { User } from '../../src/directory/model.ts';
+import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/store/errors.ts';
+import { freshStore, type Backend } from '../helpers/backends.ts';
+
+const user = (username: string, extra: Partial<Fields<User>> = {}): Fields<User> => ({
+  username, status: 'active', sshPublicKeys: [], attributes: {}, ...extra,
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function storeConformance(backend: Backend): void {
+  describe(`store conformance: ${backend.name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+    beforeAll(async () => {
+      ({ store, cleanup } = await freshStore(backend));
+    });
+    afterAll(async () => cleanup?.());
+
+    describe('collections', () => {
+      it('creates, reads, updates and deletes a user', async () => {
+        const created = await store.directory.users.create(user('crud', { email: 'crud@example.com', uidNumber: 5001, attributes: { team: 'ops' } }));
+        expect(created).toMatchObject({ username: 'crud', email: 'crud@example.com', uidNumber: 5001, version: 1, managedBy: 'api', attributes: { team: 'ops' } });
+        expect(created.id).toMatch(/^[0-9a-f-]{36}$/);
+        expect(await store.directory.users.get(created.id)).toEqual(created);
+        expect(await store.directory.users.findByName('crud')).toEqual(created);
+        const updated = await store.directory.users.update(created.id, (u) => ({ ...u, displayName: 'Crud User' }));
+        expect(updated).toMatchObject({ displayName: 'Crud User', version: 2 });
+        expect(Date.parse(updated.updatedAt)).toBeGreaterThanOrEqual(Date.parse(created.updatedAt));
+        const deleted = await store.directory.users.delete(created.id);
+        expect(deleted.id).toBe(created.id);
+        await expect(store.directory.users.get(created.id)).rejects.toBeInstanceOf(NotFoundError);
+        expect(await store.directory.users.findByName('crud')).toBeUndefined();
+      });
+
+      it('raises typed errors: not found, already exists (naming the field), stale version', async () => {
+        await expect(store.directory.users.get('00000000-0000-0000-0000-000000000000')).rejects.toBeInstanceOf(NotFoundError);
+        await expect(store.directory.users.update('00000000-0000-0000-0000-000000000000', (u) => u)).rejects.toBeInstanceOf(NotFoundError);
+        await expect(store.directory.users.delete('00000000-0000-0000-0000-000000000000')).rejects.toBeInstanceOf(NotFoundError);
+        const a = await store.directory.users.create(user('dup-a', { email: 'dup@example.com', uidNumber: 7001 }));
+        await expect(store.directory.users.create(user('dup-a'))).rejects.toThrow(/username 'dup-a' already exists/);
+        await expect(store.directory.users.create(user('dup-b', { email: 'dup@example.com' }))).rejects.toThrow(/email 'dup@example.com' already exists/);
+        await expect(store.directory.users.create(user('dup-c', { uidNumber: 7001 }))).rejects.toBeInstanceOf(AlreadyExistsError);
+        const b = await store.directory.users.create(user('dup-d'));
+        await expect(store.directory.users.update(b.id, (u) => ({ ...u, username: 'dup-a' }))).rejects.toBeInstanceOf(AlreadyExistsError);
+        expect((await store.directory.users.get(b.id)).username).toBe('dup-d');
+        await expect(store.directory.users.update(a.id, (u) => u, { expectVersion: 99 })).rejects.toSatisfy((e) => e instanceof ConflictError && e.reason === 'stale');
+        await expect(store.directory.users.delete(a.id, { expectVersion: 2 })).rejects.toBeInstanceOf(ConflictError);
+        expect((await store.directory.users.update(a.id, (u) => u, { expectVersion: 1 })).version).toBe(2);
+      });
+
+      it('lists in name order with cursor pagination, prefix search and filters', async () => {
+        for (const name of ['page-c', 'page-a', 'page-e', 'page-b', 'page-d']) {
+          await store.directory.users.create(user(name, { email: `${name}@list.example`, status: name === 'page-d' ? 'suspended' : 'active' }));
+        }
+        const first = await store.directory.users.list({ q: 'page-', limit: 2 });
+        expect(first.items.map((u) => u.username)).toEqual(['page-a', 'page-b']);
+        const second = await store.directory.users.list({ q: 'page-', limit: 2, after: first.next! });
+        expect(second.items.map((u) => u.username)).toEqual(['page-c', 'page-d']);
+        const third = await store.directory.users.list({ q: 'page-', limit: 2, after: second.next! });
+        expect(third.items.map((u) => u.username)).toEqual(['page-e']);
+        expect(third.next).toBeUndefined();
+        expect((await store.directory.users.list({ q: 'PAGE-D@' })).items.map((u) => u.username)).toEqual(['page-d']);
+        expect((await store.directory.users.list({ q: 'page-', where: { status: 'suspended' } })).items.map((u) => u.username)).toEqual(['page-d']);
+        // LIKE wildcards in the search text are literal.
+        expect((await store.directory.users.list({ q: 'page_' })).items).toEqual([]);
+        expect((await store.directory.users.list({ q: '%' })).items).toEqual([]);
+        await expect(store.directory.users.list({ after: 'garbage' })).rejects.toThrow(/cursor/);
+        await expect(store.directory.users.list({ limit: 0 })).rejects.toThrow(/limit/);
+      });
+
+      it('keeps links to groups and owners in join tables, refusing unknown names atomically', async () => {
+        const eng = await store.directory.groups.create({ name: 'link-eng', attributes: {} });
+        await store.directory.groups.create({ name: 'link-ops', attributes: {} });
+        const app = await store.directory.applications.create({ name: 'link-app', type: 'generic', groups: ['link-ops', 'link-eng'], settings: {} });
+        expect(app.groups).toEqual(['link-eng', 'link-ops']);
+        await expect(store.directory.applications.create({ name: 'link-bad', type: 'generic', groups: ['link-eng', 'nope'], settings: {} })).rejects.toThrow(/group 'nope' not found/);
+        expect(await store.directory.applications.findByName('link-bad')).toBeUndefined();
+        await expect(store.directory.applications.update(app.id, (a) => ({ ...a, groups: ['nope'] }))).rejects.toBeInstanceOf(NotFoundError);
+        expect((await store.directory.applications.get(app.id)).groups).toEqual(['link-eng', 'link-ops']);
+        // Renaming a group shows through; deleting it removes the assignment.
+        await store.directory.groups.update(eng.id, (g) => ({ ...g, name: 'link-engineering' }));
+        expect((await store.directory.applications.get(app.id)).groups).toEqual(['link-engineering', 'link-ops']);
+        await store.directory.groups.delete(eng.id);
+        expect((await store.directory.applications.get(app.id)).groups).toEqual(['link-ops']);
+
+        const owner = await store.directory.users.create(user('link-owner'));
+        const device = await store.directory.devices.create({ name: 'Laptop', owners: ['link-owner'], platform: 'linux', managed: true, posture: {}, attributes: {}, serial: 'SN1' });
+        expect(device.owners).toEqual(['link-owner']);
+        expect((await store.directory.devices.all({ where: { serial: 'SN1' } })).map((d) => d.id)).toEqual([device.id]);
+        await store.directory.users.delete(owner.id);
+        expect((await store.directory.devices.get(device.id)).owners).toEqual([]);
+      });
+
+      it('stores secrets only in their own column and finds API keys by secret hash', async () => {
+        const key = await store.directory.apiKeys.create({ name: 'ci-key', scopes: ['read'], prefix: 'ghk_abcd', secretHash: 'a'.repeat(64) });
+        expect(key.secretHash).toBe('a'.repeat(64));
+        expect((await store.directory.apiKeys.findBySecretHash('a'.repeat(64)))?.id).toBe(key.id);
+        expect(await store.directory.apiKeys.findBySecretHash('b'.repeat(64))).toBeUndefined();
+        await expect(store.directory.apiKeys.create({ name: 'ci-key-2', scopes: ['read'], prefix: 'x', secretHash: 'a'.repeat(64) })).rejects.toBeInstanceOf(AlreadyExistsError);
+      });
+
+      it('separates config-managed objects from API ones', async () => {
+        await store.directory.networks.create({ name: 'net-config', cidrs: ['10.0.0.0/8'], risky: false }, 'config');
+        await store.directory.networks.create({ name: 'net-api', cidrs: ['192.0.2.0/24'], risky: false });
+        expect((await store.directory.networks.all({ managedBy: 'config' })).map((n) => n.name)).toEqual(['net-config']);
+      });
+    });
+
+    describe('memberships', () => {
+      it('resolves nested groups, refuses cycles and duplicates, cascades deletes', async () => {
+        const u = await store.directory.users.create(user('nest-user'));
+        const [a, b, c] = await Promise.all(['nest-a', 'nest-b', 'nest-c'].map((name) => store.directory.groups.create({ name, attributes: {} })));
+        await store.directory.memberships.add(a!.id, 'user', u.id);
+        await store.directory.memberships.add(b!.id, 'group', a!.id); // a ⊂ b
+        await store.directory.memberships.add(c!.id, 'group', b!.id); // b ⊂ c
+        expect((await store.directory.memberships.resolveUserGroups(u.id)).map((g) => g.name)).toEqual(['nest-a', 'nest-b', 'nest-c']);
+        expect((await store.directory.memberships.groupsOf('user', u.id)).map((g) => g.name)).toEqual(['nest-a']);
+        expect(await store.directory.memberships.members(b!.id)).toEqual([{ kind: 'group', id: a!.id, name: 'nest-a', managedBy: 'api' }]);
+        await expect(store.directory.memberships.add(a!.id, 'group', c!.id)).rejects.toBeInstanceOf(ConflictError);
+        await expect(store.directory.memberships.add(a!.id, 'group', a!.id)).rejects.toBeInstanceOf(ConflictError);
+        await expect(store.directory.memberships.add(a!.id, 'user', u.id)).rejects.toBeInstanceOf(AlreadyExistsError);
+        await expect(store.directory.memberships.add(a!.id, 'user', '00000000-0000-0000-0000-000000000000')).rejects.toBeInstanceOf(NotFoundError);
+        await store.directory.groups.delete(b!.id);
+        expect((await store.directory.memberships.resolveUserGroups(u.id)).map((g) => g.name)).toEqual(['nest-a']);
+        expect(await store.directory.memberships.remove(a!.id, 'user', u.id)).toBe(true);
+        expect(await store.directory.memberships.remove(a!.id, 'user', u.id)).toBe(false);
+        await store.directory.memberships.add(a!.id, 'user', u.id);
+        await store.directory.users.delete(u.id);
+        expect(await store.directory.memberships.members(a!.id)).toEqual([]);
+      });
+    });
+
+    describe('passwords', () => {
+      it('keeps history and rehashes only the hash it verified', async () => {
+        const u = await store.directory.users.create(user('pw-user'));
+        expect(await store.directory.passwords.get(u.id)).toBeUndefined();
+        await store.directory.passwords.set(u.id, 'h1', 2);
+        await store.directory.passwords.set(u.id, 'h2', 2);
+        await store.directory.passwords.set(u.id, 'h3', 2);
+        await store.directory.passwords.set(u.id, 'h4', 2);
+        expect(await store.directory.passwords.get(u.id)).toMatchObject({ hash: 'h4', history: ['h3', 'h2'] });
+        expect(await store.directory.passwords.rehash(u.id, 'h3', 'x')).toBe(false);
+        expect(await store.directory.passwords.rehash(u.id, 'h4', 'h4b')).toBe(true);
+        expect((await store.directory.passwords.get(u.id))?.hash).toBe('h4b');
+        await expect(store.directory.passwords.set('00000000-0000-0000-0000-000000000000', 'h', 0)).rejects.toBeInstanceOf(NotFoundError);
+        await store.directory.users.delete(u.id);
+        expect(await store.directory.passwords.get(u.id)).toBeUndefined();
+      });
+    });
+
+    describe('audit log', () => {
+      it('appends and queries by user, type prefix, outcome and time, newest first', async () => {
+        const t0 = new Date(Date.now() - 1000).toISOString();
+        await store.directory.audit.append({ type: 'authn.password', actor: { type: 'user', id: 'u-1', name: 'audit-alice' }, outcome: 'failure', sourceIp: '192.0.2.1', protocol: 'ldap', reasons: [{ code: 'bad_password', description: 'wrong password' }] });
+        await store.directory.audit.append({ type: 'user.created', actor: { type: 'apikey', id: 'k1', name: 'admin' }, target: { type: 'user', id: 'u-1', name: 'audit-alice' }, outcome: 'success', details: { fields: ['email'] } });
+        await store.directory.audit.append({ type: 'user.created', actor: { type: 'apikey', id: 'k1', name: 'admin' }, target: { type: 'user', id: 'u-2', name: 'audit-bob' }, outcome: 'success' });
+        const forAlice = await store.directory.audit.query({ user: 'audit-alice' });
+        expect(forAlice.items.map((e) => e.type)).toEqual(['user.created', 'authn.password']);
+        expect(forAlice.items[1]).toMatchObject({ sourceIp: '192.0.2.1', protocol: 'ldap', reasons: [{ code: 'bad_password' }], actor: { type: 'user', id: 'u-1' } });
+        expect((await store.directory.audit.query({ user: 'u-2' })).items).toHaveLength(1);
+        expect((await store.directory.audit.query({ type: 'user.', since: t0 })).items).toHaveLength(2);
+        expect((await store.directory.audit.query({ outcome: 'failure', since: t0 })).items).toHaveLength(1);
+        expect((await store.directory.audit.query({ until: t0 })).items).toHaveLength(0);
+        const page = await store.directory.audit.query({ since: t0, limit: 2 });
+        expect(page.items).toHaveLength(2);
+        const rest = await store.directory.audit.query({ since: t0, limit: 2, after: page.next! });
+        expect(rest.items).toHaveLength(1);
+        expect(Number(rest.items[0]!.id)).toBeLessThan(Number(page.items[1]!.id));
+      });
+    });
+
+    describe('transactions', () => {
+      it('commits everything or nothing', async () => {
+        await store.directory.transaction(async (tx) => {
+          const u = await tx.users.create(user('tx-commit'));
+          await tx.audit.append({ type: 'user.created', actor: { type: 'system' }, target: { type: 'user', id: u.id, name: u.username }, outcome: 'success' });
+        });
+        expect(await store.directory.users.findByName('tx-commit')).toBeDefined();
+        expect((await store.directory.audit.query({ user: 'tx-commit' })).items).toHaveLength(1);
+
+        await expect(
+          store.directory.transaction(async (tx) => {
+            const u = await tx.users.create(user('tx-rollback'));
+            await tx.audit.append({ type: 'user.created', actor: { type: 'system' }, target: { type: 'user', id: u.id, name: u.username }, outcome: 'success' });
+            await tx.users.create(user('tx-rollback')); // duplicate: the whole transaction fails
+          }),
+        ).rejects.toBeInstanceOf(AlreadyExistsError);
+        expect(await store.directory.users.findByName('tx-rollback')).toBeUndefined();
+        expect((await store.directory.audit.query({ user: 'tx-rollback' })).items).toHaveLength(0);
+      });
+    });
+
+    describe('concurrency', () => {
+      it('never loses concurrent updates of one object', async () => {
+        const u = await store.directory.users.create(user('race', { attributes: { n: 0 } }));
+        await Promise.all(
+          Array.from({ length: 12 }, () => store.directory.users.update(u.id, (cur) => ({ ...cur, attributes: { n: (cur.attributes.n as number) + 1 } }))),
+        );
+        const after = await store.directory.users.get(u.id);
+        expect(after.attributes.n).toBe(12);
+        expect(after.version).toBe(13);
+      });
+
+      it('lets exactly one of two concurrent creates of one name win', async () => {
+        const results = await Promise.allSettled([store.directory.groups.create({ name: 'race-group', attributes: {} }), store.directory.groups.create({ name: 'race-group', attributes: {} })]);
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: expect.any(AlreadyExistsError) });
+      });
+    });
+
+    describe('TTL store', () => {
+      it('stores, expires and overwrites values', async () => {
+        await store.ttl.put('t:a', { x: 1 }, 60);
+        expect(await store.ttl.get('t:a')).toEqual({ x: 1 });
+        await store.ttl.put('t:a', { x: 2 }, 60);
+        expect(await store.ttl.get('t:a')).toEqual({ x: 2 });
+        await store.ttl.put('t:short', 'v', 0.05);
+        await sleep(120);
+        expect(await store.ttl.get('t:short')).toBeUndefined();
+        expect(await store.ttl.consume('t:short')).toBeUndefined();
+        expect(await store.ttl.delete('t:a')).toBe(true);
+        expect(await store.ttl.get('t:a')).toBeUndefined();
+        await expect(store.ttl.put('t:bad', 1, -1)).rejects.toThrow(/ttl/);
+        await expect(store.ttl.put('', 1, 1)).rejects.toThrow(/keys/);
+      });
+
+      it('adds only when absent or expired (seen message IDs)', async () => {
+        expect(await store.ttl.add('seen:1', true, 60)).toBe(true);
+        expect(await store.ttl.add('seen:1', true, 60)).toBe(false);
+        expect(await store.ttl.add('seen:2', true, 0.05)).toBe(true);
+        await sleep(120);
+        expect(await store.ttl.add('seen:2', true, 60)).toBe(true);
+      });
+
+      it('gives a concurrently consumed value to exactly one consumer', async () => {
+        for (let round = 0; round < 5; round++) {
+          await store.ttl.put(`code:${round}`, { round }, 60);
+          const results = await Promise.all(Array.from({ length: 8 }, () => store.ttl.consume(`code:${round}`)));
+          expect(results.filter((r) => r !== undefined)).toEqual([{ round }]);
+        }
+      });
+
+      it('counts atomically and restarts an expired counter', async () => {
+        const counts = await Promise.all(Array.from({ length: 15 }, () => store.ttl.increment('ctr:a', 60)));
+        expect(counts.map((c) => c.count).sort((a, b) => a - b)).toEqual(Array.from({ length: 15 }, (_, i) => i + 1));
+        expect((await store.ttl.counter('ctr:a'))?.count).toBe(15);
+        await store.ttl.increment('ctr:b', 0.05);
+        await sleep(120);
+        expect(await store.ttl.counter('ctr:b')).toBeUndefined();
+        expect((await store.ttl.increment('ctr:b', 60)).count).toBe(1);
+      });
+
+      it('deletes by subject or group tag and sweeps expired entries', async () => {
+        await store.ttl.put('sess:1', 1, 60, { subject: 'u-9' });
+        await store.ttl.put('sess:2', 2, 60, { subject: 'u-9', group: 'g-1' });
+        await store.ttl.put('sess:3', 3, 60, { subject: 'u-8', group: 'g-1' });
+        expect(await store.ttl.deleteTagged({ subject: 'u-9' })).toBe(2);
+        expect(await store.ttl.deleteTagged({ group: 'g-1' })).toBe(1);
+        await expect(store.ttl.deleteTagged({})).rejects.toThrow();
+        await store.ttl.put('old:1', 1, 0.02);
+        await sleep(60);
+        expect(await store.ttl.sweep()).toBeGreaterThanOrEqual(1);
+      });
+    });
+
+    describe('operations', () => {
+      it('reports health and migration state', async () => {
+        expect(await store.health()).toEqual({ ok: true, detail: expect.stringContaining('migrations current') });
+        expect((await store.migrate()).applied).toEqual([]);
+      });
+    });
+  });
+}

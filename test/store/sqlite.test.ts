@@ -1,0 +1,4 @@
+import { sqlite } from '../helpers/backends.ts';
+import { storeConformance } from './conformance.ts';
+
+storeConformance(sqlite);
