@@ -66,6 +66,8 @@ export async function up(knex: Knex): Promise<void> {
     t.string('user_id', 36).primary().references('id').inTable('users').onDelete('CASCADE');
     t.text('hash').notNullable();
     t.text('history').notNullable().defaultTo('[]');
+    // Fingerprint of the config declaration an imported hash came from (reconciliation), else null.
+    t.string('source', 64).nullable();
     t.bigInteger('changed_at').notNullable();
   });
 

@@ -86,12 +86,14 @@ export interface PasswordRecord {
   changedAt: string;
   /** Previous hashes, newest first (for password-history policies). */
   history: string[];
+  /** Set when the hash was imported from a declaration (a fingerprint of it), so reconciling is idempotent. */
+  source?: string;
 }
 
 export interface Passwords {
   get(userId: string): Promise<PasswordRecord | undefined>;
   /** Sets the hash; keeps the replaced one in the history, trimmed to `keepHistory` entries. */
-  set(userId: string, hash: string, keepHistory: number): Promise<void>;
+  set(userId: string, hash: string, keepHistory: number, source?: string): Promise<void>;
   /**
    * Replaces the hash only if it is still `expected` (a transparent rehash after login must not
    * overwrite a password changed in between). Does not touch the history.

@@ -146,6 +146,9 @@ export function storeConformance(backend: Backend): void {
         await store.directory.passwords.set(u.id, 'h3', 2);
         await store.directory.passwords.set(u.id, 'h4', 2);
         expect(await store.directory.passwords.get(u.id)).toMatchObject({ hash: 'h4', history: ['h3', 'h2'] });
+        expect((await store.directory.passwords.get(u.id))?.source).toBeUndefined();
+        await store.directory.passwords.set(u.id, 'h4', 2, 'fp-1');
+        expect(await store.directory.passwords.get(u.id)).toMatchObject({ hash: 'h4', source: 'fp-1' });
         expect(await store.directory.passwords.rehash(u.id, 'h3', 'x')).toBe(false);
         expect(await store.directory.passwords.rehash(u.id, 'h4', 'h4b')).toBe(true);
         expect((await store.directory.passwords.get(u.id))?.hash).toBe('h4b');

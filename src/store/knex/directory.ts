@@ -196,18 +196,23 @@ class KnexPasswords implements Passwords {
     return guard('password', async () => {
       const row = await this.db('passwords').where({ user_id: userId }).first();
       if (!row) return undefined;
-      return { hash: row.hash as string, changedAt: iso(row.changed_at as number)!, history: JSON.parse(row.history as string) as string[] };
+      return {
+        hash: row.hash as string,
+        changedAt: iso(row.changed_at as number)!,
+        history: JSON.parse(row.history as string) as string[],
+        ...(row.source ? { source: row.source as string } : {}),
+      };
     });
   }
 
-  async set(userId: string, hash: string, keepHistory: number): Promise<void> {
+  async set(userId: string, hash: string, keepHistory: number, source?: string): Promise<void> {
     await guard('password', () =>
       this.inTx(async (db) => {
         const user = await db('users').where({ id: userId }).first('id');
         if (!user) throw new NotFoundError('user', userId);
         const row = await db('passwords').where({ user_id: userId }).first();
         const history = row ? [row.hash as string, ...(JSON.parse(row.history as string) as string[])].slice(0, keepHistory) : [];
-        const values = { hash, history: JSON.stringify(history), changed_at: now() };
+        const values = { hash, history: JSON.stringify(history), changed_at: now(), source: source ?? null };
         if (row) await db('passwords').where({ user_id: userId }).update(values);
         else await db('passwords').insert({ user_id: userId, ...values });
       }),

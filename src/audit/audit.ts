@@ -1,0 +1,80 @@
+/**
+ * Recording audit events: written to the store (inside the caller's transaction, so a change and
+ * its event commit together) and, once committed, one JSON log line each.
+ */
+import type { AuditEvent, NewAuditEvent, Outcome, Principal, Reason, Target } from '../directory/model.ts';
+import type { DirectoryStore } from '../store/types.ts';
+import type { Logger } from '../log.ts';
+import { isKnownEventType } from './catalogue.ts';
+
+/** Who is acting and from where: carried from the edge (HTTP request, CLI, config reload) to the core. */
+export interface AuditContext {
+  actor: Principal;
+  sourceIp?: string;
+  protocol?: string;
+  requestId?: string;
+}
+
+export interface EventDraft {
+  type: string;
+  outcome: Outcome;
+  target?: Target;
+  reasons?: Reason[];
+  details?: Record<string, unknown>;
+  /** Overrides the context's actor (e.g. an authentication attempt is made by the user it names). */
+  actor?: Principal;
+}
+
+export const SYSTEM: AuditContext = { actor: { type: 'system', name: 'gatehouse' } };
+
+export class Auditor {
+  private readonly logger: Logger;
+  private readonly listeners: Array<(event: AuditEvent) => void> = [];
+  constructor(logger: Logger) {
+    this.logger = logger;
+  }
+
+  /** Called with every committed event (metrics). */
+  onEvent(listener: (event: AuditEvent) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Appends the event in `dir` (a transaction, usually); call `log` with the result after commit. */
+  async append(dir: DirectoryStore, ctx: AuditContext, draft: EventDraft): Promise<AuditEvent> {
+    return dir.audit.append(this.toEvent(ctx, draft));
+  }
+
+  log(event: AuditEvent): void {
+    const level = event.outcome === 'success' ? 'info' : 'warn';
+    this.logger[level]({ audit: event }, 'audit');
+    for (const listener of this.listeners) listener(event);
+  }
+
+  /** Appends and logs an event that is not part of a larger change (an authentication attempt). */
+  async record(dir: DirectoryStore, ctx: AuditContext, draft: EventDraft): Promise<AuditEvent | undefined> {
+    try {
+      const event = await this.append(dir, ctx, draft);
+      this.log(event);
+      return event;
+    } catch (err) {
+      // The store is failing: the event still reaches the log, marked as not persisted.
+      this.logger.error({ audit: { ...this.toEvent(ctx, draft), persisted: false }, err }, 'audit');
+      return undefined;
+    }
+  }
+
+  private toEvent(ctx: AuditContext, draft: EventDraft): NewAuditEvent {
+    if (!isKnownEventType(draft.type)) throw new Error(`audit event type '${draft.type}' is not in the catalogue`);
+    return {
+      type: draft.type,
+      actor: draft.actor ?? ctx.actor,
+      outcome: draft.outcome,
+      reasons: draft.reasons ?? [],
+      details: draft.details ?? {},
+      ...(draft.target ? { target: draft.target } : {}),
+      ...(ctx.sourceIp ? { sourceIp: ctx.sourceIp } : {}),
+      ...(ctx.protocol ? { protocol: ctx.protocol } : {}),
+      ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
+    };
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * Password authentication, the first factor every front-end uses: input checks, throttling,
+ * constant-cost lookup, verification, transparent rehash, and exactly one audit event per attempt.
+ * Any store failure refuses the attempt (fail closed).
+ */
+import type { Auditor, AuditContext } from '../audit/audit.ts';
+import { validatePasswordInput, type PasswordHasher } from '../credentials/password.ts';
+import type { Group, Reason, User } from '../directory/model.ts';
+import type { Store } from '../store/types.ts';
+import type { Throttle } from './throttle.ts';
+
+export interface PasswordAttempt {
+  username: string;
+  password: string;
+  /** Where the attempt came from and through which protocol (audited). */
+  context: AuditContext & { sourceIp?: string; protocol?: string };
+}
+
+export type PasswordResult =
+  | { outcome: 'success'; user: User; groups: Group[]; reasons: Reason[] }
+  | { outcome: 'failure' | 'denied' | 'error'; user?: User; reasons: Reason[]; retryAfterSeconds?: number };
+
+export const REASONS = {
+  badCredentials: { code: 'bad_credentials', description: 'unknown user or wrong password' },
+  invalidInput: { code: 'invalid_input', description: 'the password or username is not acceptable input' },
+  throttled: { code: 'throttled', description: 'too many failed attempts: wait before trying again' },
+  suspended: { code: 'suspended', description: 'the account is suspended' },
+  noPassword: { code: 'no_password', description: 'the account has no password' },
+  storeUnavailable: { code: 'store_unavailable', description: 'the directory is unavailable; refusing (fail closed)' },
+  ok: { code: 'password_ok', description: 'password verified' },
+} satisfies Record<string, Reason>;
+
+export interface PasswordAuthenticatorDeps {
+  store: Store;
+  hasher: PasswordHasher;
+  throttle: Throttle;
+  auditor: Auditor;
+}
+
+export class PasswordAuthenticator {
+  private readonly deps: PasswordAuthenticatorDeps;
+  constructor(deps: PasswordAuthenticatorDeps) {
+    this.deps = deps;
+  }
+
+  async authenticate(attempt: PasswordAttempt): Promise<PasswordResult> {
+    let result: PasswordResult;
+    let rehashedFrom: string | undefined;
+    try {
+      ({ result, rehashedFrom } = await this.verify(attempt));
+    } catch (err) {
+      // Fail closed: whatever broke, the attempt is refused.
+      result = { outcome: 'error', reasons: [{ ...REASONS.storeUnavailable, description: `${REASONS.storeUnavailable.description}: ${err instanceof Error ? err.message : String(err)}` }] };
+    }
+    const username = normalizeUsername(attempt.username);
+    await this.deps.auditor.record(this.deps.store.directory, attempt.context, {
+      type: 'authn.password',
+      outcome: result.outcome,
+      actor: result.user ? { type: 'user', id: result.user.id, name: result.user.username } : { type: 'anonymous', ...(username ? { name: username } : {}) },
+      // The account the attempt was made against, even when unknown or not looked up (throttled).
+      ...(result.user ? { target: { type: 'user', id: result.user.id, name: result.user.username } } : username ? { target: { type: 'user', name: username } } : {}),
+      reasons: result.reasons,
+      details: {
+        ...(username ? { username } : {}),
+        ...(rehashedFrom ? { rehashed: rehashedFrom } : {}),
+        ...('retryAfterSeconds' in result && result.retryAfterSeconds !== undefined ? { retryAfterSeconds: result.retryAfterSeconds } : {}),
+      },
+    });
+    if (rehashedFrom && result.user) {
+      await this.deps.auditor.record(this.deps.store.directory, attempt.context, { type: 'user.password.rehashed', outcome: 'success', target: { type: 'user', id: result.user.id, name: result.user.username }, details: { from: rehashedFrom } });
+    }
+    return result;
+  }
+
+  private async verify(attempt: PasswordAttempt): Promise<{ result: PasswordResult; rehashedFrom?: string }> {
+    const { hasher, throttle, store } = this.deps;
+    const username = normalizeUsername(attempt.username);
+    if (!username || validatePasswordInput(attempt.password)) {
+      return { result: { outcome: 'failure', reasons: [REASONS.invalidInput] } };
+    }
+    const keys = { user: username, ...(attempt.context.sourceIp ? { ip: attempt.context.sourceIp } : {}) };
+    const verdict = await throttle.check(keys);
+    if (!verdict.allowed) {
+      return { result: { outcome: 'failure', reasons: [{ ...REASONS.throttled, description: `${REASONS.throttled.description} (per ${verdict.scope})` }], retryAfterSeconds: verdict.retryAfterSeconds } };
+    }
+
+    const user = await store.directory.users.findByName(username);
+    const record = user ? await store.directory.passwords.get(user.id) : undefined;
+    if (!user || !record) {
+      // Same cost as a real verify, so response times do not reveal which usernames exist.
+      await hasher.dummyVerify(attempt.password);
+      await throttle.failure(keys);
+      return { result: { outcome: 'failure', reasons: [user ? REASONS.noPassword : REASONS.badCredentials] } };
+    }
+    const verification = await hasher.verify(record.hash, attempt.password);
+    if (!verification.ok) {
+      await throttle.failure(keys);
+      return { result: { outcome: 'failure', user, reasons: [REASONS.badCredentials] } };
+    }
+    await throttle.success(keys);
+    if (user.status !== 'active') return { result: { outcome: 'denied', user, reasons: [REASONS.suspended] } };
+
+    let rehashedFrom: string | undefined;
+    if (verification.needsRehash) {
+      // Only replaces the hash we verified: a password changed meanwhile wins.
+      if (await store.directory.passwords.rehash(user.id, record.hash, await hasher.hash(attempt.password))) rehashedFrom = verification.scheme;
+    }
+    const groups = await store.directory.memberships.resolveUserGroups(user.id);
+    return { result: { outcome: 'success', user, groups, reasons: [REASONS.ok] }, ...(rehashedFrom ? { rehashedFrom } : {}) };
+  }
+}
+
+function normalizeUsername(username: unknown): string {
+  if (typeof username !== 'string' || username.length > 256 || !username.isWellFormed()) return '';
+  return username.trim().toLowerCase();
+}

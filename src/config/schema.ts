@@ -1,0 +1,136 @@
+/**
+ * The configuration schema: the single definition of every option, its default and its
+ * description. The loader validates against it, `gatehouse config reference` prints the reference
+ * from it, and insecure settings are found from it at start (see `insecureSettings`).
+ */
+import { z } from 'zod';
+import {
+  ApplicationInput, Cidr, GroupInput, GroupName, NetworkInput, PolicyInput, RadiusClientInput, UserInput,
+} from '../directory/model.ts';
+
+const port = z.int().min(0).max(65535);
+const seconds = (d: string) => z.number().min(0).describe(d);
+
+const Http = z.strictObject({
+  host: z.string().default('127.0.0.1').describe("Address the HTTP listener (admin API, health, metrics) binds to; '0.0.0.0' or '::' for all interfaces"),
+  port: port.default(9090).describe('HTTP port (0 picks a free port)'),
+  publicUrl: z.url().optional().describe('URL people and apps reach Gatehouse at, when it differs from host:port (behind a proxy)'),
+  maxBodyBytes: z.int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('Largest request body accepted; bigger ones get 413'),
+});
+
+const Server = z.strictObject({
+  http: Http.prefault({}),
+  trustedProxies: z.array(Cidr).default([]).describe('Proxies whose X-Forwarded-For is believed; everyone else is identified by the socket address'),
+  shutdownTimeoutSeconds: seconds('On SIGTERM, how long in-flight requests may take before connections are closed').default(10),
+});
+
+const Storage = z.strictObject({
+  url: z.string().min(1).default('sqlite:./data/gatehouse.db').describe("'sqlite:<file>' (embedded, the default) or 'postgres://user:password@host:5432/db' (production, several processes)"),
+  poolMax: z.int().min(1).max(200).default(10).describe('PostgreSQL connection pool size per process'),
+  acquireTimeoutMs: z.int().min(100).max(120_000).default(10_000).describe('How long to wait for a store connection before failing closed'),
+});
+
+const SecretKey = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'key ids are 1-32 letters, digits, _ or -').describe('Name of the key, stored with each ciphertext'),
+  key: z.string().describe('32 random bytes, base64-encoded (e.g. `openssl rand -base64 32`); use ${ENV} to keep it out of the file'),
+});
+
+const Secrets = z.strictObject({
+  keys: z.array(SecretKey).default([]).describe('Keys encrypting secrets at rest (RADIUS secrets, TOTP seeds, CA keys); the first encrypts, all decrypt (rotation: put the new key first)'),
+  keyFile: z.string().default('./data/secret.key').describe('When no keys are configured, a key is generated here on first start (mode 0600)'),
+});
+
+const Log = z.strictObject({
+  level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level; one JSON line per event on standard output'),
+});
+
+const Argon2 = z.strictObject({
+  memoryKiB: z.int().min(8192).max(4 * 1024 * 1024).default(19456).describe('argon2id memory cost in KiB (OWASP: 19 MiB)'),
+  iterations: z.int().min(1).max(100).default(2).describe('argon2id time cost (OWASP: 2)'),
+  parallelism: z.int().min(1).max(16).default(1).describe('argon2id lanes (OWASP: 1)'),
+});
+
+const PasswordPolicy = z.strictObject({
+  minLength: z.int().min(8).max(64).default(15).describe('Minimum length in characters (NIST SP 800-63B-4: 15 for passwords used alone, 8 only with MFA)'),
+  maxLength: z.int().min(64).max(1024).default(64).describe('Maximum length in characters (NIST: at least 64)'),
+  rejectCommon: z.boolean().default(true).describe('Refuse passwords from the shipped list of common and breached passwords'),
+  rejectContextWords: z.boolean().default(true).describe('Refuse passwords containing the username, e-mail name, display name or "gatehouse"'),
+  composition: z
+    .strictObject({
+      lowercase: z.int().min(0).max(64).default(0),
+      uppercase: z.int().min(0).max(64).default(0),
+      digits: z.int().min(0).max(64).default(0),
+      symbols: z.int().min(0).max(64).default(0),
+    })
+    .prefault({})
+    .describe('Minimum count of each character class (NIST advises against; for organisations that must)'),
+  history: z.int().min(0).max(24).default(0).describe('Refuse the last N passwords (0: off)'),
+});
+
+const Passwords = z.strictObject({
+  argon2: Argon2.prefault({}),
+  policy: PasswordPolicy.prefault({}),
+});
+
+const Throttle = z.strictObject({
+  freeAttempts: z.int().min(1).max(1000).default(5).describe('Failed attempts per user before back-off starts'),
+  freeAttemptsPerIp: z.int().min(1).max(100_000).default(50).describe('Failed attempts per client IP before back-off starts'),
+  baseDelaySeconds: z.number().min(0.1).max(3600).default(1).describe('First back-off delay; it doubles with each further failure'),
+  maxDelaySeconds: z.number().min(1).max(86_400).default(900).describe('Cap on the back-off delay (never a hard lockout)'),
+  windowSeconds: z.int().min(60).max(30 * 86_400).default(3600).describe('Failures are forgotten after this long without a new one'),
+});
+
+const Audit = z.strictObject({
+  retentionDays: z.int().min(1).max(36_500).default(400).describe('Audit events older than this are pruned daily'),
+});
+
+/** A user declared in the file. `password` is hashed when it changes; `passwordHash` imports an existing hash. */
+export const DeclaredUser = UserInput.extend({
+  passwordHash: z.string().max(1024).optional().describe('An existing hash to import (argon2, bcrypt, PBKDF2, {SSHA}, {SSHA512}); rehashed to argon2id at the next sign-in'),
+}).refine((u) => !(u.password !== undefined && u.passwordHash !== undefined), 'give password or passwordHash, not both');
+
+export const DeclaredGroup = GroupInput.extend({
+  memberOf: z.array(GroupName).max(1000).default([]).describe('Groups this group is nested in'),
+});
+
+const Directory = z.strictObject({
+  users: z.array(DeclaredUser).default([]),
+  groups: z.array(DeclaredGroup).default([]),
+  applications: z.array(ApplicationInput).default([]),
+  networks: z.array(NetworkInput).default([]),
+  radiusClients: z.array(RadiusClientInput).default([]),
+  policies: z.array(PolicyInput).default([]),
+}).describe('Objects declared here are reconciled into the store at start and on SIGHUP; objects made through the API are never touched');
+
+export const ConfigSchema = z.strictObject({
+  server: Server.prefault({}),
+  storage: Storage.prefault({}),
+  secrets: Secrets.prefault({}),
+  log: Log.prefault({}),
+  passwords: Passwords.prefault({}),
+  throttle: Throttle.prefault({}),
+  audit: Audit.prefault({}),
+  directory: Directory.prefault({}),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type DeclaredUser = z.output<typeof DeclaredUser>;
+export type DeclaredGroup = z.output<typeof DeclaredGroup>;
+
+/** Settings that work but deserve a loud warning at start. */
+export function insecureSettings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.secrets.keys.length === 0) {
+    warnings.push(`no secrets.keys configured: secrets at rest are encrypted with a generated key in ${config.secrets.keyFile}; back it up, or set secrets.keys from the environment`);
+  }
+  if (!['127.0.0.1', 'localhost', '::1'].includes(config.server.http.host) && !config.server.http.publicUrl?.startsWith('https://')) {
+    warnings.push(`the HTTP listener binds to ${config.server.http.host} without TLS: put it behind an HTTPS reverse proxy and set server.http.publicUrl`);
+  }
+  if (config.passwords.policy.minLength < 15) {
+    warnings.push(`passwords.policy.minLength is ${config.passwords.policy.minLength}: NIST SP 800-63B-4 asks for 15 when a password is the only factor`);
+  }
+  if (config.server.trustedProxies.some((c) => c === '0.0.0.0/0' || c === '::/0')) {
+    warnings.push('server.trustedProxies trusts every address: any client can forge its source IP with X-Forwarded-For');
+  }
+  return warnings;
+}

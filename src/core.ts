@@ -1,0 +1,46 @@
+/**
+ * The core: what every front-end (admin API, OIDC, SAML, LDAP, RADIUS, portal) is given. Front-ends
+ * call these services and never reach the store or each other.
+ */
+import { Auditor } from './audit/audit.ts';
+import { PasswordAuthenticator } from './authn/password.ts';
+import { Throttle } from './authn/throttle.ts';
+import type { Config } from './config/schema.ts';
+import { PasswordHasher } from './credentials/password.ts';
+import { DirectoryService } from './directory/service.ts';
+import type { Logger } from './log.ts';
+import { CidrSet, clientIp } from './net/client-ip.ts';
+import type { Keyring } from './secrets/keyring.ts';
+import type { Store } from './store/types.ts';
+
+export interface Core {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly auditor: Auditor;
+  readonly directory: DirectoryService;
+  readonly passwords: PasswordAuthenticator;
+  readonly throttle: Throttle;
+  readonly keyring: Keyring;
+  /** The client address of a request, honouring forwarded headers only from trusted proxies. */
+  clientIp(socketAddress: string | undefined, forwardedFor?: string | string[]): string | undefined;
+  /** Store reachable and migrated (readiness). */
+  health(): Promise<{ ok: boolean; detail: string }>;
+}
+
+export function createCore(config: Config, store: Store, keyring: Keyring, logger: Logger): Core {
+  const auditor = new Auditor(logger);
+  const hasher = new PasswordHasher(config.passwords.argon2);
+  const throttle = new Throttle(store.ttl, config.throttle);
+  const trustedProxies = new CidrSet(config.server.trustedProxies);
+  return {
+    config,
+    logger,
+    auditor,
+    keyring,
+    throttle,
+    directory: new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring }),
+    passwords: new PasswordAuthenticator({ store, hasher, throttle, auditor }),
+    clientIp: (socketAddress, forwardedFor) => clientIp(socketAddress, forwardedFor, trustedProxies),
+    health: () => store.health(),
+  };
+}

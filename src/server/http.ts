@@ -1,0 +1,81 @@
+/**
+ * The HTTP listener's Koa application: request id, client address, access log, problem+json errors,
+ * operations endpoints (/healthz, /readyz, /metrics) and the mounted front-ends (admin API; OIDC and
+ * the portal later). Each front-end is a middleware factory taking the core.
+ */
+import { randomUUID } from 'node:crypto';
+import Koa from 'koa';
+import type { Core } from '../core.ts';
+import type { Metrics } from './metrics.ts';
+import { HttpProblem, toProblem } from './problem.ts';
+
+export interface RequestState {
+  requestId: string;
+  clientIp: string | undefined;
+  /** The route template, for metrics (set by routers). */
+  route?: string;
+}
+
+export type HttpMount = Koa.Middleware<RequestState>;
+
+export function createHttpApp(core: Core, metrics: Metrics, mounts: HttpMount[]): Koa<RequestState> {
+  const app = new Koa<RequestState>();
+  app.proxy = false; // forwarded headers are interpreted by core.clientIp, against trusted proxies only
+  app.silent = true;
+
+  app.use(async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    ctx.state.requestId = randomUUID();
+    ctx.state.clientIp = core.clientIp(ctx.req.socket.remoteAddress, ctx.req.headers['x-forwarded-for']);
+    ctx.set('X-Request-Id', ctx.state.requestId);
+    try {
+      await next();
+    } catch (err) {
+      const { problem, headers, unexpected } = toProblem(err);
+      if (unexpected) core.logger.error({ err, requestId: ctx.state.requestId }, 'request failed');
+      ctx.status = problem.status;
+      ctx.set(headers);
+      ctx.type = 'application/problem+json';
+      ctx.body = problem;
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = ctx.state.route ?? (ctx.status === 404 ? 'unmatched' : ctx.path);
+      metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      metrics.httpDuration.observe({ method: ctx.method, route }, seconds);
+      core.logger.debug({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1000), ip: ctx.state.clientIp }, 'http');
+    }
+  });
+
+  app.use(async (ctx, next) => {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+    if (ctx.path === '/healthz') {
+      ctx.state.route = '/healthz';
+      ctx.body = { status: 'ok' };
+      return;
+    }
+    if (ctx.path === '/readyz') {
+      ctx.state.route = '/readyz';
+      const health = await core.health();
+      ctx.status = health.ok ? 200 : 503;
+      ctx.body = { status: health.ok ? 'ready' : 'not ready', store: health.detail };
+      return;
+    }
+    if (ctx.path === '/metrics') {
+      ctx.state.route = '/metrics';
+      ctx.type = metrics.registry.contentType;
+      ctx.body = await metrics.registry.metrics();
+      return;
+    }
+    return next();
+  });
+
+  for (const mount of mounts) app.use(mount);
+
+  app.use(async (ctx) => {
+    const { problem } = toProblem(new HttpProblem(404, 'Not found', `no resource at ${ctx.method} ${ctx.path}`));
+    ctx.status = 404;
+    ctx.type = 'application/problem+json';
+    ctx.body = problem;
+  });
+  return app;
+}

@@ -1,0 +1,19 @@
+/**
+ * Prometheus metrics (prom-client), one registry per Gatehouse instance so several instances in one
+ * process (tests) do not collide.
+ */
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route'>;
+  readonly auditEvents: Counter<'type' | 'outcome'>;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
+    this.httpRequests = new Counter({ name: 'gatehouse_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [this.registry] });
+    this.httpDuration = new Histogram({ name: 'gatehouse_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['method', 'route'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
+    this.auditEvents = new Counter({ name: 'gatehouse_audit_events_total', help: 'Audit events (authentication attempts, admin changes) by type and outcome', labelNames: ['type', 'outcome'], registers: [this.registry] });
+  }
+}

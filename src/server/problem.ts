@@ -1,0 +1,73 @@
+/**
+ * Errors as RFC 9457 problem details (`application/problem+json`), mapped in one place from the
+ * core's typed errors: 400 invalid input, 401/403, 404, 409 duplicate or conflict, 412 stale ETag,
+ * 413 too large, 503 store unavailable.
+ */
+import { z } from 'zod';
+import { ValidationError } from '../directory/service.ts';
+import { AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError } from '../store/errors.ts';
+import { InvalidCursorError } from '../store/knex/sql.ts';
+import { SecretError } from '../secrets/keyring.ts';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  /** Field-level problems for 400s: JSON path and message. */
+  errors?: Array<{ path: string; message: string; code?: string }>;
+}
+
+/** An error that already knows its HTTP answer. */
+export class HttpProblem extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly errors: Problem['errors'];
+  readonly headers: Record<string, string>;
+  constructor(status: number, title: string, detail: string, options: { errors?: Problem['errors']; headers?: Record<string, string> } = {}) {
+    super(detail);
+    this.status = status;
+    this.title = title;
+    this.errors = options.errors;
+    this.headers = options.headers ?? {};
+  }
+}
+
+const TYPE_BASE = 'https://gatehouse.dev/problems/';
+
+function problem(status: number, slug: string, title: string, detail: string, errors?: Problem['errors']): Problem {
+  return { type: `${TYPE_BASE}${slug}`, title, status, detail, ...(errors ? { errors } : {}) };
+}
+
+export function zodPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}
+
+export function toProblem(err: unknown): { problem: Problem; headers: Record<string, string>; unexpected: boolean } {
+  const plain = (p: Problem) => ({ problem: p, headers: {}, unexpected: false });
+  if (err instanceof HttpProblem) {
+    return { problem: problem(err.status, slugOf(err.title), err.title, err.message, err.errors), headers: err.headers, unexpected: false };
+  }
+  if (err instanceof z.ZodError) {
+    const errors = err.issues.flatMap((i): Array<{ path: string; message: string; code: string }> =>
+      i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ path: zodPath([...i.path, k]), message: `unknown field '${k}'`, code: i.code })) : [{ path: zodPath(i.path), message: i.message, code: i.code }],
+    );
+    return plain(problem(400, 'invalid-input', 'Invalid input', errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; '), errors));
+  }
+  if (err instanceof ValidationError) return plain(problem(400, 'invalid-input', 'Invalid input', err.message, err.problems));
+  if (err instanceof InvalidCursorError || err instanceof RangeError) return plain(problem(400, 'invalid-input', 'Invalid input', err.message));
+  if (err instanceof NotFoundError) return plain(problem(404, 'not-found', 'Not found', err.message));
+  if (err instanceof AlreadyExistsError) return plain(problem(409, 'already-exists', 'Already exists', err.message));
+  if (err instanceof ConflictError) {
+    return err.reason === 'stale'
+      ? plain(problem(412, 'stale', 'Precondition failed', `${err.message}: fetch the object again and retry with its current ETag`))
+      : plain(problem(409, 'conflict', 'Conflict', err.message));
+  }
+  if (err instanceof StoreUnavailableError) return plain(problem(503, 'unavailable', 'Service unavailable', 'the directory store is unavailable'));
+  if (err instanceof SecretError) return { problem: problem(500, 'internal', 'Internal error', 'a stored secret could not be decrypted'), headers: {}, unexpected: true };
+  return { problem: problem(500, 'internal', 'Internal error', 'an unexpected error occurred; it has been logged'), headers: {}, unexpected: true };
+}
+
+function slugOf(title: string): string {
+  return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+}

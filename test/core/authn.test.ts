@@ -1,0 +1,107 @@
+/**
+ * Password authentication through the core, the path every front-end uses: outcomes, audit events,
+ * constant cost for unknown users, throttling, transparent rehash of imported hashes, fail closed.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { hash as bcryptHash } from '@node-rs/bcrypt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backends } from '../helpers/backends.ts';
+import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
+
+const PASSWORD = 'quiet-harbour-lamp-77';
+const ctx = (ip = '198.51.100.7') => ({ actor: { type: 'anonymous' as const }, sourceIp: ip, protocol: 'ldap' });
+
+describe.each(backends)('password authentication ($name)', (backend) => {
+  let t: TestCore;
+  beforeAll(async () => {
+    t = await coreFor(backend, { throttle: { freeAttempts: 3, freeAttemptsPerIp: 1000, baseDelaySeconds: 30, maxDelaySeconds: 60 } });
+    await t.core.directory.createGroup(CLI_CTX, { name: 'eng', attributes: {} });
+    await t.core.directory.createUser(CLI_CTX, { username: 'alice', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD, groups: ['eng'] });
+  });
+  afterAll(async () => t?.cleanup());
+
+  const lastEvent = async (user: string) => (await t.store.directory.audit.query({ type: 'authn.password', user, limit: 1 })).items[0];
+
+  it('accepts the right password (case-insensitive username) with resolved groups, and audits it', async () => {
+    const result = await t.core.passwords.authenticate({ username: ' Alice ', password: PASSWORD, context: ctx() });
+    expect(result.outcome).toBe('success');
+    expect(result.outcome === 'success' && result.groups.map((g) => g.name)).toEqual(['eng']);
+    expect(await lastEvent('alice')).toMatchObject({ outcome: 'success', sourceIp: '198.51.100.7', protocol: 'ldap', actor: { type: 'user', name: 'alice' } });
+  });
+
+  it('refuses a wrong password, an unknown user and bad input alike, each audited once', async () => {
+    const before = (await t.store.directory.audit.query({ type: 'authn.password', limit: 1000 })).items.length;
+    expect((await t.core.passwords.authenticate({ username: 'alice', password: 'wrong-password-123', context: ctx('198.51.100.8') })).outcome).toBe('failure');
+    expect((await t.core.passwords.authenticate({ username: 'nobody', password: 'wrong-password-123', context: ctx('198.51.100.8') })).reasons[0]!.code).toBe('bad_credentials');
+    expect((await t.core.passwords.authenticate({ username: 'alice', password: 'x'.repeat(1024 * 1024), context: ctx('198.51.100.8') })).reasons[0]!.code).toBe('invalid_input');
+    expect((await t.core.passwords.authenticate({ username: 'alice', password: '\ud800abc', context: ctx('198.51.100.8') })).reasons[0]!.code).toBe('invalid_input');
+    const after = (await t.store.directory.audit.query({ type: 'authn.password', limit: 1000 })).items.length;
+    expect(after - before).toBe(4);
+    expect(await lastEvent('nobody')).toMatchObject({ outcome: 'failure', actor: { type: 'anonymous', name: 'nobody' } });
+  });
+
+  it('spends a real verification on unknown users', async () => {
+    const spy = { calls: 0 };
+    const original = t.core.directory.hasher.dummyVerify.bind(t.core.directory.hasher);
+    t.core.directory.hasher.dummyVerify = async (p: string) => {
+      spy.calls++;
+      return original(p);
+    };
+    try {
+      await t.core.passwords.authenticate({ username: 'ghost', password: 'some-password-here', context: ctx('198.51.100.9') });
+    } finally {
+      t.core.directory.hasher.dummyVerify = original;
+    }
+    expect(spy.calls).toBe(1);
+  });
+
+  it('backs off after repeated failures, even for the right password, and says when to retry', async () => {
+    await t.core.directory.createUser(CLI_CTX, { username: 'bob', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
+    for (let i = 0; i < 3; i++) await t.core.passwords.authenticate({ username: 'bob', password: 'not-the-password-1', context: ctx('203.0.113.1') });
+    const throttled = await t.core.passwords.authenticate({ username: 'bob', password: PASSWORD, context: ctx('203.0.113.2') });
+    expect(throttled).toMatchObject({ outcome: 'failure', reasons: [{ code: 'throttled' }] });
+    expect('retryAfterSeconds' in throttled && throttled.retryAfterSeconds).toBeGreaterThan(0);
+    expect(await lastEvent('bob')).toMatchObject({ reasons: [{ code: 'throttled' }], details: { retryAfterSeconds: expect.any(Number) } });
+    // Persisted in the store: another core on the same store sees it.
+    expect((await t.core.throttle.check({ user: 'bob' })).allowed).toBe(false);
+  });
+
+  it('refuses a suspended user with the right password (denied) and lets them back after activation', async () => {
+    await t.core.directory.createUser(CLI_CTX, { username: 'carol', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
+    await t.store.ttl.put('session:carol-1', { u: 'carol' }, 600, { subject: (await t.core.directory.findUser('carol')).id });
+    await t.core.directory.suspendUser(CLI_CTX, 'carol');
+    expect(await t.store.ttl.get('session:carol-1')).toBeUndefined();
+    expect(await t.core.passwords.authenticate({ username: 'carol', password: PASSWORD, context: ctx() })).toMatchObject({ outcome: 'denied', reasons: [{ code: 'suspended' }] });
+    await t.core.directory.activateUser(CLI_CTX, 'carol');
+    expect((await t.core.passwords.authenticate({ username: 'carol', password: PASSWORD, context: ctx() })).outcome).toBe('success');
+  });
+
+  it.each([
+    ['bcrypt', async (p: string) => bcryptHash(p, { cost: 4 })],
+    ['ssha', async (p: string) => {
+      const salt = randomBytes(8);
+      return `{SSHA}${Buffer.concat([createHash('sha1').update(p).update(salt).digest(), salt]).toString('base64')}`;
+    }],
+  ])('upgrades an imported %s hash to argon2id at the next sign-in', async (scheme, make) => {
+    const username = `imported-${scheme}`;
+    await t.core.directory.createUser(CLI_CTX, { username, status: 'active', sshPublicKeys: [], attributes: {}, passwordHash: await make(PASSWORD) });
+    const user = await t.core.directory.findUser(username);
+    expect((await t.store.directory.passwords.get(user.id))?.hash.startsWith('$argon2id$')).toBe(false);
+    expect((await t.core.passwords.authenticate({ username, password: PASSWORD, context: ctx() })).outcome).toBe('success');
+    expect((await t.store.directory.passwords.get(user.id))?.hash.startsWith('$argon2id$')).toBe(true);
+    expect((await t.store.directory.audit.query({ type: 'user.password.rehashed', user: username })).items[0]).toMatchObject({ details: { from: scheme } });
+    expect((await t.core.passwords.authenticate({ username, password: PASSWORD, context: ctx() })).outcome).toBe('success');
+  });
+});
+
+describe('fail closed', () => {
+  it('refuses authentication when the store is gone, and readiness goes red', async () => {
+    const t = await coreFor(backends[1]!);
+    await t.core.directory.createUser(CLI_CTX, { username: 'dave', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
+    await t.store.close();
+    const result = await t.core.passwords.authenticate({ username: 'dave', password: PASSWORD, context: ctx() });
+    expect(result).toMatchObject({ outcome: 'error', reasons: [{ code: 'store_unavailable' }] });
+    expect((await t.core.health()).ok).toBe(false);
+    await t.cleanup().catch(() => undefined);
+  });
+});

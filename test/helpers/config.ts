@@ -1,0 +1,20 @@
+/** The configuration every test server and core starts from. */
+import { randomBytes } from 'node:crypto';
+
+export const TEST_ADMIN_KEY = 'test-admin-key-0123456789abcdefghijklmnop';
+export const TEST_SECRET_KEY = randomBytes(32).toString('base64');
+
+/** Fast but real argon2id parameters for tests (the schema's minimum memory). */
+export const FAST_ARGON2 = { memoryKiB: 8192, iterations: 1, parallelism: 1 };
+
+export function testConfig(url: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    server: { http: { host: '127.0.0.1', port: 0 } },
+    storage: { url },
+    secrets: { keys: [{ id: 'test', key: TEST_SECRET_KEY }] },
+    log: { level: 'silent' },
+    passwords: { argon2: FAST_ARGON2 },
+    ...overrides,
+  };
+}
+
