@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { Throttle } from '../../../src/authn/throttle.ts';
+import type { Counter, TtlStore } from '../../../src/store/types.ts';
+
+/** The throttle's arithmetic over an in-memory counter map (the store itself has its own conformance suite). */
+function memoryTtl(): TtlStore & { counters: Map<string, Counter> } {
+  const counters = new Map<string, Counter>();
+  return {
+    counters,
+    async increment(key) {
+      const c = { count: (counters.get(key)?.count ?? 0) + 1, updatedAt: Date.now() };
+      counters.set(key, c);
+      return c;
+    },
+    async counter(key) {
+      return counters.get(key);
+    },
+    async delete(key) {
+      return counters.delete(key);
+    },
+  } as TtlStore & { counters: Map<string, Counter> };
+}
+
+const config = { freeAttempts: 3, freeAttemptsPerIp: 10, baseDelaySeconds: 2, maxDelaySeconds: 60, windowSeconds: 3600 };
+
+describe('throttle', () => {
+  it('doubles the delay after the free attempts, up to the cap', () => {
+    const t = new Throttle(memoryTtl(), config);
+    expect([0, 1, 2, 3, 4, 5, 6, 10, 1000].map((n) => t.delayMs(n, 3))).toEqual([0, 0, 0, 2000, 4000, 8000, 16000, 60000, 60000]);
+  });
+
+  it('blocks until the delay has passed, per user and per IP, and a success clears the user only', async () => {
+    const ttl = memoryTtl();
+    const t = new Throttle(ttl, config);
+    const keys = { user: 'Alice', ip: '192.0.2.1' };
+    for (let i = 0; i < 3; i++) await t.failure(keys);
+    const now = Date.now();
+    expect(await t.check(keys, now)).toEqual({ allowed: false, scope: 'user', retryAfterSeconds: 2 });
+    expect(await t.check({ user: 'alice' }, now + 2001)).toEqual({ allowed: true });
+    expect(await t.check({ user: 'bob', ip: '192.0.2.1' }, now)).toEqual({ allowed: true });
+    await t.success(keys);
+    expect(ttl.counters.has('throttle:user:alice')).toBe(false);
+    expect(ttl.counters.get('throttle:ip:192.0.2.1')?.count).toBe(3);
+    for (let i = 0; i < 7; i++) await t.failure({ ip: '192.0.2.1' });
+    expect(await t.check({ user: 'carol', ip: '192.0.2.1' }, Date.now())).toMatchObject({ allowed: false, scope: 'ip' });
+  });
+});
