@@ -32,7 +32,10 @@ const Storage = z.strictObject({
 
 const SecretKey = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'key ids are 1-32 letters, digits, _ or -').describe('Name of the key, stored with each ciphertext'),
-  key: z.string().describe('32 random bytes, base64-encoded (e.g. `openssl rand -base64 32`); use ${ENV} to keep it out of the file'),
+  key: z
+    .string()
+    .refine((k) => /^[A-Za-z0-9+/]+={0,2}$/.test(k.trim()) && Buffer.from(k.trim(), 'base64').length === 32, 'must be 32 random bytes, base64-encoded (make one with: openssl rand -base64 32)')
+    .describe('32 random bytes, base64-encoded (e.g. `openssl rand -base64 32`); use ${ENV} to keep it out of the file'),
 });
 
 const Secrets = z.strictObject({

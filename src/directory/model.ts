@@ -379,6 +379,19 @@ export const PolicyInput = z.strictObject({
   methods: z.array(AuthMethod.exclude(['password'])).min(1).optional().describe("For action 'mfa': acceptable second factors (default: any)"),
 });
 export type PolicyInput = z.input<typeof PolicyInput>;
+export const PolicyPatch = z
+  .strictObject({
+    name: ObjectName.optional(),
+    description: z.string().max(1024).nullable().optional(),
+    enabled: z.boolean().optional(),
+    users: PolicyInput.shape.users.unwrap().optional(),
+    resources: PolicyInput.shape.resources.unwrap().optional(),
+    conditions: PolicyInput.shape.conditions.unwrap().optional(),
+    action: PolicyAction.optional(),
+    methods: PolicyInput.shape.methods.unwrap().nullable().optional(),
+  })
+  .describe('Fields to change; null removes an optional field; users, resources and conditions are replaced whole');
+export type PolicyPatch = z.output<typeof PolicyPatch>;
 type PolicyBody = z.output<typeof PolicyInput>;
 export const Policy = z.object({ ...Bookkeeping, ...PolicyInput.shape, users: PolicyInput.shape.users, resources: PolicyInput.shape.resources, conditions: PolicyInput.shape.conditions });
 export type Policy = PolicyBody & { id: string; managedBy: ManagedBy; version: number; createdAt: string; updatedAt: string };

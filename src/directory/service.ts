@@ -16,7 +16,7 @@ import { ConflictError, NotFoundError } from '../store/errors.ts';
 import type { Collection, DirectoryStore, Fields, Store, StoredApiKey, StoredRadiusClient } from '../store/types.ts';
 import type {
   ApiKey, ApiKeyInput, ApiScope, Application, ApplicationInput, ApplicationPatch, Device, DeviceInput, DevicePatch, Group, GroupInput, GroupPatch, ManagedBy,
-  MemberKind, Network, NetworkInput, NetworkPatch, Policy, PolicyInput, RadiusClient, RadiusClientInput, RadiusClientPatch, User, UserInput, UserPatch,
+  MemberKind, Network, NetworkInput, NetworkPatch, Policy, PolicyInput, PolicyPatch, RadiusClient, RadiusClientInput, RadiusClientPatch, User, UserInput, UserPatch,
 } from './model.ts';
 import type * as M from './model.ts';
 
@@ -42,7 +42,7 @@ export interface ResourceKinds {
   applications: { entity: Application; input: Parsed<typeof ApplicationInput>; patch: ApplicationPatch };
   networks: { entity: Network; input: Parsed<typeof NetworkInput>; patch: NetworkPatch };
   devices: { entity: Device; input: Parsed<typeof DeviceInput>; patch: DevicePatch };
-  policies: { entity: Policy; input: Parsed<typeof PolicyInput>; patch: Partial<Parsed<typeof PolicyInput>> };
+  policies: { entity: Policy; input: Parsed<typeof PolicyInput>; patch: PolicyPatch };
   radiusClients: { entity: RadiusClient; input: Parsed<typeof RadiusClientInput>; patch: RadiusClientPatch };
 }
 export type ResourceKind = keyof ResourceKinds;

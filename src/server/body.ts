@@ -11,15 +11,13 @@ export async function readJson(ctx: Context, maxBytes: number): Promise<unknown>
     throw new HttpProblem(415, 'Unsupported media type', `send the body as application/json (got ${type || 'no Content-Type'})`);
   }
   const declared = Number(ctx.get('content-length') || NaN);
-  if (declared > maxBytes) throw tooLarge(maxBytes);
+  if (declared > maxBytes) throw tooLarge(ctx, maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > maxBytes) {
-      ctx.req.destroy();
-      throw tooLarge(maxBytes);
-    }
+    // Stop reading; the rest of the body is discarded and the connection closed after the 413.
+    if (size > maxBytes) throw tooLarge(ctx, maxBytes);
     chunks.push(chunk);
   }
   let text: string;
@@ -36,6 +34,7 @@ export async function readJson(ctx: Context, maxBytes: number): Promise<unknown>
   }
 }
 
-function tooLarge(maxBytes: number): HttpProblem {
+function tooLarge(ctx: Context, maxBytes: number): HttpProblem {
+  ctx.set('Connection', 'close');
   return new HttpProblem(413, 'Content too large', `the body is larger than ${maxBytes} bytes`);
 }

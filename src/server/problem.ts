@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../directory/service.ts';
 import { AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError } from '../store/errors.ts';
-import { InvalidCursorError } from '../store/knex/sql.ts';
+import { InvalidCursorError, InvalidQueryError } from '../store/knex/sql.ts';
 import { SecretError } from '../secrets/keyring.ts';
 
 export interface Problem {
@@ -55,7 +55,7 @@ export function toProblem(err: unknown): { problem: Problem; headers: Record<str
     return plain(problem(400, 'invalid-input', 'Invalid input', errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; '), errors));
   }
   if (err instanceof ValidationError) return plain(problem(400, 'invalid-input', 'Invalid input', err.message, err.problems));
-  if (err instanceof InvalidCursorError || err instanceof RangeError) return plain(problem(400, 'invalid-input', 'Invalid input', err.message));
+  if (err instanceof InvalidCursorError || err instanceof InvalidQueryError) return plain(problem(400, 'invalid-input', 'Invalid input', err.message));
   if (err instanceof NotFoundError) return plain(problem(404, 'not-found', 'Not found', err.message));
   if (err instanceof AlreadyExistsError) return plain(problem(409, 'already-exists', 'Already exists', err.message));
   if (err instanceof ConflictError) {

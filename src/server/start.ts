@@ -7,7 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdminApi } from '../admin/api.ts';
 import { SYSTEM } from '../audit/audit.ts';
-import { loadConfigFile, parseConfig } from '../config/load.ts';
+import { loadConfigFile } from '../config/load.ts';
 import { reconcile, type ReconcileSummary } from '../config/reconcile.ts';
 import { ConfigSchema, insecureSettings, type Config } from '../config/schema.ts';
 import { createCore, type Core } from '../core.ts';
@@ -63,7 +63,11 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
   const logger = options.logger ?? createLogger(config.log.level);
   for (const warning of insecureSettings(config)) logger.warn({ setting: true }, warning);
 
-  const store = await openStore(env.GATEHOUSE_STORAGE_URL ?? config.storage.url, { poolMax: config.storage.poolMax, acquireTimeoutMs: config.storage.acquireTimeoutMs });
+  const store = await openStore(env.GATEHOUSE_STORAGE_URL ?? config.storage.url, {
+    poolMax: config.storage.poolMax,
+    acquireTimeoutMs: config.storage.acquireTimeoutMs,
+    log: { warn: (m) => logger.warn({ component: 'store' }, m), error: (m) => logger.error({ component: 'store' }, m) },
+  });
   let http: Server | undefined;
   try {
     const { applied } = await store.migrate();

@@ -23,6 +23,8 @@ export interface StoreOptions {
   poolMax?: number;
   /** Milliseconds to wait for a connection before failing closed. */
   acquireTimeoutMs?: number;
+  /** Where knex's and the driver's own warnings go (default: nowhere; errors reach callers anyway). */
+  log?: { warn(message: string): void; error(message: string): void };
 }
 
 /** The URL with any password replaced by `***`, safe for logs and error messages. */
@@ -65,6 +67,13 @@ const MIGRATIONS: Knex.MigratorConfig = { migrationSource: new KnexMigrationSour
 export function knexConfig(url: string, options: StoreOptions = {}): Knex.Config {
   const target = parseStoreUrl(url);
   const acquireConnectionTimeout = options.acquireTimeoutMs ?? 10_000;
+  const sink = options.log;
+  const log = {
+    warn: (m: unknown) => sink?.warn(String(m)),
+    error: (m: unknown) => sink?.error(String(m)),
+    deprecate: (m: unknown) => sink?.warn(String(m)),
+    debug: () => undefined,
+  };
   if (target.dialect === 'sqlite') {
     const filename = target.filename === ':memory:' ? ':memory:' : resolve(target.filename);
     if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
@@ -73,6 +82,7 @@ export function knexConfig(url: string, options: StoreOptions = {}): Knex.Config
       connection: { filename },
       useNullAsDefault: true,
       acquireConnectionTimeout,
+      log,
       // One connection: SQLite has one writer anyway, and knex then serialises transactions.
       pool: {
         min: 1,
@@ -98,6 +108,7 @@ export function knexConfig(url: string, options: StoreOptions = {}): Knex.Config
     client: 'pg',
     connection: { connectionString: target.connectionString, application_name: 'gatehouse', connectionTimeoutMillis: acquireConnectionTimeout },
     acquireConnectionTimeout,
+    log,
     pool: { min: 0, max: options.poolMax ?? 10 },
     migrations: MIGRATIONS,
   };

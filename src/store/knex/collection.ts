@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import type { ManagedBy } from '../../directory/model.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Collection, Fields, ListQuery, Page, UpdateOptions } from '../types.ts';
-import { decodeCursor, encodeCursor, iso, likePrefix, locked, mapDriverError, now, pageLimit, type Db } from './sql.ts';
+import { decodeCursor, encodeCursor, InvalidQueryError, iso, likePrefix, locked, mapDriverError, now, pageLimit, type Db } from './sql.ts';
 
 /** A many-to-many link stored in a join table and exposed as a list of the targets' names. */
 export interface LinkDef {
@@ -180,7 +180,7 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
     if (query.managedBy) q.where('managed_by', query.managedBy);
     for (const [field, value] of Object.entries(query.where ?? {})) {
       const column = this.def.filters?.[field];
-      if (!column) throw new RangeError(`cannot filter ${this.kind} by '${field}'`);
+      if (!column) throw new InvalidQueryError(`cannot filter ${this.kind} by '${field}'`);
       q.where(column, value);
     }
     if (query.q) {

@@ -56,9 +56,14 @@ export class InvalidCursorError extends StoreError {
   }
 }
 
+/** A list query the store cannot answer (bad limit, unknown filter): the caller's input is wrong. */
+export class InvalidQueryError extends StoreError {
+  override readonly name = 'InvalidQueryError';
+}
+
 export function pageLimit(limit: number | undefined): number {
   if (limit === undefined) return 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RangeError('limit must be an integer from 1 to 1000');
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidQueryError('limit must be an integer from 1 to 1000');
   return limit;
 }
 
@@ -70,6 +75,8 @@ interface DriverError {
   table?: string;
 }
 
+/** PostgreSQL SQLSTATE classes meaning "the server cannot serve us": connection (08), resources (53), operator intervention (57), system (58), authorization (28), no such database (3D000). */
+const UNAVAILABLE_SQLSTATE = /^(08|53|57|58|28)...$|^3D000$/;
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', 'SQLITE_CANTOPEN', 'SQLITE_IOERR', 'SQLITE_CORRUPT', 'SQLITE_FULL', 'SQLITE_READONLY']);
 
 /**
@@ -90,7 +97,7 @@ export function mapDriverError(err: unknown, kind: string, fields: Record<string
   if (e.code === '23503' || e.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
     return new NotFoundError('referenced object', '');
   }
-  if ((e.code && UNAVAILABLE_CODES.has(e.code)) || (err instanceof Error && err.name === 'KnexTimeoutError') || /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/.test(message)) {
+  if ((e.code && (UNAVAILABLE_CODES.has(e.code) || UNAVAILABLE_SQLSTATE.test(e.code))) || /not currently accepting connections/.test(message) || (err instanceof Error && err.name === 'KnexTimeoutError') || /Connection terminated|connect ECONNREFUSED|Client has encountered a connection error/.test(message)) {
     return new StoreUnavailableError(`store unavailable: ${message}`, { cause: err });
   }
   return err;

@@ -7,18 +7,18 @@ function memoryTtl(): TtlStore & { counters: Map<string, Counter> } {
   const counters = new Map<string, Counter>();
   return {
     counters,
-    async increment(key) {
+    async increment(key: string) {
       const c = { count: (counters.get(key)?.count ?? 0) + 1, updatedAt: Date.now() };
       counters.set(key, c);
       return c;
     },
-    async counter(key) {
+    async counter(key: string) {
       return counters.get(key);
     },
-    async delete(key) {
+    async delete(key: string) {
       return counters.delete(key);
     },
-  } as TtlStore & { counters: Map<string, Counter> };
+  } as unknown as TtlStore & { counters: Map<string, Counter> };
 }
 
 const config = { freeAttempts: 3, freeAttemptsPerIp: 10, baseDelaySeconds: 2, maxDelaySeconds: 60, windowSeconds: 3600 };

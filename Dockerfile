@@ -1,0 +1,31 @@
+# Gatehouse container image: multi-stage, production dependencies only, non-root, with a health check.
+#   docker build -t gatehouse .
+#   docker run -p 9090:9090 -v gatehouse-data:/app/data -e GATEHOUSE_ADMIN_KEY=... gatehouse
+
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Prebuilt binaries only (better-sqlite3, @node-rs/argon2, @node-rs/bcrypt): nothing compiles.
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY src ./src
+COPY protocols ./protocols
+COPY migrations ./migrations
+COPY config ./config
+RUN mkdir -p /app/data && chown -R node:node /app/data
+USER node
+# The demo config listens on loopback unless GATEHOUSE_HTTP_HOST says otherwise; a container must listen on all interfaces.
+ENV GATEHOUSE_HTTP_HOST=0.0.0.0
+ENV GATEHOUSE_CONFIG=/app/config/gatehouse.yaml
+EXPOSE 9090
+VOLUME ["/app/data"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD node -e "fetch('http://127.0.0.1:9090/readyz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+ENTRYPOINT ["node", "bin/gatehouse.js"]
+CMD ["start"]

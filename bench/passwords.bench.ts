@@ -1,0 +1,139 @@
+/**
+ * Password verification through the core (throttle check, user lookup, verify, audit event) and user
+ * creation through the admin API over HTTP (validation, policy, hash, transaction, audit), each
+ * against the raw cost of one argon2id operation with the same parameters, on each store.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
+import pg from 'pg';
+import { DEFAULT_ARGON2 } from '../src/credentials/password.ts';
+import { createLogger } from '../src/log.ts';
+import { startGatehouse, type Gatehouse } from '../src/server/start.ts';
+import type { Benchmark } from './run.ts';
+
+const PASSWORD = 'bench-password-violet-harbour';
+const ADMIN_KEY = randomBytes(32).toString('base64url');
+const ARGON2ID = 2 as never;
+const argon2Options = { algorithm: ARGON2ID, memoryCost: DEFAULT_ARGON2.memoryKiB, timeCost: DEFAULT_ARGON2.iterations, parallelism: DEFAULT_ARGON2.parallelism };
+
+interface StoreTarget {
+  label: string;
+  url(): Promise<{ url: string; drop: () => Promise<void> }>;
+}
+
+const sqliteTarget: StoreTarget = {
+  label: 'sqlite',
+  async url() {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
+    return { url: `sqlite:${join(dir, 'bench.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  },
+};
+
+const postgresTarget: StoreTarget = {
+  label: 'postgres',
+  async url() {
+    const admin = process.env.GATEHOUSE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+    const name = `gatehouse_bench_${randomBytes(4).toString('hex')}`;
+    const run = async (sql: string) => {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect();
+      await c.query(sql);
+      await c.end();
+    };
+    await run(`create database ${name}`);
+    const u = new URL(admin);
+    u.pathname = `/${name}`;
+    return { url: u.toString(), drop: () => run(`drop database if exists ${name} with (force)`) };
+  },
+};
+
+async function postgresAvailable(): Promise<boolean> {
+  const c = new pg.Client({ connectionString: process.env.GATEHOUSE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+function server(target: StoreTarget) {
+  let gh: Gatehouse | undefined;
+  let drop: () => Promise<void> = async () => undefined;
+  return {
+    get gh() {
+      return gh!;
+    },
+    async start() {
+      const created = await target.url();
+      drop = created.drop;
+      gh = await startGatehouse({
+        config: { server: { http: { port: 0 } }, storage: { url: created.url }, secrets: { keys: [{ id: 'b', key: randomBytes(32).toString('base64') }] }, log: { level: 'silent' }, throttle: { freeAttempts: 1_000_000, freeAttemptsPerIp: 1_000_000 } },
+        env: { GATEHOUSE_ADMIN_KEY: ADMIN_KEY },
+        logger: createLogger('silent'),
+      });
+    },
+    async stop() {
+      await gh?.stop();
+      await drop();
+    },
+  };
+}
+
+function benchmarksFor(target: StoreTarget): Benchmark[] {
+  const verifyServer = server(target);
+  let reference = '';
+  const createServer = server(target);
+  let counter = 0;
+  return [
+    {
+      name: `password verification, core (${target.label})`,
+      reference: 'one argon2id verify',
+      batch: 8,
+      async setup() {
+        await verifyServer.start();
+        await verifyServer.gh.core.directory.createUser({ actor: { type: 'system' } }, { username: 'bench', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
+        reference = await argon2Hash(PASSWORD, argon2Options);
+      },
+      async subject(n) {
+        for (let i = 0; i < n; i++) {
+          const result = await verifyServer.gh.core.passwords.authenticate({ username: 'bench', password: PASSWORD, context: { actor: { type: 'anonymous' }, sourceIp: '127.0.0.1', protocol: 'bench' } });
+          if (result.outcome !== 'success') throw new Error(`verification failed: ${JSON.stringify(result.reasons)}`);
+        }
+      },
+      async baseline(n) {
+        for (let i = 0; i < n; i++) if (!(await argon2Verify(reference, PASSWORD))) throw new Error('reference verify failed');
+      },
+      teardown: () => verifyServer.stop(),
+    },
+    {
+      name: `admin API user creation, HTTP (${target.label})`,
+      reference: 'one argon2id hash',
+      batch: 8,
+      setup: () => createServer.start(),
+      async subject(n) {
+        for (let i = 0; i < n; i++) {
+          const response = await fetch(`${createServer.gh.httpUrl}/api/v1/users`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ username: `user${counter++}`, email: `user${counter}@bench.example`, password: PASSWORD, groups: [] }),
+          });
+          if (response.status !== 201) throw new Error(`POST /users answered ${response.status}: ${await response.text()}`);
+        }
+      },
+      async baseline(n) {
+        for (let i = 0; i < n; i++) await argon2Hash(PASSWORD, argon2Options);
+      },
+      teardown: () => createServer.stop(),
+    },
+  ];
+}
+
+const withPostgres = await postgresAvailable();
+if (!withPostgres) process.stderr.write('no PostgreSQL answers on 127.0.0.1:5432 (or GATEHOUSE_TEST_PG_URL): the PostgreSQL rows are left out\n');
+export const benchmarks: Benchmark[] = [...benchmarksFor(sqliteTarget), ...(withPostgres ? benchmarksFor(postgresTarget) : [])];

@@ -1,0 +1,80 @@
+/**
+ * API key authentication for the admin API: `Authorization: Bearer <key>` (RFC 6750 §2.1).
+ *
+ * Steps: read the header → throttle check per client IP → verify the key and its scope. A guess
+ * that fails (unknown, revoked or expired key) counts against the client IP in the shared throttle,
+ * so keys cannot be brute-forced; every refusal is one `authn.apikey` audit event. Successful use
+ * is not an event of its own: each change the key makes is.
+ */
+import type { AuditContext } from '../audit/audit.ts';
+import type { Core } from '../core.ts';
+import type { ApiKey, ApiScope, Outcome, Reason } from '../directory/model.ts';
+import { HttpProblem } from '../server/problem.ts';
+
+export const REALM = 'gatehouse';
+
+export interface Credentials {
+  /** The Authorization header, '' when absent. */
+  authorization: string;
+  clientIp: string | undefined;
+  requestId: string;
+}
+
+const REASONS = {
+  missing: { code: 'missing_credentials', description: 'no Authorization: Bearer header' },
+  malformed: { code: 'malformed_credentials', description: 'the Authorization header is not "Bearer <key>"' },
+  throttled: { code: 'throttled', description: 'too many failed attempts from this address: wait before trying again' },
+  unknown: { code: 'unknown_key', description: 'the API key is unknown or revoked' },
+  expired: { code: 'expired_key', description: 'the API key has expired' },
+  scope: { code: 'insufficient_scope', description: 'the API key lacks the scope this operation needs' },
+} satisfies Record<string, Reason>;
+
+// RFC 6750 §2.1 b64token; the length cap keeps hashing cheap for junk.
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]{1,512}=*) *$/i;
+
+/** The key behind the request if it may use `scope`; otherwise throws the 401, 403 or 429 to answer with. */
+export async function authenticate(core: Core, request: Credentials, scope: ApiScope): Promise<ApiKey> {
+  const refuse = async (outcome: Outcome, reason: Reason, key?: ApiKey) => {
+    const actor = key ? { type: 'apikey' as const, id: key.id, name: key.name } : { type: 'anonymous' as const };
+    const ctx: AuditContext = { actor, sourceIp: request.clientIp, requestId: request.requestId, protocol: 'admin' };
+    await core.auditor.record(core.directory.dir, ctx, { type: 'authn.apikey', outcome, reasons: [reason], details: { scope } });
+  };
+
+  if (request.authorization.trim() === '') {
+    await refuse('failure', REASONS.missing);
+    throw unauthorized('an API key is required: send Authorization: Bearer <key>');
+  }
+  const token = BEARER.exec(request.authorization)?.[1];
+  if (token === undefined) {
+    await refuse('failure', REASONS.malformed);
+    throw unauthorized('the Authorization header must be "Bearer <key>"', 'invalid_request');
+  }
+
+  const ip = request.clientIp === undefined ? {} : { ip: request.clientIp };
+  const verdict = await core.throttle.check(ip);
+  if (!verdict.allowed) {
+    await refuse('failure', REASONS.throttled);
+    throw new HttpProblem(429, 'Too many requests', `too many failed API key attempts from this address; retry in ${verdict.retryAfterSeconds} s`, {
+      headers: { 'Retry-After': String(verdict.retryAfterSeconds) },
+    });
+  }
+
+  const result = await core.directory.verifyApiKey(token, scope);
+  if (result.ok) return result.apiKey;
+  if (result.code === 'scope') {
+    // A valid key asking for more than it has is not a guess: not throttled, but denied and audited.
+    await refuse('denied', REASONS.scope, result.apiKey);
+    throw new HttpProblem(403, 'Forbidden', `the API key '${result.apiKey?.name}' does not have the '${scope}' scope`, {
+      headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_scope", scope="${scope}"` },
+    });
+  }
+  await core.throttle.failure(ip);
+  await refuse('failure', REASONS[result.code], result.apiKey);
+  throw unauthorized(result.code === 'expired' ? 'the API key has expired' : 'the API key is unknown or revoked', 'invalid_token');
+}
+
+/** RFC 6750 §3: no error code when no credentials were sent; otherwise say what was wrong. */
+function unauthorized(detail: string, error?: 'invalid_request' | 'invalid_token'): HttpProblem {
+  const challenge = `Bearer realm="${REALM}"${error ? `, error="${error}"` : ''}`;
+  return new HttpProblem(401, 'Unauthorized', detail, { headers: { 'WWW-Authenticate': challenge } });
+}

@@ -1,0 +1,267 @@
+/**
+ * The admin API route table: every endpoint below /api/v1, once. api.ts builds the router from it
+ * and openapi.ts the OpenAPI document. Handlers get parsed, typed input and call the directory
+ * service for every change (it writes the change and its audit event in one transaction).
+ */
+import type { z } from 'zod';
+import type { MemberKind } from '../directory/model.ts';
+import type { ResourceKind, ResourceKinds } from '../directory/service.ts';
+import { buildOpenApiDocument } from './openapi.ts';
+import { route, type Route, type Tag } from './route.ts';
+import { AuditQuery, IdParams, ListQuery, MemberParams, REQUEST, RESPONSE, UserGroupsQuery, UserListQuery } from './schemas.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+const users: Route[] = [
+  route({
+    operationId: 'listUsers', method: 'get', path: '/users', tag: 'users', summary: 'List users',
+    query: UserListQuery, status: 200, response: RESPONSE.UserList, errors: [404],
+    async handle({ query }, { core }) {
+      const { status, group, ...rest } = query;
+      // Filtering by a group that does not exist is a mistake worth a 404, not an empty page.
+      const memberOf = group === undefined ? undefined : (await core.directory.findGroup(group)).id;
+      return core.directory.dir.users.list({ ...rest, where: status ? { status } : undefined, memberOf });
+    },
+  }),
+  route({
+    operationId: 'createUser', method: 'post', path: '/users', tag: 'users', summary: 'Create a user',
+    description: 'With `password`, the password policy applies; with `groups`, the user is added to those groups in the same transaction.',
+    body: REQUEST.UserInput, status: 201, response: RESPONSE.User, etag: true, location: (u) => `/users/${u.id}`, errors: [404, 409],
+    handle: ({ body }, { core, audit }) => core.directory.createUser(audit, body),
+  }),
+  route({
+    operationId: 'getUser', method: 'get', path: '/users/:id', tag: 'users', summary: 'Get a user by id or username',
+    params: IdParams, status: 200, response: RESPONSE.User, etag: true,
+    handle: ({ params }, { core }) => core.directory.findUser(params.id),
+  }),
+  route({
+    operationId: 'updateUser', method: 'patch', path: '/users/:id', tag: 'users', summary: 'Change a user',
+    params: IdParams, body: REQUEST.UserPatch, ifMatch: true, status: 200, response: RESPONSE.User, etag: true, errors: [409],
+    handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.updateUser(audit, params.id, body, { expectVersion }),
+  }),
+  route({
+    operationId: 'deleteUser', method: 'delete', path: '/users/:id', tag: 'users', summary: 'Delete a user (their sessions and tokens are revoked)',
+    params: IdParams, ifMatch: true, status: 204,
+    async handle({ params, expectVersion }, { core, audit }) {
+      await core.directory.deleteUser(audit, params.id, { expectVersion });
+    },
+  }),
+  route({
+    operationId: 'listUserGroups', method: 'get', path: '/users/:id/groups', tag: 'users', summary: "The user's groups, including those reached through nested groups",
+    params: IdParams, query: UserGroupsQuery, status: 200, response: RESPONSE.UserGroups,
+    async handle({ params, query }, { core }) {
+      const user = await core.directory.findUser(params.id);
+      const memberships = core.directory.dir.memberships;
+      return { items: query.direct ? await memberships.groupsOf('user', user.id) : await memberships.resolveUserGroups(user.id) };
+    },
+  }),
+  route({
+    operationId: 'setUserPassword', method: 'post', path: '/users/:id/password', tag: 'users', summary: "Set a user's password",
+    description: 'The password policy (length, common passwords, context words, history) applies.',
+    params: IdParams, body: REQUEST.SetPasswordInput, status: 204,
+    async handle({ params, body }, { core, audit }) {
+      await core.directory.setPassword(audit, params.id, body.password);
+    },
+  }),
+  route({
+    operationId: 'suspendUser', method: 'post', path: '/users/:id/suspend', tag: 'users', summary: 'Suspend a user',
+    description: 'Every front-end refuses the user from then on; their sessions and tokens are revoked.',
+    params: IdParams, status: 200, response: RESPONSE.User, etag: true,
+    handle: ({ params }, { core, audit }) => core.directory.suspendUser(audit, params.id),
+  }),
+  route({
+    operationId: 'activateUser', method: 'post', path: '/users/:id/activate', tag: 'users', summary: 'Reactivate a suspended user',
+    params: IdParams, status: 200, response: RESPONSE.User, etag: true,
+    handle: ({ params }, { core, audit }) => core.directory.activateUser(audit, params.id),
+  }),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Groups and memberships
+
+const groups: Route[] = [
+  route({
+    operationId: 'listGroups', method: 'get', path: '/groups', tag: 'groups', summary: 'List groups',
+    query: ListQuery, status: 200, response: RESPONSE.GroupList,
+    handle: ({ query }, { core }) => core.directory.dir.groups.list(query),
+  }),
+  route({
+    operationId: 'createGroup', method: 'post', path: '/groups', tag: 'groups', summary: 'Create a group',
+    body: REQUEST.GroupInput, status: 201, response: RESPONSE.Group, etag: true, location: (g) => `/groups/${g.id}`, errors: [409],
+    handle: ({ body }, { core, audit }) => core.directory.createGroup(audit, body),
+  }),
+  route({
+    operationId: 'getGroup', method: 'get', path: '/groups/:id', tag: 'groups', summary: 'Get a group by id or name',
+    params: IdParams, status: 200, response: RESPONSE.Group, etag: true,
+    handle: ({ params }, { core }) => core.directory.findGroup(params.id),
+  }),
+  route({
+    operationId: 'updateGroup', method: 'patch', path: '/groups/:id', tag: 'groups', summary: 'Change a group',
+    description: 'A group a policy refers to cannot be renamed (409).',
+    params: IdParams, body: REQUEST.GroupPatch, ifMatch: true, status: 200, response: RESPONSE.Group, etag: true, errors: [409],
+    handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.updateGroup(audit, params.id, body, { expectVersion }),
+  }),
+  route({
+    operationId: 'deleteGroup', method: 'delete', path: '/groups/:id', tag: 'groups', summary: 'Delete a group',
+    description: 'A group a policy refers to cannot be deleted (409).',
+    params: IdParams, ifMatch: true, status: 204, errors: [409],
+    async handle({ params, expectVersion }, { core, audit }) {
+      await core.directory.deleteGroup(audit, params.id, { expectVersion });
+    },
+  }),
+  route({
+    operationId: 'listGroupMembers', method: 'get', path: '/groups/:id/members', tag: 'groups', summary: 'Direct members of a group (users and nested groups)',
+    params: IdParams, status: 200, response: RESPONSE.MemberList,
+    async handle({ params }, { core }) {
+      const group = await core.directory.findGroup(params.id);
+      return { items: await core.directory.dir.memberships.members(group.id) };
+    },
+  }),
+  route({
+    operationId: 'addGroupMember', method: 'post', path: '/groups/:id/members', tag: 'groups', summary: 'Add a user or a nested group to a group',
+    description: 'A membership that would make a group contain itself is refused (409).',
+    params: IdParams, body: REQUEST.MemberInput, status: 204, errors: [409],
+    async handle({ params, body }, { core, audit }) {
+      const [kind, member]: [MemberKind, string] = body.user !== undefined ? ['user', body.user] : ['group', body.group!];
+      await core.directory.addMember(audit, params.id, kind, member);
+    },
+  }),
+  route({
+    operationId: 'removeGroupMember', method: 'delete', path: '/groups/:id/members/:kind/:member', tag: 'groups', summary: 'Remove a direct member from a group',
+    params: MemberParams, status: 204,
+    async handle({ params }, { core, audit }) {
+      await core.directory.removeMember(audit, params.id, params.kind, params.member);
+    },
+  }),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Applications, networks, devices, policies, RADIUS clients: the same five operations each.
+
+interface ResourceApi<K extends ResourceKind> {
+  kind: K;
+  tag: Tag;
+  /** Singular and plural for operationIds ('Policy', 'Policies') and for summaries ('policy', 'policies'). */
+  one: string;
+  many: string;
+  label: string;
+  labels: string;
+  input: z.ZodType<ResourceKinds[K]['input']>;
+  patch: z.ZodType<ResourceKinds[K]['patch']>;
+  entity: z.ZodType;
+  list: z.ZodType;
+  /** Policies may refer to objects of this kind by name: renaming or deleting one of those is a 409. */
+  referenced?: boolean;
+}
+
+function resourceRoutes<K extends ResourceKind>(api: ResourceApi<K>): Route[] {
+  const { kind, tag, one, many, label } = api;
+  const base = `/${tag}`;
+  const refNote = api.referenced ? `A ${label} a policy refers to cannot be renamed or deleted (409).` : undefined;
+  return [
+    route({
+      operationId: `list${many}`, method: 'get', path: base, tag, summary: `List ${api.labels}`,
+      query: ListQuery, status: 200, response: api.list,
+      handle: ({ query }, { core }) => core.directory.collection(kind).list(query),
+    }),
+    route({
+      operationId: `create${one}`, method: 'post', path: base, tag, summary: `Create a ${label}`,
+      body: api.input, status: 201, response: api.entity, etag: true, location: (created) => `${base}/${(created as { id: string }).id}`, errors: [404, 409],
+      handle: ({ body }, { core, audit }) => core.directory.createResource(audit, kind, body),
+    }),
+    route({
+      operationId: `get${one}`, method: 'get', path: `${base}/:id`, tag, summary: `Get a ${label} by id or name`,
+      params: IdParams, status: 200, response: api.entity, etag: true,
+      handle: ({ params }, { core }) => core.directory.findResource(kind, params.id),
+    }),
+    route({
+      operationId: `update${one}`, method: 'patch', path: `${base}/:id`, tag, summary: `Change a ${label}`, description: refNote,
+      params: IdParams, body: api.patch, ifMatch: true, status: 200, response: api.entity, etag: true, errors: [409],
+      handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.updateResource(audit, kind, params.id, body, { expectVersion }),
+    }),
+    route({
+      operationId: `delete${one}`, method: 'delete', path: `${base}/:id`, tag, summary: `Delete a ${label}`, description: refNote,
+      params: IdParams, ifMatch: true, status: 204, errors: api.referenced ? [409] : [],
+      async handle({ params, expectVersion }, { core, audit }) {
+        await core.directory.deleteResource(audit, kind, params.id, { expectVersion });
+      },
+    }),
+  ];
+}
+
+const resources: Route[] = [
+  ...resourceRoutes({
+    kind: 'applications', tag: 'applications', one: 'Application', many: 'Applications', label: 'application', labels: 'applications', referenced: true,
+    input: REQUEST.ApplicationInput, patch: REQUEST.ApplicationPatch, entity: RESPONSE.Application, list: RESPONSE.ApplicationList,
+  }),
+  ...resourceRoutes({
+    kind: 'networks', tag: 'networks', one: 'Network', many: 'Networks', label: 'network', labels: 'networks', referenced: true,
+    input: REQUEST.NetworkInput, patch: REQUEST.NetworkPatch, entity: RESPONSE.Network, list: RESPONSE.NetworkList,
+  }),
+  ...resourceRoutes({
+    kind: 'devices', tag: 'devices', one: 'Device', many: 'Devices', label: 'device', labels: 'devices',
+    input: REQUEST.DeviceInput, patch: REQUEST.DevicePatch, entity: RESPONSE.Device, list: RESPONSE.DeviceList,
+  }),
+  ...resourceRoutes({
+    kind: 'policies', tag: 'policies', one: 'Policy', many: 'Policies', label: 'policy', labels: 'policies',
+    // The service types a policy patch as Partial<PolicyInput>, without the nulls that remove a
+    // field; applyPatch handles null for every kind, so the wider type is safe here.
+    input: REQUEST.PolicyInput, patch: REQUEST.PolicyPatch, entity: RESPONSE.Policy, list: RESPONSE.PolicyList,
+  }),
+  ...resourceRoutes({
+    kind: 'radiusClients', tag: 'radius-clients', one: 'RadiusClient', many: 'RadiusClients', label: 'RADIUS client', labels: 'RADIUS clients', referenced: true,
+    input: REQUEST.RadiusClientInput, patch: REQUEST.RadiusClientPatch, entity: RESPONSE.RadiusClient, list: RESPONSE.RadiusClientList,
+  }),
+];
+
+// ---------------------------------------------------------------------------------------------
+// API keys, audit, the document itself
+
+const apiKeys: Route[] = [
+  route({
+    operationId: 'listApiKeys', method: 'get', path: '/api-keys', tag: 'api-keys', summary: 'List API keys (never their secrets)',
+    query: ListQuery, status: 200, response: RESPONSE.ApiKeyList,
+    handle: ({ query }, { core }) => core.directory.dir.apiKeys.list(query),
+  }),
+  route({
+    operationId: 'createApiKey', method: 'post', path: '/api-keys', tag: 'api-keys', summary: 'Create an API key',
+    description: 'The response carries the secret; it is shown this once and only its SHA-256 is stored.',
+    body: REQUEST.ApiKeyInput, status: 201, response: RESPONSE.ApiKeyCreated, errors: [409],
+    handle: ({ body }, { core, audit }) => core.directory.createApiKey(audit, body),
+  }),
+  route({
+    operationId: 'revokeApiKey', method: 'delete', path: '/api-keys/:id', tag: 'api-keys', summary: 'Revoke an API key (it stops working at once)',
+    params: IdParams, status: 204,
+    async handle({ params }, { core, audit }) {
+      await core.directory.revokeApiKey(audit, params.id);
+    },
+  }),
+];
+
+const audit: Route[] = [
+  route({
+    operationId: 'queryAudit', method: 'get', path: '/audit', tag: 'audit', summary: 'Query audit events, newest first',
+    description: 'Every authentication attempt and every admin change is one event; see the event catalogue.',
+    query: AuditQuery, status: 200, response: RESPONSE.AuditEventList,
+    handle: ({ query }, { core }) => core.directory.dir.audit.query(query),
+  }),
+];
+
+const meta: Route[] = [
+  route({
+    operationId: 'getOpenApiDocument', method: 'get', path: '/openapi.json', tag: 'meta', summary: 'This API described in OpenAPI 3.1',
+    access: 'public', status: 200, response: RESPONSE.OpenApiDocument,
+    handle: async () => openApiDocument() as Record<string, unknown>,
+  }),
+];
+
+export const ROUTES: readonly Route[] = [...users, ...groups, ...resources, ...apiKeys, ...audit, ...meta];
+
+let document: object | undefined;
+
+/** The OpenAPI 3.1 document of the admin API, generated from the route table (once). */
+export function openApiDocument(): object {
+  document ??= buildOpenApiDocument(ROUTES);
+  return document;
+}
