@@ -14,7 +14,7 @@ import { createLogger } from '../src/log.ts';
 import { startGatehouse, type Gatehouse } from '../src/server/start.ts';
 import type { Benchmark } from './run.ts';
 
-const PASSWORD = 'bench-password-violet-harbour';
+const PASSWORD = 'violet-harbour-lantern-91';
 const ADMIN_KEY = randomBytes(32).toString('base64url');
 const ARGON2ID = 2 as never;
 const argon2Options = { algorithm: ARGON2ID, memoryCost: DEFAULT_ARGON2.memoryKiB, timeCost: DEFAULT_ARGON2.iterations, parallelism: DEFAULT_ARGON2.parallelism };
@@ -73,7 +73,7 @@ function server(target: StoreTarget) {
       const created = await target.url();
       drop = created.drop;
       gh = await startGatehouse({
-        config: { server: { http: { port: 0 } }, storage: { url: created.url }, secrets: { keys: [{ id: 'b', key: randomBytes(32).toString('base64') }] }, log: { level: 'silent' }, throttle: { freeAttempts: 1_000_000, freeAttemptsPerIp: 1_000_000 } },
+        config: { server: { http: { port: 0 } }, storage: { url: created.url }, secrets: { keys: [{ id: 'b', key: randomBytes(32).toString('base64') }] }, log: { level: 'silent' }, throttle: { freeAttempts: 1000, freeAttemptsPerIp: 100_000 } },
         env: { GATEHOUSE_ADMIN_KEY: ADMIN_KEY },
         logger: createLogger('silent'),
       });
@@ -97,12 +97,12 @@ function benchmarksFor(target: StoreTarget): Benchmark[] {
       batch: 8,
       async setup() {
         await verifyServer.start();
-        await verifyServer.gh.core.directory.createUser({ actor: { type: 'system' } }, { username: 'bench', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
+        await verifyServer.gh.core.directory.createUser({ actor: { type: 'system' } }, { username: 'verifier', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
         reference = await argon2Hash(PASSWORD, argon2Options);
       },
       async subject(n) {
         for (let i = 0; i < n; i++) {
-          const result = await verifyServer.gh.core.passwords.authenticate({ username: 'bench', password: PASSWORD, context: { actor: { type: 'anonymous' }, sourceIp: '127.0.0.1', protocol: 'bench' } });
+          const result = await verifyServer.gh.core.passwords.authenticate({ username: 'verifier', password: PASSWORD, context: { actor: { type: 'anonymous' }, sourceIp: '127.0.0.1', protocol: 'bench' } });
           if (result.outcome !== 'success') throw new Error(`verification failed: ${JSON.stringify(result.reasons)}`);
         }
       },
