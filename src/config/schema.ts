@@ -60,10 +60,10 @@ const PasswordPolicy = z.strictObject({
   rejectContextWords: z.boolean().default(true).describe('Refuse passwords containing the username, e-mail name, display name or "gatehouse"'),
   composition: z
     .strictObject({
-      lowercase: z.int().min(0).max(64).default(0),
-      uppercase: z.int().min(0).max(64).default(0),
-      digits: z.int().min(0).max(64).default(0),
-      symbols: z.int().min(0).max(64).default(0),
+      lowercase: z.int().min(0).max(64).default(0).describe('Minimum number of lower-case letters'),
+      uppercase: z.int().min(0).max(64).default(0).describe('Minimum number of upper-case letters'),
+      digits: z.int().min(0).max(64).default(0).describe('Minimum number of digits'),
+      symbols: z.int().min(0).max(64).default(0).describe('Minimum number of other characters'),
     })
     .prefault({})
     .describe('Minimum count of each character class (NIST advises against; for organisations that must)'),
@@ -97,12 +97,12 @@ export const DeclaredGroup = GroupInput.extend({
 });
 
 const Directory = z.strictObject({
-  users: z.array(DeclaredUser).default([]),
-  groups: z.array(DeclaredGroup).default([]),
-  applications: z.array(ApplicationInput).default([]),
-  networks: z.array(NetworkInput).default([]),
-  radiusClients: z.array(RadiusClientInput).default([]),
-  policies: z.array(PolicyInput).default([]),
+  users: z.array(DeclaredUser).default([]).describe('People; `groups` lists the groups each belongs to'),
+  groups: z.array(DeclaredGroup).default([]).describe('Groups; `memberOf` nests a group inside others'),
+  applications: z.array(ApplicationInput).default([]).describe('Applications people sign in to, with the groups allowed to use each'),
+  networks: z.array(NetworkInput).default([]).describe('Named networks (CIDR sets) for conditional-access policies'),
+  radiusClients: z.array(RadiusClientInput).default([]).describe('RADIUS clients (VPN gateways, WiFi controllers) with their shared secrets'),
+  policies: z.array(PolicyInput).default([]).describe('Conditional-access policies: scope, conditions and action'),
 }).describe('Objects declared here are reconciled into the store at start and on SIGHUP; objects made through the API are never touched');
 
 export const ConfigSchema = z.strictObject({

@@ -163,7 +163,7 @@ export type User = z.infer<typeof User>;
 
 export const GroupInput = z.strictObject({
   name: GroupName,
-  description: z.string().max(1024).optional(),
+  description: z.string().max(1024).optional().describe('What the group is for'),
   gidNumber: PosixId.optional().describe('POSIX gid (LDAP posixGroup)'),
   attributes: Attributes.default({}).describe('Custom attributes, e.g. radiusVlan: 20'),
 });
@@ -204,9 +204,9 @@ export type Member = z.infer<typeof Member>;
 export const ApplicationType = z.enum(['oidc', 'saml', 'generic']);
 export const ApplicationInput = z.strictObject({
   name: ObjectName.describe('Identifier used in policies as app:<name>'),
-  displayName: z.string().trim().min(1).max(256).optional(),
+  displayName: z.string().trim().min(1).max(256).optional().describe('Name shown to people (portal, consent pages)'),
   type: ApplicationType.default('generic').describe('Protocol the application uses to sign in'),
-  description: z.string().max(1024).optional(),
+  description: z.string().max(1024).optional().describe('What the application is'),
   groups: z.array(GroupName).max(1000).default([]).describe('Groups whose members may use the application'),
   settings: z.record(z.string(), z.unknown()).default({}).describe('Protocol settings (redirect URIs, ACS URL, ...), defined by each front-end'),
 });
@@ -235,7 +235,7 @@ export const RadiusClientInput = z.strictObject({
   name: ObjectName.describe('Identifier used in policies as radius:<name>'),
   address: Cidr.describe('Source address or network of the NAS (the RADIUS client)'),
   secret: z.string().min(16, 'RADIUS shared secrets must be at least 16 characters (RFC 2865 §3 recommends long random secrets)').max(128).describe('Shared secret; stored encrypted, never returned'),
-  description: z.string().max(1024).optional(),
+  description: z.string().max(1024).optional().describe('What the client is (VPN gateway, WiFi controller)'),
   groups: z.array(GroupName).max(1000).default([]).describe('Groups whose members may authenticate through this client'),
   settings: z.record(z.string(), z.unknown()).default({}).describe('RADIUS options (MFA mode, reply attributes), defined by the RADIUS front-end'),
 });
@@ -264,7 +264,7 @@ export type RadiusClient = z.infer<typeof RadiusClient>;
 
 export const NetworkInput = z.strictObject({
   name: ObjectName.describe('Identifier used in policies'),
-  description: z.string().max(1024).optional(),
+  description: z.string().max(1024).optional().describe('What the network is'),
   cidrs: z.array(Cidr).min(1, 'a network needs at least one CIDR').max(1000),
   risky: z.boolean().default(false).describe('Sign-ins from here raise the risk level (e.g. anonymising proxies)'),
 });
@@ -341,9 +341,9 @@ export const ResourceRef = z
   .regex(/^(app:[a-z0-9][a-z0-9._-]*|radius:[a-z0-9][a-z0-9._-]*|ldap|portal|admin)$/, "resource must be 'app:<name>', 'radius:<name>', 'ldap', 'portal' or 'admin'");
 
 export const PolicyInput = z.strictObject({
-  name: ObjectName,
-  description: z.string().max(1024).optional(),
-  enabled: z.boolean().default(true),
+  name: ObjectName.describe('Identifier of the policy, named in decisions and audit events'),
+  description: z.string().max(1024).optional().describe('Why the policy exists'),
+  enabled: z.boolean().default(true).describe('Disabled policies are kept but never evaluated'),
   users: z
     .strictObject({
       groups: z.array(GroupName).max(1000).optional().describe('Applies to members of these groups; omitted means every user'),
@@ -360,8 +360,8 @@ export const PolicyInput = z.strictObject({
     .strictObject({
       device: z
         .strictObject({
-          managed: z.boolean().optional(),
-          compliant: z.boolean().optional(),
+          managed: z.boolean().optional().describe('The device is (true) or is not (false) enrolled in device management'),
+          compliant: z.boolean().optional().describe('The device does (true) or does not (false) meet the posture rule'),
           certificate: z.boolean().optional().describe('The device presented a Gatehouse device certificate'),
         })
         .optional(),
@@ -371,11 +371,11 @@ export const PolicyInput = z.strictObject({
           notIn: z.array(ObjectName).optional().describe('Client IP is in none of these named networks'),
         })
         .optional(),
-      risk: z.strictObject({ atLeast: RiskLevel }).optional(),
+      risk: z.strictObject({ atLeast: RiskLevel.describe('Matches when the sign-in risk is at least this level') }).optional(),
       mfaWithin: z.int().min(1).max(8760 * 60).optional().describe('Matches when no second factor was satisfied within this many minutes'),
     })
     .default({}),
-  action: PolicyAction,
+  action: PolicyAction.describe("What happens when the policy matches: 'deny' beats 'mfa' beats 'allow'"),
   methods: z.array(AuthMethod.exclude(['password'])).min(1).optional().describe("For action 'mfa': acceptable second factors (default: any)"),
 });
 export type PolicyInput = z.input<typeof PolicyInput>;

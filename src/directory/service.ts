@@ -25,7 +25,8 @@ export class ValidationError extends Error {
   override readonly name = 'ValidationError';
   readonly problems: Array<{ path: string; code: string; message: string }>;
   constructor(problems: Array<{ path: string; code: string; message: string }>) {
-    super(problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '));
+    // "password: password must be …" reads badly: the path is left out when the message names it.
+    super(problems.map((p) => (p.path && !p.message.startsWith(p.path) ? `${p.path}: ${p.message}` : p.message)).join('; '));
     this.problems = problems;
   }
 }

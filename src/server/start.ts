@@ -121,6 +121,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
           for (const key of ['server', 'storage', 'secrets', 'passwords', 'throttle'] as const) {
             if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) logger.warn({ section: key }, `configuration section '${key}' changed: it takes effect at the next restart`);
           }
+          if (next.log.level !== config.log.level) logger.level = next.log.level;
           config = next;
           return { ok: true, summary };
         } catch (err) {

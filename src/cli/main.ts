@@ -1,0 +1,95 @@
+/**
+ * The `gatehouse` command line. `main` returns the exit code instead of exiting, and takes its
+ * streams and environment as arguments, so tests run it in-process.
+ *
+ * Exit codes: 0 success; 1 the command failed (not found, already exists, refused input, store
+ * unreachable); 2 the command line or the configuration file is wrong.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ZodError } from 'zod';
+import pkg from '../../package.json' with { type: 'json' };
+import { ConfigInvalidError } from '../config/load.ts';
+import { registerApiKeyCommands } from './apikey.ts';
+import { registerConfigCommands } from './config.ts';
+import { DEFAULT_CONFIG_FILE } from './context.ts';
+import { registerDocsCommand } from './docs.ts';
+import { registerGroupCommands } from './group.ts';
+import type { CliIo } from './io.ts';
+import { registerMigrateCommand } from './migrate.ts';
+import { registerStartCommand } from './start.ts';
+import { registerUserCommands } from './user.ts';
+
+export type MainOptions = Partial<CliIo>;
+
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+  const io: CliIo = {
+    stdout: options.stdout ?? process.stdout,
+    stderr: options.stderr ?? process.stderr,
+    env: options.env ?? process.env,
+    // Lazily: touching process.stdin opens it, which only the commands reading a password need.
+    get stdin() {
+      return options.stdin ?? process.stdin;
+    },
+  };
+  try {
+    await buildProgram(io).parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    return report(io, err);
+  }
+}
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('gatehouse')
+    .description('Gatehouse: one identity for every door (OIDC, SAML, LDAP, RADIUS over one directory)')
+    .version(pkg.version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .helpCommand('help [command]', 'show help for a command')
+    .addOption(
+      new Option('-c, --config <file>', 'configuration file (also $GATEHOUSE_CONFIG)').default(io.env.GATEHOUSE_CONFIG || DEFAULT_CONFIG_FILE),
+    )
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: (text, write) => write(text.replace(/^error: /, 'gatehouse: ')),
+    })
+    .configureHelp({ showGlobalOptions: true })
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  // Subcommands inherit the settings above, so they are registered after them.
+  registerStartCommand(program, io);
+  registerMigrateCommand(program, io);
+  registerConfigCommands(program, io);
+  registerUserCommands(program, io);
+  registerGroupCommands(program, io);
+  registerApiKeyCommands(program, io);
+  registerDocsCommand(program, io);
+  return program;
+}
+
+/** One clear line (a list of lines for a configuration file) on stderr, never a stack trace. */
+function report(io: CliIo, err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Commander has printed the help, version or usage error already.
+    return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+  }
+  if (err instanceof ConfigInvalidError) {
+    io.stderr.write(`${err.message}\n`);
+    return 2;
+  }
+  io.stderr.write(`gatehouse: ${describe(err)}\n`);
+  if (io.env.GATEHOUSE_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+  return 1;
+}
+
+function describe(err: unknown): string {
+  if (err instanceof ZodError) {
+    return err.issues.map((issue) => `${issue.path.length ? `${formatPath(issue.path)}: ` : ''}${issue.message}`).join('; ');
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split('\n')[0] ?? message;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((segment, i) => (typeof segment === 'number' ? `[${segment}]` : `${i === 0 ? '' : '.'}${String(segment)}`)).join('');
+}
