@@ -5,7 +5,7 @@
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Prebuilt binaries only (better-sqlite3, @node-rs/argon2, @node-rs/bcrypt): nothing compiles.
+# Prebuilt binaries only (better-sqlite3, @node-rs/argon2): nothing compiles.
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim

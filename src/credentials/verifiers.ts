@@ -1,12 +1,14 @@
 // Checks a candidate password against an already-parsed stored hash. All
-// expensive work is asynchronous (argon2/bcrypt native async APIs and
-// crypto.pbkdf2 all run on the libuv thread pool) so that logins never block
-// the event loop. SSHA is a single SHA computation and stays synchronous.
+// expensive work is asynchronous so that logins never block the event loop:
+// argon2 and crypto.pbkdf2 run on the libuv thread pool; bcrypt (bcryptjs, pure
+// JavaScript) works in slices that yield between rounds. bcrypt only ever runs
+// once per imported account, which is then rehashed to argon2id. SSHA is a
+// single SHA computation and stays synchronous.
 
 import { createHash, pbkdf2, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import * as argon2 from '@node-rs/argon2';
-import * as bcrypt from '@node-rs/bcrypt';
+import bcrypt from 'bcryptjs';
 import type { ParsedHash, Pbkdf2Hash, SaltedShaHash } from './schemes.ts';
 
 const pbkdf2Async = promisify(pbkdf2);
@@ -22,7 +24,7 @@ export async function matchesHash(parsed: ParsedHash, candidate: string): Promis
       case 'argon2':
         return await argon2.verify(parsed.encoded, candidate);
       case 'bcrypt':
-        return await bcrypt.verify(candidate, parsed.encoded);
+        return await bcrypt.compare(candidate, parsed.encoded);
       case 'pbkdf2':
         return await matchesPbkdf2(parsed, candidate);
       case 'ssha':

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import * as argon2 from '@node-rs/argon2';
 import type { Algorithm, Version } from '@node-rs/argon2';
-import * as bcrypt from '@node-rs/bcrypt';
+import bcrypt from 'bcryptjs';
 import {
   DEFAULT_ARGON2,
   PasswordHasher,
@@ -125,15 +125,15 @@ describe('PasswordHasher: argon2id', () => {
 });
 
 describe('PasswordHasher: bcrypt', () => {
-  it('verifies a hash made by @node-rs/bcrypt and asks to upgrade it', async () => {
-    const stored = await bcrypt.hash('legacy bcrypt secret', { cost: 4 });
+  it('verifies a hash made by bcryptjs and asks to upgrade it', async () => {
+    const stored = await bcrypt.hash('legacy bcrypt secret', 4);
     expect(stored).toMatch(/^\$2b\$04\$/);
     expect(await hasher.verify(stored, 'legacy bcrypt secret')).toEqual({ ok: true, needsRehash: true, scheme: 'bcrypt' });
     expect(await hasher.verify(stored, 'legacy bcrypt secreT')).toEqual({ ok: false, needsRehash: false, scheme: 'bcrypt' });
   });
 
   it('accepts the $2a$ and $2y$ prefixes', async () => {
-    const stored = await bcrypt.hash('legacy bcrypt secret', { cost: 4 });
+    const stored = await bcrypt.hash('legacy bcrypt secret', 4);
     for (const prefix of ['$2a$', '$2y$']) {
       const result = await hasher.verify(stored.replace('$2b$', prefix), 'legacy bcrypt secret');
       expect(result).toEqual({ ok: true, needsRehash: true, scheme: 'bcrypt' });
@@ -141,7 +141,7 @@ describe('PasswordHasher: bcrypt', () => {
   });
 
   it('refuses a cost above the cap without computing it', async () => {
-    const stored = (await bcrypt.hash('legacy bcrypt secret', { cost: 4 })).replace('$04$', '$31$');
+    const stored = (await bcrypt.hash('legacy bcrypt secret', 4)).replace('$04$', '$31$');
     const started = performance.now();
     expect(await hasher.verify(stored, 'legacy bcrypt secret')).toEqual({ ok: false, needsRehash: false, scheme: undefined });
     expect(performance.now() - started).toBeLessThan(500);
