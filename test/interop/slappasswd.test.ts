@@ -10,12 +10,14 @@ import { reconcile } from '../../src/config/reconcile.ts';
 import { ConfigSchema } from '../../src/config/schema.ts';
 import { backends } from '../helpers/backends.ts';
 import { coreFor, type TestCore } from '../helpers/core.ts';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+// Debian installs it in /usr/sbin, which is not on every PATH.
+const SLAPPASSWD = ['/usr/sbin/slappasswd', '/usr/local/sbin/slappasswd'].find((p) => existsSync(p)) ?? 'slappasswd';
 const slappasswd = (scheme: string, secret: string) =>
-  execFileSync('slappasswd', [...(scheme === '{SSHA512}' ? ['-o', 'module-load=pw-sha2'] : []), '-h', scheme, '-s', secret], { encoding: 'utf8' }).trim();
+  execFileSync(SLAPPASSWD, [...(scheme === '{SSHA512}' ? ['-o', 'module-load=pw-sha2'] : []), '-h', scheme, '-s', secret], { encoding: 'utf8' }).trim();
 
 describe.each(backends)('OpenLDAP password hashes ($name)', (backend) => {
   let t: TestCore;
