@@ -4,7 +4,9 @@
  */
 import type { Knex } from 'knex';
 import * as directory from './20261123_001_directory.ts';
+import * as access from './20261123_002_access.ts';
 
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
   { name: '20261123_001_directory', migration: directory },
+  { name: '20261123_002_access', migration: access },
 ];

@@ -122,6 +122,106 @@ export interface AuditLog {
   prune(before: string): Promise<number>;
 }
 
+export interface TotpRecord {
+  userId: string;
+  /** The seed, encrypted by the caller (src/secrets). */
+  seedEncrypted: string;
+  createdAt: string;
+  /** Set once the user proved possession with a first code; until then the factor is pending. */
+  confirmedAt?: string;
+  lastStep?: number;
+}
+
+export interface WebAuthnCredentialRecord {
+  /** Credential ID, base64url. */
+  id: string;
+  userId: string;
+  name: string;
+  /** COSE public key, base64url. */
+  publicKey: string;
+  counter: number;
+  transports: string[];
+  deviceType: 'singleDevice' | 'multiDevice';
+  backedUp: boolean;
+  /** A passkey: the authenticator keeps the user handle and can sign in without a username. */
+  discoverable: boolean;
+  createdAt: string;
+  lastUsedAt?: string;
+}
+
+/** Second factors. Every state change that must not race is one conditional statement. */
+export interface Factors {
+  getTotp(userId: string): Promise<TotpRecord | undefined>;
+  /** Starts (or restarts) enrolment: a pending factor replacing any earlier one. */
+  putTotp(userId: string, seedEncrypted: string): Promise<void>;
+  /** Marks a pending factor confirmed, recording the step of the code that proved it. @returns false if none is pending */
+  confirmTotp(userId: string, step: number): Promise<boolean>;
+  /**
+   * Records `step` as used if it is later than the last used one, atomically: of two concurrent
+   * uses of one code exactly one gets true.
+   */
+  useTotpStep(userId: string, step: number): Promise<boolean>;
+  deleteTotp(userId: string): Promise<boolean>;
+
+  /** Replaces the user's recovery codes (SHA-256 hashes of the codes). */
+  setRecoveryCodes(userId: string, hashes: string[]): Promise<void>;
+  /** Deletes the code if it is the user's: of concurrent uses exactly one gets true. */
+  useRecoveryCode(userId: string, hash: string): Promise<boolean>;
+  countRecoveryCodes(userId: string): Promise<number>;
+
+  listWebAuthn(userId: string): Promise<WebAuthnCredentialRecord[]>;
+  getWebAuthn(credentialId: string): Promise<WebAuthnCredentialRecord | undefined>;
+  /** @throws AlreadyExistsError when the credential ID is registered already */
+  addWebAuthn(record: Omit<WebAuthnCredentialRecord, 'createdAt' | 'lastUsedAt'>): Promise<WebAuthnCredentialRecord>;
+  /** Moves the signature counter from `expected` to `next` and stamps the use; false if it moved meanwhile. */
+  useWebAuthn(credentialId: string, expected: number, next: number): Promise<boolean>;
+  renameWebAuthn(credentialId: string, name: string): Promise<boolean>;
+  deleteWebAuthn(credentialId: string): Promise<boolean>;
+}
+
+export interface CertificateAuthorityRecord {
+  name: string;
+  certificatePem: string;
+  /** The private key (PKCS#8 PEM), encrypted by the caller. */
+  keyEncrypted: string;
+  createdAt: string;
+}
+
+export interface DeviceCertificateRecord {
+  /** Hex serial number. */
+  serial: string;
+  deviceId: string;
+  /** SHA-256 of the DER encoding, lower-case hex. */
+  fingerprint: string;
+  subject: string;
+  notBefore: string;
+  notAfter: string;
+  revokedAt?: string;
+  certificatePem: string;
+  createdAt: string;
+}
+
+/** Gatehouse's own certificate authorities and what they issued to devices. */
+export interface Pki {
+  getAuthority(name: string): Promise<CertificateAuthorityRecord | undefined>;
+  /** Stores the authority unless one with this name exists; returns the one that is stored (first start of several processes: one wins). */
+  addAuthorityIfAbsent(record: Omit<CertificateAuthorityRecord, 'createdAt'>): Promise<CertificateAuthorityRecord>;
+  /** @throws NotFoundError (device), AlreadyExistsError (serial or fingerprint) */
+  addCertificate(record: Omit<DeviceCertificateRecord, 'createdAt' | 'revokedAt'>): Promise<DeviceCertificateRecord>;
+  getCertificate(serial: string): Promise<DeviceCertificateRecord | undefined>;
+  findCertificateByFingerprint(fingerprint: string): Promise<DeviceCertificateRecord | undefined>;
+  listCertificates(deviceId: string): Promise<DeviceCertificateRecord[]>;
+  /** @returns false if unknown or already revoked */
+  revokeCertificate(serial: string): Promise<boolean>;
+  /** Every revoked certificate that has not expired yet (for a CRL). */
+  listRevoked(): Promise<DeviceCertificateRecord[]>;
+
+  /** Device tokens authenticate posture check-ins from agents without a certificate (SHA-256 of the token). */
+  addDeviceToken(deviceId: string, tokenHash: string): Promise<void>;
+  findDeviceByToken(tokenHash: string): Promise<string | undefined>;
+  deleteDeviceTokens(deviceId: string): Promise<number>;
+}
+
 export interface DirectoryStore {
   readonly users: Collection<User>;
   readonly groups: Collection<Group>;
@@ -133,6 +233,8 @@ export interface DirectoryStore {
   readonly apiKeys: Collection<StoredApiKey> & { findBySecretHash(hash: string): Promise<StoredApiKey | undefined> };
   readonly memberships: Memberships;
   readonly passwords: Passwords;
+  readonly factors: Factors;
+  readonly pki: Pki;
   readonly audit: AuditLog;
   /**
    * Runs `work` in one transaction: everything it does through `tx` commits together or not at

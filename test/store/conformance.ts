@@ -158,6 +158,88 @@ export function storeConformance(backend: Backend): void {
       });
     });
 
+    describe('second factors', () => {
+      it('keeps a TOTP factor pending until confirmed, and accepts each time step once', async () => {
+        const u = await store.directory.users.create(user('totp-user'));
+        expect(await store.directory.factors.getTotp(u.id)).toBeUndefined();
+        await store.directory.factors.putTotp(u.id, 'v1.k.seed1');
+        expect(await store.directory.factors.getTotp(u.id)).toMatchObject({ seedEncrypted: 'v1.k.seed1' });
+        expect((await store.directory.factors.getTotp(u.id))?.confirmedAt).toBeUndefined();
+        expect(await store.directory.factors.useTotpStep(u.id, 100)).toBe(false); // pending: not usable
+        expect(await store.directory.factors.confirmTotp(u.id, 100)).toBe(true);
+        expect(await store.directory.factors.confirmTotp(u.id, 101)).toBe(false);
+        expect(await store.directory.factors.useTotpStep(u.id, 100)).toBe(false); // the confirming code is spent
+        const racers = await Promise.all(Array.from({ length: 6 }, () => store.directory.factors.useTotpStep(u.id, 101)));
+        expect(racers.filter(Boolean)).toHaveLength(1);
+        expect(await store.directory.factors.useTotpStep(u.id, 99)).toBe(false);
+        expect((await store.directory.factors.getTotp(u.id))?.lastStep).toBe(101);
+        await store.directory.factors.putTotp(u.id, 'v1.k.seed2'); // re-enrolment starts over, pending
+        expect(await store.directory.factors.getTotp(u.id)).toMatchObject({ seedEncrypted: 'v1.k.seed2' });
+        expect((await store.directory.factors.getTotp(u.id))?.lastStep).toBeUndefined();
+        await expect(store.directory.factors.putTotp('00000000-0000-0000-0000-000000000000', 'x')).rejects.toBeInstanceOf(NotFoundError);
+        await store.directory.users.delete(u.id);
+        expect(await store.directory.factors.getTotp(u.id)).toBeUndefined();
+      });
+
+      it('spends each recovery code once, even under concurrency', async () => {
+        const u = await store.directory.users.create(user('recovery-user'));
+        const other = await store.directory.users.create(user('recovery-other'));
+        await store.directory.factors.setRecoveryCodes(u.id, ['a'.repeat(64), 'b'.repeat(64)]);
+        expect(await store.directory.factors.countRecoveryCodes(u.id)).toBe(2);
+        expect(await store.directory.factors.useRecoveryCode(other.id, 'a'.repeat(64))).toBe(false);
+        const racers = await Promise.all(Array.from({ length: 5 }, () => store.directory.factors.useRecoveryCode(u.id, 'a'.repeat(64))));
+        expect(racers.filter(Boolean)).toHaveLength(1);
+        expect(await store.directory.factors.countRecoveryCodes(u.id)).toBe(1);
+        await store.directory.factors.setRecoveryCodes(u.id, ['c'.repeat(64)]);
+        expect(await store.directory.factors.useRecoveryCode(u.id, 'b'.repeat(64))).toBe(false);
+        expect(await store.directory.factors.countRecoveryCodes(u.id)).toBe(1);
+      });
+
+      it('stores WebAuthn credentials and moves the counter only from the value read', async () => {
+        const u = await store.directory.users.create(user('webauthn-user'));
+        const cred = { id: 'Y3JlZC0x', userId: u.id, name: 'YubiKey', publicKey: 'pk', counter: 5, transports: ['usb'], deviceType: 'singleDevice' as const, backedUp: false, discoverable: true };
+        expect(await store.directory.factors.addWebAuthn(cred)).toMatchObject({ ...cred, createdAt: expect.any(String) });
+        await expect(store.directory.factors.addWebAuthn(cred)).rejects.toBeInstanceOf(AlreadyExistsError);
+        expect((await store.directory.factors.listWebAuthn(u.id)).map((c) => c.name)).toEqual(['YubiKey']);
+        const racers = await Promise.all([store.directory.factors.useWebAuthn(cred.id, 5, 6), store.directory.factors.useWebAuthn(cred.id, 5, 7)]);
+        expect(racers.filter(Boolean)).toHaveLength(1);
+        expect((await store.directory.factors.getWebAuthn(cred.id))?.lastUsedAt).toBeDefined();
+        expect(await store.directory.factors.renameWebAuthn(cred.id, 'Blue key')).toBe(true);
+        expect((await store.directory.factors.getWebAuthn(cred.id))?.name).toBe('Blue key');
+        expect(await store.directory.factors.deleteWebAuthn(cred.id)).toBe(true);
+        expect(await store.directory.factors.getWebAuthn(cred.id)).toBeUndefined();
+      });
+    });
+
+    describe('device PKI', () => {
+      it('keeps the first certificate authority stored when two processes create one', async () => {
+        const [a, b] = await Promise.all([
+          store.directory.pki.addAuthorityIfAbsent({ name: 'device', certificatePem: 'PEM-A', keyEncrypted: 'KEY-A' }),
+          store.directory.pki.addAuthorityIfAbsent({ name: 'device', certificatePem: 'PEM-B', keyEncrypted: 'KEY-B' }),
+        ]);
+        expect(a).toEqual(b);
+        expect((await store.directory.pki.getAuthority('device'))?.certificatePem).toBe(a.certificatePem);
+      });
+
+      it('records, finds and revokes device certificates and tokens', async () => {
+        const device = await store.directory.devices.create({ name: 'pki-laptop', owners: [], platform: 'linux', managed: true, posture: {}, attributes: {} });
+        const cert = { serial: '0a1b', deviceId: device.id, fingerprint: 'f'.repeat(64), subject: 'CN=pki-laptop', notBefore: new Date(Date.now() - 1000).toISOString(), notAfter: new Date(Date.now() + 86_400_000).toISOString(), certificatePem: 'PEM' };
+        expect(await store.directory.pki.addCertificate(cert)).toMatchObject(cert);
+        await expect(store.directory.pki.addCertificate(cert)).rejects.toBeInstanceOf(AlreadyExistsError);
+        await expect(store.directory.pki.addCertificate({ ...cert, serial: 'ff', fingerprint: 'e'.repeat(64), deviceId: '00000000-0000-0000-0000-000000000000' })).rejects.toBeInstanceOf(NotFoundError);
+        expect((await store.directory.pki.findCertificateByFingerprint('f'.repeat(64)))?.serial).toBe('0a1b');
+        expect(await store.directory.pki.listRevoked()).toEqual([]);
+        expect(await store.directory.pki.revokeCertificate('0a1b')).toBe(true);
+        expect(await store.directory.pki.revokeCertificate('0a1b')).toBe(false);
+        expect((await store.directory.pki.listRevoked()).map((c) => c.serial)).toEqual(['0a1b']);
+        await store.directory.pki.addDeviceToken(device.id, 'd'.repeat(64));
+        expect(await store.directory.pki.findDeviceByToken('d'.repeat(64))).toBe(device.id);
+        await store.directory.devices.delete(device.id);
+        expect(await store.directory.pki.findDeviceByToken('d'.repeat(64))).toBeUndefined();
+        expect(await store.directory.pki.getCertificate('0a1b')).toBeUndefined();
+      });
+    });
+
     describe('audit log', () => {
       it('appends and queries by user, type prefix, outcome and time, newest first', async () => {
         const t0 = new Date(Date.now() - 1000).toISOString();

@@ -10,6 +10,8 @@ import type {
   AuditLog, AuditQuery, Collection, DirectoryStore, Memberships, Page, PasswordRecord, Passwords, StoredApiKey, StoredRadiusClient,
 } from '../types.ts';
 import { KnexCollection, type CollectionDef, type InTransaction, type LinkDef } from './collection.ts';
+import { KnexFactors } from './factors.ts';
+import { KnexPki } from './pki.ts';
 import { decodeCursor, iso, mapDriverError, now, pageLimit, rowsOf, type Db } from './sql.ts';
 
 const groupLink = (table: string, ownerColumn: string): LinkDef => ({
@@ -57,6 +59,8 @@ export class KnexDirectory implements DirectoryStore {
   readonly apiKeys: ApiKeyCollection;
   readonly memberships: Memberships;
   readonly passwords: Passwords;
+  readonly factors: KnexFactors;
+  readonly pki: KnexPki;
   readonly audit: AuditLog;
   private readonly db: Db;
 
@@ -73,6 +77,8 @@ export class KnexDirectory implements DirectoryStore {
     this.apiKeys = new ApiKeyCollection(db, DEFS.apiKeys, inTx);
     this.memberships = new KnexMemberships(db, inTx);
     this.passwords = new KnexPasswords(db, inTx);
+    this.factors = new KnexFactors(db);
+    this.pki = new KnexPki(db);
     this.audit = new KnexAuditLog(db);
   }
 
