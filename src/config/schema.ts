@@ -18,8 +18,16 @@ const Http = z.strictObject({
   maxBodyBytes: z.int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024).describe('Largest request body accepted; bigger ones get 413'),
 });
 
+const Https = z.strictObject({
+  host: z.string().default('127.0.0.1').describe('Address the HTTPS listener binds to'),
+  port: port.default(9443).describe('HTTPS port (0 picks a free port)'),
+  certFile: z.string().describe('Server certificate chain (PEM)'),
+  keyFile: z.string().describe('Server private key (PEM)'),
+}).describe('An HTTPS listener serving the same endpoints; it asks for (but does not require) a client certificate, so devices holding a Gatehouse device certificate are identified by mTLS');
+
 const Server = z.strictObject({
   http: Http.prefault({}),
+  https: Https.optional(),
   trustedProxies: z.array(Cidr).default([]).describe('Proxies whose X-Forwarded-For is believed; everyone else is identified by the socket address'),
   shutdownTimeoutSeconds: seconds('On SIGTERM, how long in-flight requests may take before connections are closed').default(10),
 });
@@ -83,6 +91,52 @@ const Throttle = z.strictObject({
   windowSeconds: z.int().min(60).max(30 * 86_400).default(3600).describe('Failures are forgotten after this long without a new one'),
 });
 
+const Mfa = z.strictObject({
+  totp: z
+    .strictObject({
+      issuer: z.string().min(1).max(64).default('Gatehouse').describe('Issuer shown in authenticator apps'),
+      window: z.int().min(0).max(2).default(1).describe('Accepted clock skew in 30-second steps either side (RFC 6238 §5.2)'),
+      recoveryCodes: z.int().min(0).max(20).default(10).describe('Recovery codes issued when TOTP is confirmed (each usable once)'),
+    })
+    .prefault({}),
+  webauthn: z
+    .strictObject({
+      rpId: z.string().min(1).default('localhost').describe('Relying-party ID: the domain passkeys are bound to (e.g. example.com)'),
+      rpName: z.string().min(1).default('Gatehouse').describe('Name shown by the authenticator'),
+      origins: z.array(z.url()).default(['http://localhost:9090']).describe('Origins the sign-in pages are served from (https:// in production)'),
+      userVerification: z.enum(['required', 'preferred', 'discouraged']).default('preferred').describe("Whether the authenticator must verify the user (PIN, biometrics); 'required' for phishing-resistant MFA"),
+      challengeTimeoutSeconds: z.int().min(30).max(600).default(300).describe('How long a registration or sign-in challenge stays valid'),
+    })
+    .prefault({}),
+});
+
+const Compliance = z.strictObject({
+  requireDiskEncryption: z.boolean().default(true).describe('The disk must be encrypted'),
+  requireFirewall: z.boolean().default(false).describe('The host firewall must be on'),
+  requireScreenLock: z.boolean().default(true).describe('A screen lock must be set'),
+  minOsVersion: z.record(z.string(), z.string().regex(/^\d+(\.\d+)*$/, 'a dotted version like 14.2')).default({}).describe('Minimum OS version per platform, e.g. { macos: "14.0", windows: "10.0.22631" }'),
+  maxPostureAgeHours: z.number().min(0.1).max(24 * 90).default(24).describe('A posture report older than this makes the device non-compliant'),
+}).describe('The rule a device posture must meet to count as compliant (only managed devices can be compliant)');
+
+const Devices = z.strictObject({
+  certificateValidityDays: z.int().min(1).max(3650).default(365).describe('Validity of device certificates issued by the device CA'),
+  compliance: Compliance.prefault({}),
+  clientCertHeader: z.string().regex(/^[a-z0-9-]+$/, 'a lower-case header name').default('x-client-cert').describe('Header carrying the client certificate (URL-encoded PEM) from a TLS-terminating proxy; believed only from server.trustedProxies'),
+});
+
+const Access = z.strictObject({
+  defaultAction: z.enum(['allow', 'deny']).default('allow').describe("Decision when no policy matches (assignment checks still apply first: a resource not assigned to the user's groups is always denied)"),
+  risk: z
+    .strictObject({
+      windowMinutes: z.int().min(1).max(1440).default(15).describe('How far back failed attempts count towards risk'),
+      userFailuresMedium: z.int().min(1).default(3).describe('Failed attempts on the account in the window that make the risk medium'),
+      userFailuresHigh: z.int().min(1).default(10).describe('... that make it high'),
+      ipFailuresMedium: z.int().min(1).default(10).describe('Failed attempts from the client IP in the window that make the risk medium'),
+      ipFailuresHigh: z.int().min(1).default(50).describe('... that make it high'),
+    })
+    .prefault({}),
+});
+
 const Audit = z.strictObject({
   retentionDays: z.int().min(1).max(36_500).default(400).describe('Audit events older than this are pruned daily'),
 });
@@ -112,6 +166,9 @@ export const ConfigSchema = z.strictObject({
   log: Log.prefault({}),
   passwords: Passwords.prefault({}),
   throttle: Throttle.prefault({}),
+  mfa: Mfa.prefault({}),
+  devices: Devices.prefault({}),
+  access: Access.prefault({}),
   audit: Audit.prefault({}),
   directory: Directory.prefault({}),
 });
