@@ -340,6 +340,27 @@ export const ResourceRef = z
   .string()
   .regex(/^(app:[a-z0-9][a-z0-9._-]*|radius:[a-z0-9][a-z0-9._-]*|ldap|portal|admin)$/, "resource must be 'app:<name>', 'radius:<name>', 'ldap', 'portal' or 'admin'");
 
+/** Conditions of a policy; every condition given must hold (AND). */
+export const PolicyConditions = z
+  .strictObject({
+    device: z
+      .strictObject({
+        managed: z.boolean().optional().describe('The device is (true) or is not (false) enrolled in device management'),
+        compliant: z.boolean().optional().describe('The device does (true) or does not (false) meet the posture rule'),
+        certificate: z.boolean().optional().describe('The device presented a Gatehouse device certificate'),
+      })
+      .optional(),
+    network: z
+      .strictObject({
+        in: z.array(ObjectName).optional().describe('Client IP is in one of these named networks'),
+        notIn: z.array(ObjectName).optional().describe('Client IP is in none of these named networks'),
+      })
+      .optional(),
+    risk: z.strictObject({ atLeast: RiskLevel.describe('Matches when the sign-in risk is at least this level') }).optional(),
+    mfaWithin: z.int().min(1).max(8760 * 60).optional().describe('Matches when no second factor was satisfied within this many minutes'),
+  });
+export type PolicyConditions = z.output<typeof PolicyConditions>;
+
 export const PolicyInput = z.strictObject({
   name: ObjectName.describe('Identifier of the policy, named in decisions and audit events'),
   description: z.string().max(1024).optional().describe('Why the policy exists'),
@@ -356,25 +377,8 @@ export const PolicyInput = z.strictObject({
       protocols: z.array(Protocol).optional().describe('Protocols the policy covers; omitted means all'),
     })
     .default({}),
-  conditions: z
-    .strictObject({
-      device: z
-        .strictObject({
-          managed: z.boolean().optional().describe('The device is (true) or is not (false) enrolled in device management'),
-          compliant: z.boolean().optional().describe('The device does (true) or does not (false) meet the posture rule'),
-          certificate: z.boolean().optional().describe('The device presented a Gatehouse device certificate'),
-        })
-        .optional(),
-      network: z
-        .strictObject({
-          in: z.array(ObjectName).optional().describe('Client IP is in one of these named networks'),
-          notIn: z.array(ObjectName).optional().describe('Client IP is in none of these named networks'),
-        })
-        .optional(),
-      risk: z.strictObject({ atLeast: RiskLevel.describe('Matches when the sign-in risk is at least this level') }).optional(),
-      mfaWithin: z.int().min(1).max(8760 * 60).optional().describe('Matches when no second factor was satisfied within this many minutes'),
-    })
-    .default({}),
+  conditions: PolicyConditions.default({}).describe('All given conditions must hold for the policy to match'),
+  except: PolicyConditions.optional().describe('The policy does not apply when all of these hold (e.g. a managed device on the office network)'),
   action: PolicyAction.describe("What happens when the policy matches: 'deny' beats 'mfa' beats 'allow'"),
   methods: z.array(AuthMethod.exclude(['password'])).min(1).optional().describe("For action 'mfa': acceptable second factors (default: any)"),
 });
@@ -386,14 +390,15 @@ export const PolicyPatch = z
     enabled: z.boolean().optional(),
     users: PolicyInput.shape.users.unwrap().optional(),
     resources: PolicyInput.shape.resources.unwrap().optional(),
-    conditions: PolicyInput.shape.conditions.unwrap().optional(),
+    conditions: PolicyConditions.optional(),
+    except: PolicyConditions.nullable().optional(),
     action: PolicyAction.optional(),
     methods: PolicyInput.shape.methods.unwrap().nullable().optional(),
   })
   .describe('Fields to change; null removes an optional field; users, resources and conditions are replaced whole');
 export type PolicyPatch = z.output<typeof PolicyPatch>;
 type PolicyBody = z.output<typeof PolicyInput>;
-export const Policy = z.object({ ...Bookkeeping, ...PolicyInput.shape, users: PolicyInput.shape.users, resources: PolicyInput.shape.resources, conditions: PolicyInput.shape.conditions });
+export const Policy = z.object({ ...Bookkeeping, ...PolicyInput.shape });
 export type Policy = PolicyBody & { id: string; managedBy: ManagedBy; version: number; createdAt: string; updatedAt: string };
 
 // ---------------------------------------------------------------------------------------------

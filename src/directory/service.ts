@@ -383,6 +383,8 @@ export class DirectoryService {
     await check('users.exclude', policy.users.exclude, tx.groups, 'group');
     await check('conditions.network.in', policy.conditions.network?.in, tx.networks, 'network');
     await check('conditions.network.notIn', policy.conditions.network?.notIn, tx.networks, 'network');
+    await check('except.network.in', policy.except?.network?.in, tx.networks, 'network');
+    await check('except.network.notIn', policy.except?.network?.notIn, tx.networks, 'network');
     for (const [i, ref] of (policy.resources.include ?? []).entries()) {
       const [type, name] = ref.split(':') as [string, string | undefined];
       if (name === undefined) continue;
@@ -399,7 +401,7 @@ export class DirectoryService {
     for (const policy of await tx.policies.all()) {
       const refs =
         kind === 'group' ? [...(policy.users.groups ?? []), ...policy.users.exclude]
-        : kind === 'network' ? [...(policy.conditions.network?.in ?? []), ...(policy.conditions.network?.notIn ?? [])]
+        : kind === 'network' ? [policy.conditions, policy.except].flatMap((c) => [...(c?.network?.in ?? []), ...(c?.network?.notIn ?? [])])
         : (policy.resources.include ?? []).filter((r) => r.startsWith(`${kind}:`)).map((r) => r.slice(kind.length + 1));
       if (refs.includes(name)) {
         throw new ConflictError(`${users ? 'group' : kind === 'network' ? 'network' : kind === 'app' ? 'application' : 'RADIUS client'} '${name}' cannot be ${action}: policy '${policy.name}' refers to it`);
