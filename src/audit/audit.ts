@@ -50,6 +50,11 @@ export class Auditor {
     for (const listener of this.listeners) listener(event);
   }
 
+  /** A problem worth an operator's attention that is not an audit event. */
+  warn(message: string, err?: unknown): void {
+    this.logger.warn({ err }, message);
+  }
+
   /** Appends and logs an event that is not part of a larger change (an authentication attempt). */
   async record(dir: DirectoryStore, ctx: AuditContext, draft: EventDraft): Promise<AuditEvent | undefined> {
     try {

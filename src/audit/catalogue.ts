@@ -26,6 +26,11 @@ export const EVENT_CATALOGUE: readonly EventType[] = [
     description: 'A password was checked, on any protocol. outcome success: the password matched an active user; failure: unknown user or wrong password (reason bad_credentials), throttled (reason throttled, details.retryAfterSeconds) or invalid input; denied: the password matched but the user is suspended; error: the store failed and the attempt was refused (fail closed).',
     details: ['username', 'rehashed', 'retryAfterSeconds'],
   },
+  {
+    type: 'access.decision',
+    description: 'The access core decided a request: outcome success (allow) or denied (deny, or a second factor is required: details.decision mfa with details.methods). reasons lists every policy that applied (with its name), the default when none did, least-privilege refusals (not_assigned, unknown_resource) and the risk signals.',
+    details: ['decision', 'methods', 'risk', 'networks', 'groups', 'authn', 'device'],
+  },
   { type: 'authn.apikey', description: 'A request to the admin API presented a missing, unknown, expired or revoked API key, or one without the scope the request needs (outcome failure or denied). Successful key use is not an event of its own: every change it makes is.', details: ['scope'] },
   ...crud('user', 'user', [
     { type: 'user.password.set', description: 'An administrator set or reset a user\'s password.' },

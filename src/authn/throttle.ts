@@ -6,7 +6,7 @@
  * lock people out for good (NIST SP 800-63B-4 §3.2.2 rate limiting).
  */
 import type { Config } from '../config/schema.ts';
-import type { TtlStore } from '../store/types.ts';
+import type { Counter, TtlStore } from '../store/types.ts';
 
 export type ThrottleConfig = Config['throttle'];
 
@@ -50,6 +50,16 @@ export class Throttle {
   /** A success clears the user's counter; the IP's decays on its own (one good password must not launder a spray). */
   async success(keys: ThrottleKeys): Promise<void> {
     if (keys.user !== undefined) await this.ttl.delete(userKey(keys.user));
+  }
+
+  /** The failure counters behind the keys (risk signals read them too). */
+  async failures(keys: ThrottleKeys): Promise<{ user?: Counter; ip?: Counter }> {
+    const out: { user?: Counter; ip?: Counter } = {};
+    for (const [scope, key] of this.scopes(keys)) {
+      const counter = await this.ttl.counter(key);
+      if (counter) out[scope] = counter;
+    }
+    return out;
   }
 
   private scopes(keys: ThrottleKeys): Array<['user' | 'ip', string, number]> {

@@ -1,0 +1,83 @@
+/**
+ * Risk signals, first version: failed-attempt velocity for the account and for the client IP, a
+ * network or device this user has never signed in from, and networks the organisation marks as
+ * risky. Each signal that fires is a reason; the level is the highest any signal reaches.
+ */
+import ipaddr from 'ipaddr.js';
+import type { Throttle } from '../authn/throttle.ts';
+import type { Config } from '../config/schema.ts';
+import type { Network, Reason } from '../directory/model.ts';
+import type { TtlStore } from '../store/types.ts';
+import { RISK_ORDER, type RiskLevel } from './types.ts';
+
+/** How long a network or device stays "known" for a user after a successful sign-in. */
+const SEEN_TTL_SECONDS = 180 * 86_400;
+
+export interface RiskInput {
+  userId: string;
+  username: string;
+  clientIp?: string;
+  /** The named networks the client IP falls in. */
+  networks: Network[];
+  deviceId?: string;
+  now: number;
+}
+
+export class RiskAssessor {
+  private readonly ttl: TtlStore;
+  private readonly throttle: Throttle;
+  private readonly config: Config['access']['risk'];
+  constructor(ttl: TtlStore, throttle: Throttle, config: Config['access']['risk']) {
+    this.ttl = ttl;
+    this.throttle = throttle;
+    this.config = config;
+  }
+
+  async assess(input: RiskInput): Promise<{ level: RiskLevel; signals: Reason[] }> {
+    const signals: Array<Reason & { level: RiskLevel }> = [];
+    const windowStart = input.now - this.config.windowMinutes * 60_000;
+    const failures = await this.throttle.failures({ user: input.username, ...(input.clientIp ? { ip: input.clientIp } : {}) });
+    const velocity = (count: number | undefined, updatedAt: number | undefined, medium: number, high: number): RiskLevel | undefined => {
+      if (count === undefined || updatedAt === undefined || updatedAt < windowStart) return undefined;
+      return count >= high ? 'high' : count >= medium ? 'medium' : undefined;
+    };
+    const userLevel = velocity(failures.user?.count, failures.user?.updatedAt, this.config.userFailuresMedium, this.config.userFailuresHigh);
+    if (userLevel) signals.push({ level: userLevel, code: 'failed_attempts_user', description: `${failures.user!.count} recent failed attempts on this account` });
+    const ipLevel = velocity(failures.ip?.count, failures.ip?.updatedAt, this.config.ipFailuresMedium, this.config.ipFailuresHigh);
+    if (ipLevel) signals.push({ level: ipLevel, code: 'failed_attempts_ip', description: `${failures.ip!.count} recent failed attempts from this address` });
+
+    for (const network of input.networks.filter((n) => n.risky)) {
+      signals.push({ level: 'high', code: 'risky_network', description: `sign-in from network '${network.name}', marked as risky` });
+    }
+    const place = placeOf(input);
+    if (place && !(await this.ttl.get(seenKey(input.userId, 'net', place)))) {
+      signals.push({ level: 'medium', code: 'new_network', description: `first sign-in from ${place.startsWith('net:') ? `network '${place.slice(4)}'` : `address range ${place}`}` });
+    }
+    if (input.deviceId && !(await this.ttl.get(seenKey(input.userId, 'device', input.deviceId)))) {
+      signals.push({ level: 'medium', code: 'new_device', description: 'first sign-in from this device' });
+    }
+
+    const level = signals.reduce<RiskLevel>((max, s) => (RISK_ORDER[s.level] > RISK_ORDER[max] ? s.level : max), 'low');
+    return { level, signals: signals.map(({ level: _l, ...reason }) => reason) };
+  }
+
+  /** After a successful sign-in: the network and device become known for this user. */
+  async remember(input: RiskInput): Promise<void> {
+    const place = placeOf(input);
+    if (place) await this.ttl.put(seenKey(input.userId, 'net', place), true, SEEN_TTL_SECONDS);
+    if (input.deviceId) await this.ttl.put(seenKey(input.userId, 'device', input.deviceId), true, SEEN_TTL_SECONDS);
+  }
+}
+
+/** Where the sign-in comes from: its first named network, else the address's /24 (IPv4) or /48 (IPv6). */
+function placeOf(input: RiskInput): string | undefined {
+  const named = input.networks.find((n) => !n.risky);
+  if (named) return `net:${named.name}`;
+  if (!input.clientIp || !ipaddr.isValid(input.clientIp)) return undefined;
+  const addr = ipaddr.parse(input.clientIp);
+  const bits = addr.kind() === 'ipv4' ? 24 : 48;
+  const network = addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${bits}`) : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${bits}`);
+  return `${network.toString()}/${bits}`;
+}
+
+const seenKey = (userId: string, kind: 'net' | 'device', what: string) => `seen:${userId}:${kind}:${what}`;

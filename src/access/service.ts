@@ -1,0 +1,154 @@
+/**
+ * The access core as front-ends use it: build the AccessRequest from what a protocol knows (who,
+ * what, from where, with which device and factors), evaluate it against the stored policies, and
+ * audit the decision with its reasons. `explain` does the same without any side effect.
+ */
+import type { Auditor, AuditContext } from '../audit/audit.ts';
+import type { Throttle } from '../authn/throttle.ts';
+import type { Config } from '../config/schema.ts';
+import type { Device, Network, Protocol, User } from '../directory/model.ts';
+import { CidrSet } from '../net/client-ip.ts';
+import { NotFoundError } from '../store/errors.ts';
+import type { Store } from '../store/types.ts';
+import { evaluate } from './evaluate.ts';
+import { RiskAssessor } from './risk.ts';
+import type { AccessDevice, AccessRequest, AccessResource, AuthMethod, Decision } from './types.ts';
+
+export interface AccessInput {
+  user: User;
+  /** `app:<name>`, `radius:<name>`, `ldap`, `portal` or `admin`. */
+  resource: string;
+  protocol: Protocol;
+  clientIp?: string;
+  /** The device behind the request, if identified, and whether a device certificate identified it. */
+  device?: { device: Device; certificate: boolean };
+  authn?: Array<{ method: AuthMethod; at: string }>;
+  now?: number;
+}
+
+export interface AccessServiceDeps {
+  store: Store;
+  throttle: Throttle;
+  auditor: Auditor;
+  config: Config;
+  /** Whether a device meets the compliance rule (src/devices/posture.ts). */
+  isCompliant: (device: Device, now: number) => boolean;
+}
+
+export class AccessService {
+  private readonly deps: AccessServiceDeps;
+  private readonly risk: RiskAssessor;
+  constructor(deps: AccessServiceDeps) {
+    this.deps = deps;
+    this.risk = new RiskAssessor(deps.store.ttl, deps.throttle, deps.config.access.risk);
+  }
+
+  /** Gathers everything the decision needs. Reads only. */
+  async buildRequest(input: AccessInput): Promise<AccessRequest> {
+    return (await this.build(input)).request;
+  }
+
+  private async build(input: AccessInput): Promise<{ request: AccessRequest; networks: Network[] }> {
+    const now = input.now ?? Date.now();
+    const dir = this.deps.store.directory;
+    const [groups, resource, networks] = await Promise.all([
+      dir.memberships.resolveUserGroups(input.user.id),
+      this.resolveResource(input.resource),
+      this.networksOf(input.clientIp),
+    ]);
+    const device = input.device ? this.accessDevice(input.device.device, input.device.certificate, now) : undefined;
+    const risk = await this.risk.assess({
+      userId: input.user.id, username: input.user.username, networks, now,
+      ...(input.clientIp ? { clientIp: input.clientIp } : {}),
+      ...(device ? { deviceId: device.id } : {}),
+    });
+    const request: AccessRequest = {
+      user: { id: input.user.id, username: input.user.username, status: input.user.status },
+      groups: groups.map((g) => g.name),
+      resource,
+      protocol: input.protocol,
+      ...(input.clientIp ? { clientIp: input.clientIp } : {}),
+      networks: networks.map((n) => n.name),
+      ...(device ? { device } : {}),
+      authn: input.authn ?? [],
+      risk,
+      now,
+    };
+    return { request, networks };
+  }
+
+  /** Evaluates a built request against the enabled policies. No side effects. */
+  async evaluate(request: AccessRequest): Promise<Decision> {
+    try {
+      const policies = await this.deps.store.directory.policies.all();
+      return evaluate(request, policies, { defaultAction: this.deps.config.access.defaultAction });
+    } catch (err) {
+      // Fail closed: no policies, no access.
+      return { action: 'deny', reasons: [{ code: 'store_unavailable', description: `policies could not be read, so access is denied: ${err instanceof Error ? err.message : String(err)}` }] };
+    }
+  }
+
+  /**
+   * A real decision: evaluated, audited with its reasons, and on allow the network and device
+   * become known to the risk signals. `request` is absent when it could not even be built (denied).
+   */
+  async decide(ctx: AuditContext, input: AccessInput): Promise<{ request?: AccessRequest; decision: Decision }> {
+    let built: { request: AccessRequest; networks: Network[] } | undefined;
+    let decision: Decision;
+    try {
+      built = await this.build(input);
+      decision = await this.evaluate(built.request);
+    } catch (err) {
+      decision = { action: 'deny', reasons: [{ code: 'evaluation_error', description: `the access request could not be built, so access is denied: ${err instanceof Error ? err.message : String(err)}` }] };
+    }
+    const request = built?.request;
+    await this.deps.auditor.record(this.deps.store.directory, { ...ctx, protocol: input.protocol, ...(input.clientIp ? { sourceIp: input.clientIp } : {}) }, {
+      type: 'access.decision',
+      outcome: decision.action === 'allow' ? 'success' : 'denied',
+      actor: { type: 'user', id: input.user.id, name: input.user.username },
+      target: { type: 'resource', name: input.resource },
+      reasons: decision.reasons,
+      details: {
+        decision: decision.action,
+        ...(decision.action === 'mfa' ? { methods: decision.methods } : {}),
+        ...(request ? { risk: request.risk.level, networks: request.networks, groups: request.groups, authn: request.authn.map((a) => a.method) } : {}),
+        ...(request?.device ? { device: { id: request.device.id, managed: request.device.managed, compliant: request.device.compliant, certificate: request.device.certificate } } : {}),
+      },
+    });
+    if (decision.action === 'allow' && built) {
+      const r = built.request;
+      await this.risk
+        .remember({ userId: r.user.id, username: r.user.username, networks: built.networks, now: r.now, ...(r.clientIp ? { clientIp: r.clientIp } : {}), ...(r.device ? { deviceId: r.device.id } : {}) })
+        .catch((err: unknown) => this.deps.auditor.warn('could not remember the sign-in context for risk signals', err));
+    }
+    return request ? { request, decision } : { decision };
+  }
+
+  /** What would be decided, and why, without auditing or remembering anything. */
+  async explain(input: AccessInput): Promise<{ request: AccessRequest; decision: Decision }> {
+    const { request } = await this.build(input);
+    return { request, decision: await this.evaluate(request) };
+  }
+
+  /** The named networks an address falls in. */
+  async networksOf(clientIp: string | undefined): Promise<Network[]> {
+    if (!clientIp) return [];
+    const all = await this.deps.store.directory.networks.all();
+    return all.filter((n) => new CidrSet(n.cidrs).has(clientIp));
+  }
+
+  private async resolveResource(ref: string): Promise<AccessResource> {
+    if (ref === 'ldap' || ref === 'portal' || ref === 'admin') return { kind: ref };
+    const match = /^(app|radius):(.+)$/.exec(ref);
+    if (!match) throw new NotFoundError('resource', ref);
+    const kind = match[1] as 'app' | 'radius';
+    const name = match[2]!;
+    const dir = this.deps.store.directory;
+    const found = kind === 'app' ? await dir.applications.findByName(name) : await dir.radiusClients.findByName(name);
+    return { kind, name, exists: found !== undefined, assignedGroups: found?.groups ?? [] };
+  }
+
+  private accessDevice(device: Device, certificate: boolean, now: number): AccessDevice {
+    return { id: device.id, name: device.name, managed: device.managed, compliant: device.managed && this.deps.isCompliant(device, now), certificate };
+  }
+}
