@@ -10,6 +10,8 @@ import { PasswordHasher } from './credentials/password.ts';
 import { DirectoryService } from './directory/service.ts';
 import type { Logger } from './log.ts';
 import { CidrSet, clientIp } from './net/client-ip.ts';
+import { TotpService } from './mfa/totp.ts';
+import { WebAuthnService } from './mfa/webauthn.ts';
 import type { Keyring } from './secrets/keyring.ts';
 import type { Store } from './store/types.ts';
 
@@ -21,6 +23,9 @@ export interface Core {
   readonly passwords: PasswordAuthenticator;
   readonly throttle: Throttle;
   readonly keyring: Keyring;
+  /** Second factors. */
+  readonly totp: TotpService;
+  readonly webauthn: WebAuthnService;
   /** The client address of a request, honouring forwarded headers only from trusted proxies. */
   clientIp(socketAddress: string | undefined, forwardedFor?: string | string[]): string | undefined;
   /** Store reachable and migrated (readiness). */
@@ -40,6 +45,8 @@ export function createCore(config: Config, store: Store, keyring: Keyring, logge
     throttle,
     directory: new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring }),
     passwords: new PasswordAuthenticator({ store, hasher, throttle, auditor }),
+    totp: new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle }),
+    webauthn: new WebAuthnService({ store, auditor, config: config.mfa.webauthn }),
     clientIp: (socketAddress, forwardedFor) => clientIp(socketAddress, forwardedFor, trustedProxies),
     health: () => store.health(),
   };

@@ -51,6 +51,32 @@ export const EVENT_CATALOGUE: readonly EventType[] = [
   { type: 'apikey.revoked', description: 'An admin API key was revoked.' },
   { type: 'config.reconciled', description: 'The objects declared in the configuration file were reconciled into the store, at start or on reload (SIGHUP). Each change is an event of its own as well.', details: ['file', 'created', 'updated', 'deleted'] },
   { type: 'config.rejected', description: 'A configuration reload was refused (invalid file or a conflict with API-managed objects); the last good configuration stays in force.', details: ['file', 'errors'] },
+  {
+    type: 'authn.totp',
+    description: 'A second-factor code was checked: a TOTP code or a recovery code. outcome success: accepted (details.method totp or recovery; a recovery code is used up); failure: reason invalid_format (not 6 digits nor a recovery code), no_factor (no active TOTP), invalid_code, replayed (the code was accepted before: each is accepted once) or throttled (details.retryAfterSeconds); error: the store or the seed key failed and the attempt was refused (fail closed).',
+    details: ['method', 'delta', 'recoveryCodesLeft', 'retryAfterSeconds', 'seedRotated'],
+  },
+  { type: 'mfa.totp.enrolled', description: 'TOTP enrolment started (or restarted): a new seed is stored, encrypted, as a pending factor until confirmed. denied (reason already_active): an active factor must be reset first.', details: ['restarted'] },
+  { type: 'mfa.totp.confirmed', description: 'A pending TOTP factor was confirmed with a first code and became active; fresh recovery codes were issued (details.recoveryCodes: how many). failure: reason invalid_format, invalid_code, not_pending or throttled.', details: ['delta', 'recoveryCodes', 'retryAfterSeconds'] },
+  { type: 'mfa.totp.reset', description: "An administrator removed a user's TOTP factor and recovery codes (details say what was there).", details: ['totp', 'recoveryCodes'] },
+  { type: 'mfa.recovery_codes.regenerated', description: "A user's recovery codes were replaced with fresh ones (the old ones stop working). denied (reason not_active): there is no active TOTP factor.", details: ['recoveryCodes'] },
+  {
+    type: 'authn.webauthn',
+    description: 'A WebAuthn assertion (security key as second factor, or passkey sign-in without a username: details.passkey) was verified. outcome success: the signature verified, the counter moved (details.userVerified: the authenticator verified the user); failure: reason challenge_unknown (unknown, expired or already used challenge), invalid_response (malformed, or wrong origin, RP ID, type or missing user verification), credential_unknown, user_mismatch (the credential or user handle is not the user\'s the challenge was issued for) or invalid_signature; denied: reason counter_regression (the signature counter did not increase: a cloned authenticator is suspected; the credential is left unchanged) or user_suspended; error: the store failed and the attempt was refused (fail closed).',
+    details: ['passkey', 'credentialId', 'credentialName', 'userVerified', 'counter', 'storedCounter'],
+  },
+  { type: 'mfa.webauthn.registered', description: 'A WebAuthn authenticator (security key or passkey) was registered for a user. failure: reason challenge_unknown, invalid_response, invalid_name, user_suspended, user_unknown or already_registered (the credential is registered already).', details: ['credentialId', 'name', 'discoverable', 'deviceType', 'backedUp', 'userVerified', 'aaguid'] },
+  { type: 'mfa.webauthn.renamed', description: "A user's WebAuthn authenticator was renamed.", details: ['credentialId', 'name', 'previousName'] },
+  { type: 'mfa.webauthn.deleted', description: "A user's WebAuthn authenticator was removed; it can no longer sign in.", details: ['credentialId', 'name'] },
+  // Device trust (src/devices)
+  { type: 'device.ca.created', description: 'The device certificate authority was created on the first start (EC P-256, 10 years); its private key is stored encrypted with the secrets keyring. When several processes start at once, only the one whose CA was stored records it.', details: ['subject', 'fingerprint', 'notAfter', 'algorithm'] },
+  { type: 'device.certificate.issued', description: 'The device CA issued a client certificate to a device, from a CSR (details.format csr) or with a generated key returned as PKCS#12 (pkcs12). The certificate and this event commit together.', details: ['serial', 'fingerprint', 'notAfter', 'keyType', 'format'] },
+  { type: 'device.certificate.refused', description: 'A device certificate request was refused and nothing was stored (outcome failure): reason malformed_csr, bad_signature (the CSR is not signed by the key it carries), unsupported_key (not EC P-256/P-384 nor RSA of 2048-8192 bits), bad_subject (control characters, several CNs, or a CN naming another device) or weak_password (PKCS#12 password).', details: ['format'] },
+  { type: 'device.certificate.revoked', description: 'A device certificate was revoked: from then on it identifies its device nowhere (mTLS, proxy header, EAP-TLS).', details: ['serial', 'fingerprint'] },
+  { type: 'device.token.issued', description: 'A device token was issued for posture check-ins by an agent without a certificate (shown once; only its SHA-256 is stored).' },
+  { type: 'device.token.revoked', description: "Every device token of a device was revoked.", details: ['count'] },
+  { type: 'device.posture.reported', description: "An authenticated device reported its posture (details.via mtls, header or token); the device's posture and lastSeenAt were replaced. reasons: the compliance requirements it fails (empty when compliant).", details: ['via', 'osVersion', 'diskEncrypted', 'firewall', 'screenLock', 'compliant'] },
+  { type: 'authn.device', description: 'A device failed to authenticate to the device endpoint (outcome failure): reason missing_credentials, malformed_credentials, unknown_token, untrusted_header (a client-certificate header from an address that is not a trusted proxy), malformed_header, or for a presented certificate malformed, not_issued_by_us, unknown, revoked, expired, not_yet_valid or device_missing.', details: ['via', 'serial', 'fingerprint'] },
 ];
 
 const TYPES = new Set(EVENT_CATALOGUE.map((e) => e.type));

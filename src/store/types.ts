@@ -152,8 +152,13 @@ export interface WebAuthnCredentialRecord {
 /** Second factors. Every state change that must not race is one conditional statement. */
 export interface Factors {
   getTotp(userId: string): Promise<TotpRecord | undefined>;
-  /** Starts (or restarts) enrolment: a pending factor replacing any earlier one. */
-  putTotp(userId: string, seedEncrypted: string): Promise<void>;
+  /**
+   * Starts (or restarts) enrolment: a pending factor replacing an earlier pending one. Never
+   * replaces a confirmed factor (that takes deleteTotp first). @returns false when one is active
+   */
+  putTotp(userId: string, seedEncrypted: string): Promise<boolean>;
+  /** Swaps the seed's ciphertext (key rotation) if it is still `expected`; confirmation and last step stay. */
+  rotateTotpSeed(userId: string, expected: string, next: string): Promise<boolean>;
   /** Marks a pending factor confirmed, recording the step of the code that proved it. @returns false if none is pending */
   confirmTotp(userId: string, step: number): Promise<boolean>;
   /**

@@ -162,7 +162,8 @@ export function storeConformance(backend: Backend): void {
       it('keeps a TOTP factor pending until confirmed, and accepts each time step once', async () => {
         const u = await store.directory.users.create(user('totp-user'));
         expect(await store.directory.factors.getTotp(u.id)).toBeUndefined();
-        await store.directory.factors.putTotp(u.id, 'v1.k.seed1');
+        expect(await store.directory.factors.putTotp(u.id, 'v1.k.seed0')).toBe(true);
+        expect(await store.directory.factors.putTotp(u.id, 'v1.k.seed1')).toBe(true); // a pending one restarts
         expect(await store.directory.factors.getTotp(u.id)).toMatchObject({ seedEncrypted: 'v1.k.seed1' });
         expect((await store.directory.factors.getTotp(u.id))?.confirmedAt).toBeUndefined();
         expect(await store.directory.factors.useTotpStep(u.id, 100)).toBe(false); // pending: not usable
@@ -173,8 +174,12 @@ export function storeConformance(backend: Backend): void {
         expect(racers.filter(Boolean)).toHaveLength(1);
         expect(await store.directory.factors.useTotpStep(u.id, 99)).toBe(false);
         expect((await store.directory.factors.getTotp(u.id))?.lastStep).toBe(101);
-        await store.directory.factors.putTotp(u.id, 'v1.k.seed2'); // re-enrolment starts over, pending
-        expect(await store.directory.factors.getTotp(u.id)).toMatchObject({ seedEncrypted: 'v1.k.seed2' });
+        expect(await store.directory.factors.putTotp(u.id, 'v1.k.seed2')).toBe(false); // an active one stays
+        expect(await store.directory.factors.rotateTotpSeed(u.id, 'v1.k.stale', 'v1.k2.seed1')).toBe(false);
+        expect(await store.directory.factors.rotateTotpSeed(u.id, 'v1.k.seed1', 'v1.k2.seed1')).toBe(true);
+        expect(await store.directory.factors.getTotp(u.id)).toMatchObject({ seedEncrypted: 'v1.k2.seed1', lastStep: 101, confirmedAt: expect.any(String) });
+        expect(await store.directory.factors.deleteTotp(u.id)).toBe(true);
+        expect(await store.directory.factors.putTotp(u.id, 'v1.k.seed3')).toBe(true); // after a reset, enrolment starts over
         expect((await store.directory.factors.getTotp(u.id))?.lastStep).toBeUndefined();
         await expect(store.directory.factors.putTotp('00000000-0000-0000-0000-000000000000', 'x')).rejects.toBeInstanceOf(NotFoundError);
         await store.directory.users.delete(u.id);

@@ -1,7 +1,7 @@
 /** Second factors over knex: TOTP, recovery codes, WebAuthn credentials. */
 import { AlreadyExistsError, NotFoundError } from '../errors.ts';
 import type { Factors, TotpRecord, WebAuthnCredentialRecord } from '../types.ts';
-import { iso, mapDriverError, now, type Db } from './sql.ts';
+import { iso, mapDriverError, now, rowsOf, type Db } from './sql.ts';
 
 interface TotpRow {
   user_id: string;
@@ -43,14 +43,23 @@ export class KnexFactors implements Factors {
     };
   }
 
-  async putTotp(userId: string, seedEncrypted: string): Promise<void> {
-    await this.guard(async () => {
+  async putTotp(userId: string, seedEncrypted: string): Promise<boolean> {
+    return this.guard(async () => {
       if (!(await this.db('users').where({ id: userId }).first('id'))) throw new NotFoundError('user', userId);
-      await this.db('totp_factors')
-        .insert({ user_id: userId, seed_encrypted: seedEncrypted, created_at: now(), confirmed_at: null, last_step: null })
-        .onConflict('user_id')
-        .merge();
+      // One statement: an enrolment racing a confirmation can never turn an active factor back to pending.
+      const result = await this.db.raw(
+        `insert into totp_factors (user_id, seed_encrypted, created_at, confirmed_at, last_step) values (?, ?, ?, null, null)
+         on conflict (user_id) do update set seed_encrypted = excluded.seed_encrypted, created_at = excluded.created_at, last_step = null
+         where totp_factors.confirmed_at is null
+         returning user_id`,
+        [userId, seedEncrypted, now()],
+      );
+      return rowsOf(result).length === 1;
     });
+  }
+
+  async rotateTotpSeed(userId: string, expected: string, next: string): Promise<boolean> {
+    return this.guard(async () => (await this.db('totp_factors').where({ user_id: userId, seed_encrypted: expected }).update({ seed_encrypted: next })) === 1);
   }
 
   async confirmTotp(userId: string, step: number): Promise<boolean> {
