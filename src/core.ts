@@ -2,6 +2,7 @@
  * The core: what every front-end (admin API, OIDC, SAML, LDAP, RADIUS, portal) is given. Front-ends
  * call these services and never reach the store or each other.
  */
+import { AccessService } from './access/service.ts';
 import { Auditor } from './audit/audit.ts';
 import { PasswordAuthenticator } from './authn/password.ts';
 import { Throttle } from './authn/throttle.ts';
@@ -13,6 +14,7 @@ import { CidrSet, clientIp } from './net/client-ip.ts';
 import { TotpService } from './mfa/totp.ts';
 import { WebAuthnService } from './mfa/webauthn.ts';
 import type { Keyring } from './secrets/keyring.ts';
+import { isCompliant } from './devices/posture.ts';
 import type { Store } from './store/types.ts';
 
 export interface Core {
@@ -23,6 +25,8 @@ export interface Core {
   readonly passwords: PasswordAuthenticator;
   readonly throttle: Throttle;
   readonly keyring: Keyring;
+  /** Conditional access: build, evaluate, audit and explain access decisions. */
+  readonly access: AccessService;
   /** Second factors. */
   readonly totp: TotpService;
   readonly webauthn: WebAuthnService;
@@ -45,6 +49,7 @@ export function createCore(config: Config, store: Store, keyring: Keyring, logge
     throttle,
     directory: new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring }),
     passwords: new PasswordAuthenticator({ store, hasher, throttle, auditor }),
+    access: new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => isCompliant(device, config.devices.compliance, new Date(now)).compliant }),
     totp: new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle }),
     webauthn: new WebAuthnService({ store, auditor, config: config.mfa.webauthn }),
     clientIp: (socketAddress, forwardedFor) => clientIp(socketAddress, forwardedFor, trustedProxies),
