@@ -14,7 +14,7 @@ import { CidrSet, clientIp } from './net/client-ip.ts';
 import { TotpService } from './mfa/totp.ts';
 import { WebAuthnService } from './mfa/webauthn.ts';
 import type { Keyring } from './secrets/keyring.ts';
-import { isCompliant } from './devices/posture.ts';
+import { DeviceService } from './devices/service.ts';
 import type { Store } from './store/types.ts';
 
 export interface Core {
@@ -27,6 +27,8 @@ export interface Core {
   readonly keyring: Keyring;
   /** Conditional access: build, evaluate, audit and explain access decisions. */
   readonly access: AccessService;
+  /** Device trust: the device CA, device tokens, posture check-ins and compliance. */
+  readonly devices: DeviceService;
   /** Second factors. */
   readonly totp: TotpService;
   readonly webauthn: WebAuthnService;
@@ -41,6 +43,7 @@ export function createCore(config: Config, store: Store, keyring: Keyring, logge
   const hasher = new PasswordHasher(config.passwords.argon2);
   const throttle = new Throttle(store.ttl, config.throttle);
   const trustedProxies = new CidrSet(config.server.trustedProxies);
+  const devices = new DeviceService({ store, keyring, auditor, config });
   return {
     config,
     logger,
@@ -49,7 +52,8 @@ export function createCore(config: Config, store: Store, keyring: Keyring, logge
     throttle,
     directory: new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring }),
     passwords: new PasswordAuthenticator({ store, hasher, throttle, auditor }),
-    access: new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => isCompliant(device, config.devices.compliance, new Date(now)).compliant }),
+    devices,
+    access: new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => devices.compliance(device, new Date(now)).compliant }),
     totp: new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle }),
     webauthn: new WebAuthnService({ store, auditor, config: config.mfa.webauthn }),
     clientIp: (socketAddress, forwardedFor) => clientIp(socketAddress, forwardedFor, trustedProxies),

@@ -96,7 +96,7 @@ export function renderEventCatalogue(): string {
     'store (in the same transaction as the change) and one JSON log line (`"msg":"audit"`) to standard output.',
     'Query them with `GET /api/v1/audit?user=&type=&outcome=&since=&until=`.',
     '',
-    'Fields of every event: `id`, `time` (ISO 8601), `type`, `actor` `{type, id, name}` (type: user, apikey, cli,',
+    'Fields of every event: `id`, `time` (ISO 8601), `type`, `actor` `{type, id, name}` (type: user, apikey, device, cli,',
     'config, system, anonymous), `target` `{type, id, name}`, `sourceIp`, `protocol`, `outcome`',
     '(`success`, `failure`, `denied`, `error`), `reasons` `[{code, description, policy}]`, `details`, `requestId`.',
     '',

@@ -3,7 +3,9 @@
  * migrate the store, build the core, make sure an admin can get in, reconcile the declared objects,
  * then start the listeners. Also reload (SIGHUP) and graceful stop (SIGTERM).
  */
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createAdminApi } from '../admin/api.ts';
 import { SYSTEM } from '../audit/audit.ts';
@@ -11,6 +13,7 @@ import { loadConfigFile } from '../config/load.ts';
 import { reconcile, type ReconcileSummary } from '../config/reconcile.ts';
 import { ConfigSchema, insecureSettings, type Config } from '../config/schema.ts';
 import { createCore, type Core } from '../core.ts';
+import { createDeviceApi } from '../devices/http.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { loadKeyring } from '../secrets/keyring.ts';
 import { openStore } from '../store/open.ts';
@@ -68,7 +71,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
     acquireTimeoutMs: config.storage.acquireTimeoutMs,
     log: { warn: (m) => logger.warn({ component: 'store' }, m), error: (m) => logger.error({ component: 'store' }, m) },
   });
-  let http: Server | undefined;
+  const servers: Server[] = [];
   try {
     const { applied } = await store.migrate();
     if (applied.length) logger.info({ migrations: applied }, 'store migrated');
@@ -77,21 +80,28 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
     const metrics = new Metrics();
     core.auditor.onEvent((event) => metrics.auditEvents.inc({ type: event.type, outcome: event.outcome }));
 
+    await core.devices.init();
     const bootstrapKey = await ensureAdminKey(core, env);
     const source = options.configFile ?? 'inline configuration';
     await reconcile(core, config, { actor: { type: 'config', name: source } }, source);
 
-    const app = createHttpApp(core, metrics, [createAdminApi(core)]);
-    http = app.listen({ host: config.server.http.host, port: config.server.http.port });
-    await new Promise<void>((resolve, reject) => {
-      http!.once('listening', resolve);
-      http!.once('error', reject);
-    });
-    const address = http.address() as AddressInfo;
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const httpUrl = `http://${host}:${address.port}`;
-    const listeners: Listener[] = [{ name: 'http (admin API /api/v1, /healthz, /readyz, /metrics)', url: httpUrl }];
-    const server = http;
+    const app = createHttpApp(core, metrics, [createAdminApi(core), createDeviceApi({ devices: core.devices, config })]);
+    const http = app.listen({ host: config.server.http.host, port: config.server.http.port });
+    servers.push(http);
+    const httpUrl = urlOf('http', await listening(http));
+    const listeners: Listener[] = [{ name: 'http (admin API /api/v1, device check-in /device/v1, /healthz, /readyz, /metrics)', url: httpUrl }];
+    if (config.server.https) {
+      // The same endpoints over TLS. A client certificate is asked for, not required: devices
+      // holding a Gatehouse device certificate are identified by it (mTLS), everyone else is not.
+      const tls = config.server.https;
+      const https = createHttpsServer(
+        { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), requestCert: true, rejectUnauthorized: false, ca: [core.devices.authority.certificatePem] },
+        app.callback(),
+      );
+      https.listen({ host: tls.host, port: tls.port });
+      servers.push(https);
+      listeners.push({ name: 'https (the same, with device certificates over mTLS)', url: urlOf('https', await listening(https)) });
+    }
     const sweeper = setInterval(() => void housekeeping(core, store, config), 60_000).unref();
 
     let stopping: Promise<void> | undefined;
@@ -134,14 +144,14 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
       stop() {
         stopping ??= (async () => {
           clearInterval(sweeper);
-          await closeGracefully(server, config.server.shutdownTimeoutSeconds * 1000);
+          await Promise.all(servers.map((server) => closeGracefully(server, config.server.shutdownTimeoutSeconds * 1000)));
           await store.close();
         })();
         return stopping;
       },
     };
   } catch (err) {
-    if (http) await closeGracefully(http, 1000);
+    await Promise.all(servers.map((server) => closeGracefully(server, 1000)));
     await store.close().catch(() => undefined);
     throw err;
   }
@@ -174,6 +184,18 @@ async function housekeeping(core: Core, store: Store, config: Config): Promise<v
   } catch (err) {
     core.logger.warn({ err }, 'housekeeping failed');
   }
+}
+
+function listening(server: Server): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    if (server.listening) return resolve(server.address() as AddressInfo);
+    server.once('listening', () => resolve(server.address() as AddressInfo));
+    server.once('error', reject);
+  });
+}
+
+function urlOf(scheme: 'http' | 'https', address: AddressInfo): string {
+  return `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 }
 
 function closeGracefully(server: Server, timeoutMs: number): Promise<void> {
