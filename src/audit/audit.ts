@@ -50,6 +50,21 @@ export class Auditor {
     for (const listener of this.listeners) listener(event);
   }
 
+  /**
+   * Runs a change and its audit events in one transaction of `dir`; the events are logged once
+   * committed (a rolled-back change leaves neither the change nor its events).
+   */
+  async change<R>(dir: DirectoryStore, ctx: AuditContext, work: (tx: DirectoryStore, emit: (draft: EventDraft) => Promise<void>) => Promise<R>): Promise<R> {
+    const events: AuditEvent[] = [];
+    const result = await dir.transaction(async (tx) =>
+      work(tx, async (draft) => {
+        events.push(await this.append(tx, ctx, draft));
+      }),
+    );
+    for (const event of events) this.log(event);
+    return result;
+  }
+
   /** A problem worth an operator's attention that is not an audit event. */
   warn(message: string, err?: unknown): void {
     this.logger.warn({ err }, message);

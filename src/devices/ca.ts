@@ -12,7 +12,7 @@ import { X509Certificate, createHash, createPrivateKey, createPublicKey, generat
 import { promisify } from 'node:util';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
-import type { AuditEvent, Device } from '../directory/model.ts';
+import type { Device } from '../directory/model.ts';
 import { ValidationError } from '../directory/service.ts';
 import { SecretError, type Keyring } from '../secrets/keyring.ts';
 import { ConflictError, NotFoundError } from '../store/errors.ts';
@@ -354,11 +354,8 @@ export class DeviceAuthority {
   }
 
   /** A change and its audit events in one transaction; the events are logged once committed. */
-  private async change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: (draft: EventDraft) => Promise<void>) => Promise<R>): Promise<R> {
-    const events: AuditEvent[] = [];
-    const result = await this.dir.transaction((tx) => work(tx, async (draft) => void events.push(await this.auditor.append(tx, ctx, draft))));
-    for (const event of events) this.auditor.log(event);
-    return result;
+  private change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: (draft: EventDraft) => Promise<void>) => Promise<R>): Promise<R> {
+    return this.auditor.change(this.dir, ctx, work);
   }
 }
 

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
-import type { AuditEvent, Device, Reason } from '../directory/model.ts';
+import type { Device, Reason } from '../directory/model.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { NotFoundError } from '../store/errors.ts';
 import type { DirectoryStore, Fields, Store } from '../store/types.ts';
@@ -139,11 +139,8 @@ export class DeviceService {
     });
   }
 
-  private async change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: (draft: EventDraft) => Promise<void>) => Promise<R>): Promise<R> {
-    const events: AuditEvent[] = [];
-    const result = await this.dir.transaction((tx) => work(tx, async (draft) => void events.push(await this.auditor.append(tx, ctx, draft))));
-    for (const event of events) this.auditor.log(event);
-    return result;
+  private change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: (draft: EventDraft) => Promise<void>) => Promise<R>): Promise<R> {
+    return this.auditor.change(this.dir, ctx, work);
   }
 }
 

@@ -18,7 +18,6 @@ import type {
   ApiKey, ApiKeyInput, ApiScope, Application, ApplicationInput, ApplicationPatch, Device, DeviceInput, DevicePatch, Group, GroupInput, GroupPatch, ManagedBy,
   MemberKind, Network, NetworkInput, NetworkPatch, Policy, PolicyInput, PolicyPatch, RadiusClient, RadiusClientInput, RadiusClientPatch, User, UserInput, UserPatch,
 } from './model.ts';
-import type * as M from './model.ts';
 
 /** Input refused for a reason the schema cannot see (password policy, dangling reference). */
 export class ValidationError extends Error {
@@ -123,14 +122,7 @@ export class DirectoryService {
    * `after` runs after the commit (work that must not hold the transaction, e.g. revoking sessions).
    */
   async change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: (draft: EventDraft) => Promise<void>) => Promise<R>): Promise<R> {
-    const events: M.AuditEvent[] = [];
-    const result = await this.store.directory.transaction(async (tx) =>
-      work(tx, async (draft) => {
-        events.push(await this.auditor.append(tx, ctx, draft));
-      }),
-    );
-    for (const event of events) this.auditor.log(event);
-    return result;
+    return this.auditor.change(this.store.directory, ctx, work);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ import { NobleCryptoPlugin, ScureBase32Plugin, TOTP } from 'otplib';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import type { Throttle, ThrottleKeys } from '../authn/throttle.ts';
 import type { Config } from '../config/schema.ts';
-import type { AuditEvent, Outcome, Principal, Reason, Target, User } from '../directory/model.ts';
+import type { Outcome, Principal, Reason, Target, User } from '../directory/model.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { NotFoundError } from '../store/errors.ts';
-import type { DirectoryStore, Factors, Store, TotpRecord } from '../store/types.ts';
+import type { DirectoryStore, Store, TotpRecord } from '../store/types.ts';
 import { generateRecoveryCodes, hashRecoveryCode, MAX_RECOVERY_INPUT, normalizeRecoveryCode } from './recovery.ts';
 
 export type TotpConfig = Config['mfa']['totp'];
@@ -367,15 +367,8 @@ export class TotpService {
   }
 
   /** A change and its audit events in one transaction; the events are logged once committed. */
-  private async change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: Emit) => Promise<R>): Promise<R> {
-    const events: AuditEvent[] = [];
-    const result = await this.store.directory.transaction(async (tx) =>
-      work(tx, async (draft) => {
-        events.push(await this.auditor.append(tx, ctx, draft));
-      }),
-    );
-    for (const event of events) this.auditor.log(event);
-    return result;
+  private change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: Emit) => Promise<R>): Promise<R> {
+    return this.auditor.change(this.store.directory, ctx, work);
   }
 
   private async refused(ctx: AuditContext, type: string, user: User, err: TotpError, actor?: Principal): Promise<void> {

@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Throttle } from '../../src/authn/throttle.ts';
 import { TOTP_SEED_PURPOSE, TotpError, TotpService, type TotpServiceDeps } from '../../src/mfa/totp.ts';
 import { Keyring } from '../../src/secrets/keyring.ts';
-import type { Factors } from '../../src/store/types.ts';
 import { backends } from '../helpers/backends.ts';
 import { TEST_SECRET_KEY } from '../helpers/config.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
