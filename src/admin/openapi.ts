@@ -46,7 +46,7 @@ export function buildOpenApiDocument(routes: readonly Route[]): object {
     info: {
       title: 'Gatehouse admin API',
       version: '1',
-      description: 'Manage the directory (users, groups, applications, networks, devices, conditional-access policies, RADIUS clients), API keys, and read the audit log. Errors are RFC 9457 problem details.',
+      description: "Manage the directory (users, groups, applications, networks, devices, conditional-access policies, RADIUS clients), users' second factors and API keys, explain access decisions, and read the audit log. Errors are RFC 9457 problem details.",
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     tags: [...new Set(routes.map((r) => r.tag))].map((name) => ({ name })),

@@ -6,9 +6,11 @@
 import type { z } from 'zod';
 import type { MemberKind } from '../directory/model.ts';
 import type { ResourceKind, ResourceKinds } from '../directory/service.ts';
+import { explainAccess } from './explain.ts';
+import { newRecoveryCodes, removeCredential, renameCredential, resetTotp, userFactors } from './factors.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { route, type Route, type Tag } from './route.ts';
-import { AuditQuery, IdParams, ListQuery, MemberParams, REQUEST, RESPONSE, UserGroupsQuery, UserListQuery } from './schemas.ts';
+import { AuditQuery, CredentialParams, IdParams, ListQuery, MemberParams, REQUEST, RESPONSE, UserGroupsQuery, UserListQuery } from './schemas.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Users
@@ -74,6 +76,60 @@ const users: Route[] = [
     operationId: 'activateUser', method: 'post', path: '/users/:id/activate', tag: 'users', summary: 'Reactivate a suspended user',
     params: IdParams, status: 200, response: RESPONSE.User, etag: true,
     handle: ({ params }, { core, audit }) => core.directory.activateUser(audit, params.id),
+  }),
+];
+
+// ---------------------------------------------------------------------------------------------
+// A user's second factors (the MFA services audit each change)
+
+const factors: Route[] = [
+  route({
+    operationId: 'getUserFactors', method: 'get', path: '/users/:id/factors', tag: 'users', summary: "The user's second factors",
+    description: 'TOTP state, how many recovery codes are left, and the WebAuthn authenticators. Never a TOTP seed or a public key.',
+    params: IdParams, status: 200, response: RESPONSE.UserFactors,
+    handle: async ({ params }, { core }) => (await userFactors(core, params.id)).factors,
+  }),
+  route({
+    operationId: 'resetUserTotp', method: 'delete', path: '/users/:id/factors/totp', tag: 'users', summary: "Reset the user's TOTP factor and recovery codes",
+    description: 'For a lost or replaced phone: the pending or active TOTP factor and every recovery code are removed; the user enrols again. 404 when the user has neither.',
+    params: IdParams, status: 204,
+    async handle({ params }, { core, audit }) {
+      await resetTotp(core, audit, params.id);
+    },
+  }),
+  route({
+    operationId: 'regenerateUserRecoveryCodes', method: 'post', path: '/users/:id/factors/recovery-codes', tag: 'users', summary: 'Issue new recovery codes',
+    description: 'The earlier codes stop working. The new ones are in this answer only. 409 when the user has no active TOTP factor (recovery codes back it up).',
+    params: IdParams, status: 200, response: RESPONSE.RecoveryCodes, errors: [409],
+    handle: async ({ params }, { core, audit }) => ({ recoveryCodes: (await newRecoveryCodes(core, audit, params.id)).recoveryCodes }),
+  }),
+  route({
+    operationId: 'renameUserWebAuthnCredential', method: 'patch', path: '/users/:id/factors/webauthn/:credentialId', tag: 'users', summary: 'Rename a WebAuthn authenticator',
+    params: CredentialParams, body: REQUEST.WebAuthnCredentialPatch, status: 200, response: RESPONSE.WebAuthnCredential,
+    handle: ({ params, body }, { core, audit }) => renameCredential(core, audit, params.id, params.credentialId, body.name),
+  }),
+  route({
+    operationId: 'removeUserWebAuthnCredential', method: 'delete', path: '/users/:id/factors/webauthn/:credentialId', tag: 'users', summary: 'Remove a WebAuthn authenticator',
+    description: 'It can no longer sign in or serve as a second factor.',
+    params: CredentialParams, status: 204,
+    async handle({ params }, { core, audit }) {
+      await removeCredential(core, audit, params.id, params.credentialId);
+    },
+  }),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Conditional access: explain / what-if
+
+const access: Route[] = [
+  route({
+    operationId: 'evaluateAccess', method: 'post', path: '/access/evaluate', tag: 'access', summary: 'Explain what the access core would decide, and why',
+    description:
+      'Evaluates a hypothetical request (user, resource, protocol, client address, device, factors done) against the current policies and answers with the decision, ' +
+      'every reason with its policy, and the request as the access core built it (groups, networks, device, risk signals). ' +
+      'Nothing is changed: no audit event, and the address and device are not remembered for the risk signals. Unknown user or device: 404.',
+    access: 'read', body: REQUEST.AccessEvaluationInput, status: 200, response: RESPONSE.AccessEvaluation, errors: [404],
+    handle: ({ body }, { core }) => explainAccess(core, body),
   }),
 ];
 
@@ -256,7 +312,7 @@ const meta: Route[] = [
   }),
 ];
 
-export const ROUTES: readonly Route[] = [...users, ...groups, ...resources, ...apiKeys, ...audit, ...meta];
+export const ROUTES: readonly Route[] = [...users, ...factors, ...access, ...groups, ...resources, ...apiKeys, ...audit, ...meta];
 
 let document: object | undefined;
 

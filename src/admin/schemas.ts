@@ -8,10 +8,11 @@
  */
 import { z } from 'zod';
 import {
-  ApiKey, ApiKeyInput, Application, ApplicationInput, ApplicationPatch, AuditEvent, Device, DeviceInput, DevicePatch, Group, GroupInput, GroupName,
-  GroupPatch, ManagedBy, Member, MemberInput, MemberKind, Network, NetworkInput, NetworkPatch, Outcome, Policy, PolicyInput, PolicyPatch,
-  RadiusClient, RadiusClientInput, RadiusClientPatch, User, UserInput, UserPatch, UserStatus,
+  ApiKey, ApiKeyInput, Application, ApplicationInput, ApplicationPatch, AuditEvent, AuthMethod, Device, DeviceInput, DevicePatch, Group, GroupInput, GroupName,
+  GroupPatch, ManagedBy, Member, MemberInput, MemberKind, Network, NetworkInput, NetworkPatch, Outcome, Policy, PolicyAction, PolicyInput, PolicyPatch,
+  Protocol, RadiusClient, RadiusClientInput, RadiusClientPatch, Reason, ResourceRef, RiskLevel, User, UserInput, UserPatch, UserStatus,
 } from '../directory/model.ts';
+import { normalizeIp } from '../net/client-ip.ts';
 
 /** Request bodies, converted with `io: 'input'` (fields with defaults are optional). */
 export const requestSchemas = z.registry<{ id: string }>();
@@ -52,6 +53,49 @@ export const SetPasswordInput = z.strictObject({
   password: z.string().describe('The new password, checked against the password policy; never returned'),
 });
 
+const instant = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-01-31T12:00:00Z' });
+
+/** An IPv4 or IPv6 address, normalised as the server sees clients (IPv4-mapped IPv6 becomes IPv4). */
+export const IpAddress = z
+  .string()
+  .max(64)
+  .transform((value, ctx) => {
+    const ip = normalizeIp(value);
+    if (ip === undefined) {
+      ctx.addIssue({ code: 'custom', message: `'${value.slice(0, 64)}' is not an IPv4 or IPv6 address` });
+      return z.NEVER;
+    }
+    return ip;
+  })
+  .describe('IPv4 or IPv6 address, e.g. 203.0.113.7');
+
+/** A hypothetical request for the access core (POST /access/evaluate, `gatehouse policy explain`). */
+export const AccessEvaluationInput = z
+  .strictObject({
+    user: z.string().trim().min(1).max(256).describe('The user (id or username)'),
+    resource: ResourceRef.describe("What is accessed: 'app:<name>', 'radius:<name>', 'ldap', 'portal' or 'admin'"),
+    protocol: Protocol.optional().describe("The front-end the request comes through. Default: the resource's own ('saml' for a SAML application, 'oidc' for other applications; 'radius', 'ldap', 'portal', 'admin' for the others)"),
+    ip: IpAddress.optional().describe('Client address; decides the named networks and the address-based risk signals'),
+    device: z.string().trim().min(1).max(256).optional().describe('The device behind the request, by id or name (as GET /devices/{id} finds it)'),
+    certificate: z.boolean().default(false).describe('The device was identified by a Gatehouse device certificate (needs `device`)'),
+    authn: z
+      .array(
+        z.strictObject({
+          method: AuthMethod,
+          at: instant.optional().describe('When the factor was done (default: now)'),
+        }),
+      )
+      .max(8)
+      .default([{ method: 'password' }])
+      .describe('Authentication methods already done in this sign-in (default: the password, now)'),
+  })
+  .refine((input) => !input.certificate || input.device !== undefined, { path: ['certificate'], message: 'certificate needs a device' });
+export type AccessEvaluationInput = z.output<typeof AccessEvaluationInput>;
+
+export const WebAuthnCredentialPatch = z.strictObject({
+  name: z.string().max(1024).describe('The new name of the authenticator (1-64 characters, no control characters)'),
+});
+
 export const REQUEST = {
   UserInput: requestBody('UserInput', UserInput),
   UserPatch: requestBody('UserPatch', UserPatch),
@@ -70,6 +114,8 @@ export const REQUEST = {
   RadiusClientInput: requestBody('RadiusClientInput', RadiusClientInput),
   RadiusClientPatch: requestBody('RadiusClientPatch', RadiusClientPatch),
   ApiKeyInput: requestBody('ApiKeyInput', ApiKeyInput),
+  AccessEvaluationInput: requestBody('AccessEvaluationInput', AccessEvaluationInput),
+  WebAuthnCredentialPatch: requestBody('WebAuthnCredentialPatch', WebAuthnCredentialPatch),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -92,6 +138,57 @@ export const Problem = z
 export const ApiKeyCreated = z.object({
   apiKey: ApiKey,
   secret: z.string().describe('The key to send as `Authorization: Bearer <secret>`; shown this once, only its hash is stored'),
+});
+
+const SecondFactor = AuthMethod.exclude(['password']);
+
+/** What a decision was made about and why: the access request as the access core built it. */
+export const AccessEvaluation = z.object({
+  decision: PolicyAction.describe("'allow', 'deny', or 'mfa' (a second factor is needed first)"),
+  methods: z.array(SecondFactor).optional().describe("For 'mfa': the second factors that would satisfy it"),
+  reasons: z.array(Reason).describe('Every reason, with the policy behind it; the risk signals come last'),
+  request: z.object({
+    user: z.object({ id: z.string(), username: z.string(), status: UserStatus }),
+    groups: z.array(z.string()).describe("Every group the user is in, nested groups resolved"),
+    resource: z.object({
+      ref: z.string().describe("'app:<name>', 'radius:<name>', 'ldap', 'portal' or 'admin'"),
+      kind: z.enum(['app', 'radius', 'ldap', 'portal', 'admin']),
+      name: z.string().optional(),
+      exists: z.boolean().optional().describe('For applications and RADIUS clients: whether it exists'),
+      assignedGroups: z.array(z.string()).optional().describe('For applications and RADIUS clients: the groups whose members may use it'),
+    }),
+    protocol: Protocol,
+    clientIp: z.string().optional(),
+    networks: z.array(z.string()).describe('The named networks the client address falls in'),
+    device: z
+      .object({ id: z.string(), name: z.string(), managed: z.boolean(), compliant: z.boolean(), certificate: z.boolean() })
+      .optional(),
+    authn: z.array(z.object({ method: AuthMethod, at: z.string() })),
+    risk: z.object({ level: RiskLevel, signals: z.array(Reason) }),
+    at: z.string().describe('When it was evaluated (ISO 8601)'),
+  }),
+});
+
+/** A WebAuthn authenticator as administrators see it: never its public key or counter. */
+export const WebAuthnCredential = z.object({
+  id: z.string().describe('Credential ID (base64url)'),
+  name: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().optional(),
+  deviceType: z.enum(['singleDevice', 'multiDevice']).describe("'multiDevice': a synced passkey"),
+  backedUp: z.boolean(),
+  discoverable: z.boolean().describe('A passkey: signs in without a username'),
+  transports: z.array(z.string()),
+});
+
+export const UserFactors = z.object({
+  totp: z.enum(['none', 'pending', 'active']).describe("'pending': enrolled but not confirmed with a first code yet"),
+  recoveryCodesLeft: z.int().describe('Unused recovery codes'),
+  webauthn: z.array(WebAuthnCredential),
+});
+
+export const RecoveryCodes = z.object({
+  recoveryCodes: z.array(z.string()).describe('Shown this once; only their hashes are stored, and the earlier codes stop working'),
 });
 
 export const RESPONSE = {
@@ -118,6 +215,10 @@ export const RESPONSE = {
   ApiKeyCreated: responseBody('ApiKeyCreated', ApiKeyCreated),
   AuditEvent: responseBody('AuditEvent', AuditEvent),
   AuditEventList: pageOf('AuditEventList', AuditEvent),
+  AccessEvaluation: responseBody('AccessEvaluation', AccessEvaluation),
+  UserFactors: responseBody('UserFactors', UserFactors),
+  WebAuthnCredential: responseBody('WebAuthnCredential', WebAuthnCredential),
+  RecoveryCodes: responseBody('RecoveryCodes', RecoveryCodes),
   OpenApiDocument: responseBody('OpenApiDocument', z.record(z.string(), z.unknown()).describe('This document')),
 };
 
@@ -130,6 +231,11 @@ export const NoQuery = z.strictObject({});
 
 export const IdParams = z.strictObject({
   id: z.string().min(1).max(256).describe('The object id (UUID) or its name (username for users)'),
+});
+
+export const CredentialParams = z.strictObject({
+  id: IdParams.shape.id,
+  credentialId: z.string().min(1).max(1364).regex(/^[A-Za-z0-9_-]+$/, 'a credential ID is base64url').describe('The WebAuthn credential ID (base64url)'),
 });
 
 export const MemberParams = z.strictObject({
@@ -166,8 +272,6 @@ export const UserGroupsQuery = z.strictObject({
     .optional()
     .describe('true: only the groups the user is a direct member of; otherwise also the groups reached through nested groups'),
 });
-
-const instant = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-01-31T12:00:00Z' });
 
 export const AuditQuery = z
   .strictObject({

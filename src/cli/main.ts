@@ -16,6 +16,7 @@ import { registerDocsCommand } from './docs.ts';
 import { registerGroupCommands } from './group.ts';
 import type { CliIo } from './io.ts';
 import { registerMigrateCommand } from './migrate.ts';
+import { registerPolicyCommands } from './policy.ts';
 import { registerStartCommand } from './start.ts';
 import { registerUserCommands } from './user.ts';
 
@@ -62,6 +63,7 @@ export function buildProgram(io: CliIo): Command {
   registerConfigCommands(program, io);
   registerUserCommands(program, io);
   registerGroupCommands(program, io);
+  registerPolicyCommands(program, io);
   registerApiKeyCommands(program, io);
   registerDocsCommand(program, io);
   return program;

@@ -1,9 +1,10 @@
-/** `gatehouse user add|list|passwd|suspend|activate`. */
+/** `gatehouse user add|list|passwd|suspend|activate|mfa`. */
 import { Option, type Command } from 'commander';
 import { UserInput } from '../directory/model.ts';
 import { collect, defined, integer, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { formatTable, printJson, readNewPassword, readPasswordFromStdin, type CliIo } from './io.ts';
+import { registerUserMfaCommand } from './mfa.ts';
 
 interface AddOptions {
   email?: string;
@@ -106,4 +107,6 @@ export function registerUserCommands(program: Command, io: CliIo): void {
         io.stdout.write(`user '${activated.username}' active\n`);
       });
     });
+
+  registerUserMfaCommand(user, io);
 }

@@ -1,10 +1,11 @@
 /**
  * Errors as RFC 9457 problem details (`application/problem+json`), mapped in one place from the
  * core's typed errors: 400 invalid input, 401/403, 404, 409 duplicate or conflict, 412 stale ETag,
- * 413 too large, 503 store unavailable.
+ * 413 too large, 429 throttled, 503 store unavailable.
  */
 import { z } from 'zod';
 import { ValidationError } from '../directory/service.ts';
+import { TotpError } from '../mfa/totp.ts';
 import { AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError } from '../store/errors.ts';
 import { InvalidCursorError, InvalidQueryError } from '../store/knex/sql.ts';
 import { SecretError } from '../secrets/keyring.ts';
@@ -56,6 +57,7 @@ export function toProblem(err: unknown): { problem: Problem; headers: Record<str
   }
   if (err instanceof ValidationError) return plain(problem(400, 'invalid-input', 'Invalid input', err.message, err.problems));
   if (err instanceof InvalidCursorError || err instanceof InvalidQueryError) return plain(problem(400, 'invalid-input', 'Invalid input', err.message));
+  if (err instanceof TotpError) return totpProblem(err);
   if (err instanceof NotFoundError) return plain(problem(404, 'not-found', 'Not found', err.message));
   if (err instanceof AlreadyExistsError) return plain(problem(409, 'already-exists', 'Already exists', err.message));
   if (err instanceof ConflictError) {
@@ -66,6 +68,26 @@ export function toProblem(err: unknown): { problem: Problem; headers: Record<str
   if (err instanceof StoreUnavailableError) return plain(problem(503, 'unavailable', 'Service unavailable', 'the directory store is unavailable'));
   if (err instanceof SecretError) return { problem: problem(500, 'internal', 'Internal error', 'a stored secret could not be decrypted'), headers: {}, unexpected: true };
   return { problem: problem(500, 'internal', 'Internal error', 'an unexpected error occurred; it has been logged'), headers: {}, unexpected: true };
+}
+
+/** A refused TOTP step: bad input 400, the factor in the wrong state 409, too many attempts 429. */
+function totpProblem(err: TotpError): { problem: Problem; headers: Record<string, string>; unexpected: boolean } {
+  switch (err.code) {
+    case 'invalid_label':
+    case 'invalid_format':
+    case 'invalid_code':
+      return { problem: problem(400, 'invalid-input', 'Invalid input', err.message), headers: {}, unexpected: false };
+    case 'already_active':
+    case 'not_pending':
+    case 'not_active':
+      return { problem: problem(409, 'conflict', 'Conflict', err.message), headers: {}, unexpected: false };
+    case 'throttled':
+      return {
+        problem: problem(429, 'too-many-requests', 'Too many requests', err.message),
+        headers: err.retryAfterSeconds !== undefined ? { 'Retry-After': String(err.retryAfterSeconds) } : {},
+        unexpected: false,
+      };
+  }
 }
 
 function slugOf(title: string): string {

@@ -98,6 +98,8 @@ describe('OpenAPI document', () => {
       'get /groups', 'post /groups', 'get /groups/{id}', 'patch /groups/{id}', 'delete /groups/{id}', 'get /groups/{id}/members', 'post /groups/{id}/members', 'delete /groups/{id}/members/{kind}/{member}',
       ...['applications', 'networks', 'devices', 'policies', 'radius-clients'].flatMap((k) => [`get /${k}`, `post /${k}`, `get /${k}/{id}`, `patch /${k}/{id}`, `delete /${k}/{id}`]),
       'get /api-keys', 'post /api-keys', 'delete /api-keys/{id}', 'get /audit', 'get /openapi.json',
+      'get /users/{id}/factors', 'delete /users/{id}/factors/totp', 'post /users/{id}/factors/recovery-codes',
+      'patch /users/{id}/factors/webauthn/{credentialId}', 'delete /users/{id}/factors/webauthn/{credentialId}', 'post /access/evaluate',
     ];
     for (const entry of expected) {
       const [method, path] = entry.split(' ') as [string, string];
@@ -220,6 +222,20 @@ describe.each(backends)('OpenAPI document against the running server ($name)', (
       const list = await expectJson(await server.api(`/api/v1${path}`), 200);
       expect(conforms(list, successSchema(`${API_PREFIX}${path}`, 'get', '200')), path).toEqual([]);
     }
+  });
+
+  it('describes real answers of explain and of second factors', async () => {
+    await server.api('/api/v1/users', { method: 'POST', json: { username: 'kim' } });
+    const device = await expectJson(await server.api('/api/v1/devices', { method: 'POST', json: { name: 'kim-laptop', managed: true } }), 201);
+    const explained = await expectJson(await server.api('/api/v1/access/evaluate', { method: 'POST', json: { user: 'kim', resource: 'app:none', ip: '192.0.2.1', device: device.id } }), 200);
+    expect(explained.request.device).toBeDefined();
+    expect(conforms(explained, successSchema(`${API_PREFIX}/access/evaluate`, 'post', '200'))).toEqual([]);
+    const factors = await expectJson(await server.api('/api/v1/users/kim/factors'), 200);
+    expect(conforms(factors, successSchema(`${API_PREFIX}/users/{id}/factors`, 'get', '200'))).toEqual([]);
+    const schemas = doc.components.schemas as Record<string, Json>;
+    expect(Object.keys(schemas.WebAuthnCredential!.properties)).not.toContain('publicKey');
+    expect(schemas.AccessEvaluationInput!.required).toEqual(['user', 'resource']);
+    expect(doc.paths[`${API_PREFIX}/access/evaluate`].post.description).toMatch(/'read' scope/);
   });
 
   it('would catch an answer that does not conform', () => {
