@@ -8,6 +8,7 @@ import type { MemberKind } from '../directory/model.ts';
 import type { ResourceKind, ResourceKinds } from '../directory/service.ts';
 import { explainAccess } from './explain.ts';
 import { newRecoveryCodes, removeCredential, renameCredential, resetTotp, userFactors } from './factors.ts';
+import { deviceRoutes } from './device-routes.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { route, type Route, type Tag } from './route.ts';
 import { AuditQuery, CredentialParams, IdParams, ListQuery, MemberParams, REQUEST, RESPONSE, UserGroupsQuery, UserListQuery } from './schemas.ts';
@@ -312,7 +313,7 @@ const meta: Route[] = [
   }),
 ];
 
-export const ROUTES: readonly Route[] = [...users, ...factors, ...access, ...groups, ...resources, ...apiKeys, ...audit, ...meta];
+export const ROUTES: readonly Route[] = [...users, ...factors, ...access, ...groups, ...resources, ...deviceRoutes, ...apiKeys, ...audit, ...meta];
 
 let document: object | undefined;
 

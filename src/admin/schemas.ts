@@ -19,12 +19,12 @@ export const requestSchemas = z.registry<{ id: string }>();
 /** Response bodies, converted with `io: 'output'` (what the server actually sends). */
 export const responseSchemas = z.registry<{ id: string }>();
 
-function requestBody<S extends z.ZodType>(id: string, schema: S): S {
+export function requestBody<S extends z.ZodType>(id: string, schema: S): S {
   requestSchemas.add(schema, { id });
   return schema;
 }
 
-function responseBody<S extends z.ZodType>(id: string, schema: S): S {
+export function responseBody<S extends z.ZodType>(id: string, schema: S): S {
   responseSchemas.add(schema, { id });
   return schema;
 }

@@ -19,7 +19,7 @@ import { Keyring } from '../../src/secrets/keyring.ts';
 import { ConflictError, NotFoundError } from '../../src/store/errors.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
-import { makeCa, makeCsr, makeKey, openssl, tamperCsr } from '../unit/devices/pki.ts';
+import { makeCa, makeCsr, makeKey, openssl, tamperCsr } from '../helpers/pki.ts';
 
 const ADMIN = { actor: { type: 'apikey' as const, id: 'k1', name: 'ops' }, sourceIp: '192.0.2.10', protocol: 'admin' };
 

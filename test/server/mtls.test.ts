@@ -23,7 +23,7 @@ import { createHttpApp, type HttpMount } from '../../src/server/http.ts';
 import { Metrics } from '../../src/server/metrics.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
-import { makeCa, makeCsr, makeKey, serverCertificate, type TestCa } from '../unit/devices/pki.ts';
+import { makeCa, makeCsr, makeKey, serverCertificate, type TestCa } from '../helpers/pki.ts';
 
 const ADMIN = { actor: { type: 'apikey' as const, id: 'k1', name: 'ops' }, protocol: 'admin' };
 const REPORT = { osVersion: '14.5', diskEncrypted: true, firewall: true, screenLock: true };

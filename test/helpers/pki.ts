@@ -7,7 +7,7 @@ import { generateKeyPairSync, randomBytes, type KeyObject, type webcrypto } from
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { x509 } from '../../../src/devices/x509.ts';
+import { x509 } from '../../src/devices/x509.ts';
 
 export type TestKeyType = 'ec-p256' | 'ec-p384' | 'ec-p521' | 'rsa-1024' | 'rsa-2048' | 'ed25519';
 
