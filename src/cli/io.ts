@@ -69,10 +69,10 @@ export async function withHiddenPrompts<T>(io: CliIo, work: (ask: (prompt: strin
 }
 
 /** A new password: from stdin when asked to or when stdin is not a terminal, else prompted twice. */
-export async function readNewPassword(io: CliIo, fromStdin: boolean): Promise<string> {
+export async function readNewPassword(io: CliIo, fromStdin: boolean, prompt = 'New password: '): Promise<string> {
   if (fromStdin || !io.stdin.isTTY) return readPasswordFromStdin(io);
   return withHiddenPrompts(io, async (ask) => {
-    const first = await ask('New password: ');
+    const first = await ask(prompt);
     if (first === '') throw new CliError('no password given');
     if ((await ask('Repeat the password: ')) !== first) throw new CliError('the passwords do not match');
     return first;

@@ -2,20 +2,16 @@
  * Device identification over real connections: a node:https server asking for client
  * certificates, serving the Gatehouse HTTP app with the device endpoint, and real TLS clients
  * presenting certificates issued through the device CA. Then the proxy header (believed only from
- * trusted proxies) and device tokens over plain HTTP.
+ * trusted proxies) and device tokens over plain HTTP. curl presenting a PKCS#12 file is in
+ * test/interop/device-pki.test.ts (it needs the curl tool).
  */
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import http, { type IncomingHttpHeaders, type Server } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.ts';
-import { issueDeviceCertificate, issueDevicePkcs12, revokeDeviceCertificate, type DeviceAdminEnv } from '../../src/devices/admin.ts';
+import { issueDeviceCertificate, revokeDeviceCertificate, type DeviceAdminEnv } from '../../src/devices/admin.ts';
 import { createDeviceApi, deviceFromRequest } from '../../src/devices/http.ts';
 import { DeviceService } from '../../src/devices/service.ts';
 import type { Device } from '../../src/directory/model.ts';
@@ -238,25 +234,6 @@ describe.each(backends)('device identification over real connections ($name)', (
     expect((await t.core.directory.findResource('devices', device.id)).version).toBe(before.version);
 
     expect((await request(`${untrustedUrl}/device/v1/posture`, { headers: auth })).status).toBe(405);
-  });
-
-  it('works with a PKCS#12 file in curl, a client no one here wrote', async () => {
-    const issued = await issueDevicePkcs12({ params: { id: device.id }, body: { password: 'p12-Password', keyType: 'ec-p256' } }, adminEnv());
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-curl-'));
-    try {
-      writeFileSync(join(dir, 'device.p12'), Buffer.from(issued.pkcs12, 'base64'));
-      writeFileSync(join(dir, 'server-ca.pem'), serverCa.pem);
-      const curl = (path: string, extra: string[] = []) =>
-        promisify(execFile)('curl', ['-sS', '--cacert', join(dir, 'server-ca.pem'), '--cert-type', 'P12', '--cert', `${join(dir, 'device.p12')}:p12-Password`, ...extra, `${httpsUrl}${path}`], { encoding: 'utf8' });
-      const { stdout } = await curl('/device/v1/posture', ['-H', 'content-type: application/json', '--data', JSON.stringify(REPORT)]);
-      expect(JSON.parse(stdout)).toMatchObject({ deviceId: device.id, compliant: true });
-
-      await revokeDeviceCertificate({ params: { serial: issued.serial } }, adminEnv());
-      const refused = await curl('/device/v1/me');
-      expect(JSON.parse(refused.stdout)).toMatchObject({ status: 401, detail: expect.stringContaining('revoked') });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 
   it('publishes the CA certificate and the CRL', async () => {
