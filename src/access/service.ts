@@ -6,7 +6,7 @@
 import type { Auditor, AuditContext } from '../audit/audit.ts';
 import type { Throttle } from '../authn/throttle.ts';
 import type { Config } from '../config/schema.ts';
-import type { Device, Network, Protocol, User } from '../directory/model.ts';
+import type { Device, Group, Network, Protocol, User } from '../directory/model.ts';
 import { CidrSet } from '../net/client-ip.ts';
 import { NotFoundError } from '../store/errors.ts';
 import type { Store } from '../store/types.ts';
@@ -16,6 +16,8 @@ import type { AccessDevice, AccessRequest, AccessResource, AuthMethod, Decision 
 
 export interface AccessInput {
   user: User;
+  /** The user's groups when the caller has them already (the password check resolves them); else read here. */
+  groups?: Group[];
   /** `app:<name>`, `radius:<name>`, `ldap`, `portal` or `admin`. */
   resource: string;
   protocol: Protocol;
@@ -52,7 +54,7 @@ export class AccessService {
     const now = input.now ?? Date.now();
     const dir = this.deps.store.directory;
     const [groups, resource, networks] = await Promise.all([
-      dir.memberships.resolveUserGroups(input.user.id),
+      input.groups ?? dir.memberships.resolveUserGroups(input.user.id),
       this.resolveResource(input.resource),
       this.networksOf(input.clientIp),
     ]);

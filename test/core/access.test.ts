@@ -54,6 +54,9 @@ describe.each(backends)('access core ($name)', (backend) => {
       device: { id: laptop.id, managed: true, compliant: true, certificate: true },
     });
     expect((await access.buildRequest({ user: alice, resource: 'portal', protocol: 'portal', clientIp: '2001:db8:10::5' })).networks).toEqual(['office']);
+    // Groups the password check resolved already are used as given, not read again.
+    const staff = await t.core.directory.findGroup('staff');
+    expect((await access.buildRequest({ user: alice, groups: [staff], resource: 'portal', protocol: 'portal' })).groups).toEqual(['staff']);
   });
 
   it('carries out the adaptive MFA example', async () => {
