@@ -1,11 +1,19 @@
-/** `gatehouse policy list|explain`: the conditional-access policies, and what they decide and why. */
+/**
+ * `gatehouse policy list|show|add|remove|enable|disable|explain`: the conditional-access policies,
+ * managed without the admin API, and what they decide and why.
+ */
+import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
+import { LineCounter, parseDocument, stringify } from 'yaml';
+import type { z } from 'zod';
 import { explainAccess, type AccessExplanation } from '../admin/explain.ts';
 import { AccessEvaluationInput } from '../admin/schemas.ts';
-import { Protocol, type Policy, type PolicyConditions } from '../directory/model.ts';
+import type { Core } from '../core.ts';
+import { PolicyInput, Protocol, type Policy, type PolicyConditions } from '../directory/model.ts';
+import { ValidationError } from '../directory/service.ts';
 import { collectChoice, defined, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
-import { formatTable, printJson, type CliIo } from './io.ts';
+import { CliError, formatTable, printJson, readStdin, type CliIo } from './io.ts';
 
 interface ExplainOptions {
   user: string;
@@ -19,7 +27,7 @@ interface ExplainOptions {
 }
 
 export function registerPolicyCommands(program: Command, io: CliIo): void {
-  const policy = program.command('policy').description('Conditional-access policies: list them, explain a decision');
+  const policy = program.command('policy').description('Conditional-access policies: list, show, add, remove, enable or disable them, explain a decision');
 
   policy
     .command('list')
@@ -35,6 +43,84 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
         ));
       });
     });
+
+  policy
+    .command('show')
+    .description('Print one policy as YAML (or JSON), with who manages it and its version')
+    .argument('<name>', 'policy name or id')
+    .option('--json', 'print JSON (as the admin API returns it) instead of YAML')
+    .action(async (name: string, options: { json?: boolean }, command: Command) => {
+      await withCore(io, configFileOf(command), async ({ core }) => {
+        const shown = orderedPolicy(await core.directory.findResource('policies', name));
+        if (options.json) return printJson(io, shown);
+        io.stdout.write(stringify(shown));
+      });
+    });
+
+  policy
+    .command('add')
+    .description('Create a policy from a YAML or JSON document')
+    .requiredOption('--file <file>', "the document holding one policy ('-' reads standard input)")
+    .addHelpText('after', [
+      '',
+      'The document has the fields of a policy in the admin API (PolicyInput), for example:',
+      '',
+      '  name: eng-mfa',
+      '  description: Engineering needs a second factor off the office network',
+      '  users: { groups: [engineering], exclude: [contractors] }',
+      '  resources: { include: [app:aws] }',
+      '  except: { device: { managed: true }, network: { in: [office] } }',
+      '  action: mfa',
+      '  methods: [webauthn, totp]',
+      '',
+      'Every problem is printed on a line of its own (path: message) and nothing is created. The groups,',
+      'networks and resources a policy names must exist. The policy is managed by the API (not the',
+      'configuration file); `gatehouse policy explain` shows what it decides.',
+    ].join('\n'))
+    .action(async (options: { file: string }, command: Command) => {
+      const input = parsePolicyDocument(io, await readDocument(io, options.file), options.file === '-' ? 'standard input' : options.file);
+      await withCore(io, configFileOf(command), async ({ core, audit }) => {
+        let created: Policy;
+        try {
+          created = await core.directory.createResource(audit, 'policies', input);
+        } catch (err) {
+          if (err instanceof ValidationError) refuse(io, err.problems.map((p) => (p.path && !p.message.startsWith(p.path) ? `${p.path}: ${p.message}` : p.message)));
+          throw err;
+        }
+        io.stdout.write(`created policy '${created.name}' (${created.id}): ${actionOf(created)}${created.enabled ? '' : ', disabled'}\n`);
+      });
+    });
+
+  policy
+    .command('remove')
+    .description('Delete a policy (not one declared in the configuration file: remove it there)')
+    .argument('<name>', 'policy name or id')
+    .action(async (name: string, _options: unknown, command: Command) => {
+      await withCore(io, configFileOf(command), async ({ core, audit }) => {
+        const found = await apiManagedPolicy(core, name, 'remove');
+        const gone = await core.directory.deleteResource(audit, 'policies', found.id, { expectVersion: found.version });
+        io.stdout.write(`removed policy '${gone.name}' (${gone.id})\n`);
+      });
+    });
+
+  for (const enabled of [true, false]) {
+    const verb = enabled ? 'enable' : 'disable';
+    policy
+      .command(verb)
+      .description(enabled ? 'Enable a policy: it is evaluated again' : 'Disable a policy: it is kept but no longer evaluated')
+      .argument('<name>', 'policy name or id')
+      .action(async (name: string, _options: unknown, command: Command) => {
+        await withCore(io, configFileOf(command), async ({ core, audit }) => {
+          const found = await apiManagedPolicy(core, name, verb);
+          if (found.enabled === enabled) {
+            io.stdout.write(`policy '${found.name}' is already ${verb}d\n`);
+            return;
+          }
+          const updated = await core.directory.updateResource(audit, 'policies', found.id, { enabled }, { expectVersion: found.version });
+          io.stdout.write(`${verb}d policy '${updated.name}' (${updated.id})\n`);
+        });
+      });
+  }
 
   policy
     .command('explain')
@@ -61,6 +147,83 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
         io.stdout.write(renderExplanation(explanation));
       });
     });
+}
+
+/** The largest policy document read from a file (standard input has the same cap, in readStdin). */
+const MAX_DOCUMENT_BYTES = 64 * 1024;
+
+/** The text of `--file`: a file, or standard input for '-'. */
+async function readDocument(io: CliIo, file: string): Promise<string> {
+  if (file === '-') return readStdin(io.stdin);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const problem = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : err instanceof Error ? err.message : String(err);
+    throw new CliError(`cannot read ${file}: ${problem}`);
+  }
+  if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) throw new CliError(`${file} is longer than ${MAX_DOCUMENT_BYTES} bytes`);
+  return text;
+}
+
+/**
+ * One policy from a YAML or JSON text (JSON is YAML), checked against PolicyInput. Refused with a
+ * line per problem: YAML syntax errors with their position, then schema issues with their path.
+ */
+function parsePolicyDocument(io: CliIo, text: string, source: string): z.output<typeof PolicyInput> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length) {
+    refuse(io, doc.errors.map((e) => {
+      const { line, col } = lineCounter.linePos(e.pos[0]);
+      return `${source}:${line}:${col}: ${e.message.split('\n')[0]}`;
+    }));
+  }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // Alias expansion beyond the limit (a "billion laughs" document), or an alias to nothing.
+    refuse(io, [`${source}: ${err instanceof Error ? err.message : String(err)}`]);
+  }
+  if (value === null || value === undefined) refuse(io, [`${source}: no policy in the document`]);
+  const parsed = PolicyInput.safeParse(value);
+  if (!parsed.success) refuse(io, parsed.error.issues.map((issue) => `${issue.path.length ? `${formatPath(issue.path)}: ` : ''}${issue.message}`));
+  return parsed.data;
+}
+
+/**
+ * Prints every problem but the last as a `gatehouse: ` line, and throws the last one, which main
+ * prints the same way before exiting with code 1.
+ */
+function refuse(io: CliIo, problems: string[]): never {
+  for (const problem of problems.slice(0, -1)) io.stderr.write(`gatehouse: ${problem}\n`);
+  throw new CliError(problems.at(-1) ?? 'refused');
+}
+
+/** `users.groups[0]`, as main prints the paths of other commands' input errors. */
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((segment, i) => (typeof segment === 'number' ? `[${segment}]` : `${i === 0 ? '' : '.'}${String(segment)}`)).join('');
+}
+
+/**
+ * The policy, unless the configuration file declares it: the reconciler would undo a change made
+ * here at the next start or reload, so the change belongs in the file.
+ */
+async function apiManagedPolicy(core: Core, ref: string, verb: 'remove' | 'enable' | 'disable'): Promise<Policy> {
+  const found = await core.directory.findResource('policies', ref);
+  if (found.managedBy === 'config') throw new CliError(`policy '${found.name}' is managed by the configuration file: ${verb} it there`);
+  return found;
+}
+
+/** The policy's fields in the order of the schema, then its bookkeeping. */
+function orderedPolicy(p: Policy): Record<string, unknown> {
+  const { id, managedBy, version, createdAt, updatedAt, ...body } = p;
+  const ordered: Record<string, unknown> = {};
+  for (const key of Object.keys(PolicyInput.shape)) if ((body as Record<string, unknown>)[key] !== undefined) ordered[key] = (body as Record<string, unknown>)[key];
+  for (const [key, value] of Object.entries(body)) if (!(key in ordered) && value !== undefined) ordered[key] = value;
+  return { ...ordered, id, managedBy, version, createdAt, updatedAt };
 }
 
 /** The decision, the methods for mfa, each reason (`code  description  (policy NAME)`), then the request. */
