@@ -21,9 +21,9 @@ COPY config ./config
 RUN mkdir -p /app/data && chown -R node:node /app/data
 USER node
 # The demo config listens on loopback unless GATEHOUSE_HTTP_HOST says otherwise; a container must listen on all interfaces.
-ENV GATEHOUSE_HTTP_HOST=0.0.0.0
+ENV GATEHOUSE_HTTP_HOST=0.0.0.0 GATEHOUSE_LDAP_HOST=0.0.0.0
 ENV GATEHOUSE_CONFIG=/app/config/gatehouse.yaml
-EXPOSE 9090
+EXPOSE 9090 3389
 VOLUME ["/app/data"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:9090/readyz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"

@@ -141,6 +141,24 @@ const Audit = z.strictObject({
   retentionDays: z.int().min(1).max(36_500).default(400).describe('Audit events older than this are pruned daily'),
 });
 
+const Ldap = z.strictObject({
+  enabled: z.boolean().default(true).describe('Serve the LDAP directory front-end (read-only directory and simple bind for servers, file shares and legacy apps)'),
+  host: z.string().default('127.0.0.1').describe("Address the LDAP listener binds to; '0.0.0.0' or '::' for all interfaces (plain LDAP: no StartTLS or LDAPS yet, keep it on a trusted network)"),
+  port: port.default(3389).describe('LDAP port (0 picks a free port; 389 needs privileges)'),
+  baseDn: z.string().trim().regex(/^[A-Za-z][A-Za-z0-9-]*=[^,=+]+(,\s*[A-Za-z][A-Za-z0-9-]*=[^,=+]+)*$/, 'must be a DN such as dc=example,dc=com').default('dc=example,dc=com').describe('Naming context: users are uid=<username>,ou=people,<baseDn>, groups cn=<name>,ou=groups,<baseDn>'),
+  loginAttributes: z.array(z.enum(['uid', 'mail'])).default(['uid', 'mail']).describe('How a bind name that is not a DN (a bare username or e-mail address) is looked up, in order'),
+  otpSeparator: z.string().max(8).default('').describe("Between the password and an appended 6-digit TOTP code in the bind password, when a policy demands MFA ('' = none: the last 6 digits)"),
+  anonymous: z.boolean().default(false).describe('Accept anonymous binds (RFC 4513 §5.1.1); refused with inappropriateAuthentication (48) when false. Anonymous clients see only the root DSE either way'),
+  readGroups: z.array(GroupName).default(['ldap-readers']).describe('Members of these groups (nested membership counts) may read the whole tree; other users see only their own entry and their groups'),
+  sizeLimit: z.int().min(1).max(1_000_000).default(1000).describe('At most this many entries per search; more gets sizeLimitExceeded'),
+  maxMessageBytesBeforeBind: z.int().min(1024).max(16 * 1024 * 1024).default(16 * 1024).describe('Largest LDAP message accepted before a successful bind; larger closes the connection'),
+  maxMessageBytes: z.int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024).describe('Largest LDAP message accepted after a successful bind'),
+  idleTimeoutSeconds: z.number().min(0.1).max(86_400).default(300).describe('Idle connections are closed after this many seconds'),
+  maxConnections: z.int().min(1).default(1000).describe('Open LDAP connections in all; more are refused'),
+  maxConnectionsPerIp: z.int().min(1).default(50).describe('Open LDAP connections from one client address; more are refused'),
+  maxOutstanding: z.int().min(1).max(1000).default(16).describe('Operations one connection may have in progress; more get busy (51)'),
+}).describe('The LDAP front-end (RFC 4511): simple bind through the access policies (resource `ldap`), read-only search');
+
 /** A user declared in the file. `password` is hashed when it changes; `passwordHash` imports an existing hash. */
 export const DeclaredUser = UserInput.extend({
   passwordHash: z.string().max(1024).optional().describe('An existing hash to import (argon2, bcrypt, PBKDF2, {SSHA}, {SSHA512}); rehashed to argon2id at the next sign-in'),
@@ -171,6 +189,7 @@ export const ConfigSchema = z.strictObject({
   access: Access.prefault({}),
   audit: Audit.prefault({}),
   directory: Directory.prefault({}),
+  ldap: Ldap.prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -191,6 +210,9 @@ export function insecureSettings(config: Config): string[] {
   }
   if (config.server.trustedProxies.some((c) => c === '0.0.0.0/0' || c === '::/0')) {
     warnings.push('server.trustedProxies trusts every address: any client can forge its source IP with X-Forwarded-For');
+  }
+  if (config.ldap.enabled && !['127.0.0.1', 'localhost', '::1'].includes(config.ldap.host)) {
+    warnings.push(`the LDAP listener binds to ${config.ldap.host} without TLS (no StartTLS or LDAPS yet): bind passwords cross the network in clear`);
   }
   return warnings;
 }

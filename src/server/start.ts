@@ -17,6 +17,7 @@ import { createDeviceApi } from '../devices/http.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { loadKeyring } from '../secrets/keyring.ts';
 import { openStore } from '../store/open.ts';
+import { createLdapFrontEnd, type LdapFrontEnd } from '../../protocols/ldap/server.ts';
 import type { Store } from '../store/types.ts';
 import { createHttpApp } from './http.ts';
 import { Metrics } from './metrics.ts';
@@ -72,6 +73,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
     log: { warn: (m) => logger.warn({ component: 'store' }, m), error: (m) => logger.error({ component: 'store' }, m) },
   });
   const servers: Server[] = [];
+  let ldap: LdapFrontEnd | undefined;
   try {
     const { applied } = await store.migrate();
     if (applied.length) logger.info({ migrations: applied }, 'store migrated');
@@ -102,6 +104,12 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
       servers.push(https);
       listeners.push({ name: 'https (the same, with device certificates over mTLS)', url: urlOf('https', await listening(https)) });
     }
+    if (config.ldap.enabled) {
+      const { enabled: _, ...ldapOptions } = config.ldap;
+      ldap = createLdapFrontEnd(core, ldapOptions);
+      const address = await ldap.listen();
+      listeners.push({ name: 'ldap (directory: simple bind, search; plain LDAP, no TLS yet)', url: `ldap://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` });
+    }
     const sweeper = setInterval(() => void housekeeping(core, store, config), 60_000).unref();
 
     let stopping: Promise<void> | undefined;
@@ -128,7 +136,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
         }
         try {
           const summary = await reconcile(core, next, { actor: { type: 'config', name: options.configFile } }, options.configFile);
-          for (const key of ['server', 'storage', 'secrets', 'passwords', 'throttle'] as const) {
+          for (const key of ['server', 'storage', 'secrets', 'passwords', 'throttle', 'ldap'] as const) {
             if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) logger.warn({ section: key }, `configuration section '${key}' changed: it takes effect at the next restart`);
           }
           if (next.log.level !== config.log.level) logger.level = next.log.level;
@@ -144,14 +152,14 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
       stop() {
         stopping ??= (async () => {
           clearInterval(sweeper);
-          await Promise.all(servers.map((server) => closeGracefully(server, config.server.shutdownTimeoutSeconds * 1000)));
+          await Promise.all([...servers.map((server) => closeGracefully(server, config.server.shutdownTimeoutSeconds * 1000)), ldap?.close()]);
           await store.close();
         })();
         return stopping;
       },
     };
   } catch (err) {
-    await Promise.all(servers.map((server) => closeGracefully(server, 1000)));
+    await Promise.all([...servers.map((server) => closeGracefully(server, 1000)), ldap?.close()]);
     await store.close().catch(() => undefined);
     throw err;
   }

@@ -57,6 +57,7 @@ export async function run(argv: string[], options: RunOptions = {}): Promise<Run
 export function testYamlConfig(url: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     server: { http: { host: '127.0.0.1', port: 0 } },
+    ldap: { port: 0 },
     storage: { url },
     log: { level: 'silent' },
     passwords: { argon2: FAST_ARGON2 },

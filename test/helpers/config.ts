@@ -12,6 +12,7 @@ export function testConfig(url: string, overrides: Record<string, unknown> = {})
   return merge(
     {
       server: { http: { host: '127.0.0.1', port: 0 } },
+      ldap: { port: 0 },
       storage: { url },
       secrets: { keys: [{ id: 'test', key: TEST_SECRET_KEY }] },
       log: { level: 'silent' },

@@ -1,0 +1,23 @@
+/** LDAP result codes used by the front-end (RFC 4511 §4.1.9, Appendix A). */
+export const RESULT = {
+  success: 0,
+  operationsError: 1,
+  protocolError: 2,
+  sizeLimitExceeded: 4,
+  compareFalse: 5,
+  compareTrue: 6,
+  authMethodNotSupported: 7,
+  noSuchObject: 32,
+  invalidDNSyntax: 34,
+  invalidCredentials: 49,
+  insufficientAccessRights: 50,
+  busy: 51,
+  unavailable: 52,
+  unwillingToPerform: 53,
+  other: 80,
+} as const;
+
+/** RFC 4511 §4.4.1: the unsolicited Notice of Disconnection. */
+export const NOTICE_OF_DISCONNECTION = '1.3.6.1.4.1.1466.20036';
+/** RFC 4532: the "Who am I?" extended operation. */
+export const WHO_AM_I = '1.3.6.1.4.1.4203.1.11.3';

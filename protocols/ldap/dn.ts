@@ -1,0 +1,47 @@
+/**
+ * Distinguished names, compared the way this directory needs: each RDN as `attribute=value`,
+ * lower-cased (every naming attribute here — dc, ou, uid, cn — matches case-insensitively), values
+ * unescaped by @ldapjs/dn (RFC 4514).
+ */
+import { DN } from '@ldapjs/dn';
+
+/** The RDNs of `dn`, most specific first; `[]` for the empty DN; undefined when it is not a DN or has a multi-valued RDN. */
+export function parseDn(dn: string): string[] | undefined {
+  if (dn.trim() === '') return [];
+  try {
+    return rdnsOf(DN.fromString(dn));
+  } catch {
+    return undefined;
+  }
+}
+
+export function rdnsOf(dn: DN): string[] | undefined {
+  const out: string[] = [];
+  for (let i = 0; i < dn.length; i++) {
+    const rdn = dn.rdnAt(i);
+    const keys = [...rdn.keys()];
+    if (keys.length !== 1) return undefined;
+    const key = keys[0]!;
+    out.push(`${key.toLowerCase()}=${String(rdn.getValue(key) ?? '').toLowerCase()}`);
+  }
+  return out;
+}
+
+export function sameDn(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((rdn, i) => rdn === b[i]);
+}
+
+/** Whether `dn` is `ancestor` or below it. */
+export function isUnder(dn: string[], ancestor: string[]): boolean {
+  if (dn.length < ancestor.length) return false;
+  const offset = dn.length - ancestor.length;
+  return ancestor.every((rdn, i) => rdn === dn[offset + i]);
+}
+
+/** RFC 4514 §2.4 escaping of an attribute value placed in a DN string. */
+export function escapeDnValue(value: string): string {
+  return value
+    .replace(/[\\,+"<>;=]/g, (c) => `\\${c}`)
+    .replace(/^[ #]/, (c) => `\\${c}`)
+    .replace(/ $/, '\\ ');
+}

@@ -1,0 +1,290 @@
+/**
+ * The LDAP front-end's transport: a node:net server of our own (ldapjs's Server is unmaintained
+ * and crashes on hostile input; see README.md). Bytes are framed by framing.ts under a size cap,
+ * each frame is decoded by @ldapjs/messages inside try/catch, and anything malformed closes only
+ * the connection it came on, after a Notice of Disconnection (RFC 4511 §4.4.1).
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { BerReader } from '@ldapjs/asn1';
+import { DN } from '@ldapjs/dn';
+import ldapMessages from '@ldapjs/messages';
+import type { BindRequest, ExtensionRequest, LdapMessage, LdapResult, SearchRequest } from '@ldapjs/messages';
+import type { Core } from '../../src/core.ts';
+import { simpleBind, type BoundUser } from './bind.ts';
+import { NOTICE_OF_DISCONNECTION, RESULT, WHO_AM_I } from './codes.ts';
+import { parseDn, rdnsOf } from './dn.ts';
+import { nextFrame, peekRequest } from './framing.ts';
+import type { LdapOptions } from './options.ts';
+import { search } from './search.ts';
+
+const { AddResponse, BindResponse, CompareResponse, DeleteResponse, ExtensionResponse, LdapMessage: Message, ModifyDnResponse, ModifyResponse, SearchResultDone, SearchResultEntry } = ldapMessages;
+
+export interface LdapFrontEnd {
+  /** Starts listening on the configured host and port. */
+  listen(): Promise<AddressInfo>;
+  /** Stops accepting, tells every client (Notice of Disconnection, unavailable) and closes. */
+  close(): Promise<void>;
+  /** Open connections (tests, metrics). */
+  readonly connections: number;
+}
+
+type ResultClass = new (options: { messageId: number; status?: number; diagnosticMessage?: string; matchedDN?: string }) => LdapResult;
+
+const WRITE_RESPONSES: Record<string, ResultClass> = {
+  AddRequest: AddResponse,
+  ModifyRequest: ModifyResponse,
+  DeleteRequest: DeleteResponse,
+  ModifyDnRequest: ModifyDnResponse,
+};
+
+interface Connection {
+  socket: Socket;
+  ip: string;
+  buffer: Buffer;
+  bound: BoundUser | undefined;
+  /** Operations received and not yet answered (queued or running). */
+  outstanding: number;
+  /** Operations run one after another, in the order received. */
+  queue: Promise<void>;
+  closing: boolean;
+}
+
+export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontEnd {
+  const log = core.logger.child({ component: 'ldap' });
+  const open = new Set<Connection>();
+  const perIp = new Map<string, number>();
+
+  const send = (conn: Connection, message: LdapMessage): void => {
+    if (conn.closing || conn.socket.destroyed) return;
+    conn.socket.write(message.toBer().buffer);
+  };
+
+  /** RFC 4511 §4.4.1: the unsolicited notification, then the connection closes. */
+  const disconnect = (conn: Connection, status: number, reason: string): void => {
+    if (conn.closing) return;
+    log.debug({ ip: conn.ip, reason }, 'closing LDAP connection');
+    const notice = new ExtensionResponse({ messageId: 0, status, diagnosticMessage: reason, responseName: NOTICE_OF_DISCONNECTION });
+    conn.closing = true;
+    conn.buffer = Buffer.alloc(0);
+    conn.socket.pause();
+    if (conn.socket.destroyed || !conn.socket.writable) return void conn.socket.destroy();
+    conn.socket.write(notice.toBer().buffer, () => conn.socket.destroy());
+    // Never wait long on a client that does not read.
+    setTimeout(() => conn.socket.destroy(), 1000).unref();
+  };
+
+  const onData = (conn: Connection, chunk: Buffer): void => {
+    if (conn.closing) return;
+    conn.buffer = conn.buffer.length ? Buffer.concat([conn.buffer, chunk]) : chunk;
+    for (;;) {
+      const cap = conn.bound ? options.maxMessageBytes : options.maxMessageBytesBeforeBind;
+      const frame = nextFrame(conn.buffer, cap);
+      if (frame.kind === 'incomplete') return;
+      if (frame.kind === 'invalid') return disconnect(conn, RESULT.protocolError, frame.reason);
+      const bytes = conn.buffer.subarray(0, frame.size);
+      conn.buffer = conn.buffer.subarray(frame.size);
+      let message: LdapMessage;
+      try {
+        message = Message.parse(new BerReader(Buffer.from(bytes)));
+      } catch (err) {
+        const request = peekRequest(bytes);
+        if (request?.op === BIND_REQUEST && isSaslBind(bytes, request.opOffset)) {
+          // RFC 4511 §4.2: SASL is not offered (yet); the connection stays usable for a simple bind.
+          conn.bound = undefined;
+          send(conn, new BindResponse({ messageId: request.messageId, status: RESULT.authMethodNotSupported, diagnosticMessage: 'only simple bind is supported' }));
+          continue;
+        }
+        return disconnect(conn, RESULT.protocolError, `malformed LDAP message: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (!receive(conn, message)) return;
+    }
+  };
+
+  /** Takes one decoded message; false when the connection is closing. */
+  const receive = (conn: Connection, message: LdapMessage): boolean => {
+    switch (message.type) {
+      case 'UnbindRequest':
+        // RFC 4511 §4.3: no response; the connection ends.
+        conn.closing = true;
+        conn.socket.destroy();
+        return false;
+      case 'AbandonRequest':
+        // RFC 4511 §4.11: no response; operations here are short and run in order, so nothing to cancel.
+        return true;
+    }
+    if (!message.type.endsWith('Request')) {
+      disconnect(conn, RESULT.protocolError, `a client may not send ${message.type}`);
+      return false;
+    }
+    if (conn.outstanding >= options.maxOutstanding) {
+      const response = responseFor(message, RESULT.busy, `more than ${options.maxOutstanding} operations in progress on this connection`);
+      if (response) send(conn, response);
+      return true;
+    }
+    conn.outstanding++;
+    conn.queue = conn.queue
+      .then(() => handle(conn, message))
+      .catch((err: unknown) => {
+        log.warn({ err, op: message.type }, 'LDAP operation failed');
+        const response = responseFor(message, RESULT.other, 'internal error');
+        if (response) send(conn, response);
+      })
+      .finally(() => {
+        conn.outstanding--;
+      });
+    return true;
+  };
+
+  const handle = async (conn: Connection, message: LdapMessage): Promise<void> => {
+    if (conn.closing) return;
+    const messageId = message.messageId;
+    switch (message.type) {
+      case 'BindRequest': {
+        const req = message as BindRequest;
+        // RFC 4511 §4.2.1: a bind starts by dropping the previous authentication.
+        conn.bound = undefined;
+        if (req.version !== 3) return send(conn, new BindResponse({ messageId, status: RESULT.protocolError, diagnosticMessage: 'only LDAPv3 is supported' }));
+        const outcome = await simpleBind(core, options, String(req.name ?? ''), String(req.credentials ?? ''), conn.ip);
+        if ('bound' in outcome) conn.bound = outcome.bound;
+        return send(conn, new BindResponse({ messageId, status: outcome.status, ...('message' in outcome ? { diagnosticMessage: outcome.message } : {}) }));
+      }
+      case 'SearchRequest': {
+        const req = message as SearchRequest;
+        const result = await search(core, options, conn.bound, {
+          base: baseOf(req),
+          scope: req.scope,
+          filter: req.filter,
+          attributes: req.attributes,
+          sizeLimit: req.sizeLimit,
+          typesOnly: req.typesOnly,
+        });
+        for (const entry of result.entries) send(conn, new SearchResultEntry({ messageId, objectName: entry.dn, attributes: entry.attributes }));
+        return send(conn, new SearchResultDone({ messageId, status: result.status, ...(result.message ? { diagnosticMessage: result.message } : {}), ...(result.matchedDN ? { matchedDN: result.matchedDN } : {}) }));
+      }
+      case 'ExtensionRequest': {
+        const req = message as ExtensionRequest;
+        if (req.requestName === WHO_AM_I) {
+          // RFC 4532 §2.2: "dn:<DN>" for a bound user, an empty authzId for anonymous.
+          return send(conn, new ExtensionResponse({ messageId, status: RESULT.success, responseValue: conn.bound ? `dn:${conn.bound.dn}` : '' }));
+        }
+        // RFC 4511 §4.12: an unrecognized requestName gets protocolError, without response name.
+        return send(conn, new ExtensionResponse({ messageId, status: RESULT.protocolError, diagnosticMessage: `unsupported extended operation ${req.requestName}` }));
+      }
+      case 'CompareRequest':
+        return send(conn, new CompareResponse({ messageId, status: RESULT.unwillingToPerform, diagnosticMessage: 'compare is not supported yet' }));
+      default: {
+        const response = responseFor(message, RESULT.insufficientAccessRights, 'the directory is read-only over LDAP: change it through the admin API (/api/v1) or the gatehouse CLI');
+        if (response) send(conn, response);
+      }
+    }
+  };
+
+  const server: Server = createServer({ noDelay: true }, (socket) => {
+    const ip = core.clientIp(socket.remoteAddress) ?? 'unknown';
+    const count = perIp.get(ip) ?? 0;
+    if (open.size >= options.maxConnections || count >= options.maxConnectionsPerIp) {
+      log.warn({ ip, total: open.size, fromIp: count }, 'LDAP connection refused: too many connections');
+      socket.on('error', () => undefined);
+      const notice = new ExtensionResponse({ messageId: 0, status: RESULT.busy, diagnosticMessage: 'too many connections', responseName: NOTICE_OF_DISCONNECTION });
+      socket.end(notice.toBer().buffer);
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    const conn: Connection = { socket, ip, buffer: Buffer.alloc(0), bound: undefined, outstanding: 0, queue: Promise.resolve(), closing: false };
+    open.add(conn);
+    perIp.set(ip, count + 1);
+    socket.setTimeout(options.idleTimeoutSeconds * 1000);
+    socket.on('timeout', () => disconnect(conn, RESULT.unavailable, 'idle timeout'));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        onData(conn, chunk);
+      } catch (err) {
+        // Nothing a client sends may take the process down.
+        log.warn({ err, ip }, 'LDAP input handling failed');
+        disconnect(conn, RESULT.protocolError, 'malformed input');
+      }
+    });
+    socket.on('error', (err) => log.debug({ err, ip }, 'LDAP socket error'));
+    socket.on('close', () => {
+      open.delete(conn);
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left > 0) perIp.set(ip, left);
+      else perIp.delete(ip);
+    });
+  });
+  server.on('error', (err) => log.error({ err }, 'LDAP listener error'));
+
+  return {
+    get connections() {
+      return open.size;
+    },
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: options.host, port: options.port }, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        for (const conn of open) disconnect(conn, RESULT.unavailable, 'the server is shutting down');
+      });
+    },
+  };
+}
+
+/** The response matching a request type, for refusals (busy, errors, writes). */
+function responseFor(message: LdapMessage, status: number, diagnosticMessage: string): LdapMessage | undefined {
+  const messageId = message.messageId;
+  const Write = WRITE_RESPONSES[message.type];
+  if (Write) return new Write({ messageId, status, diagnosticMessage });
+  switch (message.type) {
+    case 'BindRequest':
+      return new BindResponse({ messageId, status, diagnosticMessage });
+    case 'SearchRequest':
+      return new SearchResultDone({ messageId, status, diagnosticMessage });
+    case 'CompareRequest':
+      return new CompareResponse({ messageId, status, diagnosticMessage });
+    case 'ExtensionRequest':
+      return new ExtensionResponse({ messageId, status, diagnosticMessage });
+    default:
+      return undefined;
+  }
+}
+
+const BIND_REQUEST = 0x60;
+/** AuthenticationChoice sasl [3] (RFC 4511 §4.2), constructed. */
+const SASL = 0xa3;
+
+/** Whether a bind request's authentication choice is SASL: scans for the [3] tag after name. */
+function isSaslBind(frame: Buffer, bind: number): boolean {
+  // 60 L 02 01 03 04 <len> <name> a3 ...: skip version and name, look at the choice's tag.
+  let offset = bind + 1;
+  const l = frame[offset]!;
+  offset += l < 0x80 ? 1 : 1 + (l & 0x7f);
+  if (frame[offset] !== 0x02) return false;
+  offset += 2 + (frame[offset + 1] ?? 0);
+  if (frame[offset] !== 0x04) return false;
+  const n = frame[offset + 1] ?? 0;
+  let nameLength = n;
+  let header = 2;
+  if (n >= 0x80) {
+    const octets = n & 0x7f;
+    if (octets > 4) return false;
+    nameLength = frame.readUIntBE(offset + 2, octets);
+    header = 2 + octets;
+  }
+  return frame[offset + header + nameLength] === SASL;
+}
+
+function baseOf(req: SearchRequest): string[] | undefined {
+  try {
+    const dn = req.baseObject;
+    return dn instanceof DN ? rdnsOf(dn) : parseDn(String(dn ?? ''));
+  } catch {
+    return undefined;
+  }
+}
