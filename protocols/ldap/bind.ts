@@ -91,7 +91,6 @@ async function splitCode(core: Core, options: LdapOptions, username: string, pas
   const code = password.slice(-TOTP_DIGITS);
   if (!/^[0-9]{6}$/.test(code) || password.slice(-suffix, -TOTP_DIGITS) !== options.otpSeparator) return undefined;
   const user = await core.directory.dir.users.findByName(username);
-  const totp = user ? await core.directory.dir.factors.getTotp(user.id) : undefined;
-  if (totp?.confirmedAt === undefined) return undefined;
+  if (!user || (await core.totp.status(user.id)).totp !== 'active') return undefined;
   return { password: password.slice(0, -suffix), code };
 }

@@ -7,6 +7,8 @@ export const RESULT = {
   compareFalse: 5,
   compareTrue: 6,
   authMethodNotSupported: 7,
+  confidentialityRequired: 13,
+  constraintViolation: 19,
   noSuchObject: 32,
   invalidDNSyntax: 34,
   invalidCredentials: 49,
@@ -21,3 +23,7 @@ export const RESULT = {
 export const NOTICE_OF_DISCONNECTION = '1.3.6.1.4.1.1466.20036';
 /** RFC 4532: the "Who am I?" extended operation. */
 export const WHO_AM_I = '1.3.6.1.4.1.4203.1.11.3';
+/** RFC 4511 §4.14: StartTLS. */
+export const START_TLS = '1.3.6.1.4.1.1466.20037';
+/** RFC 3062: Password Modify. */
+export const PASSWORD_MODIFY = '1.3.6.1.4.1.4203.1.11.1';

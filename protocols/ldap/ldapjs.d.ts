@@ -48,6 +48,8 @@ declare module '@ldapjs/messages' {
     readonly messageId: number;
     readonly protocolOp: number;
     readonly type: string;
+    /** Request controls, decoded by @ldapjs/controls. */
+    readonly controls: Array<{ type: string; criticality: boolean; value?: unknown }>;
     toBer(): BerReader;
   }
   interface ResultOptions {
@@ -55,6 +57,7 @@ declare module '@ldapjs/messages' {
     status?: number;
     matchedDN?: string;
     diagnosticMessage?: string;
+    controls?: import('@ldapjs/controls').Control[];
   }
   export class LdapResult extends LdapMessage {
     constructor(options: ResultOptions);

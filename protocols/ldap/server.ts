@@ -2,26 +2,32 @@
  * The LDAP front-end's transport: a node:net server of our own (ldapjs's Server is unmaintained
  * and crashes on hostile input; see README.md). Bytes are framed by framing.ts under a size cap,
  * each frame is decoded by @ldapjs/messages inside try/catch, and anything malformed closes only
- * the connection it came on, after a Notice of Disconnection (RFC 4511 §4.4.1).
+ * the connection it came on, after a Notice of Disconnection (RFC 4511 §4.4.1). The same
+ * connection handling serves plain LDAP (with StartTLS) and LDAPS (a node:tls server).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } from 'node:tls';
 import { BerReader } from '@ldapjs/asn1';
 import { DN } from '@ldapjs/dn';
 import ldapMessages from '@ldapjs/messages';
 import type { BindRequest, ExtensionRequest, LdapMessage, LdapResult, SearchRequest } from '@ldapjs/messages';
 import type { Core } from '../../src/core.ts';
 import { simpleBind, type BoundUser } from './bind.ts';
-import { NOTICE_OF_DISCONNECTION, RESULT, WHO_AM_I } from './codes.ts';
+import { NOTICE_OF_DISCONNECTION, PASSWORD_MODIFY, RESULT, START_TLS, WHO_AM_I } from './codes.ts';
 import { parseDn, rdnsOf } from './dn.ts';
+import { passwordModify, type PasswdModifyRequest } from './extended.ts';
 import { nextFrame, peekRequest } from './framing.ts';
 import type { LdapOptions } from './options.ts';
-import { search } from './search.ts';
+import { search, SCOPE } from './search.ts';
+import { ldapTls } from './tls.ts';
 
 const { AddResponse, BindResponse, CompareResponse, DeleteResponse, ExtensionResponse, LdapMessage: Message, ModifyDnResponse, ModifyResponse, SearchResultDone, SearchResultEntry } = ldapMessages;
 
 export interface LdapFrontEnd {
-  /** Starts listening on the configured host and port. */
+  /** Starts listening on the configured host and port (and `ldapsPort`); resolves the LDAP address. */
   listen(): Promise<AddressInfo>;
+  /** Where LDAPS listens, once listening (undefined without `ldapsPort`). */
+  readonly ldapsAddress: AddressInfo | undefined;
   /** Stops accepting, tells every client (Notice of Disconnection, unavailable) and closes. */
   close(): Promise<void>;
   /** Open connections (tests, metrics). */
@@ -38,7 +44,10 @@ const WRITE_RESPONSES: Record<string, ResultClass> = {
 };
 
 interface Connection {
+  /** The clear socket, or the TLS socket over it after StartTLS. */
   socket: Socket;
+  /** TLS is established (LDAPS, or after StartTLS). */
+  secure: boolean;
   ip: string;
   buffer: Buffer;
   bound: BoundUser | undefined;
@@ -53,6 +62,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
   const log = core.logger.child({ component: 'ldap' });
   const open = new Set<Connection>();
   const perIp = new Map<string, number>();
+  const tls = ldapTls(options);
 
   const send = (conn: Connection, message: LdapMessage): void => {
     if (conn.closing || conn.socket.destroyed) return;
@@ -96,8 +106,51 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
         }
         return disconnect(conn, RESULT.protocolError, `malformed LDAP message: ${err instanceof Error ? err.message : String(err)}`);
       }
+      if (message.type === 'ExtensionRequest' && (message as ExtensionRequest).requestName === START_TLS) {
+        // Whatever followed the request in this segment is dropped, never processed in clear.
+        if (startTls(conn, message.messageId)) return;
+        continue;
+      }
       if (!receive(conn, message)) return;
     }
+  };
+
+  /**
+   * StartTLS (RFC 4511 §4.14, RFC 4513 §3): answered at once, outside the operation queue, since
+   * it must be the only operation in progress. True when the connection switched to TLS.
+   */
+  const startTls = (conn: Connection, messageId: number): boolean => {
+    // RFC 4511 §4.14.2: the response carries the StartTLS OID as responseName.
+    const answer = (status: number, diagnosticMessage?: string) =>
+      send(conn, new ExtensionResponse({ messageId, status, responseName: START_TLS, ...(diagnosticMessage ? { diagnosticMessage } : {}) }));
+    if (!tls) {
+      answer(RESULT.unavailable, 'TLS is not configured on this server (ldap.tls)');
+      return false;
+    }
+    if (conn.secure) {
+      answer(RESULT.operationsError, 'TLS is already established');
+      return false;
+    }
+    if (conn.outstanding > 0) {
+      // RFC 4511 §4.14.1: a client must not send StartTLS with operations outstanding.
+      answer(RESULT.operationsError, 'operations are outstanding on this connection');
+      return false;
+    }
+    answer(RESULT.success);
+    conn.buffer = Buffer.alloc(0);
+    const clear = conn.socket;
+    // The TLS socket takes over the clear socket's handle: the success response was written to
+    // it first, and no TLS bytes can arrive before the client has read that response.
+    clear.removeAllListeners('data');
+    clear.removeAllListeners('timeout');
+    clear.setTimeout(0);
+    const secure = new TLSSocket(clear, { isServer: true, secureContext: tls.context });
+    conn.socket = secure;
+    conn.secure = true;
+    attach(conn, secure);
+    secure.on('close', () => clear.destroy());
+    log.debug({ ip: conn.ip }, 'StartTLS: switching to TLS');
+    return true;
   };
 
   /** Takes one decoded message; false when the connection is closing. */
@@ -143,6 +196,8 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
         const req = message as BindRequest;
         // RFC 4511 §4.2.1: a bind starts by dropping the previous authentication.
         conn.bound = undefined;
+        // RFC 4513 §5.1.3: a server may refuse name/password binds without confidentiality protection.
+        if (options.requireTls && !conn.secure) return send(conn, new BindResponse({ messageId, status: RESULT.confidentialityRequired, diagnosticMessage: 'TLS is required: use StartTLS or LDAPS before binding' }));
         if (req.version !== 3) return send(conn, new BindResponse({ messageId, status: RESULT.protocolError, diagnosticMessage: 'only LDAPv3 is supported' }));
         const outcome = await simpleBind(core, options, String(req.name ?? ''), String(req.credentials ?? ''), conn.ip);
         if ('bound' in outcome) conn.bound = outcome.bound;
@@ -150,22 +205,37 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
       }
       case 'SearchRequest': {
         const req = message as SearchRequest;
+        const base = baseOf(req);
+        // The root DSE stays readable in clear: clients read it to learn that StartTLS is offered.
+        if (options.requireTls && !conn.secure && !(base?.length === 0 && req.scope === SCOPE.base)) {
+          return send(conn, new SearchResultDone({ messageId, status: RESULT.confidentialityRequired, diagnosticMessage: 'TLS is required: use StartTLS or LDAPS' }));
+        }
         const result = await search(core, options, conn.bound, {
-          base: baseOf(req),
+          base,
           scope: req.scope,
           filter: req.filter,
           attributes: req.attributes,
           sizeLimit: req.sizeLimit,
           typesOnly: req.typesOnly,
+          controls: req.controls,
         });
         for (const entry of result.entries) send(conn, new SearchResultEntry({ messageId, objectName: entry.dn, attributes: entry.attributes }));
-        return send(conn, new SearchResultDone({ messageId, status: result.status, ...(result.message ? { diagnosticMessage: result.message } : {}), ...(result.matchedDN ? { matchedDN: result.matchedDN } : {}) }));
+        return send(conn, new SearchResultDone({
+          messageId, status: result.status, controls: result.controls,
+          ...(result.message ? { diagnosticMessage: result.message } : {}), ...(result.matchedDN ? { matchedDN: result.matchedDN } : {}),
+        }));
       }
       case 'ExtensionRequest': {
         const req = message as ExtensionRequest;
         if (req.requestName === WHO_AM_I) {
           // RFC 4532 §2.2: "dn:<DN>" for a bound user, an empty authzId for anonymous.
           return send(conn, new ExtensionResponse({ messageId, status: RESULT.success, responseValue: conn.bound ? `dn:${conn.bound.dn}` : '' }));
+        }
+        if (req.requestName === PASSWORD_MODIFY) {
+          const value = typeof req.requestValue === 'object' && req.requestValue !== null ? (req.requestValue as PasswdModifyRequest) : undefined;
+          const outcome = await passwordModify(core, conn.bound, conn.secure, conn.ip, value);
+          // RFC 3062 §2: no responseValue, as no password is ever generated.
+          return send(conn, new ExtensionResponse({ messageId, status: outcome.status, ...(outcome.message ? { diagnosticMessage: outcome.message } : {}) }));
         }
         // RFC 4511 §4.12: an unrecognized requestName gets protocolError, without response name.
         return send(conn, new ExtensionResponse({ messageId, status: RESULT.protocolError, diagnosticMessage: `unsupported extended operation ${req.requestName}` }));
@@ -179,7 +249,24 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
     }
   };
 
-  const server: Server = createServer({ noDelay: true }, (socket) => {
+  /** Reads, times out and logs on `socket`: the clear socket at first, the TLS one after StartTLS. */
+  const attach = (conn: Connection, socket: Socket): void => {
+    socket.setTimeout(options.idleTimeoutSeconds * 1000);
+    socket.on('timeout', () => disconnect(conn, RESULT.unavailable, 'idle timeout'));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        onData(conn, chunk);
+      } catch (err) {
+        // Nothing a client sends may take the process down.
+        log.warn({ err, ip: conn.ip }, 'LDAP input handling failed');
+        disconnect(conn, RESULT.protocolError, 'malformed input');
+      }
+    });
+    socket.on('error', (err) => log.debug({ err, ip: conn.ip }, 'LDAP socket error'));
+  };
+
+  /** One accepted connection, clear (LDAP) or already TLS (LDAPS). */
+  const accept = (socket: Socket, secure: boolean): void => {
     const ip = core.clientIp(socket.remoteAddress) ?? 'unknown';
     const count = perIp.get(ip) ?? 0;
     if (open.size >= options.maxConnections || count >= options.maxConnectionsPerIp) {
@@ -190,48 +277,52 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
-    const conn: Connection = { socket, ip, buffer: Buffer.alloc(0), bound: undefined, outstanding: 0, queue: Promise.resolve(), closing: false };
+    const conn: Connection = { socket, secure, ip, buffer: Buffer.alloc(0), bound: undefined, outstanding: 0, queue: Promise.resolve(), closing: false };
     open.add(conn);
     perIp.set(ip, count + 1);
-    socket.setTimeout(options.idleTimeoutSeconds * 1000);
-    socket.on('timeout', () => disconnect(conn, RESULT.unavailable, 'idle timeout'));
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        onData(conn, chunk);
-      } catch (err) {
-        // Nothing a client sends may take the process down.
-        log.warn({ err, ip }, 'LDAP input handling failed');
-        disconnect(conn, RESULT.protocolError, 'malformed input');
-      }
-    });
-    socket.on('error', (err) => log.debug({ err, ip }, 'LDAP socket error'));
+    attach(conn, socket);
     socket.on('close', () => {
-      open.delete(conn);
+      if (!open.delete(conn)) return;
       const left = (perIp.get(ip) ?? 1) - 1;
       if (left > 0) perIp.set(ip, left);
       else perIp.delete(ip);
     });
-  });
+  };
+
+  const server: Server = createServer({ noDelay: true }, (socket) => accept(socket, false));
   server.on('error', (err) => log.error({ err }, 'LDAP listener error'));
+  // LDAPS: TLS from the first byte, then the same connection handling.
+  const ldaps: TlsServer | undefined =
+    options.ldapsPort !== undefined && tls ? createTlsServer({ ...tls.options, noDelay: true, handshakeTimeout: 10_000 }, (socket) => accept(socket, true)) : undefined;
+  ldaps?.on('error', (err) => log.error({ err }, 'LDAPS listener error'));
+  ldaps?.on('tlsClientError', (err, socket) => log.debug({ err, ip: socket.remoteAddress }, 'LDAPS handshake failed'));
+  let ldapsAddress: AddressInfo | undefined;
+
+  const listenOn = (listener: Server, port: number) =>
+    new Promise<AddressInfo>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ host: options.host, port }, () => {
+        listener.off('error', reject);
+        resolve(listener.address() as AddressInfo);
+      });
+    });
 
   return {
     get connections() {
       return open.size;
     },
-    listen() {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: options.host, port: options.port }, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
-        });
-      });
+    get ldapsAddress() {
+      return ldapsAddress;
     },
-    close() {
-      return new Promise((resolve) => {
-        server.close(() => resolve());
-        for (const conn of open) disconnect(conn, RESULT.unavailable, 'the server is shutting down');
-      });
+    async listen() {
+      const address = await listenOn(server, options.port);
+      if (ldaps && options.ldapsPort !== undefined) ldapsAddress = await listenOn(ldaps, options.ldapsPort);
+      return address;
+    },
+    async close() {
+      const closed = [server, ...(ldaps ? [ldaps] : [])].map((listener) => new Promise<void>((resolve) => (listener.listening ? listener.close(() => resolve()) : resolve())));
+      for (const conn of open) disconnect(conn, RESULT.unavailable, 'the server is shutting down');
+      await Promise.all(closed);
     },
   };
 }

@@ -10,6 +10,7 @@ import type { Core } from '../../src/core.ts';
 import type { Group, User } from '../../src/directory/model.ts';
 import { DN } from '@ldapjs/dn';
 import { escapeDnValue, parseDn } from './dn.ts';
+import { SUBSCHEMA_DN } from './schema.ts';
 
 export interface Entry {
   dn: string;
@@ -20,7 +21,7 @@ export interface Entry {
   /** Operational attributes (RFC 4512 §3.4): returned only when asked for by name or with '+'. */
   operational: Record<string, string[]>;
   /** What the entry is, for access control. */
-  kind: 'base' | 'container' | 'user' | 'group';
+  kind: 'base' | 'container' | 'user' | 'group' | 'subschema';
   /** The user's or group's id. */
   id?: string;
 }
@@ -107,7 +108,8 @@ export async function readTree(core: Core, baseDn: string): Promise<Tree> {
 }
 
 function entry(dn: string, kind: Entry['kind'], attributes: Record<string, string[]>, operational: Record<string, string[]> = {}, id?: string): Entry {
-  return { dn, rdns: parseDn(dn) ?? [], kind, attributes, operational, ...(id ? { id } : {}) };
+  // RFC 4512 §4.2: every entry names the subschema subentry that governs it.
+  return { dn, rdns: parseDn(dn) ?? [], kind, attributes, operational: { ...operational, subschemaSubentry: [SUBSCHEMA_DN] }, ...(id ? { id } : {}) };
 }
 
 function baseEntry(baseDn: string): Entry {

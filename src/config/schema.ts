@@ -141,9 +141,14 @@ const Audit = z.strictObject({
   retentionDays: z.int().min(1).max(36_500).default(400).describe('Audit events older than this are pruned daily'),
 });
 
+const LdapTls = z.strictObject({
+  certFile: z.string().describe('Server certificate chain (PEM)'),
+  keyFile: z.string().describe('Server private key (PEM)'),
+});
+
 const Ldap = z.strictObject({
   enabled: z.boolean().default(true).describe('Serve the LDAP directory front-end (read-only directory and simple bind for servers, file shares and legacy apps)'),
-  host: z.string().default('127.0.0.1').describe("Address the LDAP listener binds to; '0.0.0.0' or '::' for all interfaces (plain LDAP: no StartTLS or LDAPS yet, keep it on a trusted network)"),
+  host: z.string().default('127.0.0.1').describe("Address the LDAP listeners bind to; '0.0.0.0' or '::' for all interfaces (configure `tls` and set `requireTls` before leaving a trusted network)"),
   port: port.default(3389).describe('LDAP port (0 picks a free port; 389 needs privileges)'),
   baseDn: z.string().trim().regex(/^[A-Za-z][A-Za-z0-9-]*=[^,=+]+(,\s*[A-Za-z][A-Za-z0-9-]*=[^,=+]+)*$/, 'must be a DN such as dc=example,dc=com').default('dc=example,dc=com').describe('Naming context: users are uid=<username>,ou=people,<baseDn>, groups cn=<name>,ou=groups,<baseDn>'),
   loginAttributes: z.array(z.enum(['uid', 'mail'])).default(['uid', 'mail']).describe('How a bind name that is not a DN (a bare username or e-mail address) is looked up, in order'),
@@ -157,7 +162,12 @@ const Ldap = z.strictObject({
   maxConnections: z.int().min(1).default(1000).describe('Open LDAP connections in all; more are refused'),
   maxConnectionsPerIp: z.int().min(1).default(50).describe('Open LDAP connections from one client address; more are refused'),
   maxOutstanding: z.int().min(1).max(1000).default(16).describe('Operations one connection may have in progress; more get busy (51)'),
-}).describe('The LDAP front-end (RFC 4511): simple bind through the access policies (resource `ldap`), read-only search');
+  tls: LdapTls.optional().describe('Certificate for StartTLS (RFC 4511 §4.14) and LDAPS; without it StartTLS answers unavailable (52)'),
+  ldapsPort: port.optional().describe('Also serve LDAP over TLS from the first byte (LDAPS) on this port, same host (636 needs privileges; 0 picks a free port); needs `tls`'),
+  requireTls: z.boolean().default(false).describe('Refuse binds and searches on a clear connection with confidentialityRequired (13), except the root DSE (clients read it to find StartTLS); needs `tls`'),
+}).refine((l) => l.ldapsPort === undefined || l.tls !== undefined, { message: 'ldap.ldapsPort needs ldap.tls', path: ['ldapsPort'] })
+  .refine((l) => !l.requireTls || l.tls !== undefined, { message: 'ldap.requireTls needs ldap.tls (otherwise no bind could ever succeed)', path: ['requireTls'] })
+  .describe('The LDAP front-end (RFC 4511): simple bind through the access policies (resource `ldap`), read-only search');
 
 /** A user declared in the file. `password` is hashed when it changes; `passwordHash` imports an existing hash. */
 export const DeclaredUser = UserInput.extend({
@@ -211,8 +221,12 @@ export function insecureSettings(config: Config): string[] {
   if (config.server.trustedProxies.some((c) => c === '0.0.0.0/0' || c === '::/0')) {
     warnings.push('server.trustedProxies trusts every address: any client can forge its source IP with X-Forwarded-For');
   }
-  if (config.ldap.enabled && !['127.0.0.1', 'localhost', '::1'].includes(config.ldap.host)) {
-    warnings.push(`the LDAP listener binds to ${config.ldap.host} without TLS (no StartTLS or LDAPS yet): bind passwords cross the network in clear`);
+  if (config.ldap.enabled && !['127.0.0.1', 'localhost', '::1'].includes(config.ldap.host) && !config.ldap.requireTls) {
+    warnings.push(
+      config.ldap.tls
+        ? `the LDAP listener binds to ${config.ldap.host} and accepts binds without TLS: set ldap.requireTls so bind passwords never cross the network in clear`
+        : `the LDAP listener binds to ${config.ldap.host} without TLS: bind passwords cross the network in clear (configure ldap.tls and ldap.requireTls)`,
+    );
   }
   return warnings;
 }

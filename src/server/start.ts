@@ -108,7 +108,10 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
       const { enabled: _, ...ldapOptions } = config.ldap;
       ldap = createLdapFrontEnd(core, ldapOptions);
       const address = await ldap.listen();
-      listeners.push({ name: 'ldap (directory: simple bind, search; plain LDAP, no TLS yet)', url: `ldap://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` });
+      const hostPort = (a: AddressInfo) => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+      const startTls = config.ldap.tls ? (config.ldap.requireTls ? 'StartTLS required' : 'StartTLS offered') : 'no TLS configured';
+      listeners.push({ name: `ldap (directory: simple bind, search, password modify; ${startTls})`, url: `ldap://${hostPort(address)}` });
+      if (ldap.ldapsAddress) listeners.push({ name: 'ldaps (the same directory over TLS)', url: `ldaps://${hostPort(ldap.ldapsAddress)}` });
     }
     const sweeper = setInterval(() => void housekeeping(core, store, config), 60_000).unref();
 

@@ -1,0 +1,61 @@
+/**
+ * Extended operations (RFC 4511 §4.12) other than StartTLS, which changes the transport and so
+ * lives in server.ts: Who am I? (RFC 4532) and Password Modify (RFC 3062).
+ */
+import type { Core } from '../../src/core.ts';
+import { ValidationError } from '../../src/directory/service.ts';
+import type { BoundUser } from './bind.ts';
+import { PASSWORD_MODIFY, RESULT, START_TLS, WHO_AM_I } from './codes.ts';
+import { parseDn, sameDn } from './dn.ts';
+
+/** The extended operations this server implements, for the root DSE's supportedExtension. */
+export const SUPPORTED_EXTENSIONS: readonly string[] = [WHO_AM_I, PASSWORD_MODIFY, START_TLS];
+
+/** PasswdModifyRequestValue (RFC 3062 §2), as decoded by @ldapjs/messages. */
+export interface PasswdModifyRequest {
+  userIdentity?: string | undefined;
+  oldPassword?: string | undefined;
+  newPassword?: string | undefined;
+}
+
+export type ExtendedOutcome = { status: number; message?: string };
+
+/**
+ * RFC 3062 as self-service: the bound user changes their own password, proving the old one. No
+ * administrator resets (the admin API does those) and no server-generated passwords.
+ */
+export async function passwordModify(core: Core, bound: BoundUser | undefined, secure: boolean, clientIp: string | undefined, request: PasswdModifyRequest | undefined): Promise<ExtendedOutcome> {
+  // RFC 3062 §5: passwords are to be protected by confidentiality services.
+  if (!secure) return { status: RESULT.confidentialityRequired, message: 'Password Modify needs TLS (StartTLS or LDAPS)' };
+  // As OpenLDAP: "only authenticated users may change passwords".
+  if (!bound) return { status: RESULT.unwillingToPerform, message: 'only authenticated users may change passwords' };
+  const { userIdentity, oldPassword, newPassword } = request ?? {};
+  if (userIdentity !== undefined && !isSelf(userIdentity, bound)) {
+    return { status: RESULT.insufficientAccessRights, message: 'a user may change only their own password (userIdentity must be absent or the bound user)' };
+  }
+  if (oldPassword === undefined || oldPassword === '') return { status: RESULT.unwillingToPerform, message: 'oldPasswd is required' };
+  // RFC 3062 §3.2 lets a server generate the password when newPasswd is absent; we do not.
+  if (newPassword === undefined || newPassword === '') return { status: RESULT.unwillingToPerform, message: 'newPasswd is required: the server does not generate passwords' };
+
+  const context = { actor: { type: 'user' as const, id: bound.userId, name: bound.username }, ...(clientIp ? { sourceIp: clientIp } : {}), protocol: 'ldap' };
+  // Through the core like a bind: throttled and audited, so this cannot become a guessing oracle.
+  const verified = await core.passwords.authenticate({ username: bound.username, password: oldPassword, context });
+  if (verified.outcome === 'error') return { status: RESULT.unavailable, message: 'the directory is unavailable' };
+  if (verified.outcome !== 'success' || verified.user.id !== bound.userId) return { status: RESULT.invalidCredentials, message: 'oldPasswd is not the current password' };
+  try {
+    await core.directory.setPassword(context, bound.userId, newPassword);
+  } catch (err) {
+    // The password policy (length, common passwords, history) refused it.
+    if (err instanceof ValidationError) return { status: RESULT.constraintViolation, message: err.message };
+    throw err;
+  }
+  return { status: RESULT.success };
+}
+
+/** userIdentity is an LDAP DN or an authzId (RFC 4513 §5.2.1.8: "dn:<DN>" or "u:<username>"). */
+function isSelf(identity: string, bound: BoundUser): boolean {
+  if (identity.startsWith('u:')) return identity.slice(2).trim().toLowerCase() === bound.username;
+  const rdns = parseDn(identity.startsWith('dn:') ? identity.slice(3) : identity);
+  const own = parseDn(bound.dn);
+  return rdns !== undefined && own !== undefined && sameDn(rdns, own);
+}
