@@ -83,3 +83,23 @@ function substringMatch(value: string, filter: FilterNode): boolean {
   }
   return true;
 }
+
+/**
+ * The filter's nesting depth (a lone comparison is 1) and element count, walked iteratively so a
+ * hostile filter nested thousands deep cannot exhaust the stack. Stops counting once over either
+ * limit; returns why it is refused, or undefined when it is within both.
+ */
+export function filterTooLarge(filter: FilterNode, maxDepth: number, maxElements: number): string | undefined {
+  const stack: Array<{ node: FilterNode; depth: number }> = [{ node: filter, depth: 1 }];
+  let elements = 0;
+  while (stack.length) {
+    const { node, depth } = stack.pop()!;
+    elements += 1;
+    if (depth > maxDepth) return `the filter is nested more than ${maxDepth} deep (ldap.maxFilterDepth)`;
+    if (elements > maxElements) return `the filter has more than ${maxElements} elements (ldap.maxFilterElements)`;
+    // Only and/or/not have children (a leaf's deprecated `filter` getter returns the leaf itself).
+    if (node.type === 'AndFilter' || node.type === 'OrFilter') for (const child of node.filters ?? []) stack.push({ node: child, depth: depth + 1 });
+    else if (node.type === 'NotFilter' && node.filter) stack.push({ node: node.filter, depth: depth + 1 });
+  }
+  return undefined;
+}

@@ -75,6 +75,8 @@ declare module '@ldapjs/messages' {
     readonly filter: FilterNode;
     readonly attributes: string[];
     readonly sizeLimit: number;
+    /** Seconds; 0 = no limit asked for. */
+    readonly timeLimit: number;
     readonly typesOnly: boolean;
   }
   export class ExtensionRequest extends LdapMessage {

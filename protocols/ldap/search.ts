@@ -16,7 +16,7 @@ import type { BoundUser } from './bind.ts';
 import { RESULT, START_TLS } from './codes.ts';
 import { isUnder, sameDn } from './dn.ts';
 import { SUPPORTED_EXTENSIONS } from './extended.ts';
-import { matches } from './filter.ts';
+import { filterTooLarge, matches } from './filter.ts';
 import type { LdapOptions } from './options.ts';
 import { issueCookie, PAGED_RESULTS, pageRequestOf, readCookie, type PageRequest, type RequestControl } from './paging.ts';
 import { SUBSCHEMA_DN, subschemaEntry } from './schema.ts';
@@ -37,6 +37,8 @@ export interface SearchInput {
   filter: FilterNode;
   attributes: string[];
   sizeLimit: number;
+  /** Seconds the client allows (RFC 4511 §4.5.1.5); 0 = none asked for. Absent = 0. */
+  timeLimit?: number;
   typesOnly: boolean;
   /** The request's controls (RFC 4511 §4.1.11), as @ldapjs/messages decodes them. */
   controls?: readonly RequestControl[];
@@ -53,14 +55,28 @@ export interface SearchOutput {
 
 type Found = { entries: Entry[] } | Omit<SearchOutput, 'entries' | 'controls'>;
 
+/** Over the time limit: checked between entries while evaluating and projecting. */
+interface Clock {
+  deadline: number;
+  seconds: number;
+}
+const timeUp = (clock: Clock) => performance.now() > clock.deadline;
+const timeLimitExceeded = (clock: Clock) => ({ status: RESULT.timeLimitExceeded, message: `the search took longer than ${clock.seconds} s` });
+
 export async function search(core: Core, options: LdapOptions, bound: BoundUser | undefined, input: SearchInput): Promise<SearchOutput> {
   if (!input.base) return { entries: [], status: RESULT.invalidDNSyntax, message: 'the base object is not a valid DN' };
   const unknown = input.controls?.find((c) => c.criticality && !SUPPORTED_CONTROLS.includes(c.type));
   if (unknown) return { entries: [], status: UNAVAILABLE_CRITICAL_EXTENSION, message: `unsupported critical control ${unknown.type}` };
   const page = pageRequestOf(input.controls);
   if (typeof page === 'string') return { entries: [], status: RESULT.protocolError, message: page };
+  // Checked before any evaluation, iteratively: a hostile filter costs neither stack nor time.
+  const tooLarge = filterTooLarge(input.filter, options.maxFilterDepth, options.maxFilterElements);
+  if (tooLarge) return { entries: [], status: RESULT.unwillingToPerform, message: tooLarge };
+  // RFC 4511 §4.5.1.5: the client's timeLimit (0 = none) can only lower the server's.
+  const seconds = Math.min(options.timeLimitSeconds, (input.timeLimit ?? 0) > 0 ? input.timeLimit! : Infinity);
+  const clock: Clock = { deadline: performance.now() + seconds * 1000, seconds };
 
-  const found = await find(core, options, bound, { ...input, base: input.base });
+  const found = await find(core, options, bound, { ...input, base: input.base }, clock);
   if (!('entries' in found)) return { entries: [], ...found };
   // RFC 4511 §4.5.1.5: the size limit counts the whole search; a paged search is one search too,
   // so ldap.sizeLimit caps the sum of its pages (README.md, "Paged results").
@@ -68,6 +84,7 @@ export async function search(core: Core, options: LdapOptions, bound: BoundUser 
   if (page) return paged(found.entries, page, limit, fingerprint(bound, { ...input, base: input.base }), input);
   const entries: SearchOutput['entries'] = [];
   for (const entry of found.entries) {
+    if (timeUp(clock)) return { entries, ...timeLimitExceeded(clock) };
     if (entries.length >= limit) return { entries, status: RESULT.sizeLimitExceeded, message: `more than ${limit} entries match` };
     entries.push(project(entry, input));
   }
@@ -75,7 +92,7 @@ export async function search(core: Core, options: LdapOptions, bound: BoundUser 
 }
 
 /** The entries in scope that match the filter and that the requester may see, or why none. */
-async function find(core: Core, options: LdapOptions, bound: BoundUser | undefined, input: SearchInput & { base: string[] }): Promise<Found> {
+async function find(core: Core, options: LdapOptions, bound: BoundUser | undefined, input: SearchInput & { base: string[] }, clock: Clock): Promise<Found> {
   const base = input.base;
   if (base.length === 0 && input.scope === SCOPE.base) {
     const root = rootDse(options);
@@ -95,7 +112,12 @@ async function find(core: Core, options: LdapOptions, bound: BoundUser | undefin
     return { status: RESULT.noSuchObject, message: 'no such object', ...(isUnder(base, context) ? { matchedDN: tree.base.dn } : {}) };
   }
   const inScope = all.filter((e) => (input.scope === SCOPE.base ? sameDn(e.rdns, base) : input.scope === SCOPE.one ? e.rdns.length === base.length + 1 && isUnder(e.rdns, base) : isUnder(e.rdns, base)));
-  return { entries: inScope.filter((e) => matches(input.filter, e)) };
+  const matching: Entry[] = [];
+  for (const entry of inScope) {
+    if (timeUp(clock)) return timeLimitExceeded(clock);
+    if (matches(input.filter, entry)) matching.push(entry);
+  }
+  return { entries: matching };
 }
 
 /**

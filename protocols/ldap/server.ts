@@ -216,6 +216,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
           filter: req.filter,
           attributes: req.attributes,
           sizeLimit: req.sizeLimit,
+          timeLimit: req.timeLimit,
           typesOnly: req.typesOnly,
           controls: req.controls,
         });
