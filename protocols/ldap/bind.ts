@@ -32,13 +32,13 @@ export async function simpleBind(core: Core, options: LdapOptions, name: string,
     // RFC 4513 §5.1.2: an unauthenticated bind must not be mistaken for a successful one.
     return { status: RESULT.unwillingToPerform, message: 'unauthenticated bind (a name without a password) is not allowed' };
   }
-  const username = await loginName(core, options, name);
+  const { username, user } = await loginName(core, options, name);
   const ctx = { actor: { type: 'anonymous' as const }, ...(clientIp ? { sourceIp: clientIp } : {}), protocol: 'ldap' };
   const attempt = (pw: string) => core.passwords.authenticate({ username, password: pw, context: ctx });
 
   // A user with active TOTP probably appended a code: try that split first, so a correct
   // password+code never also counts as one failed password attempt.
-  const split = await splitCode(core, options, username, password);
+  const split = await splitCode(core, options, username, user, password);
   if (split) {
     const first = await attempt(split.password);
     if (first.outcome === 'success') {
@@ -66,31 +66,35 @@ async function decide(core: Core, options: LdapOptions, user: User, groups: Grou
  * by the configured attributes. Anything else is passed on as is, so it fails in the core with the
  * same cost as an unknown user.
  */
-async function loginName(core: Core, options: LdapOptions, name: string): Promise<string> {
+async function loginName(core: Core, options: LdapOptions, name: string): Promise<{ username: string; user?: User }> {
   if (name.includes('=')) {
     const rdns = parseDn(name);
     const base = parseDn(options.baseDn) ?? [];
-    if (rdns && rdns.length === base.length + 2 && sameDn(rdns.slice(1), ['ou=people', ...base]) && rdns[0]!.startsWith('uid=')) return rdns[0]!.slice(4);
-    return name;
+    if (rdns && rdns.length === base.length + 2 && sameDn(rdns.slice(1), ['ou=people', ...base]) && rdns[0]!.startsWith('uid=')) return { username: rdns[0]!.slice(4) };
+    return { username: name };
   }
   const lower = name.trim().toLowerCase();
   for (const attribute of options.loginAttributes) {
-    if (attribute === 'uid' && (await core.directory.dir.users.findByName(lower))) return lower;
+    if (attribute === 'uid') {
+      const user = await core.directory.dir.users.findByName(lower);
+      if (user) return { username: lower, user };
+    }
     if (attribute === 'mail' && lower.includes('@')) {
       const { items } = await core.directory.dir.users.list({ q: lower, limit: 10 });
       const user = items.find((u) => u.email === lower);
-      if (user) return user.username;
+      if (user) return { username: user.username, user };
     }
   }
-  return lower;
+  return { username: lower };
 }
 
-async function splitCode(core: Core, options: LdapOptions, username: string, password: string): Promise<{ password: string; code: string } | undefined> {
+/** `known` is the user when the bind name lookup found them already (one read less on the bind path). */
+async function splitCode(core: Core, options: LdapOptions, username: string, known: User | undefined, password: string): Promise<{ password: string; code: string } | undefined> {
   const suffix = options.otpSeparator.length + TOTP_DIGITS;
   if (password.length <= suffix) return undefined;
   const code = password.slice(-TOTP_DIGITS);
   if (!/^[0-9]{6}$/.test(code) || password.slice(-suffix, -TOTP_DIGITS) !== options.otpSeparator) return undefined;
-  const user = await core.directory.dir.users.findByName(username);
+  const user = known ?? (await core.directory.dir.users.findByName(username));
   if (!user || (await core.totp.status(user.id)).totp !== 'active') return undefined;
   return { password: password.slice(0, -suffix), code };
 }
