@@ -220,7 +220,7 @@ function resourceRoutes<K extends ResourceKind>(api: ResourceApi<K>): Route[] {
     route({
       operationId: `list${many}`, method: 'get', path: base, tag, summary: `List ${api.labels}`,
       query: ListQuery, status: 200, response: api.list,
-      handle: ({ query }, { core }) => core.directory.collection(kind).list(query),
+      handle: ({ query }, { core }) => core.directory.listResources(kind, query),
     }),
     route({
       operationId: `create${one}`, method: 'post', path: base, tag, summary: `Create a ${label}`,
@@ -251,6 +251,12 @@ const resources: Route[] = [
   ...resourceRoutes({
     kind: 'applications', tag: 'applications', one: 'Application', many: 'Applications', label: 'application', labels: 'applications', referenced: true,
     input: REQUEST.ApplicationInput, patch: REQUEST.ApplicationPatch, entity: RESPONSE.Application, list: RESPONSE.ApplicationList,
+  }),
+  route({
+    operationId: 'rotateApplicationSecret', method: 'post', path: '/applications/:id/secret', tag: 'applications', summary: "Generate a new secret for an application",
+    description: 'The OIDC client secret or LDAP service-account password. The response carries it; it is shown this once, only its SHA-256 is stored, and the previous secret stops working at once.',
+    params: IdParams, status: 201, response: RESPONSE.ApplicationSecretCreated,
+    handle: ({ params }, { core, audit }) => core.directory.rotateApplicationSecret(audit, params.id),
   }),
   ...resourceRoutes({
     kind: 'networks', tag: 'networks', one: 'Network', many: 'Networks', label: 'network', labels: 'networks', referenced: true,

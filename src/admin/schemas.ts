@@ -140,6 +140,11 @@ export const ApiKeyCreated = z.object({
   secret: z.string().describe('The key to send as `Authorization: Bearer <secret>`; shown this once, only its hash is stored'),
 });
 
+export const ApplicationSecretCreated = z.object({
+  application: Application,
+  secret: z.string().describe("The application's new secret (OIDC client secret, LDAP service-account password); shown this once, only its hash is stored"),
+});
+
 const SecondFactor = AuthMethod.exclude(['password']);
 
 /** What a decision was made about and why: the access request as the access core built it. */
@@ -213,6 +218,7 @@ export const RESPONSE = {
   ApiKey: responseBody('ApiKey', ApiKey),
   ApiKeyList: pageOf('ApiKeyList', ApiKey),
   ApiKeyCreated: responseBody('ApiKeyCreated', ApiKeyCreated),
+  ApplicationSecretCreated: responseBody('ApplicationSecretCreated', ApplicationSecretCreated),
   AuditEvent: responseBody('AuditEvent', AuditEvent),
   AuditEventList: pageOf('AuditEventList', AuditEvent),
   AccessEvaluation: responseBody('AccessEvaluation', AccessEvaluation),

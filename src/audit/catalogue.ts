@@ -42,7 +42,9 @@ export const EVENT_CATALOGUE: readonly EventType[] = [
     { type: 'group.member.added', description: 'A user or group became a direct member of a group.', details: ['member', 'memberKind'] },
     { type: 'group.member.removed', description: 'A user or group stopped being a direct member of a group.', details: ['member', 'memberKind'] },
   ]),
-  ...crud('application', 'application'),
+  ...crud('application', 'application', [
+    { type: 'application.secret_rotated', description: "An application's secret was replaced by a generated one (shown once; only its hash is stored)." },
+  ]),
   ...crud('radius_client', 'RADIUS client'),
   ...crud('network', 'named network'),
   ...crud('device', 'device'),

@@ -10,6 +10,7 @@ import { ZodError } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import { ConfigInvalidError } from '../config/load.ts';
 import { registerApiKeyCommands } from './apikey.ts';
+import { registerAppCommands } from './app.ts';
 import { registerCaCommands } from './ca.ts';
 import { registerConfigCommands } from './config.ts';
 import { DEFAULT_CONFIG_FILE } from './context.ts';
@@ -69,6 +70,7 @@ export function buildProgram(io: CliIo): Command {
   registerNetworkCommands(program, io);
   registerDeviceCommands(program, io);
   registerCaCommands(program, io);
+  registerAppCommands(program, io);
   registerPolicyCommands(program, io);
   registerApiKeyCommands(program, io);
   registerDocsCommand(program, io);

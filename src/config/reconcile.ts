@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { AuditContext } from '../audit/audit.ts';
 import type { Core } from '../core.ts';
-import { type DirectoryService, type ResourceKind, applyPatch, changedFields } from '../directory/service.ts';
+import { type DirectoryService, type ResourceKind, applyPatch, changedFields, hashApiKeySecret } from '../directory/service.ts';
 import type { StoredRadiusClient } from '../store/types.ts';
 import type { Group, ManagedBy, User } from '../directory/model.ts';
 import type { Config, DeclaredGroup, DeclaredUser } from './schema.ts';
@@ -187,9 +187,13 @@ async function reconcileKind<K extends ResourceKind>(service: DirectoryService, 
       summary.created++;
       continue;
     }
-    // A RADIUS secret is stored encrypted: compare it by decrypting.
+    // A RADIUS secret is stored encrypted: compare it by decrypting. An application's is stored
+    // hashed: compare the hashes. A declaration without one leaves a secret set through the API.
     const { secret, ...plain } = fields as Record<string, unknown> & { secret?: string };
-    const secretChanged = kind === 'radiusClients' && secret !== undefined && (await service.radiusSecret(current as unknown as StoredRadiusClient)) !== secret;
+    const secretChanged = secret !== undefined && (
+      kind === 'radiusClients' ? (await service.radiusSecret(current as unknown as StoredRadiusClient)) !== secret
+      : kind === 'applications' ? (current as { secretHash?: string }).secretHash !== hashApiKeySecret(secret)
+      : false);
     const differs = changedFields(comparable(current), { ...comparable(current), ...plain }).length > 0 || droppedFields(current, plain).length > 0;
     if (differs || secretChanged) {
       await service.updateResource(ctx, kind, current.id, nullify(current, secretChanged ? fields : plain) as never);
@@ -208,7 +212,7 @@ async function prune(service: DirectoryService, ctx: AuditContext, kind: Resourc
 
 /** The stored object without bookkeeping and store-only fields, for comparison with a declaration. */
 function comparable(entity: object): Record<string, unknown> {
-  const { id: _i, version: _v, createdAt: _c, updatedAt: _u, managedBy: _m, passwordChangedAt: _p, secretEncrypted: _s, ...rest } = entity as Record<string, unknown>;
+  const { id: _i, version: _v, createdAt: _c, updatedAt: _u, managedBy: _m, passwordChangedAt: _p, secretEncrypted: _s, secretHash: _h, ...rest } = entity as Record<string, unknown>;
   return rest;
 }
 

@@ -202,6 +202,8 @@ export type Member = z.infer<typeof Member>;
 // Resources: applications and RADIUS clients (groups are assigned to them: least privilege)
 
 export const ApplicationType = z.enum(['oidc', 'saml', 'generic']);
+/** Application secrets are compared by SHA-256, so they must carry their own entropy. */
+const AppSecret = z.string().min(32, 'application secrets must be at least 32 characters (use: openssl rand -base64 32)').max(256);
 export const ApplicationInput = z.strictObject({
   name: ObjectName.describe('Identifier used in policies as app:<name>'),
   displayName: z.string().trim().min(1).max(256).optional().describe('Name shown to people (portal, consent pages)'),
@@ -209,6 +211,7 @@ export const ApplicationInput = z.strictObject({
   description: z.string().max(1024).optional().describe('What the application is'),
   groups: z.array(GroupName).max(1000).default([]).describe('Groups whose members may use the application'),
   settings: z.record(z.string(), z.unknown()).default({}).describe('Protocol settings (redirect URIs, ACS URL, ...), defined by each front-end'),
+  secret: AppSecret.optional().describe("The application's own credential (OIDC client secret, LDAP service-account password); stored as a hash, never returned. Omit it and use `gatehouse app secret` (or POST /applications/{ref}/secret) to have one generated"),
 });
 export type ApplicationInput = z.input<typeof ApplicationInput>;
 export const ApplicationPatch = z.strictObject({
@@ -218,6 +221,7 @@ export const ApplicationPatch = z.strictObject({
   description: z.string().max(1024).nullable().optional(),
   groups: z.array(GroupName).max(1000).optional(),
   settings: z.record(z.string(), z.unknown()).optional(),
+  secret: AppSecret.nullable().optional().describe('A new secret (stored as a hash), or null to remove it'),
 });
 export type ApplicationPatch = z.output<typeof ApplicationPatch>;
 export const Application = z.object({
@@ -228,6 +232,7 @@ export const Application = z.object({
   description: z.string().optional(),
   groups: z.array(z.string()).describe('Names of the assigned groups'),
   settings: z.record(z.string(), z.unknown()),
+  hasSecret: z.boolean().describe('Whether the application has a secret (the secret itself is never returned)'),
 });
 export type Application = z.infer<typeof Application>;
 

@@ -13,7 +13,7 @@ import {
 } from '../credentials/password.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { ConflictError, NotFoundError } from '../store/errors.ts';
-import type { Collection, DirectoryStore, Fields, Store, StoredApiKey, StoredRadiusClient } from '../store/types.ts';
+import type { Collection, DirectoryStore, Fields, ListQuery, Page, Store, StoredApiKey, StoredApplication, StoredRadiusClient } from '../store/types.ts';
 import type {
   ApiKey, ApiKeyInput, ApiScope, Application, ApplicationInput, ApplicationPatch, Device, DeviceInput, DevicePatch, Group, GroupInput, GroupPatch, ManagedBy,
   MemberKind, Network, NetworkInput, NetworkPatch, Policy, PolicyInput, PolicyPatch, RadiusClient, RadiusClientInput, RadiusClientPatch, User, UserInput, UserPatch,
@@ -296,9 +296,15 @@ export class DirectoryService {
     return this.store.directory[kind] as unknown as Collection<ResourceKinds[K]['entity'] & { id: string }>;
   }
 
+  /** A page of objects as interfaces show them (no secrets, no hashes). */
+  async listResources<K extends ResourceKind>(kind: K, query: ListQuery = {}): Promise<Page<ResourceKinds[K]['entity']>> {
+    const page = await (this.store.directory[kind] as unknown as Collection<{ id: string }>).list(query);
+    return { ...page, items: page.items.map((item) => this.shown(kind, item) as ResourceKinds[K]['entity']) };
+  }
+
   async findResource<K extends ResourceKind>(kind: K, ref: string): Promise<ResourceKinds[K]['entity']> {
     const found = await this.find(this.collection(kind), ref, KIND_INFO[kind].label);
-    return kind === 'radiusClients' ? (withoutSecret(found as StoredRadiusClient) as ResourceKinds[K]['entity']) : found;
+    return this.shown(kind, found) as ResourceKinds[K]['entity'];
   }
 
   async createResource<K extends ResourceKind>(ctx: AuditContext, kind: K, input: ResourceKinds[K]['input'], options: WriteOptions = {}): Promise<ResourceKinds[K]['entity']> {
@@ -329,7 +335,7 @@ export class DirectoryService {
         options,
       );
       const changed = changedFields(current, updated);
-      if (kind === 'radiusClients' && patchFields.secretEncrypted !== undefined && !changed.includes('secret')) changed.push('secret');
+      if ((patchFields.secretEncrypted !== undefined || patchFields.secretHash !== undefined) && !changed.includes('secret')) changed.push('secret');
       if (changed.length) await emit({ type: `${KIND_INFO[kind].event}.updated`, outcome: 'success', target: resourceTarget(kind, updated), details: { changed } });
       return this.shown(kind, updated) as ResourceKinds[K]['entity'];
     });
@@ -350,14 +356,45 @@ export class DirectoryService {
     return this.keyring.decrypt(client.secretEncrypted, RADIUS_SECRET_PURPOSE);
   }
 
+  /**
+   * Rotates an application's secret (OIDC client secret, LDAP service-account password): a new
+   * random one, returned this once; only its SHA-256 is stored and the old one stops working.
+   */
+  async rotateApplicationSecret(ctx: AuditContext, ref: string): Promise<{ application: Application; secret: string }> {
+    const current = await this.find(this.store.directory.applications, ref, 'application');
+    const secret = randomBytes(32).toString('base64url');
+    const application = await this.change(ctx, async (tx, emit) => {
+      const updated = await tx.applications.update(current.id, (cur) => ({ ...stripBookkeeping(cur), secretHash: hashApiKeySecret(secret) }));
+      await emit({ type: 'application.secret_rotated', outcome: 'success', target: resourceTarget('applications', updated) });
+      return withoutSecretHash(updated);
+    });
+    return { application, secret };
+  }
+
+  /**
+   * The application named, if `secret` is its secret (constant-time compare of the hashes);
+   * undefined for an unknown application, one without a secret, or a wrong secret.
+   */
+  async verifyApplicationSecret(name: string, secret: string): Promise<Application | undefined> {
+    const app = await this.store.directory.applications.findByName(name.trim().toLowerCase());
+    const presented = Buffer.from(hashApiKeySecret(secret));
+    // Compare against something of the same length even when there is nothing to compare with.
+    const stored = Buffer.from(app?.secretHash ?? hashApiKeySecret(randomBytes(16).toString('hex')));
+    const matches = timingSafeEqual(stored, presented);
+    return app?.secretHash && matches ? withoutSecretHash(app) : undefined;
+  }
+
   private toStored(kind: ResourceKind, input: Record<string, unknown>): Record<string, unknown> {
-    if (kind !== 'radiusClients' || input.secret === undefined) return input;
+    if ((kind !== 'radiusClients' && kind !== 'applications') || input.secret === undefined) return input;
     const { secret, ...rest } = input;
+    if (kind === 'applications') return { ...rest, secretHash: secret === null ? null : hashApiKeySecret(String(secret)) };
     return { ...rest, secretEncrypted: this.keyring.encrypt(String(secret), RADIUS_SECRET_PURPOSE) };
   }
 
   private shown(kind: ResourceKind, entity: object): object {
-    return kind === 'radiusClients' ? withoutSecret(entity as StoredRadiusClient) : entity;
+    if (kind === 'radiusClients') return withoutSecret(entity as StoredRadiusClient);
+    if (kind === 'applications') return withoutSecretHash(entity as StoredApplication);
+    return entity;
   }
 
   /**
@@ -456,6 +493,11 @@ export class DirectoryService {
 function withoutSecret(client: StoredRadiusClient): RadiusClient {
   const { secretEncrypted: _s, ...rest } = client;
   return rest;
+}
+
+function withoutSecretHash(app: StoredApplication): Application {
+  const { secretHash, ...rest } = app;
+  return { ...rest, hasSecret: secretHash !== undefined };
 }
 
 function withoutHash(key: StoredApiKey): ApiKey {

@@ -63,6 +63,8 @@ export interface Collection<T extends { id: string }> {
 
 /** A stored RADIUS client carries its shared secret, encrypted by the caller (src/secrets). */
 export type StoredRadiusClient = RadiusClient & { secretEncrypted: string };
+/** A stored application carries the SHA-256 of its secret (when it has one), never the secret. */
+export type StoredApplication = Omit<Application, 'hasSecret'> & { secretHash?: string };
 /** A stored API key carries the SHA-256 of its secret, never the secret. */
 export type StoredApiKey = ApiKey & { secretHash: string };
 
@@ -230,7 +232,7 @@ export interface Pki {
 export interface DirectoryStore {
   readonly users: Collection<User>;
   readonly groups: Collection<Group>;
-  readonly applications: Collection<Application>;
+  readonly applications: Collection<StoredApplication>;
   readonly radiusClients: Collection<StoredRadiusClient>;
   readonly networks: Collection<Network>;
   readonly devices: Collection<Device>;

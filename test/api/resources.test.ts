@@ -161,6 +161,47 @@ describe.each(backends)('admin API resources ($name)', (backend) => {
     });
   });
 
+  describe('application secrets', () => {
+    const secret = 'an-application-secret-of-32-chars-or-more';
+
+    it('are stored hashed, never returned, rotated with the new one shown once and the old one dead', async () => {
+      const created = await post('applications', { name: 'jenkins', type: 'generic', secret, groups: ['app-users'] });
+      const texts = [await created.clone().text()];
+      expect(await expectJson<Entity>(created, 201)).toMatchObject({ name: 'jenkins', hasSecret: true });
+      expect(await server.gh.core.directory.verifyApplicationSecret('jenkins', secret)).toMatchObject({ name: 'jenkins', hasSecret: true });
+      expect(await server.gh.core.directory.verifyApplicationSecret('jenkins', `${secret}x`)).toBeUndefined();
+
+      const rotated = await server.api('/api/v1/applications/jenkins/secret', { method: 'POST' });
+      const { application, secret: fresh } = await expectJson<{ application: Entity; secret: string }>(rotated, 201);
+      expect(application).toMatchObject({ name: 'jenkins', hasSecret: true });
+      expect(fresh).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(await server.gh.core.directory.verifyApplicationSecret('jenkins', secret)).toBeUndefined();
+      expect(await server.gh.core.directory.verifyApplicationSecret('Jenkins', fresh)).toMatchObject({ name: 'jenkins' });
+
+      texts.push(await (await server.api('/api/v1/applications/jenkins')).text());
+      texts.push(await (await server.api('/api/v1/applications')).text());
+      texts.push(await (await server.api('/api/v1/audit?type=application.')).text());
+      for (const text of texts) {
+        expect(text).not.toContain(secret);
+        expect(text).not.toContain(fresh);
+        expect(text).not.toContain('secretHash');
+      }
+      const [event] = await auditEvents(server, { type: 'application.secret_rotated' });
+      expect(event).toMatchObject({ outcome: 'success', target: { name: 'jenkins' } });
+
+      // null removes it: nothing verifies any more.
+      expect(await expectJson<Entity>(await patch('applications/jenkins', { secret: null }), 200)).toMatchObject({ hasSecret: false });
+      expect(await server.gh.core.directory.verifyApplicationSecret('jenkins', fresh)).toBeUndefined();
+      expect(await server.gh.core.directory.verifyApplicationSecret('no-such-app', fresh)).toBeUndefined();
+    });
+
+    it('refuse a short secret with 400, and rotating for an unknown application is 404', async () => {
+      const problem = await expectProblem(await post('applications', { name: 'weak-app', secret: 'short' }), 400);
+      expect(problem.errors).toEqual([expect.objectContaining({ path: 'secret', message: expect.stringMatching(/at least 32/) })]);
+      await expectProblem(await server.api('/api/v1/applications/nowhere/secret', { method: 'POST' }), 404);
+    });
+  });
+
   describe('policies', () => {
     it('refuse references to unknown groups, networks and resources with 400 naming each, and create nothing', async () => {
       const res = await post('policies', {

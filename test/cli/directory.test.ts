@@ -213,6 +213,33 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
     });
   });
 
+  describe('applications', () => {
+    beforeEach(migrate);
+
+    it('app add with --secret prints it once; app secret rotates it; list never shows it; bad settings JSON is one line', async () => {
+      expect((await fx.cli(['group', 'add', 'builders'])).code).toBe(0);
+      const added = await fx.cli(['app', 'add', 'jenkins', '--group', 'builders', '--display-name', 'Jenkins', '--settings', '{"ldap":{"scope":{"groups":["builders"]}}}', '--secret']);
+      expect(added).toMatchObject({ code: 0, stderr: '' });
+      const first = added.stdout.match(/^ {2}(\S{43})$/m)?.[1];
+      expect(first).toBeDefined();
+      expect(await fx.withCore((core) => core.directory.verifyApplicationSecret('jenkins', first!))).toMatchObject({ groups: ['builders'], settings: { ldap: { scope: { groups: ['builders'] } } } });
+
+      const rotated = await fx.cli(['app', 'secret', 'jenkins', '--json']);
+      const { secret } = JSON.parse(rotated.stdout) as { secret: string };
+      expect(await fx.withCore((core) => core.directory.verifyApplicationSecret('jenkins', first!))).toBeUndefined();
+      expect(await fx.withCore((core) => core.directory.verifyApplicationSecret('jenkins', secret))).toBeDefined();
+
+      const listed = await fx.cli(['app', 'list']);
+      expect(listed.stdout).toMatch(/^jenkins\s+generic\s+builders\s+yes\s+api\s+Jenkins$/m);
+      expect(listed.stdout + (await fx.cli(['app', 'show', 'jenkins'])).stdout).not.toContain(secret);
+
+      const bad = await fx.cli(['app', 'add', 'broken', '--settings', '{nope']);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/^gatehouse: --settings is not JSON: .*\n$/);
+      expect(await fx.cli(['app', 'remove', 'jenkins'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^removed application 'jenkins'/) });
+    });
+  });
+
   describe('API keys', () => {
     beforeEach(migrate);
 

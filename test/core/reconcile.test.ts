@@ -137,6 +137,25 @@ describe.each(backends)('reconciliation ($name)', (backend) => {
     expect(JSON.stringify(event)).not.toContain('radius-shared-secret');
   });
 
+  it('keeps application secrets hashed, updates them only when they change, and keeps one rotated through the API', async () => {
+    const secret1 = 'declared-application-secret-0000000001';
+    const declare = (secret?: string) => withDirectory(t.config, { applications: [{ name: 'nas', ...(secret ? { secret } : {}) }] });
+    await reconcile(t.core, declare(secret1), CONFIG_CTX, 'a1');
+    const stored = (await t.store.directory.applications.findByName('nas'))!;
+    expect(stored.secretHash).toBe(createHash('sha256').update(secret1).digest('hex'));
+    expect(JSON.stringify(await t.store.directory.audit.query({ type: 'application.' }))).not.toContain(secret1);
+    expect(await t.core.directory.verifyApplicationSecret('nas', secret1)).toMatchObject({ name: 'nas', hasSecret: true, managedBy: 'config' });
+    expect(await reconcile(t.core, declare(secret1), CONFIG_CTX, 'a1')).toEqual({ created: 0, updated: 0, deleted: 0 });
+    const secret2 = 'declared-application-secret-0000000002';
+    expect(await reconcile(t.core, declare(secret2), CONFIG_CTX, 'a2')).toEqual({ created: 0, updated: 1, deleted: 0 });
+    expect(await t.core.directory.verifyApplicationSecret('nas', secret1)).toBeUndefined();
+    expect(await t.core.directory.verifyApplicationSecret('nas', secret2)).toBeDefined();
+    // A declaration without a secret leaves one generated through the API alone.
+    const { secret: generated } = await t.core.directory.rotateApplicationSecret(CLI_CTX, 'nas');
+    expect(await reconcile(t.core, declare(), CONFIG_CTX, 'a3')).toEqual({ created: 0, updated: 0, deleted: 0 });
+    expect(await t.core.directory.verifyApplicationSecret('nas', generated)).toBeDefined();
+  });
+
   it('suspends through the config like through the API', async () => {
     await reconcile(t.core, withDirectory(t.config, { users: [{ username: 'hal', password: DEMO_PASSWORD }] }), CONFIG_CTX, 's1');
     await reconcile(t.core, withDirectory(t.config, { users: [{ username: 'hal', password: DEMO_PASSWORD, status: 'suspended' }] }), CONFIG_CTX, 's2');

@@ -3,11 +3,11 @@
  * bound to one connection or one transaction.
  */
 import type {
-  Application, AuditEvent, Device, Group, ManagedBy, Member, MemberKind, Network, NewAuditEvent, Policy, Reason, User,
+  AuditEvent, Device, Group, ManagedBy, Member, MemberKind, Network, NewAuditEvent, Policy, Reason, User,
 } from '../../directory/model.ts';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../errors.ts';
 import type {
-  AuditLog, AuditQuery, Collection, DirectoryStore, Memberships, Page, PasswordRecord, Passwords, StoredApiKey, StoredRadiusClient,
+  AuditLog, AuditQuery, Collection, DirectoryStore, Memberships, Page, PasswordRecord, Passwords, StoredApiKey, StoredApplication, StoredRadiusClient,
 } from '../types.ts';
 import { KnexCollection, type CollectionDef, type InTransaction, type LinkDef } from './collection.ts';
 import { KnexFactors } from './factors.ts';
@@ -51,7 +51,7 @@ class ApiKeyCollection extends KnexCollection<StoredApiKey> {
 export class KnexDirectory implements DirectoryStore {
   readonly users: Collection<User>;
   readonly groups: Collection<Group>;
-  readonly applications: Collection<Application>;
+  readonly applications: Collection<StoredApplication>;
   readonly radiusClients: Collection<StoredRadiusClient>;
   readonly networks: Collection<Network>;
   readonly devices: Collection<Device>;
@@ -69,7 +69,7 @@ export class KnexDirectory implements DirectoryStore {
     const inTx: InTransaction = (work) => (db.isTransaction ? work(db) : db.transaction((trx) => work(trx)));
     this.users = new KnexCollection<User>(db, DEFS.users, inTx);
     this.groups = new KnexCollection<Group>(db, DEFS.groups, inTx);
-    this.applications = new KnexCollection<Application>(db, DEFS.applications, inTx);
+    this.applications = new KnexCollection<StoredApplication>(db, DEFS.applications, inTx);
     this.radiusClients = new KnexCollection<StoredRadiusClient>(db, DEFS.radiusClients, inTx);
     this.networks = new KnexCollection<Network>(db, DEFS.networks, inTx);
     this.devices = new KnexCollection<Device>(db, DEFS.devices, inTx);

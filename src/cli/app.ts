@@ -1,0 +1,97 @@
+/** `gatehouse app list|show|add|remove|secret`: the applications people sign in to, and their secrets. */
+import { Option, type Command } from 'commander';
+import { ApplicationInput, ApplicationType } from '../directory/model.ts';
+import { collect, defined, listAll } from './args.ts';
+import { configFileOf, withCore } from './context.ts';
+import { formatTable, printJson, type CliIo } from './io.ts';
+
+interface AddOptions {
+  type?: string;
+  displayName?: string;
+  description?: string;
+  group?: string[];
+  settings?: string;
+  secret?: boolean;
+}
+
+export function registerAppCommands(program: Command, io: CliIo): void {
+  const app = program.command('app').description('Manage applications (OIDC clients, SAML service providers, LDAP service accounts) and their secrets');
+
+  app
+    .command('list')
+    .description('List applications (never their secrets)')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      await withCore(io, configFileOf(command), async ({ core }) => {
+        const apps = await listAll((after) => core.directory.listResources('applications', defined({ limit: 1000, after })));
+        if (options.json) return printJson(io, apps);
+        io.stdout.write(formatTable(
+          ['NAME', 'TYPE', 'GROUPS', 'SECRET', 'MANAGED BY', 'DISPLAY NAME'],
+          apps.map((a) => [a.name, a.type, a.groups.join(', '), a.hasSecret ? 'yes' : 'no', a.managedBy, a.displayName]),
+        ));
+      });
+    });
+
+  app
+    .command('show')
+    .description('Show one application with its protocol settings')
+    .argument('<name>', 'application name or id')
+    .action(async (ref: string, _options: unknown, command: Command) => {
+      await withCore(io, configFileOf(command), async ({ core }) => printJson(io, await core.directory.findResource('applications', ref)));
+    });
+
+  app
+    .command('add')
+    .description('Create an application')
+    .argument('<name>', 'application name, as policies refer to it (app:<name>)')
+    .addOption(new Option('--type <type>', 'protocol it signs in with').choices(ApplicationType.options).default('generic'))
+    .option('--display-name <text>', 'name shown to people in the portal')
+    .option('--description <text>', 'what the application is')
+    .option('--group <group>', 'a group whose members may use it (repeatable)', collect)
+    .option('--settings <json>', 'protocol settings as JSON, e.g. \'{"redirectUris":["https://app.example.com/cb"]}\'')
+    .option('--secret', 'also generate a secret (printed once)')
+    .action(async (name: string, options: AddOptions, command: Command) => {
+      let settings: unknown;
+      if (options.settings !== undefined) {
+        try {
+          settings = JSON.parse(options.settings);
+        } catch (err) {
+          throw new Error(`--settings is not JSON: ${(err as Error).message}`);
+        }
+      }
+      const input = ApplicationInput.parse(defined({ name, type: options.type, displayName: options.displayName, description: options.description, groups: options.group, settings }));
+      await withCore(io, configFileOf(command), async ({ core, audit }) => {
+        const created = await core.directory.createResource(audit, 'applications', input);
+        io.stdout.write(`created application '${created.name}' (${created.id}), type ${created.type}\n`);
+        if (options.secret) printSecret(io, created.name, (await core.directory.rotateApplicationSecret(audit, created.id)).secret);
+      });
+    });
+
+  app
+    .command('remove')
+    .description('Delete an application (refused while a policy refers to it)')
+    .argument('<name>', 'application name or id')
+    .action(async (ref: string, _options: unknown, command: Command) => {
+      await withCore(io, configFileOf(command), async ({ core, audit }) => {
+        const gone = await core.directory.deleteResource(audit, 'applications', ref);
+        io.stdout.write(`removed application '${gone.name}' (${gone.id})\n`);
+      });
+    });
+
+  app
+    .command('secret')
+    .description("Generate a new secret for an application (its OIDC client secret or LDAP service-account password); the old one stops working")
+    .argument('<name>', 'application name or id')
+    .option('--json', 'print {application, secret} as JSON')
+    .action(async (ref: string, options: { json?: boolean }, command: Command) => {
+      await withCore(io, configFileOf(command), async ({ core, audit }) => {
+        const { application, secret } = await core.directory.rotateApplicationSecret(audit, ref);
+        if (options.json) return printJson(io, { application, secret });
+        printSecret(io, application.name, secret);
+      });
+    });
+}
+
+function printSecret(io: CliIo, name: string, secret: string): void {
+  io.stdout.write(`New secret for '${name}'. It is shown only this once; store it now:\n\n  ${secret}\n\n`);
+}
