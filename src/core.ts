@@ -15,7 +15,9 @@ import { TotpService } from './mfa/totp.ts';
 import { WebAuthnService } from './mfa/webauthn.ts';
 import type { Keyring } from './secrets/keyring.ts';
 import { DeviceService } from './devices/service.ts';
-import type { Store } from './store/types.ts';
+import { SessionService } from './sessions/service.ts';
+import { namespacedTtl } from './store/namespaced.ts';
+import type { Store, TtlStore } from './store/types.ts';
 
 export interface Core {
   readonly config: Config;
@@ -29,9 +31,16 @@ export interface Core {
   readonly access: AccessService;
   /** Device trust: the device CA, device tokens, posture check-ins and compliance. */
   readonly devices: DeviceService;
+  /** Gatehouse sessions shared by the portal, OIDC and SAML. */
+  readonly sessions: SessionService;
   /** Second factors. */
   readonly totp: TotpService;
   readonly webauthn: WebAuthnService;
+  /**
+   * A front-end's own namespace in the shared TTL store (OIDC grants and codes, SAML message IDs,
+   * RADIUS challenge state): lives across processes on PostgreSQL; tags stay global.
+   */
+  kv(namespace: string): TtlStore;
   /** The client address of a request, honouring forwarded headers only from trusted proxies. */
   clientIp(socketAddress: string | undefined, forwardedFor?: string | string[]): string | undefined;
   /** Store reachable and migrated (readiness). */
@@ -54,8 +63,10 @@ export function createCore(config: Config, store: Store, keyring: Keyring, logge
     passwords: new PasswordAuthenticator({ store, hasher, throttle, auditor }),
     devices,
     access: new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => devices.compliance(device, new Date(now)).compliant }),
+    sessions: new SessionService({ store, auditor, config: config.sessions }),
     totp: new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle }),
     webauthn: new WebAuthnService({ store, auditor, config: config.mfa.webauthn }),
+    kv: (namespace) => namespacedTtl(store.ttl, namespace),
     clientIp: (socketAddress, forwardedFor) => clientIp(socketAddress, forwardedFor, trustedProxies),
     health: () => store.health(),
   };

@@ -137,6 +137,11 @@ const Access = z.strictObject({
     .prefault({}),
 });
 
+const Sessions = z.strictObject({
+  idleMinutes: z.int().min(1).max(10_080).default(120).describe('A Gatehouse session (portal, OIDC, SAML) ends after this long without use'),
+  maxHours: z.int().min(1).max(8_784).default(12).describe('…and after this long whatever the activity: the person signs in again'),
+}).describe('Gatehouse sessions: one sign-in shared by the portal, OIDC and SAML, kept in the store so every process sees it');
+
 const Audit = z.strictObject({
   retentionDays: z.int().min(1).max(36_500).default(400).describe('Audit events older than this are pruned daily'),
 });
@@ -200,6 +205,7 @@ export const ConfigSchema = z.strictObject({
   mfa: Mfa.prefault({}),
   devices: Devices.prefault({}),
   access: Access.prefault({}),
+  sessions: Sessions.prefault({}),
   audit: Audit.prefault({}),
   directory: Directory.prefault({}),
   ldap: Ldap.prefault({}),

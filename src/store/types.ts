@@ -268,11 +268,23 @@ export interface TtlStore {
   delete(key: string): Promise<boolean>;
   /** Deletes every live entry with these tags; returns how many. */
   deleteTagged(tags: TtlTags): Promise<number>;
+  /**
+   * The live entries with these tags whose keys start with `keyPrefix`, soonest expiry last
+   * (a user's sessions, a grant's tokens), at most `limit` (default 1000).
+   */
+  listTagged<T = unknown>(tags: TtlTags, keyPrefix: string, limit?: number): Promise<Array<TtlEntry<T>>>;
   /** Atomically adds one to a counter (starting from 0 when absent or expired) and extends its life. */
   increment(key: string, ttlSeconds: number): Promise<Counter>;
   counter(key: string): Promise<Counter | undefined>;
   /** Deletes expired entries; returns how many. */
   sweep(): Promise<number>;
+}
+
+export interface TtlEntry<T> {
+  key: string;
+  value: T;
+  /** ms since the epoch. */
+  expiresAt: number;
 }
 
 export interface Counter {

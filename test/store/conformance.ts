@@ -2,6 +2,7 @@
  * The store conformance suite: every backend must pass it unchanged. Transactions and concurrency
  * have their own sections, as in dex's storage/conformance.
  */
+import { namespacedTtl } from '../../src/store/namespaced.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fields, Store } from '../../src/store/types.ts';
 import type { User } from '../../src/directory/model.ts';
@@ -351,12 +352,38 @@ export function storeConformance(backend: Backend): void {
         await store.ttl.put('sess:1', 1, 60, { subject: 'u-9' });
         await store.ttl.put('sess:2', 2, 60, { subject: 'u-9', group: 'g-1' });
         await store.ttl.put('sess:3', 3, 60, { subject: 'u-8', group: 'g-1' });
+        await store.ttl.put('other:1', 4, 60, { subject: 'u-9' });
+        const listed = await store.ttl.listTagged<number>({ subject: 'u-9' }, 'sess:');
+        expect(listed.map((e) => [e.key, e.value]).sort()).toEqual([['sess:1', 1], ['sess:2', 2]]);
+        expect(listed[0]!.expiresAt).toBeGreaterThan(Date.now());
+        expect((await store.ttl.listTagged({ group: 'g-1' }, 'sess:')).map((e) => e.key).sort()).toEqual(['sess:2', 'sess:3']);
+        expect(await store.ttl.listTagged({ subject: 'u-9' }, 'sess:', 1)).toHaveLength(1);
+        await expect(store.ttl.listTagged({}, 'sess:')).rejects.toThrow();
+        await store.ttl.delete('other:1');
         expect(await store.ttl.deleteTagged({ subject: 'u-9' })).toBe(2);
         expect(await store.ttl.deleteTagged({ group: 'g-1' })).toBe(1);
         await expect(store.ttl.deleteTagged({})).rejects.toThrow();
         await store.ttl.put('old:1', 1, 0.02);
         await sleep(60);
         expect(await store.ttl.sweep()).toBeGreaterThanOrEqual(1);
+      });
+    });
+
+    describe('namespaced views', () => {
+      it('keep front-ends apart by key while tags reach every namespace', async () => {
+        const a = namespacedTtl(store.ttl, 'oidc');
+        const b = namespacedTtl(store.ttl, 'saml');
+        await a.put('x', 'from-a', 60, { subject: 'u-ns' });
+        await b.put('x', 'from-b', 60, { subject: 'u-ns' });
+        expect(await a.get('x')).toBe('from-a');
+        expect(await store.ttl.get('saml:x')).toBe('from-b');
+        expect((await a.listTagged({ subject: 'u-ns' }, '')).map((e) => e.key)).toEqual(['x']);
+        expect(await a.consume('x')).toBe('from-a');
+        expect(await a.add('x', 'again', 60)).toBe(true);
+        expect(await a.deleteTagged({ subject: 'u-ns' })).toBe(1);
+        expect(await b.get('x')).toBeUndefined();
+        expect(() => namespacedTtl(store.ttl, 'Bad:Name')).toThrow(RangeError);
+        await a.delete('x');
       });
     });
 

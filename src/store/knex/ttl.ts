@@ -3,7 +3,7 @@
  * RETURNING, DELETE … RETURNING), which both SQLite (3.35+) and PostgreSQL execute atomically, so
  * it holds across processes sharing one PostgreSQL too.
  */
-import type { Counter, TtlStore, TtlTags } from '../types.ts';
+import type { Counter, TtlEntry, TtlStore, TtlTags } from '../types.ts';
 import { mapDriverError, now, rowsOf, type Db } from './sql.ts';
 
 const MAX_TTL_SECONDS = 366 * 24 * 3600;
@@ -65,6 +65,17 @@ export class KnexTtlStore implements TtlStore {
       if (tags.group !== undefined) q.andWhere('grp', tags.group);
       return q.delete();
     });
+  }
+
+  async listTagged<T>(tags: TtlTags, keyPrefix: string, limit = 1000): Promise<Array<TtlEntry<T>>> {
+    if (tags.subject === undefined && tags.group === undefined) throw new RangeError('listTagged needs a subject or a group');
+    const rows: Array<{ key: string; value: string | null; expires_at: number | string }> = await this.guard(() => {
+      const q = this.db('kv').where('expires_at', '>', now()).andWhereRaw('substr(key, 1, ?) = ?', [keyPrefix.length, keyPrefix]);
+      if (tags.subject !== undefined) q.andWhere('subject', tags.subject);
+      if (tags.group !== undefined) q.andWhere('grp', tags.group);
+      return q.orderBy('expires_at', 'desc').limit(Math.max(1, Math.min(limit, 1000))).select('key', 'value', 'expires_at');
+    });
+    return rows.map((r) => ({ key: r.key, value: (r.value == null ? undefined : JSON.parse(r.value)) as T, expiresAt: Number(r.expires_at) }));
   }
 
   async increment(key: string, ttlSeconds: number): Promise<Counter> {
