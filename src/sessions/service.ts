@@ -183,6 +183,6 @@ export class SessionService {
   private async save(session: Session, now: number): Promise<void> {
     const idle = this.config.idleMinutes * 60;
     const left = (session.expiresAt - now) / 1000;
-    await this.store.ttl.put(PREFIX + session.handle, session, Math.max(1, Math.min(idle, left)), { subject: session.userId, group: session.handle });
+    await this.store.ttl.put(PREFIX + session.handle, session, Math.max(0.05, Math.min(idle, left)), { subject: session.userId, group: session.handle });
   }
 }
