@@ -14,6 +14,8 @@ export interface Benchmark {
   reference: string;
   /** Operations per batch. */
   batch: number;
+  /** What the ratio should be at most, and that goal in words (e.g. "searches/s >= slapd"). */
+  goal?: { maxRatio: number; text: string };
   setup(): Promise<void>;
   /** Runs `n` subject operations. */
   subject(n: number): Promise<void>;
@@ -28,6 +30,7 @@ export interface BenchResult {
   subjectMs: number;
   referenceMs: number;
   ratio: number;
+  goal?: Benchmark['goal'];
 }
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
@@ -64,23 +67,33 @@ export async function measure(b: Benchmark): Promise<BenchResult> {
     }
     const subjectMs = median(subject);
     const referenceMs = median(reference);
-    return { name: b.name, reference: b.reference, subjectMs, referenceMs, ratio: subjectMs / referenceMs };
+    return { name: b.name, reference: b.reference, subjectMs, referenceMs, ratio: subjectMs / referenceMs, ...(b.goal ? { goal: b.goal } : {}) };
   } finally {
     await b.teardown();
   }
 }
 
 export function formatTable(results: BenchResult[]): string {
+  const perSecond = (ms: number) => (1000 / ms).toFixed(ms < 1 ? 0 : 1);
   const rows = [
-    ['benchmark', 'reference', 'ms/op', 'reference ms/op', 'ratio'],
-    ...results.map((r) => [r.name, r.reference, r.subjectMs.toFixed(2), r.referenceMs.toFixed(2), `${r.ratio.toFixed(2)}x`]),
+    ['benchmark', 'reference', 'ms/op', 'reference ms/op', 'ops/s', 'reference ops/s', 'ratio', 'goal'],
+    ...results.map((r) => [
+      r.name, r.reference, r.subjectMs.toFixed(r.subjectMs < 1 ? 4 : 2), r.referenceMs.toFixed(r.referenceMs < 1 ? 4 : 2), perSecond(r.subjectMs), perSecond(r.referenceMs), `${r.ratio.toFixed(2)}x`,
+      r.goal ? `${r.goal.text} (ratio <= ${r.goal.maxRatio.toFixed(2)}): ${r.ratio <= r.goal.maxRatio ? 'met' : 'NOT met'}` : '',
+    ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
   return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
 }
 
-export async function runBenchmarks(filters: string[]): Promise<number> {
+/** Benchmark options (`--users 1000`) are read by the benchmarks themselves; the other arguments filter by name. */
+function filtersOf(args: string[]): string[] {
+  return args.filter((arg, i) => !arg.startsWith('--') && !args[i - 1]?.startsWith('--'));
+}
+
+export async function runBenchmarks(args: string[]): Promise<number> {
+  const filters = filtersOf(args);
   const dir = dirname(fileURLToPath(import.meta.url));
   const files = readdirSync(dir).filter((f) => f.endsWith('.bench.ts')).sort();
   const results: BenchResult[] = [];

@@ -5,8 +5,10 @@
 import type { Knex } from 'knex';
 import * as directory from './20261123_001_directory.ts';
 import * as access from './20261123_002_access.ts';
+import * as oidc from './20261123_003_oidc.ts';
 
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
   { name: '20261123_001_directory', migration: directory },
   { name: '20261123_002_access', migration: access },
+  { name: '20261123_003_oidc', migration: oidc },
 ];

@@ -53,17 +53,18 @@ export function createCore(config: Config, store: Store, keyring: Keyring, logge
   const throttle = new Throttle(store.ttl, config.throttle);
   const trustedProxies = new CidrSet(config.server.trustedProxies);
   const devices = new DeviceService({ store, keyring, auditor, config });
+  const sessions = new SessionService({ store, auditor, config: config.sessions });
   return {
     config,
     logger,
     auditor,
     keyring,
     throttle,
-    directory: new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring }),
+    directory: new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring, endSessions: (ctx, userId, reason) => sessions.endAll(ctx, userId, reason) }),
     passwords: new PasswordAuthenticator({ store, hasher, throttle, auditor }),
     devices,
     access: new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => devices.compliance(device, new Date(now)).compliant }),
-    sessions: new SessionService({ store, auditor, config: config.sessions }),
+    sessions,
     totp: new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle }),
     webauthn: new WebAuthnService({ store, auditor, config: config.mfa.webauthn }),
     kv: (namespace) => namespacedTtl(store.ttl, namespace),

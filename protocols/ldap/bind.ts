@@ -1,38 +1,63 @@
 /**
- * Simple bind (RFC 4511 §4.2, RFC 4513 §5.1) through the core: identify the user, verify the
- * password (throttling, constant cost, audit are the core's), then ask conditional access about the
- * resource `ldap`. A policy demanding MFA is met by a current TOTP code appended to the password.
+ * Simple bind (RFC 4511 §4.2, RFC 4513 §5.1) through the core.
+ *
+ * A person: identify the user, verify the password (throttling, constant cost, audit are the
+ * core's), then ask conditional access about the resource `ldap`. A policy demanding MFA is met by
+ * a current TOTP code appended to the password.
+ *
+ * A service account (services.ts), cn=<app>,ou=services,<baseDn>: the same throttle (keyed
+ * `app:<name>` and by client address), the application's secret checked by the core in constant
+ * time, one authn.password event, then conditional access with the application as both the
+ * principal and the resource (`app:<name>`), so network conditions and deny policies apply.
  */
 import type { Core } from '../../src/core.ts';
-import type { Group, User } from '../../src/directory/model.ts';
+import type { Application, Group, User } from '../../src/directory/model.ts';
 import { RESULT } from './codes.ts';
 import { parseDn, sameDn } from './dn.ts';
 import type { LdapOptions } from './options.ts';
-import { userDn } from './tree.ts';
+import { serviceAccountOf } from './services.ts';
+import { serviceDn, userDn } from './tree.ts';
 
 export interface BoundUser {
+  kind: 'user';
   userId: string;
   username: string;
   dn: string;
 }
 
+export interface BoundService {
+  kind: 'service';
+  applicationId: string;
+  /** The application's name. */
+  name: string;
+  dn: string;
+}
+
+/** Who a connection is bound as. */
+export type Bound = BoundUser | BoundService;
+
 export type BindOutcome =
-  | { status: typeof RESULT.success; bound?: BoundUser }
+  | { status: typeof RESULT.success; bound?: Bound }
   | { status: number; message: string };
 
 const INVALID = { status: RESULT.invalidCredentials, message: 'invalid credentials' } as const;
+const UNAVAILABLE = { status: RESULT.unavailable, message: 'the directory is unavailable' } as const;
 const TOTP_DIGITS = 6;
 
 export async function simpleBind(core: Core, options: LdapOptions, name: string, password: string, clientIp: string | undefined): Promise<BindOutcome> {
   if (name === '' && password === '') {
     // RFC 4513 §5.1.1: anonymous bind. Refused like OpenLDAP's `disallow bind_anon` when turned off.
-    return options.anonymous ? { status: RESULT.success } : { status: 48, message: 'anonymous bind is disabled (ldap.anonymous)' };
+    return options.anonymous ? { status: RESULT.success } : { status: RESULT.inappropriateAuthentication, message: 'anonymous bind is disabled (ldap.anonymous)' };
   }
   if (password === '') {
     // RFC 4513 §5.1.2: an unauthenticated bind must not be mistaken for a successful one.
     return { status: RESULT.unwillingToPerform, message: 'unauthenticated bind (a name without a password) is not allowed' };
   }
-  const { username, user } = await loginName(core, options, name);
+  // A DN is parsed once, here (bare names are login names).
+  const rdns = name.includes('=') ? parseDn(name) : undefined;
+  const service = serviceName(options, rdns);
+  if (service !== undefined) return serviceBind(core, options, service, password, clientIp);
+  const { username, user } = await loginName(core, options, name, rdns);
   const ctx = { actor: { type: 'anonymous' as const }, ...(clientIp ? { sourceIp: clientIp } : {}), protocol: 'ldap' };
   const attempt = (pw: string) => core.passwords.authenticate({ username, password: pw, context: ctx });
 
@@ -49,16 +74,83 @@ export async function simpleBind(core: Core, options: LdapOptions, name: string,
     }
   }
   const result = await attempt(password);
-  if (result.outcome !== 'success') return result.outcome === 'error' ? { status: RESULT.unavailable, message: 'the directory is unavailable' } : INVALID;
+  if (result.outcome !== 'success') return result.outcome === 'error' ? UNAVAILABLE : INVALID;
   return decide(core, options, result.user, result.groups, clientIp, [{ method: 'password', at: new Date().toISOString() }]);
 }
 
 async function decide(core: Core, options: LdapOptions, user: User, groups: Group[], clientIp: string | undefined, authn: Array<{ method: 'password' | 'totp'; at: string }>): Promise<BindOutcome> {
   const ctx = { actor: { type: 'user' as const, id: user.id, name: user.username }, ...(clientIp ? { sourceIp: clientIp } : {}), protocol: 'ldap' };
   const { decision } = await core.access.decide(ctx, { user, groups, resource: 'ldap', protocol: 'ldap', ...(clientIp ? { clientIp } : {}), authn });
-  if (decision.action === 'allow') return { status: RESULT.success, bound: { userId: user.id, username: user.username, dn: userDn(user.username, options.baseDn) } };
+  if (decision.action === 'allow') return { status: RESULT.success, bound: { kind: 'user', userId: user.id, username: user.username, dn: userDn(user.username, options.baseDn) } };
   // Deny and an unmet MFA requirement look the same to the client (DESIGN.md: invalidCredentials).
   return INVALID;
+}
+
+/** The naming context's RDNs, parsed once per configuration. */
+const bases = new WeakMap<LdapOptions, string[]>();
+function baseRdns(options: LdapOptions): string[] {
+  let rdns = bases.get(options);
+  if (!rdns) bases.set(options, (rdns = parseDn(options.baseDn) ?? []));
+  return rdns;
+}
+
+/** The name under `ou=<container>,<baseDn>` with `<attr>=<name>` (case-insensitive), or undefined. */
+function nameUnder(options: LdapOptions, rdns: string[] | undefined, container: string, attr: string): string | undefined {
+  const base = baseRdns(options);
+  if (!rdns || rdns.length !== base.length + 2 || rdns[1] !== `ou=${container}` || !sameDn(rdns.slice(2), base) || !rdns[0]!.startsWith(`${attr}=`)) return undefined;
+  return rdns[0]!.slice(attr.length + 1);
+}
+
+/** The application named by `cn=<name>,ou=services,<baseDn>`, or undefined for any other name. */
+function serviceName(options: LdapOptions, rdns: string[] | undefined): string | undefined {
+  return nameUnder(options, rdns, 'services', 'cn');
+}
+
+async function serviceBind(core: Core, options: LdapOptions, name: string, secret: string, clientIp: string | undefined): Promise<BindOutcome> {
+  // The principal name app:<name> cannot be a username (usernames have no ':'), so the throttle
+  // and the risk signals count a service account's failures apart from every user's.
+  const principal = `app:${name}`;
+  const keys = { user: principal, ...(clientIp ? { ip: clientIp } : {}) };
+  const ctx = { actor: { type: 'anonymous' as const, name: principal }, ...(clientIp ? { sourceIp: clientIp } : {}), protocol: 'ldap' };
+  // authn.password, as for a person's bind: the secret is this account's LDAP password.
+  const record = (outcome: 'success' | 'failure' | 'error', app: Application | undefined, reason: { code: string; description: string }, details: Record<string, unknown> = {}) =>
+    core.auditor.record(core.directory.dir, ctx, {
+      type: 'authn.password',
+      outcome,
+      // The audit has no application actor type yet: a verified application is named by its principal name.
+      ...(app ? { actor: { type: 'user' as const, id: app.id, name: principal } } : {}),
+      target: { type: 'application', ...(app ? { id: app.id } : {}), name },
+      reasons: [reason],
+      details: { username: principal, ...details },
+    });
+
+  let app: Application | undefined;
+  try {
+    const verdict = await core.throttle.check(keys);
+    if (!verdict.allowed) {
+      await record('failure', undefined, { code: 'throttled', description: `too many failed attempts: wait before trying again (per ${verdict.scope})` }, { retryAfterSeconds: verdict.retryAfterSeconds });
+      return INVALID;
+    }
+    app = await core.directory.verifyApplicationSecret(name, secret);
+    const account = app ? serviceAccountOf(app) : undefined;
+    if (!app || !account || 'problem' in account) {
+      await core.throttle.failure(keys);
+      await record('failure', undefined, { code: 'bad_credentials', description: app ? 'the application is not an LDAP service account (settings.ldap)' : 'unknown service account or wrong secret' });
+      return INVALID;
+    }
+    await core.throttle.success(keys);
+  } catch (err) {
+    // Fail closed.
+    await record('error', undefined, { code: 'store_unavailable', description: `the directory is unavailable; refusing (fail closed): ${err instanceof Error ? err.message : String(err)}` });
+    return UNAVAILABLE;
+  }
+  await record('success', app, { code: 'password_ok', description: 'service account secret verified' });
+  const { decision } = await core.access.decide(
+    { ...ctx, actor: { type: 'user', id: app.id, name: principal } },
+    { application: app, resource: principal, protocol: 'ldap', ...(clientIp ? { clientIp } : {}), authn: [{ method: 'password', at: new Date().toISOString() }] },
+  );
+  if (decision.action !== 'allow') return INVALID;
+  return { status: RESULT.success, bound: { kind: 'service', applicationId: app.id, name: app.name, dn: serviceDn(app.name, options.baseDn) } };
 }
 
 /**
@@ -66,13 +158,8 @@ async function decide(core: Core, options: LdapOptions, user: User, groups: Grou
  * by the configured attributes. Anything else is passed on as is, so it fails in the core with the
  * same cost as an unknown user.
  */
-async function loginName(core: Core, options: LdapOptions, name: string): Promise<{ username: string; user?: User }> {
-  if (name.includes('=')) {
-    const rdns = parseDn(name);
-    const base = parseDn(options.baseDn) ?? [];
-    if (rdns && rdns.length === base.length + 2 && sameDn(rdns.slice(1), ['ou=people', ...base]) && rdns[0]!.startsWith('uid=')) return { username: rdns[0]!.slice(4) };
-    return { username: name };
-  }
+async function loginName(core: Core, options: LdapOptions, name: string, rdns: string[] | undefined): Promise<{ username: string; user?: User }> {
+  if (name.includes('=')) return { username: nameUnder(options, rdns, 'people', 'uid') ?? name };
   const lower = name.trim().toLowerCase();
   for (const attribute of options.loginAttributes) {
     if (attribute === 'uid') {

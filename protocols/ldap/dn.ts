@@ -8,11 +8,35 @@ import { DN } from '@ldapjs/dn';
 /** The RDNs of `dn`, most specific first; `[]` for the empty DN; undefined when it is not a DN or has a multi-valued RDN. */
 export function parseDn(dn: string): string[] | undefined {
   if (dn.trim() === '') return [];
+  const simple = parseSimpleDn(dn);
+  if (simple) return simple;
   try {
     return rdnsOf(DN.fromString(dn));
   } catch {
     return undefined;
   }
+}
+
+/** A DN with nothing to unescape (no \ " + # < > ;), the common case: `attr=value` pairs split by commas. */
+const PLAIN = /^[^\\"+#<>;]*$/;
+const DESCRIPTOR = /^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)$/;
+
+/**
+ * Binds and searches name DNs by the thousand: the plain ones are split here, as @ldapjs/dn would
+ * (type lower-cased, spaces around types and values dropped); anything else goes to @ldapjs/dn.
+ */
+function parseSimpleDn(dn: string): string[] | undefined {
+  if (!PLAIN.test(dn)) return undefined;
+  const out: string[] = [];
+  for (const part of dn.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) return undefined;
+    const type = part.slice(0, eq).trim();
+    const value = part.slice(eq + 1).trim();
+    if (!DESCRIPTOR.test(type) || value === '' || value.includes('=')) return undefined;
+    out.push(`${type.toLowerCase()}=${value.toLowerCase()}`);
+  }
+  return out;
 }
 
 export function rdnsOf(dn: DN): string[] | undefined {

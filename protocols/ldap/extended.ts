@@ -4,7 +4,7 @@
  */
 import type { Core } from '../../src/core.ts';
 import { ValidationError } from '../../src/directory/service.ts';
-import type { BoundUser } from './bind.ts';
+import type { Bound, BoundUser } from './bind.ts';
 import { PASSWORD_MODIFY, RESULT, START_TLS, WHO_AM_I } from './codes.ts';
 import { parseDn, sameDn } from './dn.ts';
 
@@ -24,11 +24,13 @@ export type ExtendedOutcome = { status: number; message?: string };
  * RFC 3062 as self-service: the bound user changes their own password, proving the old one. No
  * administrator resets (the admin API does those) and no server-generated passwords.
  */
-export async function passwordModify(core: Core, bound: BoundUser | undefined, secure: boolean, clientIp: string | undefined, request: PasswdModifyRequest | undefined): Promise<ExtendedOutcome> {
+export async function passwordModify(core: Core, bound: Bound | undefined, secure: boolean, clientIp: string | undefined, request: PasswdModifyRequest | undefined): Promise<ExtendedOutcome> {
   // RFC 3062 §5: passwords are to be protected by confidentiality services.
   if (!secure) return { status: RESULT.confidentialityRequired, message: 'Password Modify needs TLS (StartTLS or LDAPS)' };
   // As OpenLDAP: "only authenticated users may change passwords".
   if (!bound) return { status: RESULT.unwillingToPerform, message: 'only authenticated users may change passwords' };
+  // A service account's credential is its application's secret: rotated through the admin API.
+  if (bound.kind === 'service') return { status: RESULT.unwillingToPerform, message: 'a service account has no password to change: rotate its secret with `gatehouse app secret` or the admin API' };
   const { userIdentity, oldPassword, newPassword } = request ?? {};
   if (userIdentity !== undefined && !isSelf(userIdentity, bound)) {
     return { status: RESULT.insufficientAccessRights, message: 'a user may change only their own password (userIdentity must be absent or the bound user)' };

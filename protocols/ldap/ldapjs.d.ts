@@ -33,6 +33,9 @@ declare module '@ldapjs/filter' {
     readonly subInitial?: string | null;
     readonly subAny?: string[];
     readonly subFinal?: string | null;
+    /** ExtensibleFilter: the matching rule (OID or name) and the `:dn:` flag. */
+    readonly matchingRule?: string;
+    readonly dnAttributes?: boolean;
     toString(): string;
   }
   export function parseString(filter: string): FilterNode;

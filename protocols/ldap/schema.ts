@@ -2,13 +2,13 @@
  * The subschema subentry (RFC 4512 §4.2): the definitions of every attribute type and object class
  * the tree (tree.ts) and the root DSE use, so schema-aware clients (Apache Directory Studio, SSSD's
  * schema checks, ldapsearch users) can read them. The strings are the standard ones — RFC 4512
- * (operational), RFC 4519 (core), RFC 4524 (mail), RFC 2798 (inetOrgPerson), RFC 2307bis
+ * (operational), RFC 4519 (core; applicationProcess for service accounts), RFC 4524 (mail), RFC 2798 (inetOrgPerson), RFC 2307bis
  * (posixAccount/posixGroup: posixGroup is AUXILIARY there, as it must be to sit next to
  * groupOfNames), RFC 4530 (entryUUID), RFC 3045 (vendorName), openssh-lpk (sshPublicKey) — with
  * MAY lists trimmed to the attribute types defined here, so every name referenced resolves.
  */
 import { parseDn } from './dn.ts';
-import type { Entry } from './tree.ts';
+import { makeEntry, type Entry } from './entry.ts';
 
 /** RFC 4512 §4.2: the DN the root DSE and every entry name in subschemaSubentry. */
 export const SUBSCHEMA_DN = 'cn=Subschema';
@@ -76,6 +76,7 @@ export const OBJECT_CLASSES: readonly string[] = [
   `( 2.5.6.7 NAME 'organizationalPerson' SUP person STRUCTURAL MAY ou )`,
   `( 2.16.840.1.113730.3.2.2 NAME 'inetOrgPerson' SUP organizationalPerson STRUCTURAL MAY ( displayName $ givenName $ mail $ o $ uid ) )`,
   `( 2.5.6.9 NAME 'groupOfNames' SUP top STRUCTURAL MUST ( member $ cn ) MAY ( description $ o $ ou ) )`,
+  `( 2.5.6.11 NAME 'applicationProcess' SUP top STRUCTURAL MUST cn MAY ( description $ ou ) )`,
   `( 1.3.6.1.1.1.2.0 NAME 'posixAccount' DESC 'Abstraction of an account with POSIX attributes' SUP top AUXILIARY MUST ( cn $ uid $ uidNumber $ gidNumber $ homeDirectory ) MAY ( userPassword $ loginShell $ gecos $ description ) )`,
   `( 1.3.6.1.1.1.2.2 NAME 'posixGroup' DESC 'Abstraction of a group of accounts' SUP top AUXILIARY MUST gidNumber MAY ( userPassword $ memberUid $ description ) )`,
   `( 1.3.6.1.4.1.24552.500.1.1.2.0 NAME 'ldapPublicKey' DESC 'MANDATORY: OpenSSH LPK objectclass' SUP top AUXILIARY MAY ( sshPublicKey $ uid ) )`,
@@ -86,16 +87,10 @@ const EPOCH = '19700101000000Z';
 
 /** The subschema subentry: objectClasses and attributeTypes are operational (returned for '+' or by name). */
 export function subschemaEntry(): Entry {
-  return {
-    dn: SUBSCHEMA_DN,
-    rdns: parseDn(SUBSCHEMA_DN) ?? [],
-    kind: 'subschema',
-    attributes: { objectClass: ['top', 'subschema'], cn: ['Subschema'] },
-    operational: {
-      objectClasses: [...OBJECT_CLASSES],
-      attributeTypes: [...ATTRIBUTE_TYPES],
-      createTimestamp: [EPOCH],
-      modifyTimestamp: [EPOCH],
-    },
-  };
+  return makeEntry(SUBSCHEMA_DN, parseDn(SUBSCHEMA_DN) ?? [], 'subschema', { objectClass: ['top', 'subschema'], cn: ['Subschema'] }, {
+    objectClasses: [...OBJECT_CLASSES],
+    attributeTypes: [...ATTRIBUTE_TYPES],
+    createTimestamp: [EPOCH],
+    modifyTimestamp: [EPOCH],
+  });
 }

@@ -8,20 +8,21 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } from 'node:tls';
 import { BerReader } from '@ldapjs/asn1';
-import { DN } from '@ldapjs/dn';
 import ldapMessages from '@ldapjs/messages';
-import type { BindRequest, ExtensionRequest, LdapMessage, LdapResult, SearchRequest } from '@ldapjs/messages';
+import type { BindRequest, ExtensionRequest, LdapMessage, LdapResult } from '@ldapjs/messages';
 import type { Core } from '../../src/core.ts';
-import { simpleBind, type BoundUser } from './bind.ts';
+import { MessageBatch, searchResultDoneOp, SUCCESS_DONE } from './ber.ts';
+import { simpleBind, type Bound } from './bind.ts';
 import { NOTICE_OF_DISCONNECTION, PASSWORD_MODIFY, RESULT, START_TLS, WHO_AM_I } from './codes.ts';
-import { parseDn, rdnsOf } from './dn.ts';
+import { decodeSearchRequest, type DecodedSearch } from './decode.ts';
+import { parseDn } from './dn.ts';
 import { passwordModify, type PasswdModifyRequest } from './extended.ts';
 import { nextFrame, peekRequest } from './framing.ts';
 import type { LdapOptions } from './options.ts';
-import { search, SCOPE } from './search.ts';
+import { createSearcher, SCOPE, type SearchSink } from './search.ts';
 import { ldapTls } from './tls.ts';
 
-const { AddResponse, BindResponse, CompareResponse, DeleteResponse, ExtensionResponse, LdapMessage: Message, ModifyDnResponse, ModifyResponse, SearchResultDone, SearchResultEntry } = ldapMessages;
+const { AddResponse, BindResponse, CompareResponse, DeleteResponse, ExtensionResponse, LdapMessage: Message, ModifyDnResponse, ModifyResponse, SearchResultDone } = ldapMessages;
 
 export interface LdapFrontEnd {
   /** Starts listening on the configured host and port (and `ldapsPort`); resolves the LDAP address. */
@@ -32,6 +33,8 @@ export interface LdapFrontEnd {
   close(): Promise<void>;
   /** Open connections (tests, metrics). */
   readonly connections: number;
+  /** Bytes written to connections that their clients have not taken yet, in all (tests, metrics). */
+  readonly bufferedBytes: number;
 }
 
 type ResultClass = new (options: { messageId: number; status?: number; diagnosticMessage?: string; matchedDN?: string }) => LdapResult;
@@ -43,6 +46,16 @@ const WRITE_RESPONSES: Record<string, ResultClass> = {
   ModifyDnRequest: ModifyDnResponse,
 };
 
+/** A SearchRequest, decoded by decode.ts (every other request by @ldapjs/messages). */
+interface SearchMessage {
+  type: 'SearchRequest';
+  messageId: number;
+  search: DecodedSearch;
+}
+
+/** A request as received. */
+type Incoming = LdapMessage | SearchMessage;
+
 interface Connection {
   /** The clear socket, or the TLS socket over it after StartTLS. */
   socket: Socket;
@@ -50,23 +63,79 @@ interface Connection {
   secure: boolean;
   ip: string;
   buffer: Buffer;
-  bound: BoundUser | undefined;
+  bound: Bound | undefined;
   /** Operations received and not yet answered (queued or running). */
   outstanding: number;
   /** Operations run one after another, in the order received. */
   queue: Promise<void>;
   closing: boolean;
+  /** Set while the client is not taking its responses: settles on 'drain' (or close). */
+  blocked: Promise<void> | undefined;
+  /** Running while part of a message has arrived and the rest has not (ldap.readTimeoutSeconds). */
+  readTimer: NodeJS.Timeout | undefined;
 }
+
+/** Entries are written in batches of about this many bytes (one system call each, not one per entry). */
+const BATCH_BYTES = 16 * 1024;
 
 export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontEnd {
   const log = core.logger.child({ component: 'ldap' });
   const open = new Set<Connection>();
   const perIp = new Map<string, number>();
   const tls = ldapTls(options);
+  const searcher = createSearcher(core, options, log);
 
-  const send = (conn: Connection, message: LdapMessage): void => {
-    if (conn.closing || conn.socket.destroyed) return;
-    conn.socket.write(message.toBer().buffer);
+  /**
+   * Writes to the client. When its socket buffer is full (the client reads slower than we write),
+   * returns a promise that settles once it drained: the caller waits, and meanwhile the connection
+   * is not read, so neither requests nor responses pile up. A client that takes nothing for
+   * `writeTimeoutSeconds` is cut off.
+   */
+  const write = (conn: Connection, bytes: Buffer): Promise<void> | undefined => {
+    if (conn.closing || conn.socket.destroyed) return undefined;
+    if (conn.socket.write(bytes)) return undefined;
+    return blocked(conn);
+  };
+  const send = (conn: Connection, message: LdapMessage): Promise<void> | undefined => write(conn, message.toBer().buffer);
+
+  const blocked = (conn: Connection): Promise<void> => {
+    if (conn.blocked) return conn.blocked;
+    const socket = conn.socket;
+    socket.pause();
+    stopReadTimer(conn);
+    conn.blocked = new Promise<void>((resolve) => {
+      const settle = () => {
+        clearTimeout(timer);
+        socket.off('drain', onDrain);
+        socket.off('close', settle);
+        conn.blocked = undefined;
+        resolve();
+      };
+      const onDrain = () => {
+        settle();
+        if (conn.closing) return;
+        socket.resume();
+        if (conn.buffer.length) startReadTimer(conn);
+      };
+      const timer = setTimeout(() => {
+        log.debug({ ip: conn.ip }, 'closing LDAP connection: the client does not read its responses');
+        conn.closing = true;
+        socket.destroy();
+        settle();
+      }, options.writeTimeoutSeconds * 1000);
+      socket.on('drain', onDrain);
+      socket.on('close', settle);
+    });
+    return conn.blocked;
+  };
+
+  const startReadTimer = (conn: Connection): void => {
+    stopReadTimer(conn);
+    conn.readTimer = setTimeout(() => disconnect(conn, RESULT.protocolError, `a message did not arrive whole within ${options.readTimeoutSeconds} s`), options.readTimeoutSeconds * 1000);
+  };
+  const stopReadTimer = (conn: Connection): void => {
+    if (conn.readTimer) clearTimeout(conn.readTimer);
+    conn.readTimer = undefined;
   };
 
   /** RFC 4511 §4.4.1: the unsolicited notification, then the connection closes. */
@@ -76,6 +145,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
     const notice = new ExtensionResponse({ messageId: 0, status, diagnosticMessage: reason, responseName: NOTICE_OF_DISCONNECTION });
     conn.closing = true;
     conn.buffer = Buffer.alloc(0);
+    stopReadTimer(conn);
     conn.socket.pause();
     if (conn.socket.destroyed || !conn.socket.writable) return void conn.socket.destroy();
     conn.socket.write(notice.toBer().buffer, () => conn.socket.destroy());
@@ -85,14 +155,33 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
 
   const onData = (conn: Connection, chunk: Buffer): void => {
     if (conn.closing) return;
+    const partial = conn.buffer.length > 0;
     conn.buffer = conn.buffer.length ? Buffer.concat([conn.buffer, chunk]) : chunk;
+    let consumed = false;
     for (;;) {
       const cap = conn.bound ? options.maxMessageBytes : options.maxMessageBytesBeforeBind;
       const frame = nextFrame(conn.buffer, cap);
-      if (frame.kind === 'incomplete') return;
+      if (frame.kind === 'incomplete') {
+        // A message must arrive whole within the read timeout of its first byte, however steadily
+        // it trickles in (the idle timeout alone would let one byte a minute through).
+        if (!conn.buffer.length) stopReadTimer(conn);
+        else if (consumed || !partial || !conn.readTimer) startReadTimer(conn);
+        return;
+      }
       if (frame.kind === 'invalid') return disconnect(conn, RESULT.protocolError, frame.reason);
       const bytes = conn.buffer.subarray(0, frame.size);
       conn.buffer = conn.buffer.subarray(frame.size);
+      consumed = true;
+      if (peekRequest(bytes)?.op === SEARCH_REQUEST) {
+        let search: DecodedSearch;
+        try {
+          search = decodeSearchRequest(bytes, options.maxFilterDepth, options.maxFilterElements);
+        } catch (err) {
+          return disconnect(conn, RESULT.protocolError, `malformed LDAP message: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        if (!receive(conn, { type: 'SearchRequest', messageId: search.messageId, search })) return;
+        continue;
+      }
       let message: LdapMessage;
       try {
         message = Message.parse(new BerReader(Buffer.from(bytes)));
@@ -101,7 +190,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
         if (request?.op === BIND_REQUEST && isSaslBind(bytes, request.opOffset)) {
           // RFC 4511 §4.2: SASL is not offered (yet); the connection stays usable for a simple bind.
           conn.bound = undefined;
-          send(conn, new BindResponse({ messageId: request.messageId, status: RESULT.authMethodNotSupported, diagnosticMessage: 'only simple bind is supported' }));
+          void send(conn, new BindResponse({ messageId: request.messageId, status: RESULT.authMethodNotSupported, diagnosticMessage: 'only simple bind is supported' }));
           continue;
         }
         return disconnect(conn, RESULT.protocolError, `malformed LDAP message: ${err instanceof Error ? err.message : String(err)}`);
@@ -122,7 +211,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
   const startTls = (conn: Connection, messageId: number): boolean => {
     // RFC 4511 §4.14.2: the response carries the StartTLS OID as responseName.
     const answer = (status: number, diagnosticMessage?: string) =>
-      send(conn, new ExtensionResponse({ messageId, status, responseName: START_TLS, ...(diagnosticMessage ? { diagnosticMessage } : {}) }));
+      void send(conn, new ExtensionResponse({ messageId, status, responseName: START_TLS, ...(diagnosticMessage ? { diagnosticMessage } : {}) }));
     if (!tls) {
       answer(RESULT.unavailable, 'TLS is not configured on this server (ldap.tls)');
       return false;
@@ -154,7 +243,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
   };
 
   /** Takes one decoded message; false when the connection is closing. */
-  const receive = (conn: Connection, message: LdapMessage): boolean => {
+  const receive = (conn: Connection, message: Incoming): boolean => {
     switch (message.type) {
       case 'UnbindRequest':
         // RFC 4511 §4.3: no response; the connection ends.
@@ -171,7 +260,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
     }
     if (conn.outstanding >= options.maxOutstanding) {
       const response = responseFor(message, RESULT.busy, `more than ${options.maxOutstanding} operations in progress on this connection`);
-      if (response) send(conn, response);
+      if (response) void send(conn, response);
       return true;
     }
     conn.outstanding++;
@@ -180,7 +269,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
       .catch((err: unknown) => {
         log.warn({ err, op: message.type }, 'LDAP operation failed');
         const response = responseFor(message, RESULT.other, 'internal error');
-        if (response) send(conn, response);
+        if (response) return send(conn, response);
       })
       .finally(() => {
         conn.outstanding--;
@@ -188,7 +277,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
     return true;
   };
 
-  const handle = async (conn: Connection, message: LdapMessage): Promise<void> => {
+  const handle = async (conn: Connection, message: Incoming): Promise<void> => {
     if (conn.closing) return;
     const messageId = message.messageId;
     switch (message.type) {
@@ -200,31 +289,48 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
         if (options.requireTls && !conn.secure) return send(conn, new BindResponse({ messageId, status: RESULT.confidentialityRequired, diagnosticMessage: 'TLS is required: use StartTLS or LDAPS before binding' }));
         if (req.version !== 3) return send(conn, new BindResponse({ messageId, status: RESULT.protocolError, diagnosticMessage: 'only LDAPv3 is supported' }));
         const outcome = await simpleBind(core, options, String(req.name ?? ''), String(req.credentials ?? ''), conn.ip);
-        if ('bound' in outcome) conn.bound = outcome.bound;
+        if ('bound' in outcome && outcome.bound) conn.bound = outcome.bound;
         return send(conn, new BindResponse({ messageId, status: outcome.status, ...('message' in outcome ? { diagnosticMessage: outcome.message } : {}) }));
       }
       case 'SearchRequest': {
-        const req = message as SearchRequest;
-        const base = baseOf(req);
+        const req = (message as SearchMessage).search;
+        const base = baseOf(req.base);
         // The root DSE stays readable in clear: clients read it to learn that StartTLS is offered.
         if (options.requireTls && !conn.secure && !(base?.length === 0 && req.scope === SCOPE.base)) {
           return send(conn, new SearchResultDone({ messageId, status: RESULT.confidentialityRequired, diagnosticMessage: 'TLS is required: use StartTLS or LDAPS' }));
         }
-        const result = await search(core, options, conn.bound, {
+        // Entries go out in batches; a client that does not keep up makes the search wait (blocked()).
+        const batch = new MessageBatch(messageId);
+        const flush = (): Promise<void> | undefined => (batch.empty ? undefined : write(conn, batch.take()));
+        const sink: SearchSink = {
+          send(_entry, encode) {
+            if (conn.closing) return undefined;
+            batch.add(encode());
+            return batch.bytes >= BATCH_BYTES ? flush() : undefined;
+          },
+        };
+        const result = await searcher.stream(conn.bound, {
           base,
           scope: req.scope,
-          filter: req.filter,
+          filter: req.filter ?? { refused: req.refused ?? 'filter refused' },
+          filterKey: req.filterBytes,
           attributes: req.attributes,
           sizeLimit: req.sizeLimit,
           timeLimit: req.timeLimit,
           typesOnly: req.typesOnly,
           controls: req.controls,
-        });
-        for (const entry of result.entries) send(conn, new SearchResultEntry({ messageId, objectName: entry.dn, attributes: entry.attributes }));
-        return send(conn, new SearchResultDone({
-          messageId, status: result.status, controls: result.controls,
-          ...(result.message ? { diagnosticMessage: result.message } : {}), ...(result.matchedDN ? { matchedDN: result.matchedDN } : {}),
-        }));
+        }, sink);
+        // The SearchResultDone: written by hand on the common path, by @ldapjs when it carries controls (paging).
+        if (result.controls) {
+          const wait = flush();
+          if (wait) await wait;
+          return send(conn, new SearchResultDone({
+            messageId, status: result.status, controls: result.controls,
+            ...(result.message ? { diagnosticMessage: result.message } : {}), ...(result.matchedDN ? { matchedDN: result.matchedDN } : {}),
+          }));
+        }
+        batch.add(result.status === RESULT.success && !result.message && !result.matchedDN ? SUCCESS_DONE : searchResultDoneOp(result.status, result.matchedDN, result.message));
+        return flush();
       }
       case 'ExtensionRequest': {
         const req = message as ExtensionRequest;
@@ -245,7 +351,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
         return send(conn, new CompareResponse({ messageId, status: RESULT.unwillingToPerform, diagnosticMessage: 'compare is not supported yet' }));
       default: {
         const response = responseFor(message, RESULT.insufficientAccessRights, 'the directory is read-only over LDAP: change it through the admin API (/api/v1) or the gatehouse CLI');
-        if (response) send(conn, response);
+        if (response) return send(conn, response);
       }
     }
   };
@@ -278,11 +384,12 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
-    const conn: Connection = { socket, secure, ip, buffer: Buffer.alloc(0), bound: undefined, outstanding: 0, queue: Promise.resolve(), closing: false };
+    const conn: Connection = { socket, secure, ip, buffer: Buffer.alloc(0), bound: undefined, outstanding: 0, queue: Promise.resolve(), closing: false, blocked: undefined, readTimer: undefined };
     open.add(conn);
     perIp.set(ip, count + 1);
     attach(conn, socket);
     socket.on('close', () => {
+      stopReadTimer(conn);
       if (!open.delete(conn)) return;
       const left = (perIp.get(ip) ?? 1) - 1;
       if (left > 0) perIp.set(ip, left);
@@ -312,6 +419,11 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
     get connections() {
       return open.size;
     },
+    get bufferedBytes() {
+      let bytes = 0;
+      for (const conn of open) bytes += conn.socket.writableLength;
+      return bytes;
+    },
     get ldapsAddress() {
       return ldapsAddress;
     },
@@ -323,13 +435,14 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
     async close() {
       const closed = [server, ...(ldaps ? [ldaps] : [])].map((listener) => new Promise<void>((resolve) => (listener.listening ? listener.close(() => resolve()) : resolve())));
       for (const conn of open) disconnect(conn, RESULT.unavailable, 'the server is shutting down');
+      searcher.close();
       await Promise.all(closed);
     },
   };
 }
 
 /** The response matching a request type, for refusals (busy, errors, writes). */
-function responseFor(message: LdapMessage, status: number, diagnosticMessage: string): LdapMessage | undefined {
+function responseFor(message: { type: string; messageId: number }, status: number, diagnosticMessage: string): LdapMessage | undefined {
   const messageId = message.messageId;
   const Write = WRITE_RESPONSES[message.type];
   if (Write) return new Write({ messageId, status, diagnosticMessage });
@@ -348,6 +461,8 @@ function responseFor(message: LdapMessage, status: number, diagnosticMessage: st
 }
 
 const BIND_REQUEST = 0x60;
+/** [APPLICATION 3] SearchRequest. */
+const SEARCH_REQUEST = 0x63;
 /** AuthenticationChoice sasl [3] (RFC 4511 §4.2), constructed. */
 const SASL = 0xa3;
 
@@ -372,11 +487,14 @@ function isSaslBind(frame: Buffer, bind: number): boolean {
   return frame[offset + header + nameLength] === SASL;
 }
 
-function baseOf(req: SearchRequest): string[] | undefined {
-  try {
-    const dn = req.baseObject;
-    return dn instanceof DN ? rdnsOf(dn) : parseDn(String(dn ?? ''));
-  } catch {
-    return undefined;
-  }
+/** Base DNs repeat (ou=people,…): parsed once, within a bounded cache. */
+const bases = new Map<string, string[] | undefined>();
+const BASES_KEPT = 1024;
+
+function baseOf(dn: string): string[] | undefined {
+  if (bases.has(dn)) return bases.get(dn);
+  const rdns = parseDn(dn);
+  if (bases.size >= BASES_KEPT) bases.clear();
+  bases.set(dn, rdns);
+  return rdns;
 }

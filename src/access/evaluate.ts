@@ -79,6 +79,8 @@ function decide(request: AccessRequest, policies: readonly Policy[], options: Ev
 function checkAssignment(request: AccessRequest): Reason | undefined {
   const { resource } = request;
   if (resource.kind !== 'app' && resource.kind !== 'radius') return undefined;
+  // An application signing in as itself is not assigned to itself through groups.
+  if (request.principal === 'application' && resource.kind === 'app' && request.user.username === `app:${resource.name}`) return resource.exists ? undefined : { code: 'unknown_resource', description: `application '${resource.name}' does not exist` };
   const label = resource.kind === 'app' ? 'application' : 'RADIUS client';
   if (!resource.exists) return { code: 'unknown_resource', description: `${label} '${resource.name}' does not exist` };
   const assigned = new Set(resource.assignedGroups);

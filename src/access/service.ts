@@ -6,7 +6,7 @@
 import type { Auditor, AuditContext } from '../audit/audit.ts';
 import type { Throttle } from '../authn/throttle.ts';
 import type { Config } from '../config/schema.ts';
-import type { Device, Group, Network, Protocol, User } from '../directory/model.ts';
+import type { Application, Device, Group, Network, Protocol, User } from '../directory/model.ts';
 import { CidrSet } from '../net/client-ip.ts';
 import { NotFoundError } from '../store/errors.ts';
 import type { Store } from '../store/types.ts';
@@ -14,10 +14,17 @@ import { evaluate } from './evaluate.ts';
 import { RiskAssessor } from './risk.ts';
 import type { AccessDevice, AccessRequest, AccessResource, AuthMethod, Decision } from './types.ts';
 
-export interface AccessInput {
-  user: User;
-  /** The user's groups when the caller has them already (the password check resolves them); else read here. */
-  groups?: Group[];
+/** Who signs in: a person, or an application with its own secret (an LDAP service account). */
+export type AccessPrincipal =
+  | {
+      user: User;
+      /** The user's groups when the caller has them already (the password check resolves them); else read here. */
+      groups?: Group[];
+      application?: never;
+    }
+  | { application: Application; user?: never; groups?: never };
+
+export type AccessInput = AccessPrincipal & {
   /** `app:<name>`, `radius:<name>`, `ldap`, `portal` or `admin`. */
   resource: string;
   protocol: Protocol;
@@ -26,6 +33,12 @@ export interface AccessInput {
   device?: { device: Device; certificate: boolean };
   authn?: Array<{ method: AuthMethod; at: string }>;
   now?: number;
+};
+
+/** The request's principal: an application is named `app:<name>` (no username can contain ':'). */
+function subjectOf(input: AccessPrincipal): AccessRequest['user'] {
+  if (input.application) return { id: input.application.id, username: `app:${input.application.name}`, status: 'active' };
+  return { id: input.user.id, username: input.user.username, status: input.user.status };
 }
 
 export interface AccessServiceDeps {
@@ -53,19 +66,21 @@ export class AccessService {
   private async build(input: AccessInput): Promise<{ request: AccessRequest; networks: Network[] }> {
     const now = input.now ?? Date.now();
     const dir = this.deps.store.directory;
+    const subject = subjectOf(input);
     const [groups, resource, networks] = await Promise.all([
-      input.groups ?? dir.memberships.resolveUserGroups(input.user.id),
+      input.application ? [] : (input.groups ?? dir.memberships.resolveUserGroups(input.user.id)),
       this.resolveResource(input.resource),
       this.networksOf(input.clientIp),
     ]);
     const device = input.device ? this.accessDevice(input.device.device, input.device.certificate, now) : undefined;
     const risk = await this.risk.assess({
-      userId: input.user.id, username: input.user.username, networks, now,
+      userId: subject.id, username: subject.username, networks, now,
       ...(input.clientIp ? { clientIp: input.clientIp } : {}),
       ...(device ? { deviceId: device.id } : {}),
     });
     const request: AccessRequest = {
-      user: { id: input.user.id, username: input.user.username, status: input.user.status },
+      user: subject,
+      ...(input.application ? { principal: 'application' as const } : {}),
       groups: groups.map((g) => g.name),
       resource,
       protocol: input.protocol,
@@ -104,10 +119,12 @@ export class AccessService {
       decision = { action: 'deny', reasons: [{ code: 'evaluation_error', description: `the access request could not be built, so access is denied: ${err instanceof Error ? err.message : String(err)}` }] };
     }
     const request = built?.request;
+    const subject = subjectOf(input);
     await this.deps.auditor.record(this.deps.store.directory, { ...ctx, protocol: input.protocol, ...(input.clientIp ? { sourceIp: input.clientIp } : {}) }, {
       type: 'access.decision',
       outcome: decision.action === 'allow' ? 'success' : 'denied',
-      actor: { type: 'user', id: input.user.id, name: input.user.username },
+      // An application is recorded by its principal name, app:<name> (the audit has no application actor type yet).
+      actor: { type: 'user', id: subject.id, name: subject.username },
       target: { type: 'resource', name: input.resource },
       reasons: decision.reasons,
       details: {

@@ -25,7 +25,14 @@ export interface AccessDevice {
 }
 
 export interface AccessRequest {
+  /** The person signing in, or an application signing in with its own secret (then `principal` says so and the name is `app:<name>`). */
   user: { id: string; username: string; status: UserStatus };
+  /**
+   * Absent for a person. 'application' for an application authenticating as itself (an LDAP
+   * service account): it has no groups, so only policies for all users apply to it, and least
+   * privilege does not apply to the application as its own resource.
+   */
+  principal?: 'application';
   /** Names of every group the user is in, nested groups resolved. */
   groups: string[];
   resource: AccessResource;

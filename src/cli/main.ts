@@ -17,6 +17,7 @@ import { DEFAULT_CONFIG_FILE } from './context.ts';
 import { registerDeviceCommands } from './device.ts';
 import { registerDocsCommand } from './docs.ts';
 import { registerGroupCommands } from './group.ts';
+import { registerKeysCommands } from './keys.ts';
 import type { CliIo } from './io.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerNetworkCommands } from './network.ts';
@@ -73,6 +74,7 @@ export function buildProgram(io: CliIo): Command {
   registerAppCommands(program, io);
   registerPolicyCommands(program, io);
   registerApiKeyCommands(program, io);
+  registerKeysCommands(program, io);
   registerDocsCommand(program, io);
   return program;
 }

@@ -142,6 +142,14 @@ const Sessions = z.strictObject({
   maxHours: z.int().min(1).max(8_784).default(12).describe('…and after this long whatever the activity: the person signs in again'),
 }).describe('Gatehouse sessions: one sign-in shared by the portal, OIDC and SAML, kept in the store so every process sees it');
 
+const Web = z.strictObject({
+  enabled: z.boolean().default(true).describe('Serve the sign-in pages (/login, /logout) and the user portal (/, /account) on the HTTP listener; OIDC and SAML sign in through them'),
+  signInMinutes: z.int().min(1).max(30).default(5).describe('How long a sign-in may wait between the password and the second factor before it starts over'),
+  mfaAttempts: z.int().min(1).max(20).default(5).describe('Wrong second-factor answers allowed in one sign-in before it starts over (codes are also throttled per user and per client IP)'),
+  reauthMinutes: z.int().min(1).max(1440).default(15).describe('Adding or removing sign-in methods in the portal needs a sign-in at most this old; older sessions are asked to sign in again'),
+  maxFormBytes: z.int().min(1024).max(1024 * 1024).default(16 * 1024).describe('Largest form body the sign-in pages and portal accept; bigger ones get 413'),
+}).describe('The sign-in pages and the user portal (protocols/web)');
+
 const Audit = z.strictObject({
   retentionDays: z.int().min(1).max(36_500).default(400).describe('Audit events older than this are pruned daily'),
 });
@@ -164,9 +172,13 @@ const Ldap = z.strictObject({
   timeLimitSeconds: z.number().min(0.001).max(3600).default(10).describe('At most this many seconds per search, even when the client asks for no limit (the lower of this and the timeLimit of the request applies); more gets timeLimitExceeded (3)'),
   maxFilterDepth: z.int().min(1).max(1000).default(32).describe('Deepest nesting of and/or/not in a search filter; deeper gets unwillingToPerform (53)'),
   maxFilterElements: z.int().min(1).max(100_000).default(1000).describe('Most elements (and/or/not and comparisons) in a search filter; more gets unwillingToPerform (53)'),
+  maxEntriesExamined: z.int().min(1).max(10_000_000).default(100_000).describe('At most this many entries examined per search (the candidates an equality index gives, else every entry in scope), however few match; past it the search ends with adminLimitExceeded (11), keeping the entries already sent'),
+  refreshSeconds: z.number().min(0).max(3600).default(1).describe('Searches read an in-memory copy of the directory: changes made through this process show at the next search; changes made by another Gatehouse process on the same store show within this many seconds (0: the store is checked before every search)'),
   maxMessageBytesBeforeBind: z.int().min(1024).max(16 * 1024 * 1024).default(16 * 1024).describe('Largest LDAP message accepted before a successful bind; larger closes the connection'),
   maxMessageBytes: z.int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024).describe('Largest LDAP message accepted after a successful bind'),
   idleTimeoutSeconds: z.number().min(0.1).max(86_400).default(300).describe('Idle connections are closed after this many seconds'),
+  readTimeoutSeconds: z.number().min(0.1).max(3600).default(10).describe('A message must arrive whole within this many seconds of its first byte; a slower client is disconnected (protocolError), however steadily it trickles'),
+  writeTimeoutSeconds: z.number().min(0.1).max(3600).default(30).describe('A client that reads none of its responses for this many seconds while the server has more to send is disconnected (what is waiting for it stays bounded meanwhile: the connection is neither read nor searched further)'),
   maxConnections: z.int().min(1).default(1000).describe('Open LDAP connections in all; more are refused'),
   maxConnectionsPerIp: z.int().min(1).default(50).describe('Open LDAP connections from one client address; more are refused'),
   maxOutstanding: z.int().min(1).max(1000).default(16).describe('Operations one connection may have in progress; more get busy (51)'),
@@ -176,6 +188,44 @@ const Ldap = z.strictObject({
 }).refine((l) => l.ldapsPort === undefined || l.tls !== undefined, { message: 'ldap.ldapsPort needs ldap.tls', path: ['ldapsPort'] })
   .refine((l) => !l.requireTls || l.tls !== undefined, { message: 'ldap.requireTls needs ldap.tls (otherwise no bind could ever succeed)', path: ['requireTls'] })
   .describe('The LDAP front-end (RFC 4511): simple bind through the access policies (resource `ldap`), read-only search');
+
+/** JWS algorithms the OpenID Connect provider can sign with (never HS*: no client secret is ever a key). */
+export const OIDC_SIGNING_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] as const;
+
+const Oidc = z.strictObject({
+  enabled: z.boolean().default(true).describe('Serve the OpenID Connect provider at <publicUrl>/oidc (issuer), for single sign-on into applications of type oidc'),
+  signingAlgorithms: z
+    .array(z.enum(OIDC_SIGNING_ALGORITHMS))
+    .min(1)
+    .default(['RS256', 'ES256'])
+    .refine((a) => a.includes('RS256'), 'must include RS256 (OpenID Connect Core §15.1: every provider supports it)')
+    .refine((a) => new Set(a).size === a.length, 'lists an algorithm twice')
+    .describe('Algorithms ID tokens, logout tokens and JWT responses are signed with; one key each. The first is the default for clients that do not ask for another'),
+  ttl: z
+    .strictObject({
+      authorizationCodeSeconds: z.int().min(10).max(600).default(60).describe('Lifetime of an authorization code (single use)'),
+      accessTokenSeconds: z.int().min(60).max(86_400).default(900).describe('Lifetime of access tokens (opaque; check them with introspection)'),
+      idTokenSeconds: z.int().min(60).max(86_400).default(3600).describe('Lifetime of ID tokens'),
+      clientCredentialsSeconds: z.int().min(60).max(86_400).default(900).describe('Lifetime of client-credentials access tokens'),
+      refreshTokenSeconds: z.int().min(300).max(366 * 86_400).default(14 * 86_400).describe('A refresh token unused this long expires; with rotation each use starts a new one'),
+      grantSeconds: z.int().min(300).max(366 * 86_400).default(30 * 86_400).describe('Absolute lifetime of what one sign-in grants an application: after it, refresh tokens stop working and the person signs in again'),
+      deviceCodeSeconds: z.int().min(60).max(3600).default(600).describe('How long a device code (RFC 8628) waits for the person to approve it'),
+      interactionSeconds: z.int().min(60).max(3600).default(900).describe('How long a person has to finish signing in for an authorization request'),
+    })
+    .prefault({}),
+  refreshTokens: z
+    .strictObject({
+      rotate: z.boolean().default(true).describe('Replace the refresh token at every use; presenting a used one again revokes the whole grant (reuse detection, RFC 9700 §4.14.2). Off: refresh tokens are reusable until they expire, and reuse cannot be detected'),
+    })
+    .prefault({}),
+  deviceFlow: z.boolean().default(true).describe('Offer the device authorization grant (RFC 8628) for TVs and command-line tools, with its verification page at /oidc/device'),
+  keys: z
+    .strictObject({
+      rotationOverlapHours: z.number().min(0).max(24 * 90).default(24).describe('After `gatehouse keys rotate`, the previous keys stay published (JWKS) and accepted this long, so tokens signed just before keep verifying'),
+      reloadSeconds: z.number().min(1).max(3600).default(30).describe('How often each process checks the store for rotated keys'),
+    })
+    .prefault({}),
+}).describe('The OpenID Connect provider (oidc-provider): clients are the applications of type oidc');
 
 /** A user declared in the file. `password` is hashed when it changes; `passwordHash` imports an existing hash. */
 export const DeclaredUser = UserInput.extend({
@@ -206,9 +256,11 @@ export const ConfigSchema = z.strictObject({
   devices: Devices.prefault({}),
   access: Access.prefault({}),
   sessions: Sessions.prefault({}),
+  web: Web.prefault({}),
   audit: Audit.prefault({}),
   directory: Directory.prefault({}),
   ldap: Ldap.prefault({}),
+  oidc: Oidc.prefault({}),
 });
 
 export type Config = z.output<typeof ConfigSchema>;

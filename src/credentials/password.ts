@@ -16,6 +16,7 @@ import type { Algorithm } from '@node-rs/argon2';
 import { PasswordInputError, validatePasswordInput } from './input.ts';
 import { argon2ParamsProblem, parseStoredHash } from './schemes.ts';
 import type { ParsedHash, PasswordScheme } from './schemes.ts';
+import { withArgon2Slot } from './slots.ts';
 import { matchesHash } from './verifiers.ts';
 
 export { identifyScheme, HASH_LIMITS } from './schemes.ts';
@@ -95,7 +96,8 @@ export class PasswordHasher {
     // Mirror verify(): invalid input is rejected there before any hashing too.
     if (validatePasswordInput(password)) return;
     try {
-      await argon2.verify(await this.#dummy(), password.normalize('NFKC'));
+      const dummy = await this.#dummy();
+      await withArgon2Slot(() => argon2.verify(dummy, password.normalize('NFKC')));
     } catch {
       // Only the time spent matters here.
     }
@@ -122,12 +124,12 @@ export class PasswordHasher {
   }
 
   #argon2id(password: string): Promise<string> {
-    return argon2.hash(password, {
+    return withArgon2Slot(() => argon2.hash(password, {
       algorithm: ARGON2ID,
       memoryCost: this.#params.memoryKiB,
       timeCost: this.#params.iterations,
       parallelism: this.#params.parallelism,
-    });
+    }));
   }
 }
 

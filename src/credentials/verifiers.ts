@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import * as argon2 from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import type { ParsedHash, Pbkdf2Hash, SaltedShaHash } from './schemes.ts';
+import { withArgon2Slot } from './slots.ts';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -22,7 +23,7 @@ export async function matchesHash(parsed: ParsedHash, candidate: string): Promis
   try {
     switch (parsed.kind) {
       case 'argon2':
-        return await argon2.verify(parsed.encoded, candidate);
+        return await withArgon2Slot(() => argon2.verify(parsed.encoded, candidate));
       case 'bcrypt':
         return await bcrypt.compare(candidate, parsed.encoded);
       case 'pbkdf2':

@@ -65,6 +65,11 @@ export interface DirectoryServiceDeps {
   hasher: PasswordHasher;
   passwordPolicy: PasswordPolicy;
   keyring: Keyring;
+  /**
+   * Ends a user's sessions through the session service (so front-ends hear of it: OIDC sends
+   * back-channel logout) before everything tagged with the user is deleted.
+   */
+  endSessions?: (ctx: AuditContext, userId: string, reason: 'suspended' | 'deleted') => Promise<unknown>;
 }
 
 export const RADIUS_SECRET_PURPOSE = 'radius-client-secret';
@@ -103,8 +108,10 @@ export class DirectoryService {
   readonly hasher: PasswordHasher;
   private readonly passwordPolicy: PasswordPolicy;
   private readonly keyring: Keyring;
+  private readonly endSessions: DirectoryServiceDeps['endSessions'];
 
   constructor(deps: DirectoryServiceDeps) {
+    this.endSessions = deps.endSessions;
     this.store = deps.store;
     this.auditor = deps.auditor;
     this.hasher = deps.hasher;
@@ -168,7 +175,7 @@ export class DirectoryService {
       await emit({ type: 'user.deleted', outcome: 'success', target: userTarget(gone) });
       return gone;
     });
-    await this.store.ttl.deleteTagged({ subject: user.id });
+    await this.revokeAll(ctx, user.id, 'deleted');
     return deleted;
   }
 
@@ -211,8 +218,19 @@ export class DirectoryService {
     });
     // Sessions and tokens live in the TTL store: revoked once the suspension is committed, so no
     // sign-in can slip in between (every sign-in checks the status first).
-    await this.store.ttl.deleteTagged({ subject: user.id });
+    await this.revokeAll(ctx, user.id, 'suspended');
     return updated;
+  }
+
+  /** Ends the user's sessions (telling front-ends), then deletes everything tagged with the user. */
+  private async revokeAll(ctx: AuditContext, userId: string, reason: 'suspended' | 'deleted'): Promise<void> {
+    try {
+      await this.endSessions?.(ctx, userId, reason);
+    } catch (err) {
+      // The deletion below still revokes everything; only the notifications are lost.
+      this.auditor.warn('ending the sessions of a suspended or deleted user failed', err);
+    }
+    await this.store.ttl.deleteTagged({ subject: userId });
   }
 
   async activateUser(ctx: AuditContext, ref: string): Promise<User> {

@@ -18,6 +18,8 @@ import { createLogger, type Logger } from '../log.ts';
 import { loadKeyring } from '../secrets/keyring.ts';
 import { openStore } from '../store/open.ts';
 import { createLdapFrontEnd, type LdapFrontEnd } from '../../protocols/ldap/server.ts';
+import { createOidcFrontEnd, type OidcFrontEnd } from '../../protocols/oidc/index.ts';
+import { createWebFrontEnd } from '../../protocols/web/index.ts';
 import type { Store } from '../store/types.ts';
 import { createHttpApp } from './http.ts';
 import { Metrics } from './metrics.ts';
@@ -43,6 +45,8 @@ export interface Gatehouse {
   readonly listeners: Listener[];
   readonly httpUrl: string;
   readonly metrics: Metrics;
+  /** The OpenID Connect provider, when enabled. */
+  readonly oidc: OidcFrontEnd | undefined;
   /** The admin API key created at this start, shown once; undefined when keys already existed or came from GATEHOUSE_ADMIN_KEY. */
   readonly bootstrapKey: string | undefined;
   /** Re-reads the config file and reconciles; a bad file leaves the running configuration in force. */
@@ -74,6 +78,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
   });
   const servers: Server[] = [];
   let ldap: LdapFrontEnd | undefined;
+  let oidc: OidcFrontEnd | undefined;
   try {
     const { applied } = await store.migrate();
     if (applied.length) logger.info({ migrations: applied }, 'store migrated');
@@ -87,11 +92,26 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
     const source = options.configFile ?? 'inline configuration';
     await reconcile(core, config, { actor: { type: 'config', name: source } }, source);
 
-    const app = createHttpApp(core, metrics, [createAdminApi(core), createDeviceApi({ devices: core.devices, config })]);
+    // Signing keys are made on the first start, before anything is served.
+    oidc = config.oidc.enabled ? await createOidcFrontEnd(core) : undefined;
+    const app = createHttpApp(core, metrics, [
+      createAdminApi(core),
+      createDeviceApi({ devices: core.devices, config }),
+      ...(oidc ? [oidc.mount] : []),
+      ...(config.web.enabled ? [createWebFrontEnd(core)] : []),
+    ]);
     const http = app.listen({ host: config.server.http.host, port: config.server.http.port });
     servers.push(http);
     const httpUrl = urlOf('http', await listening(http));
-    const listeners: Listener[] = [{ name: 'http (admin API /api/v1, device check-in /device/v1, /healthz, /readyz, /metrics)', url: httpUrl }];
+    const listeners: Listener[] = [{ name: `http (admin API /api/v1, device check-in /device/v1, ${config.web.enabled ? 'sign-in and portal /, ' : ''}/healthz, /readyz, /metrics)`, url: httpUrl }];
+    // People reach the pages at the public URL (passkeys are bound to its host name), not necessarily at the socket's address.
+    if (config.web.enabled) listeners.push({ name: 'portal (sign in here; the user portal)', url: `${(config.server.http.publicUrl ?? httpUrl).replace(/\/+$/, '')}/` });
+    if (oidc) {
+      const issuer = `${(config.server.http.publicUrl ?? httpUrl).replace(/\/+$/, '')}/oidc`;
+      await oidc.start(app, issuer);
+      await oidc.checkClients();
+      listeners.push({ name: 'oidc (OpenID Connect provider; discovery at /.well-known/openid-configuration under the issuer)', url: issuer });
+    }
     if (config.server.https) {
       // The same endpoints over TLS. A client certificate is asked for, not required: devices
       // holding a Gatehouse device certificate are identified by it (mTLS), everyone else is not.
@@ -125,6 +145,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
       listeners,
       httpUrl,
       metrics,
+      oidc,
       bootstrapKey,
       async reload() {
         if (!options.configFile) return { ok: false, error: 'no configuration file to reload' };
@@ -139,10 +160,11 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
         }
         try {
           const summary = await reconcile(core, next, { actor: { type: 'config', name: options.configFile } }, options.configFile);
-          for (const key of ['server', 'storage', 'secrets', 'passwords', 'throttle', 'ldap'] as const) {
+          for (const key of ['server', 'storage', 'secrets', 'passwords', 'throttle', 'ldap', 'oidc', 'web'] as const) {
             if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) logger.warn({ section: key }, `configuration section '${key}' changed: it takes effect at the next restart`);
           }
           if (next.log.level !== config.log.level) logger.level = next.log.level;
+          await oidc?.checkClients();
           config = next;
           return { ok: true, summary };
         } catch (err) {
@@ -155,6 +177,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
       stop() {
         stopping ??= (async () => {
           clearInterval(sweeper);
+          oidc?.close();
           await Promise.all([...servers.map((server) => closeGracefully(server, config.server.shutdownTimeoutSeconds * 1000)), ldap?.close()]);
           await store.close();
         })();
@@ -162,6 +185,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
       },
     };
   } catch (err) {
+    oidc?.close();
     await Promise.all([...servers.map((server) => closeGracefully(server, 1000)), ldap?.close()]);
     await store.close().catch(() => undefined);
     throw err;

@@ -36,7 +36,7 @@ export interface Session {
   expiresAt: number;
 }
 
-export type SessionEndReason = 'logout' | 'revoked' | 'password_changed' | 'admin';
+export type SessionEndReason = 'logout' | 'revoked' | 'password_changed' | 'admin' | 'suspended' | 'deleted';
 
 export interface NewSession {
   user: Pick<User, 'id' | 'username'>;

@@ -229,6 +229,42 @@ export interface Pki {
   deleteDeviceTokens(deviceId: string): Promise<number>;
 }
 
+/**
+ * A key Gatehouse signs with: a JWS key of the OpenID Connect provider (use 'sig') or a key that
+ * signs HTTP cookies (use 'cookie'). Keys come in generations: the newest generation signs, older
+ * ones stay published (JWKS) or accepted (cookies) until they retire.
+ */
+export interface SigningKeyRecord {
+  kid: string;
+  use: 'sig' | 'cookie';
+  /** JWS algorithm ('RS256', 'ES256', …) of a 'sig' key; 'HS256' for a cookie key. */
+  alg: string;
+  generation: number;
+  /** The public JWK of a 'sig' key (what JWKS publishes); absent for cookie keys. */
+  publicJwk?: Record<string, unknown>;
+  /** The private key (a JWK, as JSON), encrypted by the caller. */
+  privateEncrypted: string;
+  createdAt: string;
+  /** When the key stops being published and accepted; set once a newer generation replaces it. */
+  retiresAt?: string;
+}
+
+export type NewSigningKey = Omit<SigningKeyRecord, 'createdAt' | 'retiresAt'>;
+
+export interface SigningKeys {
+  /** Every key that has not retired, newest generation first (then by use and algorithm). */
+  list(): Promise<SigningKeyRecord[]>;
+  /**
+   * Stores the keys together, unless a key of the same use, algorithm and generation exists: of
+   * concurrent callers exactly one wins (first start of several processes; two rotations at once).
+   * With `retiresAt`, every key of an older generation that is not retiring yet retires then.
+   * @returns whether the keys were stored
+   */
+  add(keys: NewSigningKey[], retiresAt?: string): Promise<boolean>;
+  /** Deletes the keys retired at `before` or earlier; returns how many. */
+  prune(before: string): Promise<number>;
+}
+
 export interface DirectoryStore {
   readonly users: Collection<User>;
   readonly groups: Collection<Group>;
@@ -242,6 +278,7 @@ export interface DirectoryStore {
   readonly passwords: Passwords;
   readonly factors: Factors;
   readonly pki: Pki;
+  readonly signingKeys: SigningKeys;
   readonly audit: AuditLog;
   /**
    * Runs `work` in one transaction: everything it does through `tx` commits together or not at

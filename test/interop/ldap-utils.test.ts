@@ -1,25 +1,30 @@
 /**
- * OpenLDAP's own clients (Debian ldap-utils: ldapwhoami, ldapsearch) against a real Gatehouse,
- * output compared with golden files, as glauth does in CI. Volatile values (entryUUID, timestamps)
- * are not requested; records are sorted (a store returns rows in its own order) and comments
- * dropped. A missing ldapsearch fails the suite: .ci/run installs ldap-utils.
- * Regenerate the golden files with GATEHOUSE_UPDATE_GOLDEN=1 after checking the difference.
+ * OpenLDAP's own clients (Debian ldap-utils: ldapwhoami, ldapsearch, ldappasswd) against a real
+ * Gatehouse, in clear, over StartTLS (-ZZ) and over LDAPS, output compared with golden files, as
+ * glauth does in CI. Volatile values (entryUUID, timestamps) are not requested; records are sorted
+ * (a store returns rows in its own order) and comments dropped. A missing ldapsearch fails the
+ * suite: .ci/run installs ldap-utils. Regenerate the golden files with GATEHOUSE_UPDATE_GOLDEN=1
+ * after checking the difference.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GroupInput, UserInput } from '../../src/directory/model.ts';
+import { ApplicationInput, GroupInput, UserInput } from '../../src/directory/model.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { tlsFiles, type TlsFiles } from '../ldap/tls-support.ts';
 
 const run = promisify(execFile);
 const BASE = 'dc=example,dc=com';
 const PASSWORD = 'correct horse battery staple';
 const dnOf = (uid: string) => `uid=${uid},ou=people,${BASE}`;
 const UPDATE = process.env.GATEHOUSE_UPDATE_GOLDEN === '1';
-/** Whether the transport hands request controls to search (README.md, "Paged results"). */
+const SERVICE_SECRET = 'the-ci-service-secret-0123456789abcdef';
+/** The exit code of a failed ldap-utils command (its LDAP result code), or 0. */
+const exitCode = (err: unknown) => (err as { code?: number }).code ?? -1;
 
 /** Sorted LDIF records without comments, so the store's row order and ldapsearch's notes do not matter. */
 function normalize(ldif: string): string {
@@ -47,9 +52,18 @@ function golden(name: string, actual: string): void {
 describe.each(backends)('ldap-utils against Gatehouse ($name)', (backend) => {
   let t: TestServer;
   let url: string;
+  let ldapsUrl: string;
+  let files: TlsFiles;
+  /** libldap (GnuTLS) trusts the test CA through the environment; it checks the certificate's name (127.0.0.1). */
+  let tlsEnv: NodeJS.ProcessEnv;
   beforeAll(async () => {
-    t = await startTestServer(backend, { ldap: { baseDn: BASE } });
+    files = await tlsFiles();
+    const caFile = join(files.tls.certFile, '..', 'ca.pem');
+    writeFileSync(caFile, files.ca);
+    tlsEnv = { ...process.env, LDAPTLS_CACERT: caFile, LDAPTLS_REQCERT: 'demand' };
+    t = await startTestServer(backend, { ldap: { baseDn: BASE, tls: files.tls, ldapsPort: 0 } });
     url = t.gh.listeners.find((l) => l.url.startsWith('ldap://'))!.url;
+    ldapsUrl = t.gh.listeners.find((l) => l.url.startsWith('ldaps://'))!.url;
     const d = t.gh.core.directory;
     await d.createGroup(CLI_CTX, GroupInput.parse({ name: 'staff', description: 'Everyone employed', gidNumber: 5000 }));
     await d.createGroup(CLI_CTX, GroupInput.parse({ name: 'engineering', gidNumber: 5001 }));
@@ -63,11 +77,19 @@ describe.each(backends)('ldap-utils against Gatehouse ($name)', (backend) => {
     await d.createUser(CLI_CTX, UserInput.parse({ username: 'carol', displayName: 'Carol Danvers', uidNumber: 10003, gidNumber: 5001, groups: ['engineering'] }));
     await d.createUser(CLI_CTX, UserInput.parse({ username: 'dave', uidNumber: 9000 }));
     await d.createUser(CLI_CTX, UserInput.parse({ username: 'erin', email: 'erin@example.com' }));
+    await d.createUser(CLI_CTX, UserInput.parse({ username: 'frank', displayName: 'Frank Poole', password: PASSWORD }));
+    await d.createResource(CLI_CTX, 'applications', ApplicationInput.parse({ name: 'ci', description: 'Build server', secret: SERVICE_SECRET, settings: { ldap: { scope: { groups: ['engineering'] } } } }));
   });
-  afterAll(async () => t?.stop());
+  afterAll(async () => {
+    await t?.stop();
+    files?.remove();
+  });
 
-  const ldapsearch = async (as: string, args: string[]) =>
-    (await run('ldapsearch', ['-x', '-LLL', '-o', 'ldif_wrap=no', '-H', url, '-D', dnOf(as), '-w', PASSWORD, ...args], { encoding: 'utf8' })).stdout;
+  const ldapsearch = async (as: string, args: string[], options: { tls?: 'starttls' | 'ldaps'; bindDn?: string; password?: string } = {}) => {
+    const server = options.tls === 'ldaps' ? ['-H', ldapsUrl] : options.tls === 'starttls' ? ['-H', url, '-ZZ'] : ['-H', url];
+    const bind = ['-D', options.bindDn ?? dnOf(as), '-w', options.password ?? PASSWORD];
+    return (await run('ldapsearch', ['-x', '-LLL', '-o', 'ldif_wrap=no', ...server, ...bind, ...args], { encoding: 'utf8', env: tlsEnv })).stdout;
+  };
 
   it('ldapwhoami', async () => {
     const { stdout } = await run('ldapwhoami', ['-x', '-H', url, '-D', dnOf('alice'), '-w', PASSWORD], { encoding: 'utf8' });
@@ -89,6 +111,39 @@ describe.each(backends)('ldap-utils against Gatehouse ($name)', (backend) => {
   it('reads the root DSE and the subschema subentry', async () => {
     golden('ldap-root-dse.ldif', normalize(await ldapsearch('alice', ['-b', '', '-s', 'base', '(objectClass=*)', 'namingContexts', 'supportedControl', 'supportedLDAPVersion', 'subschemaSubentry', 'vendorName'])));
     golden('ldap-subschema.ldif', normalize(await ldapsearch('alice', ['-b', 'cn=Subschema', '-s', 'base', '(objectClass=subschema)', 'objectClasses', 'attributeTypes'])));
+  });
+
+  it('searches over StartTLS (-ZZ) and over LDAPS, with the server certificate checked', async () => {
+    const args = ['-b', `ou=people,${BASE}`, '(uid=bob)', 'uid', 'mail', 'memberOf', 'uidNumber'];
+    const starttls = normalize(await ldapsearch('bob', args, { tls: 'starttls' }));
+    golden('ldap-starttls.ldif', starttls);
+    expect(normalize(await ldapsearch('bob', args, { tls: 'ldaps' }))).toBe(starttls);
+    golden('ldap-ldaps-root-dse.ldif', normalize(await ldapsearch('bob', ['-b', '', '-s', 'base', '(objectClass=*)', 'supportedExtension', 'supportedControl'], { tls: 'ldaps' })));
+    // Without the CA, libldap refuses the certificate: nothing is sent in clear instead.
+    const untrusted = run('ldapsearch', ['-x', '-H', url, '-ZZ', '-D', dnOf('bob'), '-w', PASSWORD, '-b', BASE, '(uid=bob)'], { encoding: 'utf8', env: { ...process.env, LDAPTLS_CACERT: '/dev/null', LDAPTLS_REQCERT: 'demand' } });
+    await expect(untrusted).rejects.toMatchObject({ stderr: expect.stringMatching(/TLS|certificate/i) });
+  });
+
+  it('changes a password with ldappasswd over StartTLS; the new one binds, the old one no longer does', async () => {
+    const next = 'a brand new passphrase, quite long';
+    await run('ldappasswd', ['-x', '-ZZ', '-H', url, '-D', dnOf('frank'), '-w', PASSWORD, '-a', PASSWORD, '-s', next], { encoding: 'utf8', env: tlsEnv });
+    const { stdout } = await run('ldapwhoami', ['-x', '-ZZ', '-H', url, '-D', dnOf('frank'), '-w', next], { encoding: 'utf8', env: tlsEnv });
+    expect(stdout.trim()).toBe(`dn:${dnOf('frank')}`);
+    const old = await run('ldapwhoami', ['-x', '-ZZ', '-H', url, '-D', dnOf('frank'), '-w', PASSWORD], { encoding: 'utf8', env: tlsEnv }).catch((err: unknown) => err);
+    expect(exitCode(old)).toBe(49);
+    // In clear, the server refuses to take a password at all (confidentialityRequired, 13).
+    const clear = await run('ldappasswd', ['-x', '-H', url, '-D', dnOf('frank'), '-w', next, '-a', next, '-s', 'yet another passphrase, also long'], { encoding: 'utf8' }).catch((err: unknown) => err);
+    expect(exitCode(clear)).not.toBe(0);
+    const { stdout: said, stderr } = clear as { stdout: string; stderr: string };
+    expect(`${said}${stderr}`).toMatch(/Confidentiality required \(13\)/);
+  });
+
+  it('binds a service account and shows it its scope, and evaluates extensible filters from ldapsearch', async () => {
+    const service = `cn=ci,ou=services,${BASE}`;
+    const { stdout } = await run('ldapwhoami', ['-x', '-H', url, '-D', service, '-w', SERVICE_SECRET], { encoding: 'utf8' });
+    expect(stdout.trim()).toBe(`dn:${service}`);
+    golden('ldap-service-scope.ldif', normalize(await ldapsearch('', ['-b', BASE, '(|(objectClass=posixAccount)(objectClass=groupOfNames))', 'uid', 'cn', 'memberUid'], { bindDn: service, password: SERVICE_SECRET })));
+    golden('ldap-extensible.ldif', normalize(await ldapsearch('bob', ['-b', BASE, `(&(objectClass=posixAccount)(memberOf:distinguishedNameMatch:=CN=Staff,OU=Groups,${BASE.toUpperCase()})(!(cn:caseExactMatch:=Carol Danvers)))`, 'uid', 'cn'])));
   });
 
   it('pages with -E pr=2/noprompt', async () => {

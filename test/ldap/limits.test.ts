@@ -1,6 +1,7 @@
 /**
- * Server-side search limits: filter depth and size (checked before evaluation, iteratively) and the
- * time limit that applies even when the client asks for none.
+ * Server-side search limits: filter depth and size (checked while decoding, without recursion past
+ * the limit), the entries a search may examine, and the time limit that applies even when the
+ * client asks for none.
  */
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,9 @@ import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
 import { BASE, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
 
-const { LdapMessage, SearchRequest } = ldapMessages;
+const { BindRequest, LdapMessage, SearchRequest } = ldapMessages as unknown as typeof ldapMessages & {
+  BindRequest: new (options: { messageId: number; name: string; credentials: string }) => { toBer(): { buffer: Buffer } };
+};
 const PEOPLE = `ou=people,${BASE}`;
 
 /** `(uid=alice)` inside `depth - 1` nested and-filters: `depth` levels in all. */
@@ -29,15 +32,16 @@ function open(port: number): Promise<Socket> {
 
 interface Reply { messageId: number; type: string; status?: number; diagnosticMessage?: string }
 
-/** Reads LDAP messages off a raw socket until the SearchResultDone of `messageId`, or the socket closes. */
-function searchDone(socket: Socket, messageId: number, timeoutMs = 3000): Promise<{ done?: Reply; closed: boolean }> {
+/** Reads LDAP messages off a raw socket until the SearchResultDone (or other final response) of `messageId`, or the socket closes. */
+function searchDone(socket: Socket, messageId: number, timeoutMs = 3000): Promise<{ done?: Reply; closed: boolean; entries: number }> {
   return new Promise((resolve) => {
     let buffer = Buffer.alloc(0);
+    let entries = 0;
     const finish = (result: { done?: Reply; closed: boolean }) => {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('close', onClose);
-      resolve(result);
+      resolve({ ...result, entries });
     };
     const onData = (chunk: Buffer) => {
       buffer = Buffer.concat([buffer, chunk]);
@@ -46,7 +50,9 @@ function searchDone(socket: Socket, messageId: number, timeoutMs = 3000): Promis
         if (frame.kind !== 'message') return; // incomplete: wait for more
         const message = LdapMessage.parse(new BerReader(Buffer.from(buffer.subarray(0, frame.size)))) as unknown as Reply;
         buffer = buffer.subarray(frame.size);
-        if (message.type === 'SearchResultDone' && message.messageId === messageId) return finish({ done: message, closed: false });
+        if (message.messageId !== messageId) continue;
+        if (message.type === 'SearchResultEntry') entries++;
+        else return finish({ done: message, closed: false });
       }
     };
     const onClose = () => finish({ closed: true });
@@ -59,7 +65,8 @@ function searchDone(socket: Socket, messageId: number, timeoutMs = 3000): Promis
 
 describe('ldap limits in the configuration schema', () => {
   it('has the defaults and refuses nonsense', () => {
-    expect(ConfigSchema.parse({}).ldap).toMatchObject({ maxFilterDepth: 32, maxFilterElements: 1000, timeLimitSeconds: 10 });
+    expect(ConfigSchema.parse({}).ldap).toMatchObject({ maxFilterDepth: 32, maxFilterElements: 1000, timeLimitSeconds: 10, maxEntriesExamined: 100_000, readTimeoutSeconds: 10, writeTimeoutSeconds: 30 });
+    expect(() => ConfigSchema.parse({ ldap: { maxEntriesExamined: 0 } })).toThrow();
     expect(ConfigSchema.parse({ ldap: { timeLimitSeconds: 0.001 } }).ldap.timeLimitSeconds).toBe(0.001);
     expect(() => ConfigSchema.parse({ ldap: { timeLimitSeconds: 0 } })).toThrow();
     expect(() => ConfigSchema.parse({ ldap: { maxFilterDepth: 0 } })).toThrow();
@@ -121,6 +128,44 @@ describe.each(backends)('LDAP filter limits ($name)', (backend) => {
   });
 });
 
+describe.each(backends)('LDAP entries examined ($name)', (backend) => {
+  let t: LdapFixture;
+  let reader: Client;
+  beforeAll(async () => {
+    t = await startLdap(backend, { maxEntriesExamined: 3 });
+    await seed(t.core);
+    reader = t.client();
+    await reader.bind(dnOf('bob'), PASSWORD);
+  });
+  afterAll(async () => t?.stop());
+
+  it('lets indexed searches through: an equality examines only its candidates', async () => {
+    expect((await reader.search(BASE, { scope: 'sub', filter: '(uid=alice)' })).searchEntries).toHaveLength(1);
+    expect((await reader.search(BASE, { scope: 'sub', filter: '(&(objectClass=*)(|(uid=alice)(uid=bob)(mail=dave@nowhere)))' })).searchEntries).toHaveLength(2);
+    // Four people examined (one level below ou=people) is one too many.
+    const refused = reader.search(PEOPLE, { scope: 'one', filter: '(cn=*)' });
+    await expect(refused).rejects.toMatchObject({ code: 11 });
+    await expect(refused).rejects.toThrow(/ldap\.maxEntriesExamined/);
+    expect((await reader.search(PEOPLE, { scope: 'one', filter: '(uid=dave)' })).searchEntries).toHaveLength(1);
+  });
+
+  it('ends with adminLimitExceeded (11) after the entries already sent, and the connection stays usable', async () => {
+    const socket = await open(t.address.port);
+    try {
+      socket.write(new BindRequest({ messageId: 1, name: dnOf('bob'), credentials: PASSWORD }).toBer().buffer);
+      expect((await searchDone(socket, 1)).done).toMatchObject({ type: 'BindResponse', status: 0 });
+      socket.write(new SearchRequest({ messageId: 2, baseObject: PEOPLE, scope: 'one', filter: '(objectClass=*)' }).toBer().buffer);
+      // alice, bob and carol examined and sent; dave would be the fourth.
+      const limited = await searchDone(socket, 2);
+      expect(limited).toMatchObject({ entries: 3, closed: false, done: { type: 'SearchResultDone', status: 11 } });
+      socket.write(new SearchRequest({ messageId: 3, baseObject: PEOPLE, scope: 'one', filter: '(uid=carol)' }).toBer().buffer);
+      expect(await searchDone(socket, 3)).toMatchObject({ entries: 1, done: { status: 0 } });
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
 describe.each(backends)('LDAP time limit ($name)', (backend) => {
   let slow: LdapFixture;
   let normal: LdapFixture;
@@ -141,9 +186,12 @@ describe.each(backends)('LDAP time limit ($name)', (backend) => {
   it('answers timeLimitExceeded (3) when the server limit passes, though the client asked for none', async () => {
     const c = slow.client();
     await c.bind(dnOf('bob'), PASSWORD);
-    await expect(c.search(BASE, { scope: 'sub', filter: '(objectClass=*)', timeLimit: 0 })).rejects.toMatchObject({ code: 3 });
+    // Searches are fast once the snapshot is built: a filter that costs something on each of the
+    // 300-odd entries keeps this well past a millisecond on any machine.
+    const slowFilter = `(|${'(objectClass=*zz*yy*xx*)'.repeat(500)}(objectClass=*))`;
+    await expect(c.search(BASE, { scope: 'sub', filter: slowFilter, timeLimit: 0 })).rejects.toMatchObject({ code: 3 });
     // A client's larger limit does not raise the server's.
-    await expect(c.search(BASE, { scope: 'sub', filter: '(objectClass=*)', timeLimit: 60 })).rejects.toMatchObject({ code: 3 });
+    await expect(c.search(BASE, { scope: 'sub', filter: slowFilter, timeLimit: 60 })).rejects.toMatchObject({ code: 3 });
     // The connection stays usable; the root DSE (no evaluation over the tree) still answers.
     expect((await c.search('', { scope: 'base', filter: '(objectClass=*)' })).searchEntries).toHaveLength(1);
   });

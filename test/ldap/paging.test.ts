@@ -1,6 +1,6 @@
 /**
  * Simple Paged Results (RFC 2696) and the subschema subentry (RFC 4512 §4.2), through search()
- * directly (the request controls as @ldapjs/messages decodes them) and, once the transport passes
+ * directly (a searcher, with the request controls as @ldapjs/messages decodes them) and, once the transport passes
  * controls to search (see README.md), through ldapts over 1,000 users.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,8 @@ import { backends } from '../helpers/backends.ts';
 import type { BoundUser } from '../../protocols/ldap/bind.ts';
 import { LDAP_DEFAULTS } from '../../protocols/ldap/options.ts';
 import { COOKIE_TTL_SECONDS, issueCookie, PAGED_RESULTS, readCookie } from '../../protocols/ldap/paging.ts';
-import { search, SCOPE, type SearchInput } from '../../protocols/ldap/search.ts';
+import { rawFilterOf } from '../../protocols/ldap/filter.ts';
+import { createSearcher, SCOPE, type Searcher, type SearchInput } from '../../protocols/ldap/search.ts';
 import { BASE, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
 
 const PEOPLE = `ou=people,${BASE}`;
@@ -35,6 +36,7 @@ describe.each(backends)('LDAP paged results and subschema ($name)', (backend) =>
   let t: LdapFixture;
   let reader: BoundUser;
   let plain: BoundUser;
+  let searcher: Searcher;
   beforeAll(async () => {
     t = await startLdap(backend, OPTIONS);
     await seed(t.core);
@@ -45,17 +47,21 @@ describe.each(backends)('LDAP paged results and subschema ($name)', (backend) =>
     }
     const bob = await users.findByName('bob');
     const dave = await users.findByName('dave');
-    reader = { userId: bob!.id, username: 'bob', dn: dnOf('bob') };
-    plain = { userId: dave!.id, username: 'dave', dn: dnOf('dave') };
+    reader = { kind: 'user', userId: bob!.id, username: 'bob', dn: dnOf('bob') };
+    plain = { kind: 'user', userId: dave!.id, username: 'dave', dn: dnOf('dave') };
+    searcher = createSearcher(t.core, OPTIONS);
   }, 120_000);
-  afterAll(async () => t?.stop());
+  afterAll(async () => {
+    searcher?.close();
+    await t?.stop();
+  });
 
   const input = (filter: string, extra: Partial<SearchInput> = {}): SearchInput => ({
-    base: ['ou=people', 'dc=example', 'dc=com'], scope: SCOPE.one, filter: parseString(filter), attributes: ['uid'], sizeLimit: 0, typesOnly: false, ...extra,
+    base: ['ou=people', 'dc=example', 'dc=com'], scope: SCOPE.one, filter: rawFilterOf(parseString(filter)), attributes: ['uid'], sizeLimit: 0, typesOnly: false, ...extra,
   });
   const page = (size: number, cookie: Buffer = Buffer.alloc(0)) => [{ type: PAGED_RESULTS, criticality: true, value: { size, cookie } }];
-  const run = (i: SearchInput, who: BoundUser = reader) => search(t.core, OPTIONS, who, i);
-  const anonymous = (i: SearchInput) => search(t.core, OPTIONS, undefined, i);
+  const run = (i: SearchInput, who: BoundUser = reader) => searcher.search(who, i);
+  const anonymous = (i: SearchInput) => searcher.search(undefined, i);
 
   it('pages through every user with signed cookies; an empty cookie ends it', async () => {
     const seen: string[] = [];
@@ -92,16 +98,17 @@ describe.each(backends)('LDAP paged results and subschema ($name)', (backend) =>
   });
 
   it('applies the size limit to the whole paged search', async () => {
-    const limited = { ...OPTIONS, sizeLimit: 25 };
+    const limited = createSearcher(t.core, { ...OPTIONS, sizeLimit: 25 });
     let cookie: Buffer = Buffer.alloc(0);
     let total = 0;
     let status = 0;
     do {
-      const out = await search(t.core, limited, reader, input('(uid=user*)', { controls: page(10, cookie) }));
+      const out = await limited.search(reader, input('(uid=user*)', { controls: page(10, cookie) }));
       total += out.entries.length;
       status = out.status;
       cookie = cookieOf(out.controls);
     } while (cookie.length);
+    limited.close();
     expect(total).toBe(25);
     expect(status).toBe(4);
   });

@@ -73,7 +73,7 @@ describe.each(backends)('LDAP search ($name)', (backend) => {
     expect(dns(base.searchEntries)).toEqual([BASE]);
     expect(base.searchEntries[0]).toMatchObject({ dc: 'example', objectClass: ['top', 'domain'] });
     const one = await reader.search(BASE, { scope: 'one', filter: '(objectClass=*)' });
-    expect(dns(one.searchEntries)).toEqual([GROUPS, PEOPLE]);
+    expect(dns(one.searchEntries)).toEqual([GROUPS, PEOPLE, `ou=services,${BASE}`]);
     const sub = await reader.search(BASE, { scope: 'sub', filter: '(objectClass=groupOfNames)' });
     expect(dns(sub.searchEntries)).toEqual([groupDn('engineering'), groupDn('ldap-readers'), groupDn('staff')]);
     await expect(reader.search(`ou=nowhere,${BASE}`, { scope: 'sub', filter: '(objectClass=*)' })).rejects.toMatchObject({ code: 32 });

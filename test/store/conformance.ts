@@ -246,6 +246,42 @@ export function storeConformance(backend: Backend): void {
       });
     });
 
+    describe('signing keys', () => {
+      const key = (kid: string, generation: number, alg = 'RS256', use: 'sig' | 'cookie' = 'sig') => ({
+        kid, use, alg, generation, privateEncrypted: `enc-${kid}`, ...(use === 'sig' ? { publicJwk: { kty: 'RSA', kid } } : {}),
+      });
+
+      it('lets exactly one of two processes store the first generation', async () => {
+        const results = await Promise.all([
+          store.directory.signingKeys.add([key('a-rs', 1), key('a-es', 1, 'ES256'), key('a-ck', 1, 'HS256', 'cookie')]),
+          store.directory.signingKeys.add([key('b-rs', 1), key('b-es', 1, 'ES256'), key('b-ck', 1, 'HS256', 'cookie')]),
+        ]);
+        expect(results.filter(Boolean)).toHaveLength(1);
+        const kids = (await store.directory.signingKeys.list()).map((k) => k.kid).sort();
+        expect(kids).toEqual(results[0] ? ['a-ck', 'a-es', 'a-rs'] : ['b-ck', 'b-es', 'b-rs']);
+      });
+
+      it('rotates: the new generation comes first, older ones retire at the given time and are then pruned', async () => {
+        const first = await store.directory.signingKeys.list();
+        const winner = first[0]!.kid.slice(0, 1);
+        const retiresAt = new Date(Date.now() + 60_000).toISOString();
+        expect(await store.directory.signingKeys.add([key('c-rs', 2), key('c-ck', 2, 'HS256', 'cookie')], retiresAt)).toBe(true);
+        expect(await store.directory.signingKeys.add([key('d-rs', 2)], retiresAt)).toBe(false);
+        const listed = await store.directory.signingKeys.list();
+        expect(listed.slice(0, 2).map((k) => k.kid)).toEqual(['c-rs', 'c-ck']);
+        expect(listed[0]).toMatchObject({ generation: 2, use: 'sig', alg: 'RS256', publicJwk: { kty: 'RSA', kid: 'c-rs' }, privateEncrypted: 'enc-c-rs' });
+        expect(listed[0]!.retiresAt).toBeUndefined();
+        expect(listed.filter((k) => k.generation === 1).every((k) => k.retiresAt === retiresAt && k.kid.startsWith(winner))).toBe(true);
+        expect(await store.directory.signingKeys.prune(new Date().toISOString())).toBe(0);
+        expect(await store.directory.signingKeys.add([key('e-rs', 3)], new Date(Date.now() - 1000).toISOString())).toBe(true);
+        // Generation 1 keeps its earlier retirement; generation 2 retired just now and is gone from the list.
+        expect((await store.directory.signingKeys.list()).map((k) => k.generation)).toEqual([3, 1, 1, 1]);
+        expect(await store.directory.signingKeys.prune(new Date().toISOString())).toBe(2);
+        expect(await store.directory.signingKeys.prune(new Date(Date.now() + 120_000).toISOString())).toBe(3);
+        expect((await store.directory.signingKeys.list()).map((k) => k.kid)).toEqual(['e-rs']);
+      });
+    });
+
     describe('audit log', () => {
       it('appends and queries by user, type prefix, outcome and time, newest first', async () => {
         const t0 = new Date(Date.now() - 1000).toISOString();

@@ -12,6 +12,7 @@ import type {
 import { KnexCollection, type CollectionDef, type InTransaction, type LinkDef } from './collection.ts';
 import { KnexFactors } from './factors.ts';
 import { KnexPki } from './pki.ts';
+import { KnexSigningKeys } from './signing-keys.ts';
 import { decodeCursor, iso, mapDriverError, now, pageLimit, rowsOf, type Db } from './sql.ts';
 
 const groupLink = (table: string, ownerColumn: string): LinkDef => ({
@@ -61,6 +62,7 @@ export class KnexDirectory implements DirectoryStore {
   readonly passwords: Passwords;
   readonly factors: KnexFactors;
   readonly pki: KnexPki;
+  readonly signingKeys: KnexSigningKeys;
   readonly audit: AuditLog;
   private readonly db: Db;
 
@@ -79,6 +81,7 @@ export class KnexDirectory implements DirectoryStore {
     this.passwords = new KnexPasswords(db, inTx);
     this.factors = new KnexFactors(db);
     this.pki = new KnexPki(db);
+    this.signingKeys = new KnexSigningKeys(db);
     this.audit = new KnexAuditLog(db);
   }
 
