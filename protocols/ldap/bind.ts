@@ -10,6 +10,7 @@
  * time, one authn.password event, then conditional access with the application as both the
  * principal and the resource (`app:<name>`), so network conditions and deny policies apply.
  */
+import type { ThrottleCounters } from '../../src/authn/throttle.ts';
 import type { Core } from '../../src/core.ts';
 import type { Application, Group, User } from '../../src/directory/model.ts';
 import { RESULT } from './codes.ts';
@@ -70,17 +71,19 @@ export async function simpleBind(core: Core, options: LdapOptions, name: string,
       const verified = await core.totp.verify(ctx, first.user.id, split.code);
       if (!verified.ok) return INVALID;
       const at = new Date().toISOString();
-      return decide(core, options, first.user, first.groups, clientIp, [{ method: 'password', at }, { method: 'totp', at }]);
+      return decide(core, options, first, clientIp, [{ method: 'password', at }, { method: 'totp', at }]);
     }
   }
   const result = await attempt(password);
   if (result.outcome !== 'success') return result.outcome === 'error' ? UNAVAILABLE : INVALID;
-  return decide(core, options, result.user, result.groups, clientIp, [{ method: 'password', at: new Date().toISOString() }]);
+  return decide(core, options, result, clientIp, [{ method: 'password', at: new Date().toISOString() }]);
 }
 
-async function decide(core: Core, options: LdapOptions, user: User, groups: Group[], clientIp: string | undefined, authn: Array<{ method: 'password' | 'totp'; at: string }>): Promise<BindOutcome> {
+/** The access decision after a verified password, reusing what the password check read (user, groups, failure counters). */
+async function decide(core: Core, options: LdapOptions, verified: { user: User; groups: Group[]; failures: ThrottleCounters }, clientIp: string | undefined, authn: Array<{ method: 'password' | 'totp'; at: string }>): Promise<BindOutcome> {
+  const { user, groups, failures } = verified;
   const ctx = { actor: { type: 'user' as const, id: user.id, name: user.username }, ...(clientIp ? { sourceIp: clientIp } : {}), protocol: 'ldap' };
-  const { decision } = await core.access.decide(ctx, { user, groups, resource: 'ldap', protocol: 'ldap', ...(clientIp ? { clientIp } : {}), authn });
+  const { decision } = await core.access.decide(ctx, { user, groups, failures, resource: 'ldap', protocol: 'ldap', ...(clientIp ? { clientIp } : {}), authn });
   if (decision.action === 'allow') return { status: RESULT.success, bound: { kind: 'user', userId: user.id, username: user.username, dn: userDn(user.username, options.baseDn) } };
   // Deny and an unmet MFA requirement look the same to the client (DESIGN.md: invalidCredentials).
   return INVALID;

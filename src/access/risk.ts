@@ -4,7 +4,7 @@
  * risky. Each signal that fires is a reason; the level is the highest any signal reaches.
  */
 import ipaddr from 'ipaddr.js';
-import type { Throttle } from '../authn/throttle.ts';
+import type { Throttle, ThrottleCounters } from '../authn/throttle.ts';
 import type { Config } from '../config/schema.ts';
 import type { Network, Reason } from '../directory/model.ts';
 import type { TtlStore } from '../store/types.ts';
@@ -12,6 +12,8 @@ import { RISK_ORDER, type RiskLevel } from './types.ts';
 
 /** How long a network or device stays "known" for a user after a successful sign-in. */
 const SEEN_TTL_SECONDS = 180 * 86_400;
+/** A known network or device is written again (its 180 days restarted) at most this often. */
+const SEEN_REFRESH_MS = 86_400_000;
 
 export interface RiskInput {
   userId: string;
@@ -21,6 +23,14 @@ export interface RiskInput {
   networks: Network[];
   deviceId?: string;
   now: number;
+  /** The failure counters when the caller has just read them (the password check); else read here. */
+  failures?: ThrottleCounters;
+}
+
+/** When the network and device of a sign-in were last remembered (ms), as assess() found them. */
+export interface Seen {
+  net?: number;
+  device?: number;
 }
 
 export class RiskAssessor {
@@ -33,10 +43,10 @@ export class RiskAssessor {
     this.config = config;
   }
 
-  async assess(input: RiskInput): Promise<{ level: RiskLevel; signals: Reason[] }> {
+  async assess(input: RiskInput): Promise<{ risk: { level: RiskLevel; signals: Reason[] }; seen: Seen }> {
     const signals: Array<Reason & { level: RiskLevel }> = [];
     const windowStart = input.now - this.config.windowMinutes * 60_000;
-    const failures = await this.throttle.failures({ user: input.username, ...(input.clientIp ? { ip: input.clientIp } : {}) });
+    const failures = input.failures ?? (await this.throttle.failures({ user: input.username, ...(input.clientIp ? { ip: input.clientIp } : {}) }));
     const velocity = (count: number | undefined, updatedAt: number | undefined, medium: number, high: number): RiskLevel | undefined => {
       if (count === undefined || updatedAt === undefined || updatedAt < windowStart) return undefined;
       return count >= high ? 'high' : count >= medium ? 'medium' : undefined;
@@ -49,23 +59,32 @@ export class RiskAssessor {
     for (const network of input.networks.filter((n) => n.risky)) {
       signals.push({ level: 'high', code: 'risky_network', description: `sign-in from network '${network.name}', marked as risky` });
     }
+    const seen: Seen = {};
     const place = placeOf(input);
-    if (place && !(await this.ttl.get(seenKey(input.userId, 'net', place)))) {
-      signals.push({ level: 'medium', code: 'new_network', description: `first sign-in from ${place.startsWith('net:') ? `network '${place.slice(4)}'` : `address range ${place}`}` });
+    if (place) {
+      const at = await this.ttl.get<number | boolean>(seenKey(input.userId, 'net', place));
+      if (at === undefined) signals.push({ level: 'medium', code: 'new_network', description: `first sign-in from ${place.startsWith('net:') ? `network '${place.slice(4)}'` : `address range ${place}`}` });
+      else if (typeof at === 'number') seen.net = at;
     }
-    if (input.deviceId && !(await this.ttl.get(seenKey(input.userId, 'device', input.deviceId)))) {
-      signals.push({ level: 'medium', code: 'new_device', description: 'first sign-in from this device' });
+    if (input.deviceId) {
+      const at = await this.ttl.get<number | boolean>(seenKey(input.userId, 'device', input.deviceId));
+      if (at === undefined) signals.push({ level: 'medium', code: 'new_device', description: 'first sign-in from this device' });
+      else if (typeof at === 'number') seen.device = at;
     }
 
     const level = signals.reduce<RiskLevel>((max, s) => (RISK_ORDER[s.level] > RISK_ORDER[max] ? s.level : max), 'low');
-    return { level, signals: signals.map(({ level: _l, ...reason }) => reason) };
+    return { risk: { level, signals: signals.map(({ level: _l, ...reason }) => reason) }, seen };
   }
 
-  /** After a successful sign-in: the network and device become known for this user. */
-  async remember(input: RiskInput): Promise<void> {
+  /**
+   * After an allowed sign-in the network and device become known for this user, for 180 days.
+   * What assess() found remembered within the last day is left as is: a good sign-in usually writes nothing.
+   */
+  async remember(input: RiskInput, seen: Seen = {}): Promise<void> {
+    const stale = (at: number | undefined) => at === undefined || input.now - at > SEEN_REFRESH_MS;
     const place = placeOf(input);
-    if (place) await this.ttl.put(seenKey(input.userId, 'net', place), true, SEEN_TTL_SECONDS);
-    if (input.deviceId) await this.ttl.put(seenKey(input.userId, 'device', input.deviceId), true, SEEN_TTL_SECONDS);
+    if (place && stale(seen.net)) await this.ttl.put(seenKey(input.userId, 'net', place), input.now, SEEN_TTL_SECONDS);
+    if (input.deviceId && stale(seen.device)) await this.ttl.put(seenKey(input.userId, 'device', input.deviceId), input.now, SEEN_TTL_SECONDS);
   }
 }
 

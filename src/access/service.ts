@@ -4,14 +4,14 @@
  * audit the decision with its reasons. `explain` does the same without any side effect.
  */
 import type { Auditor, AuditContext } from '../audit/audit.ts';
-import type { Throttle } from '../authn/throttle.ts';
+import type { Throttle, ThrottleCounters } from '../authn/throttle.ts';
 import type { Config } from '../config/schema.ts';
 import type { Application, Device, Group, Network, Protocol, User } from '../directory/model.ts';
 import { CidrSet } from '../net/client-ip.ts';
 import { NotFoundError } from '../store/errors.ts';
 import type { Store } from '../store/types.ts';
 import { evaluate } from './evaluate.ts';
-import { RiskAssessor } from './risk.ts';
+import { RiskAssessor, type Seen } from './risk.ts';
 import type { AccessDevice, AccessRequest, AccessResource, AuthMethod, Decision } from './types.ts';
 
 /** Who signs in: a person, or an application with its own secret (an LDAP service account). */
@@ -32,6 +32,8 @@ export type AccessInput = AccessPrincipal & {
   /** The device behind the request, if identified, and whether a device certificate identified it. */
   device?: { device: Device; certificate: boolean };
   authn?: Array<{ method: AuthMethod; at: string }>;
+  /** The throttle's failure counters when the caller has just read them (PasswordResult.failures). */
+  failures?: ThrottleCounters;
   now?: number;
 };
 
@@ -63,7 +65,7 @@ export class AccessService {
     return (await this.build(input)).request;
   }
 
-  private async build(input: AccessInput): Promise<{ request: AccessRequest; networks: Network[] }> {
+  private async build(input: AccessInput): Promise<{ request: AccessRequest; networks: Network[]; seen: Seen }> {
     const now = input.now ?? Date.now();
     const dir = this.deps.store.directory;
     const subject = subjectOf(input);
@@ -73,10 +75,11 @@ export class AccessService {
       this.networksOf(input.clientIp),
     ]);
     const device = input.device ? this.accessDevice(input.device.device, input.device.certificate, now) : undefined;
-    const risk = await this.risk.assess({
+    const { risk, seen } = await this.risk.assess({
       userId: subject.id, username: subject.username, networks, now,
       ...(input.clientIp ? { clientIp: input.clientIp } : {}),
       ...(device ? { deviceId: device.id } : {}),
+      ...(input.failures ? { failures: input.failures } : {}),
     });
     const request: AccessRequest = {
       user: subject,
@@ -91,7 +94,7 @@ export class AccessService {
       risk,
       now,
     };
-    return { request, networks };
+    return { request, networks, seen };
   }
 
   /** Evaluates a built request against the enabled policies. No side effects. */
@@ -110,7 +113,7 @@ export class AccessService {
    * become known to the risk signals. `request` is absent when it could not even be built (denied).
    */
   async decide(ctx: AuditContext, input: AccessInput): Promise<{ request?: AccessRequest; decision: Decision }> {
-    let built: { request: AccessRequest; networks: Network[] } | undefined;
+    let built: { request: AccessRequest; networks: Network[]; seen: Seen } | undefined;
     let decision: Decision;
     try {
       built = await this.build(input);
@@ -137,7 +140,7 @@ export class AccessService {
     if (decision.action === 'allow' && built) {
       const r = built.request;
       await this.risk
-        .remember({ userId: r.user.id, username: r.user.username, networks: built.networks, now: r.now, ...(r.clientIp ? { clientIp: r.clientIp } : {}), ...(r.device ? { deviceId: r.device.id } : {}) })
+        .remember({ userId: r.user.id, username: r.user.username, networks: built.networks, now: r.now, ...(r.clientIp ? { clientIp: r.clientIp } : {}), ...(r.device ? { deviceId: r.device.id } : {}) }, built.seen)
         .catch((err: unknown) => this.deps.auditor.warn('could not remember the sign-in context for risk signals', err));
     }
     return request ? { request, decision } : { decision };
@@ -153,7 +156,18 @@ export class AccessService {
   async networksOf(clientIp: string | undefined): Promise<Network[]> {
     if (!clientIp) return [];
     const all = await this.deps.store.directory.networks.all();
-    return all.filter((n) => new CidrSet(n.cidrs).has(clientIp));
+    return all.filter((n) => this.cidrsOf(n).has(clientIp));
+  }
+
+  /** Parsed CIDR sets, kept per network version (networks are read fresh; parsing them is what costs). */
+  private readonly cidrCache = new Map<string, { version: number; set: CidrSet }>();
+  private cidrsOf(network: Network): CidrSet {
+    const cached = this.cidrCache.get(network.id);
+    if (cached?.version === network.version) return cached.set;
+    if (this.cidrCache.size > 10_000) this.cidrCache.clear();
+    const set = new CidrSet(network.cidrs);
+    this.cidrCache.set(network.id, { version: network.version, set });
+    return set;
   }
 
   private async resolveResource(ref: string): Promise<AccessResource> {

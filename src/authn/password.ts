@@ -7,7 +7,7 @@ import type { Auditor, AuditContext } from '../audit/audit.ts';
 import { validatePasswordInput, type PasswordHasher } from '../credentials/password.ts';
 import type { Group, Reason, User } from '../directory/model.ts';
 import type { Store } from '../store/types.ts';
-import type { Throttle } from './throttle.ts';
+import type { Throttle, ThrottleCounters } from './throttle.ts';
 
 export interface PasswordAttempt {
   username: string;
@@ -17,7 +17,11 @@ export interface PasswordAttempt {
 }
 
 export type PasswordResult =
-  | { outcome: 'success'; user: User; groups: Group[]; reasons: Reason[] }
+  | {
+      outcome: 'success'; user: User; groups: Group[]; reasons: Reason[];
+      /** The failure counters as they stand after this success (the account's are forgiven), for the risk signals. */
+      failures: ThrottleCounters;
+    }
   | { outcome: 'failure' | 'denied' | 'error'; user?: User; reasons: Reason[]; retryAfterSeconds?: number };
 
 export const REASONS = {
@@ -97,7 +101,7 @@ export class PasswordAuthenticator {
       await throttle.failure(keys);
       return { result: { outcome: 'failure', user, reasons: [REASONS.badCredentials] } };
     }
-    await throttle.success(keys);
+    await throttle.success(keys, verdict.counters);
     if (user.status !== 'active') return { result: { outcome: 'denied', user, reasons: [REASONS.suspended] } };
 
     let rehashedFrom: string | undefined;
@@ -106,7 +110,8 @@ export class PasswordAuthenticator {
       if (await store.directory.passwords.rehash(user.id, record.hash, await hasher.hash(attempt.password))) rehashedFrom = verification.scheme;
     }
     const groups = await store.directory.memberships.resolveUserGroups(user.id);
-    return { result: { outcome: 'success', user, groups, reasons: [REASONS.ok] }, ...(rehashedFrom ? { rehashedFrom } : {}) };
+    const failures = verdict.counters.ip ? { ip: verdict.counters.ip } : {};
+    return { result: { outcome: 'success', user, groups, reasons: [REASONS.ok], failures }, ...(rehashedFrom ? { rehashedFrom } : {}) };
   }
 }
 

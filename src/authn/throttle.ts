@@ -16,7 +16,13 @@ export interface ThrottleKeys {
   ip?: string;
 }
 
-export type ThrottleVerdict = { allowed: true } | { allowed: false; scope: 'user' | 'ip'; retryAfterSeconds: number };
+export interface ThrottleCounters {
+  user?: Counter;
+  ip?: Counter;
+}
+
+/** Allowed verdicts carry the counters read, so callers need not read them again. */
+export type ThrottleVerdict = { allowed: true; counters: ThrottleCounters } | { allowed: false; scope: 'user' | 'ip'; retryAfterSeconds: number };
 
 export class Throttle {
   private readonly ttl: TtlStore;
@@ -34,13 +40,15 @@ export class Throttle {
   }
 
   async check(keys: ThrottleKeys, at: number = Date.now()): Promise<ThrottleVerdict> {
+    const counters: ThrottleCounters = {};
     for (const [scope, key, free] of this.scopes(keys)) {
       const counter = await this.ttl.counter(key);
       if (!counter) continue;
+      counters[scope] = counter;
       const waitUntil = counter.updatedAt + this.delayMs(counter.count, free);
       if (at < waitUntil) return { allowed: false, scope, retryAfterSeconds: Math.ceil((waitUntil - at) / 1000) };
     }
-    return { allowed: true };
+    return { allowed: true, counters };
   }
 
   async failure(keys: ThrottleKeys): Promise<void> {
@@ -48,13 +56,18 @@ export class Throttle {
   }
 
   /** A success clears the user's counter; the IP's decays on its own (one good password must not launder a spray). */
-  async success(keys: ThrottleKeys): Promise<void> {
+  /**
+   * A success forgives the account's failures. With the counters an allowed check just read, a
+   * success that had nothing to forgive writes nothing (the hot path of every good sign-in).
+   */
+  async success(keys: ThrottleKeys, seen?: ThrottleCounters): Promise<void> {
+    if (seen && !seen.user) return;
     if (keys.user !== undefined) await this.ttl.delete(userKey(keys.user));
   }
 
   /** The failure counters behind the keys (risk signals read them too). */
-  async failures(keys: ThrottleKeys): Promise<{ user?: Counter; ip?: Counter }> {
-    const out: { user?: Counter; ip?: Counter } = {};
+  async failures(keys: ThrottleKeys): Promise<ThrottleCounters> {
+    const out: ThrottleCounters = {};
     for (const [scope, key] of this.scopes(keys)) {
       const counter = await this.ttl.counter(key);
       if (counter) out[scope] = counter;

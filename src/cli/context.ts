@@ -40,7 +40,7 @@ export function cliActor(io: CliIo): AuditContext {
 
 /** Opens the configured store (GATEHOUSE_STORAGE_URL wins, as for the server) and closes it after `work`. */
 export async function withStore<T>(io: CliIo, config: Config, work: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(io.env.GATEHOUSE_STORAGE_URL ?? config.storage.url, { poolMax: Math.min(config.storage.poolMax, 2), acquireTimeoutMs: config.storage.acquireTimeoutMs });
+  const store = await openStore(io.env.GATEHOUSE_STORAGE_URL ?? config.storage.url, { poolMax: Math.min(config.storage.poolMax, 2), acquireTimeoutMs: config.storage.acquireTimeoutMs, sqliteSynchronous: config.storage.sqliteSynchronous });
   try {
     return await work(store);
   } finally {

@@ -36,6 +36,7 @@ const Storage = z.strictObject({
   url: z.string().min(1).default('sqlite:./data/gatehouse.db').describe("'sqlite:<file>' (embedded, the default) or 'postgres://user:password@host:5432/db' (production, several processes)"),
   poolMax: z.int().min(1).max(200).default(10).describe('PostgreSQL connection pool size per process'),
   acquireTimeoutMs: z.int().min(100).max(120_000).default(10_000).describe('How long to wait for a store connection before failing closed'),
+  sqliteSynchronous: z.enum(['normal', 'full']).default('normal').describe("SQLite only (WAL journal): 'normal' syncs at checkpoints, never corrupts, and survives a crash of Gatehouse, but a power loss or OS crash may lose the last moments of commits; 'full' syncs every commit (durable, several times slower writes)"),
 });
 
 const SecretKey = z.strictObject({

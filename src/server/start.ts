@@ -74,6 +74,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
   const store = await openStore(env.GATEHOUSE_STORAGE_URL ?? config.storage.url, {
     poolMax: config.storage.poolMax,
     acquireTimeoutMs: config.storage.acquireTimeoutMs,
+    sqliteSynchronous: config.storage.sqliteSynchronous,
     log: { warn: (m) => logger.warn({ component: 'store' }, m), error: (m) => logger.error({ component: 'store' }, m) },
   });
   const servers: Server[] = [];

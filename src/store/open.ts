@@ -23,6 +23,8 @@ export interface StoreOptions {
   poolMax?: number;
   /** Milliseconds to wait for a connection before failing closed. */
   acquireTimeoutMs?: number;
+  /** SQLite's synchronous setting in WAL mode (default normal: see storage.sqliteSynchronous). */
+  sqliteSynchronous?: 'normal' | 'full';
   /** Where knex's and the driver's own warnings go (default: nowhere; errors reach callers anyway). */
   log?: { warn(message: string): void; error(message: string): void };
 }
@@ -88,10 +90,11 @@ export function knexConfig(url: string, options: StoreOptions = {}): Knex.Config
         min: 1,
         max: 1,
         idleTimeoutMillis: Number.MAX_SAFE_INTEGER,
-        afterCreate: (conn: { pragma: (s: string) => unknown }, done: (err: Error | null, conn: unknown) => void) => {
+        afterCreate: (conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) => {
           try {
+            cachePreparedStatements(conn);
             conn.pragma('journal_mode = WAL');
-            conn.pragma('synchronous = FULL');
+            conn.pragma(`synchronous = ${options.sqliteSynchronous === 'full' ? 'FULL' : 'NORMAL'}`);
             conn.pragma('foreign_keys = ON');
             // Other processes (the CLI next to a running server) wait for the write lock instead of failing.
             conn.pragma('busy_timeout = 5000');
@@ -169,4 +172,35 @@ export async function openStore(url: string, options: StoreOptions = {}): Promis
     throw new StoreUnavailableError(`cannot reach the store at ${store.url}: ${reason}`, { cause: err });
   }
   return store;
+}
+
+interface SqliteConnection {
+  pragma(sql: string): unknown;
+  prepare(sql: string): unknown;
+}
+
+/** Prepared statements kept per connection (knex prepares every query anew; the hot paths repeat a few dozen). */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * knex's better-sqlite3 dialect prepares each query's SQL again, which costs more than running
+ * it. Queries are parameterised, so their SQL repeats: keep the statements (least recently used
+ * out). Safe because every statement runs to completion synchronously (knex never iterates), and
+ * SQLite re-prepares a statement itself after a schema change.
+ */
+function cachePreparedStatements(conn: SqliteConnection): void {
+  const prepare = conn.prepare.bind(conn);
+  const cache = new Map<string, unknown>();
+  conn.prepare = (sql: string) => {
+    const hit = cache.get(sql);
+    if (hit !== undefined) {
+      cache.delete(sql);
+      cache.set(sql, hit);
+      return hit;
+    }
+    const statement = prepare(sql);
+    cache.set(sql, statement);
+    if (cache.size > STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    return statement;
+  };
 }

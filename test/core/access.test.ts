@@ -112,6 +112,23 @@ describe.each(backends)('access core ($name)', (backend) => {
     expect(tor.request.risk.signals.map((s) => s.code)).toContain('risky_network');
   });
 
+  it('writes a known network again at most once a day, and refreshes one remembered the old way', async () => {
+    const ip = '203.0.113.90';
+    const key = `seen:${bob.id}:net:203.0.113.0/24`;
+    await access.decide(ctx, { user: bob, resource: 'portal', protocol: 'portal', clientIp: ip });
+    const first = await t.store.ttl.get<number>(key);
+    expect(first).toEqual(expect.any(Number));
+    await access.decide(ctx, { user: bob, resource: 'portal', protocol: 'portal', clientIp: ip, now: first! + 3_600_000 });
+    expect(await t.store.ttl.get(key)).toBe(first);
+    await access.decide(ctx, { user: bob, resource: 'portal', protocol: 'portal', clientIp: ip, now: first! + 2 * 86_400_000 });
+    expect(await t.store.ttl.get(key)).toBe(first! + 2 * 86_400_000);
+    // Entries from before timestamps were kept (true) count as known, and are rewritten once.
+    await t.store.ttl.put(key, true, 3600);
+    const decided = await access.decide(ctx, { user: bob, resource: 'portal', protocol: 'portal', clientIp: ip });
+    expect(decided.request?.risk.signals).toEqual([]);
+    expect(await t.store.ttl.get(key)).toEqual(expect.any(Number));
+  });
+
   it('raises risk with failed-attempt velocity', async () => {
     await access.decide(ctx, { user: bob, resource: 'portal', protocol: 'portal', clientIp: '192.168.10.9' });
     for (let i = 0; i < 3; i++) await t.core.throttle.failure({ user: 'bob' });

@@ -36,8 +36,15 @@ describe('throttle', () => {
     for (let i = 0; i < 3; i++) await t.failure(keys);
     const now = Date.now();
     expect(await t.check(keys, now)).toEqual({ allowed: false, scope: 'user', retryAfterSeconds: 2 });
-    expect(await t.check({ user: 'alice' }, now + 2001)).toEqual({ allowed: true });
-    expect(await t.check({ user: 'bob', ip: '192.0.2.1' }, now)).toEqual({ allowed: true });
+    expect(await t.check({ user: 'alice' }, now + 2001)).toEqual({ allowed: true, counters: { user: expect.objectContaining({ count: 3 }) } });
+    const bob = await t.check({ user: 'bob', ip: '192.0.2.1' }, now);
+    expect(bob).toEqual({ allowed: true, counters: { ip: expect.objectContaining({ count: 3 }) } });
+    // With the counters a check read, a success with nothing to forgive writes nothing.
+    await t.failure({ user: 'bob' });
+    await t.success({ user: 'bob' }, bob.allowed ? bob.counters : undefined);
+    expect(ttl.counters.get('throttle:user:bob')?.count).toBe(1);
+    await t.success({ user: 'bob' });
+    expect(ttl.counters.has('throttle:user:bob')).toBe(false);
     await t.success(keys);
     expect(ttl.counters.has('throttle:user:alice')).toBe(false);
     expect(ttl.counters.get('throttle:ip:192.0.2.1')?.count).toBe(3);
