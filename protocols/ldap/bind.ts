@@ -120,8 +120,7 @@ async function serviceBind(core: Core, options: LdapOptions, name: string, secre
     core.auditor.record(core.directory.dir, ctx, {
       type: 'authn.password',
       outcome,
-      // The audit has no application actor type yet: a verified application is named by its principal name.
-      ...(app ? { actor: { type: 'user' as const, id: app.id, name: principal } } : {}),
+      ...(app ? { actor: { type: 'application' as const, id: app.id, name: app.name } } : {}),
       target: { type: 'application', ...(app ? { id: app.id } : {}), name },
       reasons: [reason],
       details: { username: principal, ...details },
@@ -149,7 +148,7 @@ async function serviceBind(core: Core, options: LdapOptions, name: string, secre
   }
   await record('success', app, { code: 'password_ok', description: 'service account secret verified' });
   const { decision } = await core.access.decide(
-    { ...ctx, actor: { type: 'user', id: app.id, name: principal } },
+    { ...ctx, actor: { type: 'application', id: app.id, name: app.name } },
     { application: app, resource: principal, protocol: 'ldap', ...(clientIp ? { clientIp } : {}), authn: [{ method: 'password', at: new Date().toISOString() }] },
   );
   if (decision.action !== 'allow') return INVALID;

@@ -126,8 +126,7 @@ export class AccessService {
     await this.deps.auditor.record(this.deps.store.directory, { ...ctx, protocol: input.protocol, ...(input.clientIp ? { sourceIp: input.clientIp } : {}) }, {
       type: 'access.decision',
       outcome: decision.action === 'allow' ? 'success' : 'denied',
-      // An application is recorded by its principal name, app:<name> (the audit has no application actor type yet).
-      actor: { type: 'user', id: subject.id, name: subject.username },
+      actor: input.application ? { type: 'application', id: input.application.id, name: input.application.name } : { type: 'user', id: subject.id, name: subject.username },
       target: { type: 'resource', name: input.resource },
       reasons: decision.reasons,
       details: {

@@ -289,6 +289,7 @@ export const AuditQuery = z
       .optional()
       .describe("Exact event type, or a prefix ending in '.' (e.g. 'user.')"),
     outcome: Outcome.optional(),
+    requestId: z.string().trim().min(1).max(64).optional().describe('Events of one request: the reference shown on denial and error pages (also the X-Request-Id response header)'),
     since: instant.optional().describe('Events at or after this time (ISO 8601)'),
     until: instant.optional().describe('Events before this time (ISO 8601)'),
     ...page,

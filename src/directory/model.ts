@@ -439,7 +439,7 @@ export const Reason = z.object({
 });
 export type Reason = z.infer<typeof Reason>;
 export const Principal = z.object({
-  type: z.enum(['user', 'apikey', 'device', 'cli', 'config', 'system', 'anonymous']),
+  type: z.enum(['user', 'application', 'apikey', 'device', 'cli', 'config', 'system', 'anonymous']),
   id: z.string().optional(),
   name: z.string().optional(),
 });

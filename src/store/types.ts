@@ -112,6 +112,8 @@ export interface AuditQuery {
   /** Exact type, or a prefix ending in '.' (e.g. `user.`). */
   type?: string;
   outcome?: Outcome;
+  /** Events of one request (the reference error and denial pages show). */
+  requestId?: string;
   since?: string;
   until?: string;
 }

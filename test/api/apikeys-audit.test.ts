@@ -159,6 +159,16 @@ describe.each(backends)('admin API keys and audit ($name)', (backend) => {
       expect(await expectJson(await server.api('/api/v1/audit?user=HEIDI'), 200)).toEqual(byName);
     });
 
+    it('filters by request id: the reference a denial page shows finds its events', async () => {
+      const res = await server.api('/api/v1/groups', { method: 'POST', json: { name: 'by-request' } });
+      await expectJson(res, 201);
+      const requestId = res.headers.get('x-request-id')!;
+      const found = await expectJson<Items<EventBody>>(await server.api(`/api/v1/audit?requestId=${requestId}`), 200);
+      expect(found.items.map((e) => e.type)).toEqual(['group.created']);
+      expect((await expectJson<Items<EventBody>>(await server.api('/api/v1/audit?requestId=nothing-here'), 200)).items).toEqual([]);
+      await expectProblem(await server.api(`/api/v1/audit?requestId=${'x'.repeat(65)}`), 400);
+    });
+
     it('filters by exact type and by type prefix', async () => {
       const exact = await expectJson<Items<EventBody>>(await server.api('/api/v1/audit?type=group.member.added'), 200);
       expect(exact.items.length).toBeGreaterThanOrEqual(1);

@@ -73,7 +73,7 @@ describe.each(backends)('LDAP service accounts ($name)', (backend) => {
     const { items: decisions } = await t.core.directory.dir.audit.query({ type: 'access.decision', limit: 100 });
     const nas = decisions.filter((e) => e.target?.name === 'app:nas');
     expect(nas).toHaveLength(1);
-    expect(nas[0]).toMatchObject({ outcome: 'success', protocol: 'ldap', actor: { name: 'app:nas' }, details: { decision: 'allow', groups: [] } });
+    expect(nas[0]).toMatchObject({ outcome: 'success', protocol: 'ldap', actor: { type: 'application', name: 'nas' }, details: { decision: 'allow', groups: [] } });
     const { items: checks } = await t.core.directory.dir.audit.query({ type: 'authn.password', limit: 100 });
     const outcomes = checks.filter((e) => e.target?.type === 'application' && e.target.name === 'nas').map((e) => e.outcome);
     expect(outcomes.sort()).toEqual(['failure', 'success']);

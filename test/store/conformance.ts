@@ -301,6 +301,12 @@ export function storeConformance(backend: Backend): void {
         expect(rest.items).toHaveLength(1);
         expect(Number(rest.items[0]!.id)).toBeLessThan(Number(page.items[1]!.id));
       });
+
+      it('finds the events of one request', async () => {
+        await store.directory.audit.append({ type: 'access.decision', actor: { type: 'user', id: 'u-2', name: 'audit-bob' }, outcome: 'denied', requestId: 'req-audit-77' });
+        expect((await store.directory.audit.query({ requestId: 'req-audit-77' })).items.map((e) => e.type)).toEqual(['access.decision']);
+        expect((await store.directory.audit.query({ requestId: 'req-audit-78' })).items).toEqual([]);
+      });
     });
 
     describe('transactions', () => {

@@ -298,6 +298,7 @@ class KnexAuditLog implements AuditLog {
         else q.where('type', query.type);
       }
       if (query.outcome) q.where('outcome', query.outcome);
+      if (query.requestId) q.where('request_id', query.requestId);
       if (query.since) q.where('time', '>=', Date.parse(query.since));
       if (query.until) q.where('time', '<', Date.parse(query.until));
       if (query.user) {
