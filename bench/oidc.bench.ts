@@ -8,15 +8,12 @@
  *    code → token endpoint), against the raw argon2id verify with the same (production) parameters.
  */
 import { createHash, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import pg from 'pg';
 import { DEFAULT_ARGON2 } from '../src/credentials/password.ts';
 import { createLogger } from '../src/log.ts';
 import { startGatehouse, type Gatehouse } from '../src/server/start.ts';
 import type { Benchmark } from './run.ts';
+import { postgresAvailable, postgresTarget, sqliteTarget, type StoreTarget } from './stores.ts';
 
 const PASSWORD = 'violet-harbour-lantern-91';
 const SECRET = randomBytes(32).toString('base64url');
@@ -25,50 +22,7 @@ const CALLBACK = 'http://127.0.0.1:9/callback';
 const ARGON2ID = 2 as never;
 const argon2Options = { algorithm: ARGON2ID, memoryCost: DEFAULT_ARGON2.memoryKiB, timeCost: DEFAULT_ARGON2.iterations, parallelism: DEFAULT_ARGON2.parallelism };
 
-interface StoreTarget {
-  label: string;
-  url(): Promise<{ url: string; drop: () => Promise<void> }>;
-}
-
-const PG_ADMIN = process.env.GATEHOUSE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
-const targets: StoreTarget[] = [
-  {
-    label: 'sqlite',
-    async url() {
-      const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-oidc-'));
-      return { url: `sqlite:${join(dir, 'bench.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    label: 'postgres',
-    async url() {
-      const name = `gatehouse_bench_oidc_${randomBytes(4).toString('hex')}`;
-      const run = async (sql: string) => {
-        const c = new pg.Client({ connectionString: PG_ADMIN });
-        await c.connect();
-        await c.query(sql);
-        await c.end();
-      };
-      await run(`create database ${name}`);
-      const u = new URL(PG_ADMIN);
-      u.pathname = `/${name}`;
-      return { url: u.toString(), drop: () => run(`drop database if exists ${name} with (force)`) };
-    },
-  },
-];
-
-async function postgresAvailable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG_ADMIN, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
+const targets: StoreTarget[] = [sqliteTarget('gatehouse-bench-oidc'), postgresTarget('gatehouse_bench_oidc')];
 
 function server(target: StoreTarget) {
   let gh: Gatehouse | undefined;

@@ -3,64 +3,21 @@
  * creation through the admin API over HTTP (validation, policy, hash, transaction, audit), each
  * against the raw cost of one argon2id operation with the same parameters, on each store.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import pg from 'pg';
 import { DEFAULT_ARGON2 } from '../src/credentials/password.ts';
 import { createLogger } from '../src/log.ts';
 import { startGatehouse, type Gatehouse } from '../src/server/start.ts';
 import type { Benchmark } from './run.ts';
+import { postgresAvailable, postgresTarget, sqliteTarget, type StoreTarget } from './stores.ts';
 
 const PASSWORD = 'violet-harbour-lantern-91';
 const ADMIN_KEY = randomBytes(32).toString('base64url');
 const ARGON2ID = 2 as never;
 const argon2Options = { algorithm: ARGON2ID, memoryCost: DEFAULT_ARGON2.memoryKiB, timeCost: DEFAULT_ARGON2.iterations, parallelism: DEFAULT_ARGON2.parallelism };
 
-interface StoreTarget {
-  label: string;
-  url(): Promise<{ url: string; drop: () => Promise<void> }>;
-}
-
-const sqliteTarget: StoreTarget = {
-  label: 'sqlite',
-  async url() {
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'));
-    return { url: `sqlite:${join(dir, 'bench.db')}`, drop: async () => rmSync(dir, { recursive: true, force: true }) };
-  },
-};
-
-const postgresTarget: StoreTarget = {
-  label: 'postgres',
-  async url() {
-    const admin = process.env.GATEHOUSE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-    const name = `gatehouse_bench_${randomBytes(4).toString('hex')}`;
-    const run = async (sql: string) => {
-      const c = new pg.Client({ connectionString: admin });
-      await c.connect();
-      await c.query(sql);
-      await c.end();
-    };
-    await run(`create database ${name}`);
-    const u = new URL(admin);
-    u.pathname = `/${name}`;
-    return { url: u.toString(), drop: () => run(`drop database if exists ${name} with (force)`) };
-  },
-};
-
-async function postgresAvailable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: process.env.GATEHOUSE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => undefined);
-  }
-}
+const sqlite = sqliteTarget('gatehouse-bench');
+const postgres = postgresTarget('gatehouse_bench');
 
 function server(target: StoreTarget) {
   let gh: Gatehouse | undefined;
@@ -136,4 +93,4 @@ function benchmarksFor(target: StoreTarget): Benchmark[] {
 
 const withPostgres = await postgresAvailable();
 if (!withPostgres) process.stderr.write('no PostgreSQL answers on 127.0.0.1:5432 (or GATEHOUSE_TEST_PG_URL): the PostgreSQL rows are left out\n');
-export const benchmarks: Benchmark[] = [...benchmarksFor(sqliteTarget), ...(withPostgres ? benchmarksFor(postgresTarget) : [])];
+export const benchmarks: Benchmark[] = [...benchmarksFor(sqlite), ...(withPostgres ? benchmarksFor(postgres) : [])];

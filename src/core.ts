@@ -15,6 +15,7 @@ import { TotpService } from './mfa/totp.ts';
 import { WebAuthnService } from './mfa/webauthn.ts';
 import type { Keyring } from './secrets/keyring.ts';
 import { DeviceService } from './devices/service.ts';
+import { SigningKeyManager } from './keys/signing.ts';
 import { SessionService } from './sessions/service.ts';
 import { namespacedTtl } from './store/namespaced.ts';
 import type { Store, TtlStore } from './store/types.ts';
@@ -31,6 +32,8 @@ export interface Core {
   readonly access: AccessService;
   /** Device trust: the device CA, device tokens, posture check-ins and compliance. */
   readonly devices: DeviceService;
+  /** Signing keys (OIDC JWKS, cookie keys), generated on the first start, rotated with overlap. */
+  readonly signingKeys: SigningKeyManager;
   /** Gatehouse sessions shared by the portal, OIDC and SAML. */
   readonly sessions: SessionService;
   /** Second factors. */
@@ -65,6 +68,7 @@ export function createCore(config: Config, store: Store, keyring: Keyring, logge
     devices,
     access: new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => devices.compliance(device, new Date(now)).compliant }),
     sessions,
+    signingKeys: new SigningKeyManager({ store, keyring, auditor }, { algorithms: config.oidc.signingAlgorithms, rotationOverlapHours: config.oidc.keys.rotationOverlapHours }),
     totp: new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle }),
     webauthn: new WebAuthnService({ store, auditor, config: config.mfa.webauthn }),
     kv: (namespace) => namespacedTtl(store.ttl, namespace),

@@ -34,7 +34,7 @@ import { NotFoundError } from '../../src/store/errors.ts';
 import { clearSessionCookie, currentSession } from '../web/session-cookie.ts';
 import { authnContext } from './account.ts';
 import { lineageGroup } from './adapter.ts';
-import { SigningKeyManager, type KeySet } from './keys.ts';
+import type { KeySet, SigningKeyManager } from '../../src/keys/signing.ts';
 import * as pages from './pages.ts';
 import { auditContext, buildProvider, INTERACTION_PATH } from './provider.ts';
 import { DEVICE_CODE_GRANT, parseSettings } from './settings.ts';
@@ -121,7 +121,7 @@ const signIn = (returnTo: string, resource: string, extra: Record<string, string
 export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
   const config = core.config.oidc;
   const kv = core.kv('oidc');
-  const keys = new SigningKeyManager(core, { algorithms: config.signingAlgorithms, rotationOverlapHours: config.keys.rotationOverlapHours });
+  const keys = core.signingKeys;
   await keys.ensure(SYSTEM);
 
   let live: Live | undefined;

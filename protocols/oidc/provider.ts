@@ -23,7 +23,7 @@ import type { Core } from '../../src/core.ts';
 import type { TtlStore } from '../../src/store/types.ts';
 import { ACR, auditRefusal, checkAccount, claimsOf } from './account.ts';
 import { TtlAdapter, type AdapterHooks } from './adapter.ts';
-import type { KeySet } from './keys.ts';
+import type { KeySet } from '../../src/keys/signing.ts';
 import * as pages from './pages.ts';
 import { clientMetadata, parseSettings } from './settings.ts';
 

@@ -1,15 +1,8 @@
 /** `gatehouse keys list|rotate`: the OpenID Connect provider's signing keys. */
 import type { Command } from 'commander';
-import { SigningKeyManager } from '../../protocols/oidc/keys.ts';
-import type { Config } from '../config/schema.ts';
-import type { Core } from '../core.ts';
 import type { SigningKeyRecord } from '../store/types.ts';
 import { configFileOf, withCore } from './context.ts';
 import { formatTable, printJson, type CliIo } from './io.ts';
-
-function manager(core: Core, config: Config): SigningKeyManager {
-  return new SigningKeyManager(core, { algorithms: config.oidc.signingAlgorithms, rotationOverlapHours: config.oidc.keys.rotationOverlapHours });
-}
 
 /** What a key does now: the newest generation signs, older ones are published until they retire. */
 function stateOf(key: Pick<SigningKeyRecord, 'use' | 'generation' | 'retiresAt'>, newest: number): string {
@@ -34,8 +27,8 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
     .description('List the keys that sign or are still published, newest generation first')
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { json?: boolean }, command: Command) => {
-      await withCore(io, configFileOf(command), async ({ core, config }) => {
-        const listed = shown(await manager(core, config).list());
+      await withCore(io, configFileOf(command), async ({ core }) => {
+        const listed = shown(await core.signingKeys.list());
         if (options.json) return printJson(io, listed);
         if (listed.length === 0) {
           io.stdout.write('no keys yet: they are made on the first start (or by `gatehouse keys rotate`)\n');
@@ -52,9 +45,8 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
     .addHelpText('after', '\nRunning servers load the new keys within oidc.keys.reloadSeconds.')
     .action(async (options: { json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, config, audit }) => {
-        const keyManager = manager(core, config);
-        await keyManager.ensure(audit);
-        const rotated = await keyManager.rotate(audit);
+        await core.signingKeys.ensure(audit);
+        const rotated = await core.signingKeys.rotate(audit);
         const listed = shown(rotated.keys);
         if (options.json) return printJson(io, { generation: rotated.generation, keys: listed, previousRetireAt: rotated.previousRetireAt });
         io.stdout.write(

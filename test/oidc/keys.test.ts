@@ -4,7 +4,7 @@
  * working), then dropped from the JWKS.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SigningKeyManager } from '../../protocols/oidc/keys.ts';
+import { SigningKeyManager } from '../../src/keys/signing.ts';
 import { backends } from '../helpers/backends.ts';
 import { coreFor } from '../helpers/core.ts';
 import type { TestServer } from '../helpers/server.ts';
@@ -27,7 +27,8 @@ describe.each(backends)('OpenID Connect signing keys ($name)', (backend) => {
     const { core, store, cleanup } = await coreFor(backend);
     try {
       const options = { algorithms: ['RS256', 'ES256'] as const, rotationOverlapHours: 24 };
-      const [a, b] = [new SigningKeyManager(core, { ...options, algorithms: [...options.algorithms] }), new SigningKeyManager(core, { ...options, algorithms: [...options.algorithms] })];
+      const deps = { store, keyring: core.keyring, auditor: core.auditor };
+      const [a, b] = [new SigningKeyManager(deps, { ...options, algorithms: [...options.algorithms] }), new SigningKeyManager(deps, { ...options, algorithms: [...options.algorithms] })];
       await Promise.all([a.ensure(CLI), b.ensure(CLI)]);
       const keys = await a.list();
       expect(keys.map((k) => `${k.use}/${k.alg}/${k.generation}`).sort()).toEqual(['cookie/HS256/1', 'sig/ES256/1', 'sig/RS256/1']);
@@ -51,7 +52,7 @@ describe.each(backends)('OpenID Connect signing keys ($name)', (backend) => {
     expect(pending.headers.get('location')).toMatch(/^\/oidc\/interaction\//);
 
     // As `gatehouse keys rotate` does, with an overlap of one second so the test sees the end of it.
-    const rotated = await new SigningKeyManager(server.gh.core, { algorithms: ['RS256', 'ES256'], rotationOverlapHours: 1 / 3600 }).rotate(CLI);
+    const rotated = await new SigningKeyManager({ store: server.gh.store, keyring: server.gh.core.keyring, auditor: server.gh.core.auditor }, { algorithms: ['RS256', 'ES256'], rotationOverlapHours: 1 / 3600 }).rotate(CLI);
     expect(rotated.generation).toBe(2);
     await server.gh.oidc!.refresh();
     const during = await jwksOf(server.issuer);

@@ -1,5 +1,6 @@
 /**
- * The provider's signing keys: one JWS key per configured algorithm, plus a key that signs the
+ * Gatehouse's signing keys, a core service (the OpenID Connect provider signs with them; the SAML
+ * front-end will too). For OIDC: one JWS key per configured algorithm, plus a key that signs the
  * provider's cookies, made together as a generation. The first start makes generation 1 (when
  * several processes start at once on one PostgreSQL, the store keeps exactly one of their
  * generations and everyone loads that); `gatehouse keys rotate` makes the next one, which signs from
@@ -9,11 +10,11 @@
  */
 import { createHash, generateKeyPair, randomBytes, type JsonWebKey } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { AuditContext } from '../../src/audit/audit.ts';
-import type { Config } from '../../src/config/schema.ts';
-import type { Core } from '../../src/core.ts';
-import { ConflictError } from '../../src/store/errors.ts';
-import type { NewSigningKey, SigningKeyRecord } from '../../src/store/types.ts';
+import type { Auditor, AuditContext } from '../audit/audit.ts';
+import type { Config } from '../config/schema.ts';
+import type { Keyring } from '../secrets/keyring.ts';
+import { ConflictError } from '../store/errors.ts';
+import type { NewSigningKey, SigningKeyRecord, Store } from '../store/types.ts';
 
 const generate = promisify(generateKeyPair);
 
@@ -53,19 +54,25 @@ async function makeKeyPair(alg: SigningAlgorithm): Promise<{ privateJwk: JsonWeb
   return { privateJwk: pair.privateKey.export({ format: 'jwk' }), publicJwk: pair.publicKey.export({ format: 'jwk' }) };
 }
 
+export interface SigningKeyDeps {
+  store: Store;
+  keyring: Keyring;
+  auditor: Auditor;
+}
+
 export class SigningKeyManager {
-  private readonly core: Core;
+  private readonly deps: SigningKeyDeps;
   private readonly algorithms: readonly SigningAlgorithm[];
   private readonly overlapHours: number;
 
-  constructor(core: Core, options: { algorithms: readonly SigningAlgorithm[]; rotationOverlapHours: number }) {
-    this.core = core;
+  constructor(deps: SigningKeyDeps, options: { algorithms: readonly SigningAlgorithm[]; rotationOverlapHours: number }) {
+    this.deps = deps;
     this.algorithms = options.algorithms;
     this.overlapHours = options.rotationOverlapHours;
   }
 
   private get store() {
-    return this.core.directory.dir.signingKeys;
+    return this.deps.store.directory.signingKeys;
   }
 
   /**
@@ -84,7 +91,7 @@ export class SigningKeyManager {
       ];
       if (missing.length === 0) return;
       const keys = await Promise.all(missing.map((m) => (m === 'cookie' ? this.cookieKey(wanted) : this.signingKey(m, wanted))));
-      const stored = await this.core.auditor.change(this.core.directory.dir, ctx, async (tx, emit) => {
+      const stored = await this.deps.auditor.change(this.deps.store.directory, ctx, async (tx, emit) => {
         if (!(await tx.signingKeys.add(keys))) return false;
         await emit({
           type: 'oidc.keys.created',
@@ -109,7 +116,7 @@ export class SigningKeyManager {
     const keys = await Promise.all([...this.algorithms.map((alg) => this.signingKey(alg, generation)), this.cookieKey(generation)]);
     const retiresAt = new Date(Date.now() + this.overlapHours * 3_600_000).toISOString();
     const previous = current.filter((k) => !k.retiresAt).map((k) => k.kid);
-    await this.core.auditor.change(this.core.directory.dir, ctx, async (tx, emit) => {
+    await this.deps.auditor.change(this.deps.store.directory, ctx, async (tx, emit) => {
       if (!(await tx.signingKeys.add(keys, retiresAt))) throw new ConflictError('the keys were rotated by someone else at the same time; list them and try again if needed');
       await emit({
         type: 'oidc.keys.rotated',
@@ -135,7 +142,7 @@ export class SigningKeyManager {
     const signing = records.filter((k) => k.use === 'sig' && this.algorithms.includes(k.alg as SigningAlgorithm));
     const current = signing.filter((k) => k.generation === generation);
     const retiring = signing.filter((k) => k.generation !== generation);
-    const jwk = (k: SigningKeyRecord) => JSON.parse(this.core.keyring.decrypt(k.privateEncrypted, SIGNING_KEY_PURPOSE)) as Record<string, unknown>;
+    const jwk = (k: SigningKeyRecord) => JSON.parse(this.deps.keyring.decrypt(k.privateEncrypted, SIGNING_KEY_PURPOSE)) as Record<string, unknown>;
     return {
       generation,
       jwks: {
@@ -145,7 +152,7 @@ export class SigningKeyManager {
           ...retiring.map((k) => ({ ...jwk(k), key_ops: ['verify'] })),
         ],
       },
-      cookieKeys: records.filter((k) => k.use === 'cookie').map((k) => this.core.keyring.decrypt(k.privateEncrypted, COOKIE_KEY_PURPOSE)),
+      cookieKeys: records.filter((k) => k.use === 'cookie').map((k) => this.deps.keyring.decrypt(k.privateEncrypted, COOKIE_KEY_PURPOSE)),
       fingerprint: records.map((k) => `${k.kid}@${k.retiresAt ?? ''}`).join(','),
     };
   }
@@ -166,7 +173,7 @@ export class SigningKeyManager {
       alg,
       generation,
       publicJwk: { ...publicJwk, ...meta },
-      privateEncrypted: this.core.keyring.encrypt(JSON.stringify({ ...privateJwk, ...meta }), SIGNING_KEY_PURPOSE),
+      privateEncrypted: this.deps.keyring.encrypt(JSON.stringify({ ...privateJwk, ...meta }), SIGNING_KEY_PURPOSE),
     };
   }
 
@@ -176,7 +183,7 @@ export class SigningKeyManager {
       use: 'cookie',
       alg: COOKIE_ALG,
       generation,
-      privateEncrypted: this.core.keyring.encrypt(randomBytes(32).toString('base64url'), COOKIE_KEY_PURPOSE),
+      privateEncrypted: this.deps.keyring.encrypt(randomBytes(32).toString('base64url'), COOKIE_KEY_PURPOSE),
     };
   }
 }
