@@ -10,14 +10,11 @@
 import { createHash, createSign, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { DEFAULT_ARGON2 } from '../src/credentials/password.ts';
-import { createLogger } from '../src/log.ts';
-import { startGatehouse, type Gatehouse } from '../src/server/start.ts';
 import type { Benchmark } from './run.ts';
-import { postgresAvailable, postgresTarget, sqliteTarget, type StoreTarget } from './stores.ts';
+import { benchServer, postgresAvailable, postgresTarget, sqliteTarget, type StoreTarget } from './stores.ts';
 
 const PASSWORD = 'violet-harbour-lantern-91';
 const SECRET = randomBytes(32).toString('base64url');
-const ADMIN_KEY = randomBytes(32).toString('base64url');
 const CALLBACK = 'http://127.0.0.1:9/callback';
 const ARGON2ID = 2 as never;
 const argon2Options = { algorithm: ARGON2ID, memoryCost: DEFAULT_ARGON2.memoryKiB, timeCost: DEFAULT_ARGON2.iterations, parallelism: DEFAULT_ARGON2.parallelism };
@@ -25,43 +22,24 @@ const argon2Options = { algorithm: ARGON2ID, memoryCost: DEFAULT_ARGON2.memoryKi
 const targets: StoreTarget[] = [sqliteTarget('gatehouse-bench-oidc'), postgresTarget('gatehouse_bench_oidc')];
 
 function server(target: StoreTarget) {
-  let gh: Gatehouse | undefined;
-  let drop: () => Promise<void> = async () => undefined;
+  const bench = benchServer(target, {
+    directory: {
+      groups: [{ name: 'staff' }],
+      users: [{ username: 'bench', email: 'bench@example.test', password: PASSWORD, groups: ['staff'] }],
+      applications: [
+        { name: 'service', type: 'oidc', secret: SECRET, settings: { grantTypes: ['client_credentials'] } },
+        { name: 'web', type: 'oidc', secret: SECRET, groups: ['staff'], settings: { redirectUris: [CALLBACK], grantTypes: ['authorization_code', 'refresh_token'] } },
+      ],
+    },
+  });
   return {
+    start: () => bench.start(),
+    stop: () => bench.stop(),
     get gh() {
-      return gh!;
+      return bench.gh;
     },
-    get issuer() {
-      return gh!.oidc!.issuer!;
-    },
-    async start() {
-      const created = await target.url();
-      drop = created.drop;
-      gh = await startGatehouse({
-        config: {
-          server: { http: { host: '127.0.0.1', port: 0 } },
-          ldap: { enabled: false },
-          storage: { url: created.url },
-          secrets: { keys: [{ id: 'b', key: randomBytes(32).toString('base64') }] },
-          log: { level: 'silent' },
-          // Production argon2 parameters (the schema's defaults); no throttling in the way.
-          throttle: { freeAttempts: 1000, freeAttemptsPerIp: 100_000 },
-          directory: {
-            groups: [{ name: 'staff' }],
-            users: [{ username: 'bench', email: 'bench@example.test', password: PASSWORD, groups: ['staff'] }],
-            applications: [
-              { name: 'service', type: 'oidc', secret: SECRET, settings: { grantTypes: ['client_credentials'] } },
-              { name: 'web', type: 'oidc', secret: SECRET, groups: ['staff'], settings: { redirectUris: [CALLBACK], grantTypes: ['authorization_code', 'refresh_token'] } },
-            ],
-          },
-        },
-        env: { GATEHOUSE_ADMIN_KEY: ADMIN_KEY },
-        logger: createLogger('silent'),
-      });
-    },
-    async stop() {
-      await gh?.stop();
-      await drop();
+    get issuer(): string {
+      return bench.gh.oidc!.issuer!;
     },
   };
 }

@@ -3,44 +3,19 @@
  * creation through the admin API over HTTP (validation, policy, hash, transaction, audit), each
  * against the raw cost of one argon2id operation with the same parameters, on each store.
  */
-import { randomBytes } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { DEFAULT_ARGON2 } from '../src/credentials/password.ts';
-import { createLogger } from '../src/log.ts';
-import { startGatehouse, type Gatehouse } from '../src/server/start.ts';
 import type { Benchmark } from './run.ts';
-import { postgresAvailable, postgresTarget, sqliteTarget, type StoreTarget } from './stores.ts';
+import { benchServer, postgresAvailable, postgresTarget, sqliteTarget, type StoreTarget } from './stores.ts';
 
 const PASSWORD = 'violet-harbour-lantern-91';
-const ADMIN_KEY = randomBytes(32).toString('base64url');
 const ARGON2ID = 2 as never;
 const argon2Options = { algorithm: ARGON2ID, memoryCost: DEFAULT_ARGON2.memoryKiB, timeCost: DEFAULT_ARGON2.iterations, parallelism: DEFAULT_ARGON2.parallelism };
 
 const sqlite = sqliteTarget('gatehouse-bench');
 const postgres = postgresTarget('gatehouse_bench');
 
-function server(target: StoreTarget) {
-  let gh: Gatehouse | undefined;
-  let drop: () => Promise<void> = async () => undefined;
-  return {
-    get gh() {
-      return gh!;
-    },
-    async start() {
-      const created = await target.url();
-      drop = created.drop;
-      gh = await startGatehouse({
-        config: { server: { http: { port: 0 } }, storage: { url: created.url }, secrets: { keys: [{ id: 'b', key: randomBytes(32).toString('base64') }] }, log: { level: 'silent' }, throttle: { freeAttempts: 1000, freeAttemptsPerIp: 100_000 } },
-        env: { GATEHOUSE_ADMIN_KEY: ADMIN_KEY },
-        logger: createLogger('silent'),
-      });
-    },
-    async stop() {
-      await gh?.stop();
-      await drop();
-    },
-  };
-}
+const server = (target: StoreTarget) => benchServer(target);
 
 function benchmarksFor(target: StoreTarget): Benchmark[] {
   const verifyServer = server(target);
@@ -77,7 +52,7 @@ function benchmarksFor(target: StoreTarget): Benchmark[] {
         for (let i = 0; i < n; i++) {
           const response = await fetch(`${createServer.gh.httpUrl}/api/v1/users`, {
             method: 'POST',
-            headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+            headers: { authorization: `Bearer ${createServer.adminKey}`, 'content-type': 'application/json' },
             body: JSON.stringify({ username: `user${counter++}`, email: `user${counter}@bench.example`, password: PASSWORD, groups: [] }),
           });
           if (response.status !== 201) throw new Error(`POST /users answered ${response.status}: ${await response.text()}`);

@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { createLogger } from '../src/log.ts';
+import { startGatehouse, type Gatehouse } from '../src/server/start.ts';
 
 export interface StoreTarget {
   label: 'sqlite' | 'postgres';
@@ -59,4 +61,44 @@ export async function postgresAvailable(): Promise<boolean> {
   } finally {
     await c.end().catch(() => undefined);
   }
+}
+
+/**
+ * A Gatehouse on a fresh store of the target, started by start() and dropped with its store by
+ * stop(): loopback, no LDAP listener, silent, production argon2 parameters (the schema's defaults),
+ * no throttling in the way; `config` adds to that (e.g. a `directory` to declare).
+ */
+export function benchServer(target: StoreTarget, config: Record<string, unknown> = {}) {
+  let gh: Gatehouse | undefined;
+  let drop: () => Promise<void> = async () => undefined;
+  const adminKey = randomBytes(32).toString('base64url');
+  return {
+    /** The admin API key (Authorization: Bearer). */
+    adminKey,
+    get gh(): Gatehouse {
+      if (!gh) throw new Error('the benchmark server is not started');
+      return gh;
+    },
+    async start(): Promise<void> {
+      const created = await target.url();
+      drop = created.drop;
+      gh = await startGatehouse({
+        config: {
+          server: { http: { host: '127.0.0.1', port: 0 } },
+          ldap: { enabled: false },
+          storage: { url: created.url },
+          secrets: { keys: [{ id: 'b', key: randomBytes(32).toString('base64') }] },
+          log: { level: 'silent' },
+          throttle: { freeAttempts: 1000, freeAttemptsPerIp: 100_000 },
+          ...config,
+        },
+        env: { GATEHOUSE_ADMIN_KEY: adminKey },
+        logger: createLogger('silent'),
+      });
+    },
+    async stop(): Promise<void> {
+      await gh?.stop();
+      await drop();
+    },
+  };
 }
