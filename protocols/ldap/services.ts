@@ -19,6 +19,13 @@ export const LdapServiceSettings = z.strictObject({
 }).describe("An application's LDAP service account (settings.ldap): it binds as cn=<name>,ou=services,<baseDn> with the application's secret");
 export type LdapServiceSettings = z.output<typeof LdapServiceSettings>;
 
+/** The directory's check of `settings.ldap`, on any application (registered by the server and the CLI). */
+export function ldapSettingsProblems(app: { settings: Record<string, unknown> }): Array<{ path: string; message: string }> {
+  if (app.settings.ldap === undefined) return [];
+  const parsed = LdapServiceSettings.safeParse(app.settings.ldap);
+  return parsed.success ? [] : parsed.error.issues.map((i) => ({ path: ['settings', 'ldap', ...i.path].map(String).join('.'), message: i.message }));
+}
+
 /** A service account as the tree and the bind know it. */
 export interface ServiceAccount {
   id: string;

@@ -75,7 +75,9 @@ export const OidcClientSettings = z
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     const grants = new Set(s.grantTypes);
     if (new Set(s.grantTypes).size !== s.grantTypes.length) issue('grantTypes', 'lists a grant type twice');
-    if (grants.has('authorization_code') && s.redirectUris.length === 0) issue('redirectUris', 'the authorization_code grant needs at least one redirect URI');
+    // Incomplete rather than wrong: the application may be created first and its redirect URIs added
+    // later (the client does not work until then; start and reload warn). The directory accepts it.
+    if (grants.has('authorization_code') && s.redirectUris.length === 0) ctx.addIssue({ code: 'custom', path: ['redirectUris'], message: 'the authorization_code grant needs at least one redirect URI', params: { incomplete: true } });
     if (grants.has('refresh_token') && !grants.has('authorization_code') && !grants.has(DEVICE_CODE_GRANT)) issue('grantTypes', 'refresh_token needs authorization_code or device_code: refresh tokens come from one of them');
     if (s.public) {
       if (s.tokenEndpointAuthMethod !== undefined && s.tokenEndpointAuthMethod !== 'none') issue('tokenEndpointAuthMethod', "a public client has no credential: its method is 'none'");
@@ -140,9 +142,27 @@ export function clientMetadata(app: Pick<Application, 'name' | 'displayName'>, s
   };
 }
 
+/** Keys of `settings` other front-ends own (an application may also be an LDAP service account). */
+const OTHER_FRONT_ENDS = ['ldap'];
+
+function ownSettings(settings: unknown): unknown {
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) return settings;
+  return Object.fromEntries(Object.entries(settings).filter(([key]) => !OTHER_FRONT_ENDS.includes(key)));
+}
+
+/** The directory's check of an oidc application's settings (registered by the server and the CLI). */
+export function oidcSettingsProblems(app: { type: string; settings: Record<string, unknown> }): Array<{ path: string; message: string }> {
+  if (app.type !== 'oidc') return [];
+  const parsed = OidcClientSettings.safeParse(ownSettings(app.settings));
+  if (parsed.success) return [];
+  return parsed.error.issues
+    .filter((i) => !(i.code === 'custom' && (i.params as { incomplete?: boolean } | undefined)?.incomplete))
+    .map((i) => ({ path: ['settings', ...i.path].map(String).join('.'), message: i.message }));
+}
+
 /** The settings, or the problems with them as `path: message` lines. */
 export function parseSettings(settings: unknown): { ok: true; settings: OidcClientSettings } | { ok: false; problems: string[] } {
-  const parsed = OidcClientSettings.safeParse(settings);
+  const parsed = OidcClientSettings.safeParse(ownSettings(settings));
   if (parsed.success) return { ok: true, settings: parsed.data };
   return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.length ? `settings.${i.path.join('.')}: ` : ''}${i.message}`) };
 }

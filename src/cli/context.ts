@@ -3,6 +3,7 @@
  * GATEHOUSE_STORAGE_URL), and the core over it, with the operator as the audited actor. The store is
  * always closed afterwards, whatever happens.
  */
+import { registerSettingsChecks } from '../server/settings-checks.ts';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { AuditContext } from '../audit/audit.ts';
@@ -73,6 +74,7 @@ export async function withCore<T>(io: CliIo, file: string, work: (ctx: CommandCo
     const level = LEVELS[Math.max(LEVELS.indexOf(config.log.level), LEVELS.indexOf('warn'))]!;
     const logger = createLogger(level, { write: (line: string) => io.stderr.write(line) });
     const core = createCore(config, store, loadKeyring(config.secrets), logger);
+    registerSettingsChecks(core);
     return work({ io, config, store, core, audit: cliActor(io) });
   });
 }

@@ -72,6 +72,13 @@ export interface DirectoryServiceDeps {
   endSessions?: (ctx: AuditContext, userId: string, reason: 'suspended' | 'deleted') => Promise<unknown>;
 }
 
+/**
+ * A front-end's check of the application settings it defines (`settings` is free-form in the
+ * directory; each protocol owns its keys). Registered by the process's composition root (the
+ * server, the CLI), run on every create and update, so a bad client is refused at once (400).
+ */
+export type SettingsCheck = (app: { name: string; type: Application['type']; settings: Record<string, unknown> }) => Array<{ path: string; message: string }>;
+
 export const RADIUS_SECRET_PURPOSE = 'radius-client-secret';
 const API_KEY_PREFIX = 'ghk_';
 
@@ -109,6 +116,7 @@ export class DirectoryService {
   private readonly passwordPolicy: PasswordPolicy;
   private readonly keyring: Keyring;
   private readonly endSessions: DirectoryServiceDeps['endSessions'];
+  private readonly settingsChecks: SettingsCheck[] = [];
 
   constructor(deps: DirectoryServiceDeps) {
     this.endSessions = deps.endSessions;
@@ -314,6 +322,16 @@ export class DirectoryService {
     return this.store.directory[kind] as unknown as Collection<ResourceKinds[K]['entity'] & { id: string }>;
   }
 
+  registerSettingsCheck(check: SettingsCheck): void {
+    this.settingsChecks.push(check);
+  }
+
+  /** @throws ValidationError naming every problem the front-ends find in the application's settings */
+  private checkSettings(app: { name: string; type: Application['type']; settings: Record<string, unknown> }): void {
+    const problems = this.settingsChecks.flatMap((check) => check(app)).map((p) => ({ ...p, code: 'invalid' }));
+    if (problems.length) throw new ValidationError(problems);
+  }
+
   /** A page of objects as interfaces show them (no secrets, no hashes). */
   async listResources<K extends ResourceKind>(kind: K, query: ListQuery = {}): Promise<Page<ResourceKinds[K]['entity']>> {
     const page = await (this.store.directory[kind] as unknown as Collection<{ id: string }>).list(query);
@@ -329,6 +347,7 @@ export class DirectoryService {
     const fields = this.toStored(kind, input as Record<string, unknown>);
     return this.change(ctx, async (tx, emit) => {
       if (kind === 'policies') await this.assertPolicyReferences(tx, fields as Fields<Policy>);
+      if (kind === 'applications') this.checkSettings(fields as unknown as StoredApplication);
       const created = await (tx[kind] as unknown as Collection<{ id: string; name: string }>).create(fields as never, options.managedBy);
       const shown = this.shown(kind, created);
       await emit({ type: `${KIND_INFO[kind].event}.created`, outcome: 'success', target: resourceTarget(kind, created), details: { object: shown } });
@@ -348,6 +367,7 @@ export class DirectoryService {
         async (cur) => {
           const next = applyPatch(stripBookkeeping(cur), patchFields);
           if (kind === 'policies') await this.assertPolicyReferences(tx, next as unknown as Fields<Policy>);
+          if (kind === 'applications') this.checkSettings(next as unknown as StoredApplication);
           return next;
         },
         options,

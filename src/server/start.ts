@@ -22,6 +22,7 @@ import { createOidcFrontEnd, type OidcFrontEnd } from '../../protocols/oidc/inde
 import { createWebFrontEnd } from '../../protocols/web/index.ts';
 import type { Store } from '../store/types.ts';
 import { createHttpApp } from './http.ts';
+import { registerSettingsChecks } from './settings-checks.ts';
 import { Metrics } from './metrics.ts';
 
 export interface StartOptions {
@@ -85,6 +86,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
     if (applied.length) logger.info({ migrations: applied }, 'store migrated');
     const keyring = loadKeyring(config.secrets);
     const core = createCore(config, store, keyring, logger);
+    registerSettingsChecks(core);
     const metrics = new Metrics();
     core.auditor.onEvent((event) => metrics.auditEvents.inc({ type: event.type, outcome: event.outcome }));
 

@@ -161,6 +161,30 @@ describe.each(backends)('admin API resources ($name)', (backend) => {
     });
   });
 
+  describe('application settings', () => {
+    it('are checked by the front-end that owns them: a wrong OIDC client or LDAP service account is a 400 naming each problem', async () => {
+      const bad = await expectProblem(await post('applications', {
+        name: 'typo-app', type: 'oidc',
+        settings: { redirectUri: ['https://app.example/cb'], redirectUris: ['http://app.example/cb', 'https://good@evil.example/cb'], ldap: { scope: { groups: [] } } },
+      }), 400);
+      expect(bad.errors?.map((e: { path: string }) => e.path).sort()).toEqual(['settings', 'settings.ldap.scope.groups', 'settings.redirectUris.0', 'settings.redirectUris.1']);
+      expect(bad.detail).toMatch(/redirectUri/);
+      await expectProblem(await server.api('/api/v1/applications/typo-app'), 404);
+
+      // Both at once is fine: an OIDC client that is also an LDAP service account.
+      const both = await expectJson<Entity>(await post('applications', {
+        name: 'both-app', type: 'oidc', settings: { redirectUris: ['https://both.example/cb'], ldap: { scope: { subtree: true } } },
+      }), 201);
+      // Created before its redirect URIs are known: incomplete, not wrong (the client works once they are set).
+      await expectJson(await post('applications', { name: 'later-app', type: 'oidc' }), 201);
+      // An update is checked the same way, and changes nothing when refused.
+      await expectProblem(await patch(`applications/${both.id}`, { settings: { redirectUris: ['javascript:alert(1)'] } }), 400);
+      expect((await expectJson<Entity>(await server.api(`/api/v1/applications/${both.id}`), 200)).settings).toEqual(both.settings);
+      // Other types' settings are not the OIDC front-end's business.
+      await expectJson(await post('applications', { name: 'generic-app', type: 'generic', settings: { anything: true } }), 201);
+    });
+  });
+
   describe('application secrets', () => {
     const secret = 'an-application-secret-of-32-chars-or-more';
 

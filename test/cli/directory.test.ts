@@ -233,6 +233,9 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
       expect(listed.stdout).toMatch(/^jenkins\s+generic\s+builders\s+yes\s+api\s+Jenkins$/m);
       expect(listed.stdout + (await fx.cli(['app', 'show', 'jenkins'])).stdout).not.toContain(secret);
 
+      const insecure = await fx.cli(['app', 'add', 'grafana', '--type', 'oidc', '--settings', '{"redirectUris":["http://grafana.example/login"]}']);
+      expect(insecure.code).toBe(1);
+      expect(insecure.stderr).toMatch(/^gatehouse: settings\.redirectUris\.0: .*use https.*\n$/);
       const bad = await fx.cli(['app', 'add', 'broken', '--settings', '{nope']);
       expect(bad.code).toBe(1);
       expect(bad.stderr).toMatch(/^gatehouse: --settings is not JSON: .*\n$/);
