@@ -135,14 +135,14 @@ export function createSearcher(core: Core, options: LdapOptions, log: Logger = c
     };
     if (base.length === 0 && input.scope === SCOPE.base) return single(root);
     const tree = await cache.current();
-    const visible = visibility(tree, options, bound);
-    if (!visible) return { status: RESULT.success };
+    const view = visibility(tree, options, bound);
+    if (!view) return { status: RESULT.success };
     // RFC 4512 §4.2: the subschema subentry, readable by anyone bound; it has no children.
     if (sameDn(base, subschema.rdns)) return input.scope === SCOPE.one ? { status: RESULT.success } : single(subschema);
 
     const position = tree.position.get(orderKey(base));
     const baseEntry = position === undefined ? undefined : tree.ordered[position];
-    if (!baseEntry || !visible(baseEntry)) {
+    if (!baseEntry || !view(baseEntry)) {
       return { status: RESULT.noSuchObject, message: 'no such object', ...(isUnder(base, tree.base.rdns) ? { matchedDN: tree.base.dn } : {}) };
     }
     // RFC 4511 §4.5.1.5: the size limit counts the whole search; a paged search is one search too,
@@ -174,13 +174,15 @@ export function createSearcher(core: Core, options: LdapOptions, log: Logger = c
         return done(page, { status: RESULT.adminLimitExceeded, message: `the search examined more than ${options.maxEntriesExamined} entries (ldap.maxEntriesExamined): narrow the filter or the base` });
       }
       if (performance.now() > clock.deadline) return done(page, timeLimitExceeded(clock));
-      if (!visible(entry) || !matches(filter, entry)) continue;
+      // The entry as this requester sees it: filters match what it may see, never a hidden value.
+      const seen = view(entry);
+      if (!seen || !matches(filter, seen)) continue;
       if (sent >= take) {
         // One more entry matches than may be sent.
         if (!page || take < pageSize) return done(page, { status: RESULT.sizeLimitExceeded, message: `more than ${limit} entries match` });
         return pagedDone(RESULT.success, undefined, issueCookie(print, { after: last!.order, sent: sentBefore + sent }));
       }
-      const wait = sink.send(entry, () => encode(tree, entry, selection), selection);
+      const wait = sink.send(seen, () => encode(tree, seen, selection), selection);
       if (wait) await wait;
       sent++;
       last = entry;
@@ -259,49 +261,81 @@ function fingerprint(bound: Bound | undefined, input: SearchInput): string {
 }
 
 /**
- * Which entries the requester may see; undefined = none. Decided on the current snapshot for
- * every search, so a suspension, a group change or a deleted service account applies at once;
- * kept on the snapshot per requester.
+ * What the requester may see: each entry as they see it (undefined = not at all), or undefined for
+ * nothing at all. Decided on the current snapshot for every search, so a suspension, a group
+ * change or a deleted service account applies at once; kept on the snapshot per requester.
  */
-function visibility(tree: Tree, options: LdapOptions, bound: Bound | undefined): ((e: Entry) => boolean) | undefined {
+type View = (e: Entry) => Entry | undefined;
+
+function visibility(tree: Tree, options: LdapOptions, bound: Bound | undefined): View | undefined {
   if (!bound) return undefined;
   const key = bound.kind === 'service' ? `visible:service:${bound.applicationId}` : `visible:user:${bound.userId}`;
-  if (tree.memo.has(key)) return tree.memo.get(key) as ((e: Entry) => boolean) | undefined;
+  if (tree.memo.has(key)) return tree.memo.get(key) as View | undefined;
   const decided = bound.kind === 'service' ? serviceVisibility(tree, bound.applicationId, bound.name) : userVisibility(tree, options, bound.userId);
   tree.memo.set(key, decided);
   return decided;
 }
 
 const structural = (e: Entry) => e.kind === 'base' || e.kind === 'container';
+const where = (visible: (e: Entry) => boolean): View => (e) => (visible(e) ? e : undefined);
 
-function userVisibility(tree: Tree, options: LdapOptions, userId: string): ((e: Entry) => boolean) | undefined {
+function userVisibility(tree: Tree, options: LdapOptions, userId: string): View | undefined {
   const user = tree.userById.get(userId);
   if (!user || user.status !== 'active') return undefined;
   const groupIds = tree.groupsOfUser.get(user.id) ?? new Set<string>();
   const readGroups = new Set(options.readGroups);
-  if ([...groupIds].some((id) => readGroups.has(tree.groupById.get(id)?.name ?? ''))) return () => true;
-  return (e) => structural(e) || (e.kind === 'user' && e.id === user.id) || (e.kind === 'group' && groupIds.has(e.id ?? ''));
+  if ([...groupIds].some((id) => readGroups.has(tree.groupById.get(id)?.name ?? ''))) return (e) => e;
+  return where((e) => structural(e) || (e.kind === 'user' && e.id === user.id) || (e.kind === 'group' && groupIds.has(e.id ?? '')));
 }
 
 /**
  * A service account sees the containers, its own entry and its scope: every user and group
- * (`subtree`), or the scope groups and their members, nested membership resolved. The same
- * application (by id) must still be a service account in this snapshot: deleted, renamed, secret
- * or settings removed → nothing.
+ * (`subtree`), or the scope groups and their members, nested membership resolved. Scoped to
+ * groups, it also sees no name from outside its scope: a user's memberOf lists only the scope
+ * groups, a group's member and memberUid only what it may see. The same application (by id) must
+ * still be a service account in this snapshot: deleted, renamed, secret or settings removed → nothing.
  */
-function serviceVisibility(tree: Tree, applicationId: string, name: string): ((e: Entry) => boolean) | undefined {
+function serviceVisibility(tree: Tree, applicationId: string, name: string): View | undefined {
   const account = tree.serviceByName.get(name);
   if (!account || account.id !== applicationId) return undefined;
   const own = (e: Entry) => e.kind === 'service' && e.id === applicationId;
   const scope = account.scope;
-  if ('subtree' in scope) return (e) => structural(e) || own(e) || e.kind === 'user' || e.kind === 'group';
+  if ('subtree' in scope) return where((e) => structural(e) || own(e) || e.kind === 'user' || e.kind === 'group');
   const groupIds = new Set(scope.groups.flatMap((g) => {
     const group = tree.groupByName.get(g);
     return group ? [group.id] : [];
   }));
   const userIds = new Set<string>();
   for (const [userId, groups] of tree.groupsOfUser) if ([...groups].some((id) => groupIds.has(id))) userIds.add(userId);
-  return (e) => structural(e) || own(e) || (e.kind === 'group' && groupIds.has(e.id ?? '')) || (e.kind === 'user' && userIds.has(e.id ?? ''));
+  const dnsOf = (ids: Iterable<string>) => [...ids].flatMap((id) => tree.entryById.get(id)?.dn ?? []);
+  const groupDns = new Set(dnsOf(groupIds));
+  const memberDns = new Set([...groupDns, ...dnsOf(userIds)]);
+  const usernames = new Set([...userIds].flatMap((id) => tree.userById.get(id)?.username ?? []));
+  const narrowed = new Map<Entry, Entry>();
+  const narrow = (e: Entry): Entry => {
+    let out = narrowed.get(e);
+    if (!out) {
+      const only = (attribute: string, keep: Set<string>) => (e.attributes[attribute] ? { [attribute]: e.attributes[attribute].filter((v) => keep.has(v)) } : {});
+      const limited = e.kind === 'user' ? only('memberOf', groupDns) : { ...only('member', memberDns), ...only('memberUid', usernames) };
+      const changed = Object.entries(limited).some(([attribute, values]) => values.length !== e.attributes[attribute]!.length);
+      if (changed) {
+        // An emptied attribute is left out (an attribute has at least one value).
+        const attributes = { ...e.attributes, ...limited };
+        for (const [attribute, values] of Object.entries(limited)) if (values.length === 0) delete attributes[attribute];
+        out = makeEntry(e.dn, e.rdns, e.kind, attributes, e.operational, e.id);
+      } else {
+        out = e;
+      }
+      narrowed.set(e, out);
+    }
+    return out;
+  };
+  return (e) => {
+    if (structural(e) || own(e)) return e;
+    if (e.kind === 'group' && groupIds.has(e.id ?? '')) return narrow(e);
+    if (e.kind === 'user' && userIds.has(e.id ?? '')) return narrow(e);
+    return undefined;
+  };
 }
 
 /** RFC 4512 §5.1: the root DSE. */

@@ -104,6 +104,28 @@ describe.each(backends)('LDAP service accounts ($name)', (backend) => {
     expect(values).not.toContain(secretOf('jenkins'));
   });
 
+  it('shows a group-scoped service account no name from outside its scope, and matches filters on what it sees', async () => {
+    const jenkins = await bound(serviceDn('jenkins'), secretOf('jenkins'));
+    const find = async (c: Client, filter: string) => (await c.search(BASE, { scope: 'sub', filter, attributes: ['memberOf', 'member', 'memberUid'] })).searchEntries;
+    // alice is in engineering, nested in staff: jenkins (scope staff) sees only staff in her memberOf.
+    const [alice] = await find(jenkins, '(uid=alice)');
+    expect(alice!.memberOf).toBe(groupDn('staff'));
+    // staff's only direct member is the engineering group, outside the scope: no member at all.
+    const [staff] = await find(jenkins, '(cn=staff)');
+    expect(staff!.dn).toBe(groupDn('staff'));
+    // (ldapts shows a requested attribute the entry does not have as [].)
+    expect(staff!.member).toEqual([]);
+    expect(staff!.memberUid).toBe('alice');
+    // A filter cannot test for a hidden value either.
+    expect(await find(jenkins, `(memberOf=${groupDn('engineering')})`)).toEqual([]);
+    expect(await find(jenkins, '(memberOf=*engineering*)')).toEqual([]);
+    expect(dns(await find(jenkins, `(memberOf=${groupDn('staff')})`))).toEqual([dnOf('alice')]);
+    // A subtree-scoped account (nas) sees everything as it is.
+    const nas = await bound(serviceDn('nas'), secretOf('nas'));
+    expect((await find(nas, '(uid=alice)'))[0]!.memberOf).toEqual([groupDn('engineering'), groupDn('staff')]);
+    expect((await find(nas, '(cn=staff)'))[0]!.member).toBe(groupDn('engineering'));
+  });
+
   it('resolves users who bind after a service account searched, as usual', async () => {
     const c = await bound(serviceDn('nas'), secretOf('nas'));
     const [alice] = (await c.search(`ou=people,${BASE}`, { scope: 'one', filter: '(uid=alice)' })).searchEntries;
