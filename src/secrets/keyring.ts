@@ -6,7 +6,7 @@
  *   format:  v1.<keyId>.<base64url(iv[12] || ciphertext || tag[16])>
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 
 export class SecretError extends Error {
@@ -33,6 +33,15 @@ export class Keyring {
       this.keys.set(spec.id, key);
     }
     this.primary = specs[0]!.id;
+  }
+
+  /**
+   * A 32-byte key for one purpose (MACs of CSRF tokens, say), derived from the encrypting key with
+   * HKDF-SHA256: every process with the same keyring derives the same key, nothing is stored, and
+   * rotating the keyring's first key rotates it too.
+   */
+  derive(purpose: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.keys.get(this.primary)!, Buffer.alloc(0), `gatehouse:${purpose}`, 32));
   }
 
   /**

@@ -24,6 +24,15 @@ describe('keyring', () => {
     expect(() => ring.decrypt('garbage', 'radius')).toThrow(SecretError);
   });
 
+  it('derives a stable key per purpose from the first key', () => {
+    const first = { id: 'a', key: key() };
+    const ring = new Keyring([first, { id: 'b', key: key() }]);
+    expect(ring.derive('web')).toHaveLength(32);
+    expect(new Keyring([first]).derive('web').equals(ring.derive('web'))).toBe(true);
+    expect(ring.derive('web').equals(ring.derive('other'))).toBe(false);
+    expect(new Keyring([{ id: 'a', key: key() }]).derive('web').equals(ring.derive('web'))).toBe(false);
+  });
+
   it('rotates: the first key encrypts, every key decrypts', () => {
     const oldKey = { id: 'old', key: key() };
     const old = new Keyring([oldKey]);
