@@ -11,6 +11,7 @@
  * principal and the resource (`app:<name>`), so network conditions and deny policies apply.
  */
 import type { ThrottleCounters } from '../../src/authn/throttle.ts';
+import type { AuditContext } from '../../src/audit/audit.ts';
 import type { Core } from '../../src/core.ts';
 import type { Application, Group, User } from '../../src/directory/model.ts';
 import { RESULT } from './codes.ts';
@@ -45,7 +46,18 @@ const INVALID = { status: RESULT.invalidCredentials, message: 'invalid credentia
 const UNAVAILABLE = { status: RESULT.unavailable, message: 'the directory is unavailable' } as const;
 const TOTP_DIGITS = 6;
 
-export async function simpleBind(core: Core, options: LdapOptions, name: string, password: string, clientIp: string | undefined): Promise<BindOutcome> {
+/** Where a bind comes from: the client's address, and the request id its audit events share. */
+export interface BindPeer {
+  clientIp?: string | undefined;
+  requestId?: string;
+}
+
+/** The audit context of a bind: one request id links its events (the factor, the decision). */
+function contextOf(peer: BindPeer, actor: AuditContext['actor']): AuditContext {
+  return { actor, ...(peer.clientIp ? { sourceIp: peer.clientIp } : {}), protocol: 'ldap', ...(peer.requestId ? { requestId: peer.requestId } : {}) };
+}
+
+export async function simpleBind(core: Core, options: LdapOptions, name: string, password: string, peer: BindPeer = {}): Promise<BindOutcome> {
   if (name === '' && password === '') {
     // RFC 4513 §5.1.1: anonymous bind. Refused like OpenLDAP's `disallow bind_anon` when turned off.
     return options.anonymous ? { status: RESULT.success } : { status: RESULT.inappropriateAuthentication, message: 'anonymous bind is disabled (ldap.anonymous)' };
@@ -57,9 +69,9 @@ export async function simpleBind(core: Core, options: LdapOptions, name: string,
   // A DN is parsed once, here (bare names are login names).
   const rdns = name.includes('=') ? parseDn(name) : undefined;
   const service = serviceName(options, rdns);
-  if (service !== undefined) return serviceBind(core, options, service, password, clientIp);
+  if (service !== undefined) return serviceBind(core, options, service, password, peer);
   const { username, user } = await loginName(core, options, name, rdns);
-  const ctx = { actor: { type: 'anonymous' as const }, ...(clientIp ? { sourceIp: clientIp } : {}), protocol: 'ldap' };
+  const ctx = contextOf(peer, { type: 'anonymous' });
   const attempt = (pw: string) => core.passwords.authenticate({ username, password: pw, context: ctx });
 
   // A user with active TOTP probably appended a code: try that split first, so a correct
@@ -71,18 +83,19 @@ export async function simpleBind(core: Core, options: LdapOptions, name: string,
       const verified = await core.totp.verify(ctx, first.user.id, split.code);
       if (!verified.ok) return INVALID;
       const at = new Date().toISOString();
-      return decide(core, options, first, clientIp, [{ method: 'password', at }, { method: 'totp', at }]);
+      return decide(core, options, first, peer, [{ method: 'password', at }, { method: 'totp', at }]);
     }
   }
   const result = await attempt(password);
   if (result.outcome !== 'success') return result.outcome === 'error' ? UNAVAILABLE : INVALID;
-  return decide(core, options, result, clientIp, [{ method: 'password', at: new Date().toISOString() }]);
+  return decide(core, options, result, peer, [{ method: 'password', at: new Date().toISOString() }]);
 }
 
 /** The access decision after a verified password, reusing what the password check read (user, groups, failure counters). */
-async function decide(core: Core, options: LdapOptions, verified: { user: User; groups: Group[]; failures: ThrottleCounters }, clientIp: string | undefined, authn: Array<{ method: 'password' | 'totp'; at: string }>): Promise<BindOutcome> {
+async function decide(core: Core, options: LdapOptions, verified: { user: User; groups: Group[]; failures: ThrottleCounters }, peer: BindPeer, authn: Array<{ method: 'password' | 'totp'; at: string }>): Promise<BindOutcome> {
   const { user, groups, failures } = verified;
-  const ctx = { actor: { type: 'user' as const, id: user.id, name: user.username }, ...(clientIp ? { sourceIp: clientIp } : {}), protocol: 'ldap' };
+  const clientIp = peer.clientIp;
+  const ctx = contextOf(peer, { type: 'user', id: user.id, name: user.username });
   const { decision } = await core.access.decide(ctx, { user, groups, failures, resource: 'ldap', protocol: 'ldap', ...(clientIp ? { clientIp } : {}), authn });
   if (decision.action === 'allow') return { status: RESULT.success, bound: { kind: 'user', userId: user.id, username: user.username, dn: userDn(user.username, options.baseDn) } };
   // Deny and an unmet MFA requirement look the same to the client (DESIGN.md: invalidCredentials).
@@ -109,12 +122,13 @@ function serviceName(options: LdapOptions, rdns: string[] | undefined): string |
   return nameUnder(options, rdns, 'services', 'cn');
 }
 
-async function serviceBind(core: Core, options: LdapOptions, name: string, secret: string, clientIp: string | undefined): Promise<BindOutcome> {
+async function serviceBind(core: Core, options: LdapOptions, name: string, secret: string, peer: BindPeer): Promise<BindOutcome> {
+  const clientIp = peer.clientIp;
   // The principal name app:<name> cannot be a username (usernames have no ':'), so the throttle
   // and the risk signals count a service account's failures apart from every user's.
   const principal = `app:${name}`;
   const keys = { user: principal, ...(clientIp ? { ip: clientIp } : {}) };
-  const ctx = { actor: { type: 'anonymous' as const, name: principal }, ...(clientIp ? { sourceIp: clientIp } : {}), protocol: 'ldap' };
+  const ctx = contextOf(peer, { type: 'anonymous', name: principal });
   // authn.password, as for a person's bind: the secret is this account's LDAP password.
   const record = (outcome: 'success' | 'failure' | 'error', app: Application | undefined, reason: { code: string; description: string }, details: Record<string, unknown> = {}) =>
     core.auditor.record(core.directory.dir, ctx, {

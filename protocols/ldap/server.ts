@@ -5,6 +5,7 @@
  * the connection it came on, after a Notice of Disconnection (RFC 4511 §4.4.1). The same
  * connection handling serves plain LDAP (with StartTLS) and LDAPS (a node:tls server).
  */
+import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } from 'node:tls';
 import { BerReader } from '@ldapjs/asn1';
@@ -57,6 +58,8 @@ interface SearchMessage {
 type Incoming = LdapMessage | SearchMessage;
 
 interface Connection {
+  /** Names the connection in audit events: `ldap-<id>-<messageId>` is their request id. */
+  id: string;
   /** The clear socket, or the TLS socket over it after StartTLS. */
   socket: Socket;
   /** TLS is established (LDAPS, or after StartTLS). */
@@ -288,7 +291,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
         // RFC 4513 §5.1.3: a server may refuse name/password binds without confidentiality protection.
         if (options.requireTls && !conn.secure) return send(conn, new BindResponse({ messageId, status: RESULT.confidentialityRequired, diagnosticMessage: 'TLS is required: use StartTLS or LDAPS before binding' }));
         if (req.version !== 3) return send(conn, new BindResponse({ messageId, status: RESULT.protocolError, diagnosticMessage: 'only LDAPv3 is supported' }));
-        const outcome = await simpleBind(core, options, String(req.name ?? ''), String(req.credentials ?? ''), conn.ip);
+        const outcome = await simpleBind(core, options, String(req.name ?? ''), String(req.credentials ?? ''), { clientIp: conn.ip, requestId: `ldap-${conn.id}-${messageId}` });
         if ('bound' in outcome && outcome.bound) conn.bound = outcome.bound;
         return send(conn, new BindResponse({ messageId, status: outcome.status, ...('message' in outcome ? { diagnosticMessage: outcome.message } : {}) }));
       }
@@ -384,7 +387,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
-    const conn: Connection = { socket, secure, ip, buffer: Buffer.alloc(0), bound: undefined, outstanding: 0, queue: Promise.resolve(), closing: false, blocked: undefined, readTimer: undefined };
+    const conn: Connection = { id: randomBytes(6).toString('base64url'), socket, secure, ip, buffer: Buffer.alloc(0), bound: undefined, outstanding: 0, queue: Promise.resolve(), closing: false, blocked: undefined, readTimer: undefined };
     open.add(conn);
     perIp.set(ip, count + 1);
     attach(conn, socket);

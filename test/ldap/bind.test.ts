@@ -41,6 +41,23 @@ describe.each(backends)('LDAP bind ($name)', (backend) => {
     expect(await bindCode(t, `uid=alice,ou=elsewhere,${BASE}`, PASSWORD)).toBe(49);
   });
 
+  it('links the audit events of one bind by a request id (the password check and the access decision)', async () => {
+    const c = t.client();
+    await c.bind(dnOf('dave'), PASSWORD);
+    await c.bind(dnOf('dave'), PASSWORD);
+    await c.unbind();
+    const { items } = await t.core.directory.dir.audit.query({ user: 'dave', limit: 10 });
+    const [decision2, check2, decision1, check1] = items;
+    expect([decision2, check2, decision1, check1].map((e) => e!.type)).toEqual(['access.decision', 'authn.password', 'access.decision', 'authn.password']);
+    expect(check1!.requestId).toMatch(/^ldap-[\w-]+-\d+$/);
+    expect(decision1!.requestId).toBe(check1!.requestId);
+    expect(decision2!.requestId).toBe(check2!.requestId);
+    // Same connection, another operation: another request id.
+    expect(check2!.requestId).not.toBe(check1!.requestId);
+    expect(check2!.requestId!.split('-').slice(0, -1)).toEqual(check1!.requestId!.split('-').slice(0, -1));
+    expect((await t.core.directory.dir.audit.query({ requestId: check1!.requestId! })).items).toHaveLength(2);
+  });
+
   it('refuses an unauthenticated bind (name, empty password) with 53 (RFC 4513 §5.1.2)', async () => {
     expect(await bindCode(t, dnOf('alice'), '')).toBe(53);
   });
