@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { Client } from 'ldapts';
-import { hashApiKeySecret } from '../src/directory/service.ts';
+import { hashSecret } from '../src/directory/service.ts';
 import { openStore } from '../src/store/open.ts';
 import type { Benchmark } from './run.ts';
 
@@ -124,7 +124,7 @@ async function startGatehouse(dir: string, hashes: string[]): Promise<{ server: 
         await tx.passwords.set(user.id, hashes[i]!, 0);
         await tx.memberships.add(groupIds[i % GROUPS]!, 'user', user.id);
       }
-      await tx.applications.create({ name: 'bench', type: 'generic', groups: [], settings: { ldap: { scope: { subtree: true } } }, secretHash: hashApiKeySecret(SERVICE_SECRET) });
+      await tx.applications.create({ name: 'bench', type: 'generic', groups: [], settings: { ldap: { scope: { subtree: true } } }, secretHash: hashSecret(SERVICE_SECRET) });
     });
   } finally {
     await store.close();

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { AuditContext } from '../audit/audit.ts';
 import type { Core } from '../core.ts';
-import { type DirectoryService, type ResourceKind, applyPatch, changedFields, hashApiKeySecret } from '../directory/service.ts';
+import { type DirectoryService, type ResourceKind, applyPatch, changedFields, hashSecret } from '../directory/service.ts';
 import type { StoredRadiusClient } from '../store/types.ts';
 import type { Group, ManagedBy, User } from '../directory/model.ts';
 import type { Config, DeclaredGroup, DeclaredUser } from './schema.ts';
@@ -192,7 +192,7 @@ async function reconcileKind<K extends ResourceKind>(service: DirectoryService, 
     const { secret, ...plain } = fields as Record<string, unknown> & { secret?: string };
     const secretChanged = secret !== undefined && (
       kind === 'radiusClients' ? (await service.radiusSecret(current as unknown as StoredRadiusClient)) !== secret
-      : kind === 'applications' ? (current as { secretHash?: string }).secretHash !== hashApiKeySecret(secret)
+      : kind === 'applications' ? (current as { secretHash?: string }).secretHash !== hashSecret(secret)
       : false);
     const differs = changedFields(comparable(current), { ...comparable(current), ...plain }).length > 0 || droppedFields(current, plain).length > 0;
     if (differs || secretChanged) {

@@ -105,7 +105,11 @@ function stripBookkeeping<T extends { id: string }>(entity: T): Fields<T> {
   return fields as unknown as Fields<T>;
 }
 
-export function hashApiKeySecret(secret: string): string {
+/**
+ * The stored form of a generated or long secret (API keys, application secrets): SHA-256, hex.
+ * Fit only for secrets with their own entropy; passwords go through the password hasher.
+ */
+export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
@@ -402,7 +406,7 @@ export class DirectoryService {
     const current = await this.find(this.store.directory.applications, ref, 'application');
     const secret = randomBytes(32).toString('base64url');
     const application = await this.change(ctx, async (tx, emit) => {
-      const updated = await tx.applications.update(current.id, (cur) => ({ ...stripBookkeeping(cur), secretHash: hashApiKeySecret(secret) }));
+      const updated = await tx.applications.update(current.id, (cur) => ({ ...stripBookkeeping(cur), secretHash: hashSecret(secret) }));
       await emit({ type: 'application.secret_rotated', outcome: 'success', target: resourceTarget('applications', updated) });
       return withoutSecretHash(updated);
     });
@@ -415,9 +419,9 @@ export class DirectoryService {
    */
   async verifyApplicationSecret(name: string, secret: string): Promise<Application | undefined> {
     const app = await this.store.directory.applications.findByName(name.trim().toLowerCase());
-    const presented = Buffer.from(hashApiKeySecret(secret));
+    const presented = Buffer.from(hashSecret(secret));
     // Compare against something of the same length even when there is nothing to compare with.
-    const stored = Buffer.from(app?.secretHash ?? hashApiKeySecret(randomBytes(16).toString('hex')));
+    const stored = Buffer.from(app?.secretHash ?? hashSecret(randomBytes(16).toString('hex')));
     const matches = timingSafeEqual(stored, presented);
     return app?.secretHash && matches ? withoutSecretHash(app) : undefined;
   }
@@ -425,7 +429,7 @@ export class DirectoryService {
   private toStored(kind: ResourceKind, input: Record<string, unknown>): Record<string, unknown> {
     if ((kind !== 'radiusClients' && kind !== 'applications') || input.secret === undefined) return input;
     const { secret, ...rest } = input;
-    if (kind === 'applications') return { ...rest, secretHash: secret === null ? null : hashApiKeySecret(String(secret)) };
+    if (kind === 'applications') return { ...rest, secretHash: secret === null ? null : hashSecret(String(secret)) };
     return { ...rest, secretEncrypted: this.keyring.encrypt(String(secret), RADIUS_SECRET_PURPOSE) };
   }
 
@@ -483,7 +487,7 @@ export class DirectoryService {
   async createApiKey(ctx: AuditContext, input: Parsed<typeof ApiKeyInput>, secret?: string, managedBy: ManagedBy = 'api'): Promise<{ apiKey: ApiKey; secret: string }> {
     const token = secret ?? `${API_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
     const apiKey = await this.change(ctx, async (tx, emit) => {
-      const created = await tx.apiKeys.create({ name: input.name, scopes: [...new Set(input.scopes)], prefix: token.slice(0, 12), secretHash: hashApiKeySecret(token), ...(input.expiresAt ? { expiresAt: new Date(input.expiresAt).toISOString() } : {}) }, managedBy);
+      const created = await tx.apiKeys.create({ name: input.name, scopes: [...new Set(input.scopes)], prefix: token.slice(0, 12), secretHash: hashSecret(token), ...(input.expiresAt ? { expiresAt: new Date(input.expiresAt).toISOString() } : {}) }, managedBy);
       await emit({ type: 'apikey.created', outcome: 'success', target: { type: 'apikey', id: created.id, name: created.name }, details: { scopes: created.scopes } });
       return created;
     });
@@ -501,7 +505,7 @@ export class DirectoryService {
 
   /** The key a bearer token belongs to, if it is live and has the scope; else why not. */
   async verifyApiKey(token: string, scope: ApiScope): Promise<{ ok: true; apiKey: ApiKey } | { ok: false; code: 'unknown' | 'expired' | 'scope'; apiKey?: ApiKey }> {
-    const hash = hashApiKeySecret(token);
+    const hash = hashSecret(token);
     const key = await this.store.directory.apiKeys.findBySecretHash(hash);
     // The lookup is by hash of a 256-bit secret; the compare is belt and braces.
     if (!key || !timingSafeEqual(Buffer.from(key.secretHash), Buffer.from(hash))) return { ok: false, code: 'unknown' };

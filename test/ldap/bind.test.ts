@@ -3,21 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
 import { totpAt } from '../unit/mfa/totp-reference.ts';
-import { BASE, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
+import { BASE, bindCode, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
 
 const WHO_AM_I = '1.3.6.1.4.1.4203.1.11.3';
-
-async function bindCode(t: LdapFixture, dn: string, password: string): Promise<number> {
-  const c = t.client();
-  try {
-    await c.bind(dn, password);
-    return 0;
-  } catch (err) {
-    return (err as { code: number }).code;
-  } finally {
-    await c.unbind().catch(() => undefined);
-  }
-}
 
 describe.each(backends)('LDAP bind ($name)', (backend) => {
   let t: LdapFixture;

@@ -8,7 +8,7 @@ import type { Client, Entry } from 'ldapts';
 import { ApplicationInput } from '../../src/directory/model.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
-import { BASE, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
+import { BASE, bindCode as bindOnce, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
 
 const WHO_AM_I = '1.3.6.1.4.1.4203.1.11.3';
 const serviceDn = (name: string) => `cn=${name},ou=services,${BASE}`;
@@ -41,17 +41,7 @@ describe.each(backends)('LDAP service accounts ($name)', (backend) => {
     await c.bind(dn, password);
     return c;
   };
-  const bindCode = async (dn: string, password: string): Promise<number> => {
-    const c = t.client();
-    try {
-      await c.bind(dn, password);
-      return 0;
-    } catch (err) {
-      return (err as { code: number }).code;
-    } finally {
-      await c.unbind().catch(() => undefined);
-    }
-  };
+  const bindCode = (dn: string, password: string) => bindOnce(t, dn, password);
   const everything = async (c: Client) => (await c.search(BASE, { scope: 'sub', filter: '(objectClass=*)' })).searchEntries;
 
   it('binds with the secret as cn=<app>,ou=services; refuses a wrong secret, an unknown service, and apps that are not service accounts', async () => {

@@ -65,4 +65,17 @@ export async function seed(core: Core): Promise<void> {
   await user({ username: 'dave', password: PASSWORD, uidNumber: 9000 });
 }
 
+/** The result code of a simple bind on a fresh connection (0 = success). */
+export async function bindCode(t: LdapFixture, dn: string, password: string): Promise<number> {
+  const c = t.client();
+  try {
+    await c.bind(dn, password);
+    return 0;
+  } catch (err) {
+    return (err as { code: number }).code;
+  } finally {
+    await c.unbind().catch(() => undefined);
+  }
+}
+
 export const dnOf = (uid: string) => `uid=${uid},ou=people,${BASE}`;
