@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { Client } from 'ldapts';
-import { hashSecret } from '../src/directory/service.ts';
+import { hashSecret } from '../src/secrets/digest.ts';
 import { openStore } from '../src/store/open.ts';
 import type { Benchmark } from './run.ts';
 

@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import type { AuditContext } from '../audit/audit.ts';
 import type { Core } from '../core.ts';
-import { type DirectoryService, type ResourceKind, applyPatch, changedFields, hashSecret } from '../directory/service.ts';
+import { type DirectoryService, type ResourceKind, applyPatch, changedFields } from '../directory/service.ts';
+import { hashSecret } from '../secrets/digest.ts';
 import type { StoredRadiusClient } from '../store/types.ts';
 import type { Group, ManagedBy, User } from '../directory/model.ts';
 import type { Config, DeclaredGroup, DeclaredUser } from './schema.ts';

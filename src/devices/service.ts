@@ -3,7 +3,8 @@
  * certificate, posture check-ins and the compliance verdict. Front-ends (the device endpoint, the
  * access core, the admin API) call this and never the store.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { hashSecret } from '../secrets/digest.ts';
 import { z } from 'zod';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
@@ -145,7 +146,7 @@ export class DeviceService {
 }
 
 export function hashDeviceToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hashSecret(token);
 }
 
 function fieldsOf(device: Device): Fields<Device> {

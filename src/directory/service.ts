@@ -5,7 +5,8 @@
  *
  * Inputs arrive parsed (zod, at the edge); this layer never re-parses them.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { hashSecret } from '../secrets/digest.ts';
 import type { z } from 'zod';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import {
@@ -103,14 +104,6 @@ export function changedFields(before: object, after: object): string[] {
 function stripBookkeeping<T extends { id: string }>(entity: T): Fields<T> {
   const { id: _id, managedBy: _m, version: _v, createdAt: _c, updatedAt: _u, ...fields } = entity as T & { managedBy: unknown; version: unknown; createdAt: unknown; updatedAt: unknown };
   return fields as unknown as Fields<T>;
-}
-
-/**
- * The stored form of a generated or long secret (API keys, application secrets): SHA-256, hex.
- * Fit only for secrets with their own entropy; passwords go through the password hasher.
- */
-export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
 export class DirectoryService {

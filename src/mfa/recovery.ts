@@ -6,7 +6,8 @@
  * 80 bits rather than the usual 60: the hashes are unsalted (the store looks codes up by hash), so
  * a stolen table must stay out of reach of offline search too.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { hashSecret } from '../secrets/digest.ts';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
 /** 16 base32 characters = 80 bits = 10 random bytes. */
@@ -47,7 +48,7 @@ export function normalizeRecoveryCode(input: unknown): string | undefined {
 
 /** What the store keeps: SHA-256 (hex) of the normalized code. */
 export function hashRecoveryCode(normalized: string): string {
-  return createHash('sha256').update(normalized, 'utf8').digest('hex');
+  return hashSecret(normalized);
 }
 
 /** `count` distinct codes and their hashes, in the same order. */

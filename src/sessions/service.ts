@@ -5,7 +5,8 @@
  * revoking. Sessions end on an idle timeout and at an absolute lifetime, on logout, on revocation
  * by the user or an admin, and all at once when the user is suspended (tagged with the user's id).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { hashSecret } from '../secrets/digest.ts';
 import type { AuthMethod } from '../access/types.ts';
 import type { Auditor, AuditContext } from '../audit/audit.ts';
 import type { User } from '../directory/model.ts';
@@ -61,7 +62,7 @@ export class SessionService {
   }
 
   static handleOf(token: string): string {
-    return createHash('sha256').update(token, 'utf8').digest('hex');
+    return hashSecret(token);
   }
 
   /** Starts a session; the token (for the cookie) is returned this once. */
