@@ -7,11 +7,14 @@
  *
  * A service account (services.ts), cn=<app>,ou=services,<baseDn>: the same throttle (keyed
  * `app:<name>` and by client address), the application's secret checked by the core in constant
- * time, one authn.password event, then conditional access with the application as both the
- * principal and the resource (`app:<name>`), so network conditions and deny policies apply.
+ * time, then conditional access with the application as both the principal and the resource
+ * (`app:<name>`), so network conditions and deny policies apply.
+ *
+ * A bind is one authentication attempt, so one audit event: the access decision, carrying the
+ * factor checks that led to it (details.checks); a check that fails is the event instead.
  */
 import type { ThrottleCounters } from '../../src/authn/throttle.ts';
-import type { AuditContext } from '../../src/audit/audit.ts';
+import { AttemptAudit, type AuditContext } from '../../src/audit/audit.ts';
 import type { Core } from '../../src/core.ts';
 import type { Application, Group, User } from '../../src/directory/model.ts';
 import { RESULT } from './codes.ts';
@@ -50,11 +53,13 @@ const TOTP_DIGITS = 6;
 export interface BindPeer {
   clientIp?: string | undefined;
   requestId?: string;
+  /** The bind's authentication attempt (set by simpleBind). */
+  attempt?: AttemptAudit;
 }
 
 /** The audit context of a bind: one request id links its events (the factor, the decision). */
 function contextOf(peer: BindPeer, actor: AuditContext['actor']): AuditContext {
-  return { actor, ...(peer.clientIp ? { sourceIp: peer.clientIp } : {}), protocol: 'ldap', ...(peer.requestId ? { requestId: peer.requestId } : {}) };
+  return { actor, ...(peer.clientIp ? { sourceIp: peer.clientIp } : {}), protocol: 'ldap', ...(peer.requestId ? { requestId: peer.requestId } : {}), ...(peer.attempt ? { attempt: peer.attempt } : {}) };
 }
 
 export async function simpleBind(core: Core, options: LdapOptions, name: string, password: string, peer: BindPeer = {}): Promise<BindOutcome> {
@@ -66,6 +71,16 @@ export async function simpleBind(core: Core, options: LdapOptions, name: string,
     // RFC 4513 §5.1.2: an unauthenticated bind must not be mistaken for a successful one.
     return { status: RESULT.unwillingToPerform, message: 'unauthenticated bind (a name without a password) is not allowed' };
   }
+  const attempt = new AttemptAudit();
+  try {
+    return await authenticatedBind(core, options, name, password, { ...peer, attempt });
+  } finally {
+    // Checks no decision took (e.g. a right password with a wrong code) are recorded on their own.
+    await core.auditor.settle(core.directory.dir, attempt);
+  }
+}
+
+async function authenticatedBind(core: Core, options: LdapOptions, name: string, password: string, peer: BindPeer): Promise<BindOutcome> {
   // A DN is parsed once, here (bare names are login names).
   const rdns = name.includes('=') ? parseDn(name) : undefined;
   const service = serviceName(options, rdns);
@@ -129,7 +144,8 @@ async function serviceBind(core: Core, options: LdapOptions, name: string, secre
   const principal = `app:${name}`;
   const keys = { user: principal, ...(clientIp ? { ip: clientIp } : {}) };
   const ctx = contextOf(peer, { type: 'anonymous', name: principal });
-  // authn.password, as for a person's bind: the secret is this account's LDAP password.
+  // authn.password, as for a person's bind: the secret is this account's LDAP password (a success
+  // is carried by the decision's event).
   const record = (outcome: 'success' | 'failure' | 'error', app: Application | undefined, reason: { code: string; description: string }, details: Record<string, unknown> = {}) =>
     core.auditor.record(core.directory.dir, ctx, {
       type: 'authn.password',

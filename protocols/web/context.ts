@@ -4,7 +4,7 @@
  * device behind it, and the access decision as the sign-in pages ask it.
  */
 import type { AuthMethod, Decision } from '../../src/access/types.ts';
-import type { AuditContext, EventDraft } from '../../src/audit/audit.ts';
+import { AttemptAudit, type AuditContext, type EventDraft } from '../../src/audit/audit.ts';
 import type { Core } from '../../src/core.ts';
 import { deviceFromRequest } from '../../src/devices/http.ts';
 import type { Device, Group, Protocol, User } from '../../src/directory/model.ts';
@@ -34,11 +34,32 @@ export function seeOther(ctx: Ctx, location: string): void {
 }
 
 export function auditContext(ctx: Ctx, user?: Pick<User, 'id' | 'username'>, protocol: Protocol = 'portal'): AuditContext {
+  const attempt = attempts.get(ctx);
   return {
     actor: user ? { type: 'user', id: user.id, name: user.username } : { type: 'anonymous' },
     ...(ctx.state.clientIp ? { sourceIp: ctx.state.clientIp } : {}),
     requestId: ctx.state.requestId,
     protocol,
+    ...(attempt ? { attempt } : {}),
+  };
+}
+
+const attempts = new WeakMap<Ctx, AttemptAudit>();
+
+/**
+ * A sign-in step (password, passkey, second factor) is one authentication attempt: the factor it
+ * checks and the access decision that follows are one audit event (access.decision, details.checks).
+ */
+export function signInStep(handler: (web: Web, ctx: Ctx) => Promise<void>): (web: Web, ctx: Ctx) => Promise<void> {
+  return async (web, ctx) => {
+    const attempt = new AttemptAudit();
+    attempts.set(ctx, attempt);
+    try {
+      await handler(web, ctx);
+    } finally {
+      attempts.delete(ctx);
+      await web.core.auditor.settle(web.core.directory.dir, attempt);
+    }
   };
 }
 

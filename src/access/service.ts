@@ -123,6 +123,8 @@ export class AccessService {
     }
     const request = built?.request;
     const subject = subjectOf(input);
+    // The factor checks this decision concludes (one event per authentication attempt).
+    const checks = ctx.attempt?.take() ?? [];
     await this.deps.auditor.record(this.deps.store.directory, { ...ctx, protocol: input.protocol, ...(input.clientIp ? { sourceIp: input.clientIp } : {}) }, {
       type: 'access.decision',
       outcome: decision.action === 'allow' ? 'success' : 'denied',
@@ -134,6 +136,7 @@ export class AccessService {
         ...(decision.action === 'mfa' ? { methods: decision.methods } : {}),
         ...(request ? { risk: request.risk.level, networks: request.networks, groups: request.groups, authn: request.authn.map((a) => a.method) } : {}),
         ...(request?.device ? { device: { id: request.device.id, managed: request.device.managed, compliant: request.device.compliant, certificate: request.device.certificate } } : {}),
+        ...(checks.length ? { checks } : {}),
       },
     });
     if (decision.action === 'allow' && built) {

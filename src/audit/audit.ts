@@ -1,6 +1,13 @@
 /**
  * Recording audit events: written to the store (inside the caller's transaction, so a change and
  * its event commit together) and, once committed, one JSON log line each.
+ *
+ * One authentication attempt is one event (DESIGN.md). A front-end that checks factors and then
+ * asks for the access decision in the same request (a sign-in step, an LDAP bind) gives the audit
+ * context an AttemptAudit: the factor checks that succeed are held there, and the decision's event
+ * (access.decision) carries them in details.checks. A check that fails is recorded at once, as
+ * its own event (no decision follows it); checks no decision took are recorded when the front-end
+ * settles the attempt at the end of the request.
  */
 import type { AuditEvent, NewAuditEvent, Outcome, Principal, Reason, Target } from '../directory/model.ts';
 import type { DirectoryStore } from '../store/types.ts';
@@ -13,6 +20,47 @@ export interface AuditContext {
   sourceIp?: string;
   protocol?: string;
   requestId?: string;
+  /** The authentication attempt this request is (see above); absent, every event is recorded as it comes. */
+  attempt?: AttemptAudit;
+}
+
+/** A factor check as the decision that concludes the attempt carries it (access.decision details.checks). */
+export interface HeldCheck {
+  type: string;
+  reasons?: Reason[];
+  details?: Record<string, unknown>;
+}
+
+/** The successful factor checks of one authentication attempt, held for the access decision that concludes it. */
+export class AttemptAudit {
+  private held: Array<{ ctx: AuditContext; draft: EventDraft }> = [];
+
+  /** Whether `draft` waits for the decision: a factor check (authn.*) that succeeded. */
+  static holds(draft: EventDraft): boolean {
+    return draft.outcome === 'success' && draft.type.startsWith('authn.');
+  }
+
+  hold(ctx: AuditContext, draft: EventDraft): void {
+    this.held.push({ ctx, draft });
+  }
+
+  /** The held checks, for the decision's event; they are the decision's from now on. */
+  take(): HeldCheck[] {
+    const checks = this.held.map(({ draft }) => ({
+      type: draft.type,
+      ...(draft.reasons?.length ? { reasons: draft.reasons } : {}),
+      ...(draft.details && Object.keys(draft.details).length ? { details: draft.details } : {}),
+    }));
+    this.held = [];
+    return checks;
+  }
+
+  /** The held checks as they would be recorded on their own (when no decision takes them). */
+  release(): Array<{ ctx: AuditContext; draft: EventDraft }> {
+    const held = this.held;
+    this.held = [];
+    return held;
+  }
 }
 
 export interface EventDraft {
@@ -70,8 +118,28 @@ export class Auditor {
     this.logger.warn({ err }, message);
   }
 
-  /** Appends and logs an event that is not part of a larger change (an authentication attempt). */
+  /**
+   * Appends and logs an event that is not part of a larger change (an authentication attempt). In
+   * an attempt (ctx.attempt), a successful factor check is held for the decision instead; another
+   * factor check records the held ones first, so the log keeps the order they happened in.
+   */
   async record(dir: DirectoryStore, ctx: AuditContext, draft: EventDraft): Promise<AuditEvent | undefined> {
+    if (ctx.attempt) {
+      if (AttemptAudit.holds(draft)) {
+        ctx.attempt.hold(ctx, draft);
+        return undefined;
+      }
+      if (draft.type.startsWith('authn.')) await this.settle(dir, ctx.attempt);
+    }
+    return this.write(dir, ctx, draft);
+  }
+
+  /** Records the checks of an attempt that no decision took (the request ended before one). */
+  async settle(dir: DirectoryStore, attempt: AttemptAudit): Promise<void> {
+    for (const { ctx, draft } of attempt.release()) await this.write(dir, ctx, draft);
+  }
+
+  private async write(dir: DirectoryStore, ctx: AuditContext, draft: EventDraft): Promise<AuditEvent | undefined> {
     try {
       const event = await this.append(dir, ctx, draft);
       this.log(event);

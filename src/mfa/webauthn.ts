@@ -440,16 +440,18 @@ export class WebAuthnService {
     if (owner.status !== 'active') return refuse('user_suspended');
 
     // 7. Move the counter from the value we checked against, and audit, in one transaction: of two
-    //    concurrent uses of one counter value only one gets through.
+    //    concurrent uses of one counter value only one gets through. In a sign-in attempt the
+    //    event is held for the decision that concludes it (one event per attempt; audit.ts).
     const done = await this.store.directory.transaction(async (tx) => {
       if (!(await tx.factors.useWebAuthn(credential.id, credential.counter, next))) return undefined;
       const updated = (await tx.factors.getWebAuthn(credential.id))!;
       attempt.credential = updated;
-      const event = await this.auditor.append(tx, ctx, this.authnEvent(attempt, 'success', REASONS.ok));
+      const event = ctx.attempt ? undefined : await this.auditor.append(tx, ctx, this.authnEvent(attempt, 'success', REASONS.ok));
       return { updated, event };
     });
     if (!done) return refuse('counter_regression', 'the counter moved meanwhile (concurrent use of the credential)');
-    this.auditor.log(done.event);
+    if (done.event) this.auditor.log(done.event);
+    else await this.auditor.record(this.store.directory, ctx, this.authnEvent(attempt, 'success', REASONS.ok));
     return { ok: true, user: owner, credential: done.updated, userVerified: info.userVerified };
   }
 

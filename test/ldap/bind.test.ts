@@ -29,21 +29,24 @@ describe.each(backends)('LDAP bind ($name)', (backend) => {
     expect(await bindCode(t, `uid=alice,ou=elsewhere,${BASE}`, PASSWORD)).toBe(49);
   });
 
-  it('links the audit events of one bind by a request id (the password check and the access decision)', async () => {
+  it('audits a bind as one event: the access decision, carrying the password check (DESIGN: one event per attempt)', async () => {
     const c = t.client();
     await c.bind(dnOf('dave'), PASSWORD);
     await c.bind(dnOf('dave'), PASSWORD);
+    await expect(c.bind(dnOf('dave'), 'wrong password here')).rejects.toMatchObject({ code: 49 });
     await c.unbind();
     const { items } = await t.core.directory.dir.audit.query({ user: 'dave', limit: 10 });
-    const [decision2, check2, decision1, check1] = items;
-    expect([decision2, check2, decision1, check1].map((e) => e!.type)).toEqual(['access.decision', 'authn.password', 'access.decision', 'authn.password']);
-    expect(check1!.requestId).toMatch(/^ldap-[\w-]+-\d+$/);
-    expect(decision1!.requestId).toBe(check1!.requestId);
-    expect(decision2!.requestId).toBe(check2!.requestId);
-    // Same connection, another operation: another request id.
-    expect(check2!.requestId).not.toBe(check1!.requestId);
-    expect(check2!.requestId!.split('-').slice(0, -1)).toEqual(check1!.requestId!.split('-').slice(0, -1));
-    expect((await t.core.directory.dir.audit.query({ requestId: check1!.requestId! })).items).toHaveLength(2);
+    const [failed, second, first] = items;
+    expect([failed, second, first].map((e) => `${e!.type} ${e!.outcome}`)).toEqual(['authn.password failure', 'access.decision success', 'access.decision success']);
+    expect(first).toMatchObject({
+      protocol: 'ldap', actor: { type: 'user', name: 'dave' }, target: { type: 'resource', name: 'ldap' },
+      details: { decision: 'allow', authn: ['password'], checks: [{ type: 'authn.password', reasons: [{ code: 'password_ok' }], details: { username: 'dave' } }] },
+    });
+    // Each bind is a request of its own: ldap-<connection>-<message id>, so support finds its one event.
+    expect(first!.requestId).toMatch(/^ldap-[\w-]+-\d+$/);
+    expect(second!.requestId).not.toBe(first!.requestId);
+    expect(second!.requestId!.split('-').slice(0, -1)).toEqual(first!.requestId!.split('-').slice(0, -1));
+    for (const event of [failed, second, first]) expect((await t.core.directory.dir.audit.query({ requestId: event!.requestId! })).items).toEqual([event]);
   });
 
   it('refuses an unauthenticated bind (name, empty password) with 53 (RFC 4513 §5.1.2)', async () => {
@@ -78,6 +81,12 @@ describe.each(backends)('LDAP bind ($name)', (backend) => {
       expect(await bindCode(t, 'alice', PASSWORD)).toBe(49);
       expect(await bindCode(t, 'alice', `${PASSWORD}000000`)).toBe(49);
       expect(await bindCode(t, 'alice', `${PASSWORD}${totpAt(secret, now)}`)).toBe(0);
+      // One event for the bind with both factors; the password with a wrong code is two, in order.
+      const { items } = await t.core.directory.dir.audit.query({ user: 'alice', limit: 4 });
+      expect(items.map((e) => `${e.type} ${e.outcome}`)).toEqual(['access.decision success', 'authn.totp failure', 'authn.password success', 'access.decision denied']);
+      expect(items[0]!.details).toMatchObject({ decision: 'allow', authn: ['password', 'totp'], checks: [{ type: 'authn.password' }, { type: 'authn.totp', details: { method: 'totp' } }] });
+      expect(items[1]!.requestId).toBe(items[2]!.requestId);
+      expect(items[3]!.details).toMatchObject({ decision: 'mfa', checks: [{ type: 'authn.password' }] });
       // A code is accepted once (RFC 6238 §5.2).
       expect(await bindCode(t, 'alice', `${PASSWORD}${totpAt(secret, now)}`)).toBe(49);
       // Without TOTP enrolled there is no way through.

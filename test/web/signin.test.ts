@@ -99,7 +99,8 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
   it('password + TOTP: the MFA page, a code, a session with both factors; the same code again is refused', async () => {
     const { user, secret } = await newUser(['engineering'], { totp: true });
     const c = client();
-    await expectSeeOther(await postPassword(c, user.username, PASSWORD, { returnTo: '/account' }), '/login/mfa');
+    const passwordStep = await postPassword(c, user.username, PASSWORD, { returnTo: '/account' });
+    await expectSeeOther(passwordStep, '/login/mfa');
     expect(c.jar.has('gatehouse_session')).toBe(false);
     expect(c.jar.get('__Host-gatehouse_signin')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const page = await c.page('/login/mfa');
@@ -112,6 +113,13 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const done = await c.post('/login/mfa', { csrf: page.csrf, code });
     await expectSeeOther(done, '/account');
     expect((await sessionOf(c))!.authn.map((a) => a.method)).toEqual(['password', 'totp']);
+    // Each step is one attempt and one event: the decision, carrying the factor the step checked.
+    const eventsOf = async (res: Response) => (await server.gh.core.directory.dir.audit.query({ requestId: res.headers.get('x-request-id')! })).items;
+    const [passwordDecision, ...noMore] = await eventsOf(passwordStep);
+    expect(noMore).toEqual([]);
+    expect(passwordDecision).toMatchObject({ type: 'access.decision', outcome: 'denied', actor: { name: user.username }, details: { decision: 'mfa', checks: [{ type: 'authn.password', reasons: [{ code: 'password_ok' }] }] } });
+    expect((await eventsOf(done)).map((e) => e.type)).toEqual(['session.started', 'access.decision']);
+    expect((await eventsOf(done))[1]!.details).toMatchObject({ decision: 'allow', authn: ['password', 'totp'], checks: [{ type: 'authn.totp', details: { method: 'totp' } }] });
     expect(c.jar.has('__Host-gatehouse_signin')).toBe(false);
 
     // The same form again: the pending sign-in is gone.
@@ -161,8 +169,10 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     expect(c.jar.has('gatehouse_session')).toBe(false);
     await expectSeeOther(await webauthnGet(c, passkey, loginPath({ returnTo: '/account' }), '/login/passkey/options', '/login/passkey', params), '/account');
     expect(await sessionOf(c)).toMatchObject({ userId: user.id, authn: [{ method: 'webauthn' }] });
-    const [event] = await auditEvents(server.gh, { type: 'authn.webauthn', user: user.username });
-    expect(event).toMatchObject({ outcome: 'success', details: { passkey: true } });
+    // One event for the passkey sign-in: the decision, carrying the assertion it checked.
+    const [decision] = await auditEvents(server.gh, { type: 'access.decision', user: user.username });
+    expect(decision).toMatchObject({ outcome: 'success', details: { decision: 'allow', checks: [{ type: 'authn.webauthn', details: { passkey: true, userVerified: true } }] } });
+    expect((await auditEvents(server.gh, { type: 'authn.webauthn', user: user.username })).filter((e) => e.outcome === 'success')).toEqual([]);
   });
 
   it('a passkey without user verification does not stand in for a password', async () => {
@@ -171,8 +181,12 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const { challengeId, options } = await server.gh.core.webauthn.registrationOptions(CLI, user);
     await server.gh.core.webauthn.verifyRegistration(CLI, user, challengeId, key.register(options));
     const c = client();
-    await expectPage(await webauthnGet(c, key, '/login', '/login/passkey/options', '/login/passkey'), 401, 'did not verify you');
+    const res = await webauthnGet(c, key, '/login', '/login/passkey/options', '/login/passkey');
+    await expectPage(res, 401, 'did not verify you');
     expect(c.jar.has('gatehouse_session')).toBe(false);
+    // No decision followed the check, so the check is the attempt's one event (settled at the end of the request).
+    const events = (await server.gh.core.directory.dir.audit.query({ requestId: res.headers.get('x-request-id')! })).items;
+    expect(events).toMatchObject([{ type: 'authn.webauthn', outcome: 'success', details: { passkey: true, userVerified: false } }]);
   });
 
   it('a denial: 403, a generic page with the request id as reference, the reasons in the audit log, no session', async () => {
