@@ -33,7 +33,7 @@ export interface HeldCheck {
 
 /** The successful factor checks of one authentication attempt, held for the access decision that concludes it. */
 export class AttemptAudit {
-  private held: Array<{ ctx: AuditContext; draft: EventDraft }> = [];
+  private held: Array<{ ctx: AuditContext; draft: EventDraft; at: string }> = [];
 
   /** Whether `draft` waits for the decision: a factor check (authn.*) that succeeded. */
   static holds(draft: EventDraft): boolean {
@@ -41,7 +41,7 @@ export class AttemptAudit {
   }
 
   hold(ctx: AuditContext, draft: EventDraft): void {
-    this.held.push({ ctx, draft });
+    this.held.push({ ctx, draft, at: new Date().toISOString() });
   }
 
   /** The held checks, for the decision's event; they are the decision's from now on. */
@@ -55,8 +55,8 @@ export class AttemptAudit {
     return checks;
   }
 
-  /** The held checks as they would be recorded on their own (when no decision takes them). */
-  release(): Array<{ ctx: AuditContext; draft: EventDraft }> {
+  /** The held checks as they would be recorded on their own (when no decision takes them), with the time each was made. */
+  release(): Array<{ ctx: AuditContext; draft: EventDraft; at: string }> {
     const held = this.held;
     this.held = [];
     return held;
@@ -136,12 +136,12 @@ export class Auditor {
 
   /** Records the checks of an attempt that no decision took (the request ended before one). */
   async settle(dir: DirectoryStore, attempt: AttemptAudit): Promise<void> {
-    for (const { ctx, draft } of attempt.release()) await this.write(dir, ctx, draft);
+    for (const { ctx, draft, at } of attempt.release()) await this.write(dir, ctx, draft, at);
   }
 
-  private async write(dir: DirectoryStore, ctx: AuditContext, draft: EventDraft): Promise<AuditEvent | undefined> {
+  private async write(dir: DirectoryStore, ctx: AuditContext, draft: EventDraft, at?: string): Promise<AuditEvent | undefined> {
     try {
-      const event = await this.append(dir, ctx, draft);
+      const event = await dir.audit.append({ ...this.toEvent(ctx, draft), ...(at ? { time: at } : {}) });
       this.log(event);
       return event;
     } catch (err) {
