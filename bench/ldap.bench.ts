@@ -9,7 +9,8 @@
  * service account on Gatehouse, a reader entry on slapd) for searches by uid, and simple binds of
  * random users with their passwords. Reported: Gatehouse searches against slapd searches, and
  * Gatehouse binds against the raw @node-rs/argon2 verify rate on 2 threads (the ceiling for any
- * server verifying these hashes on this machine); slapd's binds for reference.
+ * server verifying these hashes on this machine); for reference, the floor of a bind in this
+ * process model (bench/ldap-floor.ts: decode and verify only) and slapd's binds.
  *
  * Options (after `npm run bench --`): `--users <n>` (default 10000) for a quick run. The hashes
  * take a while to make; they are kept in <tmpdir>/gatehouse-bench-cache, keyed by their
@@ -17,7 +18,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -219,25 +220,59 @@ function cpuMs(pid: number): number | undefined {
 }
 
 /**
- * CPU per operation of the process doing the work, over every round: steadier than throughput on a
- * shared machine, and it says where the time goes (printed after each benchmark).
+ * CPU time per thread kind of a process, in ms: Node's threads are named (MainThread, libuv-worker
+ * for the thread pool where argon2 runs, V8Worker for the garbage collector's helpers, ...).
+ */
+function threadCpuMs(pid: number): Map<string, number> {
+  const byKind = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const kind = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+        byKind.set(kind, (byKind.get(kind) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_MS);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  } catch {
+    // Not Linux, or the process is gone.
+  }
+  return byKind;
+}
+
+/**
+ * CPU per operation of the process doing the work, over every round, in all and per thread kind:
+ * steadier than throughput on a shared machine, and it says where the time goes (printed after
+ * each benchmark).
  */
 function meter(pid: () => number | undefined) {
   let ms = 0;
   let ops = 0;
+  const threads = new Map<string, number>();
   return {
     async run(n: number, work: () => Promise<void>): Promise<void> {
       const id = pid();
       const before = id === undefined ? undefined : cpuMs(id);
+      const threadsBefore = id === undefined ? undefined : threadCpuMs(id);
       await work();
       const after = id === undefined ? undefined : cpuMs(id);
       if (before !== undefined && after !== undefined) {
         ms += after - before;
         ops += n;
+        for (const [kind, used] of threadCpuMs(id!)) threads.set(kind, (threads.get(kind) ?? 0) + used - (threadsBefore?.get(kind) ?? 0));
       }
     },
     /** µs per operation, or undefined when nothing was measured. */
     perOp: () => (ops ? (ms * 1000) / ops : undefined),
+    /** µs per operation by thread kind, largest first, e.g. "libuv-worker 9.12 ms, MainThread 1.20 ms". */
+    byThread: () =>
+      [...threads]
+        .filter(([, used]) => ops && (used * 1000) / ops >= 1)
+        .sort((a, b) => b[1] - a[1])
+        .map(([kind, used]) => `${kind} ${µs((used * 1000) / ops)}`)
+        .join(', '),
   };
 }
 
@@ -355,7 +390,47 @@ function bindBenchmark(): Benchmark {
     baseline: (n) => argon2Cpu.run(n, () => verifyOnThreads(reference, n)),
     async teardown() {
       await unbindAll(gatehouse);
-      process.stderr.write(`  CPU per bind: Gatehouse ${µs(gatehouseCpu.perOp())} in all (one argon2id verify alone: ${µs(argon2Cpu.perOp())})\n`);
+      process.stderr.write(`  CPU per bind: Gatehouse ${µs(gatehouseCpu.perOp())} in all (${gatehouseCpu.byThread()}); one argon2id verify alone: ${µs(argon2Cpu.perOp())}\n`);
+    },
+  };
+}
+
+/**
+ * The floor (bench/ldap-floor.ts, its own process): decode the bind, verify the hash through the
+ * same two hashing slots, answer; nothing else. What any bind server in this process model pays
+ * on this machine, so Gatehouse's gap to the raw verify rate can be read as floor + its own work.
+ */
+function floorBindBenchmark(): Benchmark {
+  let clients: Client[] = [];
+  let reference = '';
+  let child: ChildProcess | undefined;
+  let dir = '';
+  const floorCpu = meter(() => child?.pid);
+  return {
+    name: `LDAP simple bind, floor: decode + argon2id verify only (${CONNECTIONS} connections)`,
+    reference: 'raw @node-rs/argon2 verify, 2 threads',
+    batch: 200,
+    async setup() {
+      const hashes = await userHashes(USERS);
+      reference = hashes[0]!;
+      dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-floor-'));
+      writeFileSync(join(dir, 'hashes.json'), JSON.stringify(hashes));
+      const port = await freePort();
+      child = spawn(process.execPath, [join(ROOT, 'bench/ldap-floor.ts'), String(port), join(dir, 'hashes.json')], {
+        env: { ...process.env, UV_THREADPOOL_SIZE: '' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      child.unref();
+      await waitForPort(port, child, 'the floor server');
+      clients = await clientsFor({ url: `ldap://127.0.0.1:${port}`, pid: child.pid!, reader: { dn: '', password: '' } }, false);
+    },
+    subject: (n) => floorCpu.run(n, () => load(clients, n, bindOne)),
+    baseline: (n) => verifyOnThreads(reference, n),
+    async teardown() {
+      await unbindAll(clients);
+      process.stderr.write(`  CPU per bind: floor ${µs(floorCpu.perOp())} in all (${floorCpu.byThread()})\n`);
+      child?.kill();
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -396,4 +471,4 @@ async function verifyOnThreads(hash: string, n: number): Promise<void> {
   await Promise.all([thread(), thread()]);
 }
 
-export const benchmarks: Benchmark[] = [searchBenchmark(), bindBenchmark(), slapdBindBenchmark()];
+export const benchmarks: Benchmark[] = [searchBenchmark(), bindBenchmark(), floorBindBenchmark(), slapdBindBenchmark()];
