@@ -33,6 +33,9 @@ export function seeOther(ctx: Ctx, location: string): void {
   ctx.redirect(location);
 }
 
+/** The authentication attempt of a sign-in step's request (signInStep). */
+const attempts = new WeakMap<Ctx, AttemptAudit>();
+
 export function auditContext(ctx: Ctx, user?: Pick<User, 'id' | 'username'>, protocol: Protocol = 'portal'): AuditContext {
   const attempt = attempts.get(ctx);
   return {
@@ -43,8 +46,6 @@ export function auditContext(ctx: Ctx, user?: Pick<User, 'id' | 'username'>, pro
     ...(attempt ? { attempt } : {}),
   };
 }
-
-const attempts = new WeakMap<Ctx, AttemptAudit>();
 
 /**
  * A sign-in step (password, passkey, second factor) is one authentication attempt: the factor it

@@ -1,8 +1,9 @@
 /**
  * The stored form of a generated, high-entropy secret (API keys, application secrets, session
  * tokens, device tokens, recovery codes): SHA-256, hex. A fast hash is enough when the secret has
- * its own entropy (nobody can guess their way through 2^128 candidates); passwords, which people
- * choose, go through the password hasher (argon2id) instead.
+ * entropy of its own (80 bits for a recovery code, more for the others), so that no search through
+ * the candidates can succeed; passwords, which people choose, go through the password hasher
+ * (argon2id) instead.
  */
 import { createHash } from 'node:crypto';
 
