@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.ts';
+import { AttemptAudit } from '../../src/audit/audit.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
 
 const PASSWORD = 'quiet-harbour-lamp-77';
@@ -91,6 +92,42 @@ describe.each(backends)('password authentication ($name)', (backend) => {
     expect((await t.store.directory.passwords.get(user.id))?.hash.startsWith('$argon2id$')).toBe(true);
     expect((await t.store.directory.audit.query({ type: 'user.password.rehashed', user: username })).items[0]).toMatchObject({ details: { from: scheme } });
     expect((await t.core.passwords.authenticate({ username, password: PASSWORD, context: ctx() })).outcome).toBe('success');
+  });
+
+  it('in an attempt, holds a successful check for the decision that concludes it: one event, in order, nothing lost', async () => {
+    const dir = t.store.directory;
+    const eventsOf = async (requestId: string) => (await dir.audit.query({ requestId })).items.reverse();
+
+    // Check + decision: one event, the decision carrying the check.
+    const one = { ...ctx('198.51.100.20'), requestId: 'attempt-1', attempt: new AttemptAudit() };
+    const checked = await t.core.passwords.authenticate({ username: 'alice', password: PASSWORD, context: one });
+    expect(checked.outcome).toBe('success');
+    expect(await eventsOf('attempt-1')).toEqual([]);
+    if (checked.outcome !== 'success') throw new Error('unreachable');
+    await t.core.access.decide({ ...one, actor: { type: 'user', id: checked.user.id, name: 'alice' } }, { user: checked.user, groups: checked.groups, resource: 'ldap', protocol: 'ldap', clientIp: '198.51.100.20', authn: [{ method: 'password', at: new Date().toISOString() }] });
+    await t.core.auditor.settle(dir, one.attempt);
+    const [decision, ...rest] = await eventsOf('attempt-1');
+    expect(rest).toEqual([]);
+    expect(decision).toMatchObject({ type: 'access.decision', actor: { name: 'alice' }, details: { checks: [{ type: 'authn.password', reasons: [{ code: 'password_ok' }], details: { username: 'alice' } }] } });
+
+    // A held check, then a failed one: both recorded, in the order they happened.
+    const two = { ...ctx('198.51.100.21'), requestId: 'attempt-2', attempt: new AttemptAudit() };
+    await t.core.passwords.authenticate({ username: 'alice', password: PASSWORD, context: two });
+    await t.core.passwords.authenticate({ username: 'alice', password: 'not-the-password-2', context: two });
+    expect((await eventsOf('attempt-2')).map((e) => `${e.type} ${e.outcome}`)).toEqual(['authn.password success', 'authn.password failure']);
+
+    // No decision at all: settled at the end, with the time the check was made.
+    const three = { ...ctx('198.51.100.22'), requestId: 'attempt-3', attempt: new AttemptAudit() };
+    const before = Date.now();
+    await t.core.passwords.authenticate({ username: 'alice', password: PASSWORD, context: three });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await t.core.auditor.settle(dir, three.attempt);
+    const [settled] = await eventsOf('attempt-3');
+    expect(settled).toMatchObject({ type: 'authn.password', outcome: 'success' });
+    expect(Date.parse(settled!.time)).toBeGreaterThanOrEqual(before - 5);
+    expect(Date.parse(settled!.time)).toBeLessThan(Date.now() - 40);
+    await t.core.auditor.settle(dir, three.attempt);
+    expect(await eventsOf('attempt-3')).toHaveLength(1);
   });
 });
 
