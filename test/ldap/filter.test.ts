@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client, Entry } from 'ldapts';
 import { backends } from '../helpers/backends.ts';
-import { BASE, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
+import { BASE, dnOf, startWithReader, type LdapFixture } from './support.ts';
 
 const PEOPLE = `ou=people,${BASE}`;
 const uids = (entries: Entry[]) => entries.map((e) => e.uid as string).sort();
@@ -15,10 +15,7 @@ describe.each(backends)('LDAP extensible match ($name)', (backend) => {
   let t: LdapFixture;
   let reader: Client;
   beforeAll(async () => {
-    t = await startLdap(backend);
-    await seed(t.core);
-    reader = t.client();
-    await reader.bind(dnOf('bob'), PASSWORD);
+    ({ t, reader } = await startWithReader(backend));
   });
   afterAll(async () => t?.stop());
 

@@ -13,7 +13,7 @@ import { ConfigSchema } from '../../src/config/schema.ts';
 import { UserInput } from '../../src/directory/model.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
-import { BASE, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
+import { BASE, dnOf, PASSWORD, seed, startLdap, startWithReader, type LdapFixture } from './support.ts';
 
 const { BindRequest, LdapMessage, SearchRequest } = ldapMessages as unknown as typeof ldapMessages & {
   BindRequest: new (options: { messageId: number; name: string; credentials: string }) => { toBer(): { buffer: Buffer } };
@@ -78,10 +78,7 @@ describe.each(backends)('LDAP filter limits ($name)', (backend) => {
   let t: LdapFixture;
   let reader: Client;
   beforeAll(async () => {
-    t = await startLdap(backend);
-    await seed(t.core);
-    reader = t.client();
-    await reader.bind(dnOf('bob'), PASSWORD);
+    ({ t, reader } = await startWithReader(backend));
   });
   afterAll(async () => t?.stop());
 
@@ -132,10 +129,7 @@ describe.each(backends)('LDAP entries examined ($name)', (backend) => {
   let t: LdapFixture;
   let reader: Client;
   beforeAll(async () => {
-    t = await startLdap(backend, { maxEntriesExamined: 3 });
-    await seed(t.core);
-    reader = t.client();
-    await reader.bind(dnOf('bob'), PASSWORD);
+    ({ t, reader } = await startWithReader(backend, { maxEntriesExamined: 3 }));
   });
   afterAll(async () => t?.stop());
 

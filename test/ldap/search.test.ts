@@ -5,7 +5,7 @@ import { Attribute, Change } from 'ldapts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
 import { UserInput } from '../../src/directory/model.ts';
-import { BASE, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
+import { BASE, dnOf, PASSWORD, startWithReader, type LdapFixture } from './support.ts';
 
 const PEOPLE = `ou=people,${BASE}`;
 const GROUPS = `ou=groups,${BASE}`;
@@ -18,10 +18,7 @@ describe.each(backends)('LDAP search ($name)', (backend) => {
   let t: LdapFixture;
   let reader: Client;
   beforeAll(async () => {
-    t = await startLdap(backend, { sizeLimit: 5 });
-    await seed(t.core);
-    reader = t.client();
-    await reader.bind(dnOf('bob'), PASSWORD);
+    ({ t, reader } = await startWithReader(backend, { sizeLimit: 5 }));
   });
   afterAll(async () => t?.stop());
 

@@ -65,6 +65,15 @@ export async function seed(core: Core): Promise<void> {
   await user({ username: 'dave', password: PASSWORD, uidNumber: 9000 });
 }
 
+/** A seeded front-end and a connection bound as bob, the ldap reader who sees every entry. */
+export async function startWithReader(backend: Backend, options: Partial<LdapOptions> = {}): Promise<{ t: LdapFixture; reader: Client }> {
+  const t = await startLdap(backend, options);
+  await seed(t.core);
+  const reader = t.client();
+  await reader.bind(dnOf('bob'), PASSWORD);
+  return { t, reader };
+}
+
 /** The result code of a simple bind on a fresh connection (0 = success). */
 export async function bindCode(t: LdapFixture, dn: string, password: string): Promise<number> {
   const c = t.client();
