@@ -29,7 +29,7 @@ function benchmarksFor(target: StoreTarget): Benchmark[] {
       batch: 8,
       async setup() {
         await verifyServer.start();
-        await verifyServer.gh.core.directory.createUser({ actor: { type: 'system' } }, { username: 'verifier', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
+        await verifyServer.gh.core.directory.users.create({ actor: { type: 'system' } }, { username: 'verifier', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
         reference = await argon2Hash(PASSWORD, argon2Options);
       },
       async subject(n) {

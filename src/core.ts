@@ -1,6 +1,8 @@
 /**
- * The core: what every front-end (admin API, OIDC, SAML, LDAP, RADIUS, portal) is given. Front-ends
- * call these services and never reach the store or each other.
+ * The core: what every front-end (admin API, OIDC, SAML, LDAP, RADIUS, portal) is given, its public
+ * surface. Front-ends call these services and never reach the store or each other (an import rule
+ * checked by `npm test` holds them to it): a sign-in goes through `signIn`, a read of the directory
+ * through `directory`, an audit event through `audit`.
  */
 import { AccessService } from './access/service.ts';
 import { Auditor } from './audit/audit.ts';
@@ -17,14 +19,21 @@ import type { Keyring } from './secrets/keyring.ts';
 import { DeviceService } from './devices/service.ts';
 import { SigningKeyManager } from './keys/signing.ts';
 import { SessionService } from './sessions/service.ts';
+import { SignIn } from './authn/attempt.ts';
 import { namespacedTtl } from './store/namespaced.ts';
 import type { Store, TtlStore } from './store/types.ts';
+
+/** The TTL store's types, for front-ends' namespaces (core.kv). */
+export type { Counter, TtlEntry, TtlStore, TtlTags } from './store/types.ts';
 
 export interface Core {
   readonly config: Config;
   readonly logger: Logger;
-  readonly auditor: Auditor;
+  /** The audit log: `audit.record(ctx, draft)`; `audit.query` for reading it back. */
+  readonly audit: Auditor;
   readonly directory: DirectoryService;
+  /** The sign-in pipeline every front-end calls with what its protocol presented. */
+  readonly signIn: SignIn;
   readonly passwords: PasswordAuthenticator;
   readonly throttle: Throttle;
   readonly keyring: Keyring;
@@ -51,26 +60,32 @@ export interface Core {
 }
 
 export function createCore(config: Config, store: Store, keyring: Keyring, logger: Logger): Core {
-  const auditor = new Auditor(logger);
+  const auditor = new Auditor(logger, store.directory);
   const hasher = new PasswordHasher(config.passwords.argon2);
   const throttle = new Throttle(store.ttl, config.throttle);
   const trustedProxies = new CidrSet(config.server.trustedProxies);
   const devices = new DeviceService({ store, keyring, auditor, config });
   const sessions = new SessionService({ store, auditor, config: config.sessions });
+  const directory = new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring, endSessions: (ctx, userId, reason) => sessions.endAll(ctx, userId, reason) });
+  const passwords = new PasswordAuthenticator({ store, hasher, throttle, auditor });
+  const access = new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => devices.compliance(device, new Date(now)).compliant });
+  const totp = new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle });
+  const webauthn = new WebAuthnService({ store, auditor, config: config.mfa.webauthn });
   return {
     config,
     logger,
-    auditor,
+    audit: auditor,
     keyring,
     throttle,
-    directory: new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring, endSessions: (ctx, userId, reason) => sessions.endAll(ctx, userId, reason) }),
-    passwords: new PasswordAuthenticator({ store, hasher, throttle, auditor }),
+    directory,
+    signIn: new SignIn({ auditor, directory, passwords, throttle, access, totp, webauthn, sessions }),
+    passwords,
     devices,
-    access: new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => devices.compliance(device, new Date(now)).compliant }),
+    access,
     sessions,
     signingKeys: new SigningKeyManager({ store, keyring, auditor }, { algorithms: config.oidc.signingAlgorithms, rotationOverlapHours: config.oidc.keys.rotationOverlapHours }),
-    totp: new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle }),
-    webauthn: new WebAuthnService({ store, auditor, config: config.mfa.webauthn }),
+    totp,
+    webauthn,
     kv: (namespace) => namespacedTtl(store.ttl, namespace),
     clientIp: (socketAddress, forwardedFor) => clientIp(socketAddress, forwardedFor, trustedProxies),
     health: () => store.health(),

@@ -3,7 +3,6 @@
  * lives in server.ts: Who am I? (RFC 4532) and Password Modify (RFC 3062).
  */
 import type { Core } from '../../src/core.ts';
-import { ValidationError } from '../../src/directory/service.ts';
 import type { Bound, BoundUser } from './bind.ts';
 import { PASSWORD_MODIFY, RESULT, START_TLS, WHO_AM_I } from './codes.ts';
 import { parseDn, sameDn } from './dn.ts';
@@ -40,18 +39,20 @@ export async function passwordModify(core: Core, bound: Bound | undefined, secur
   if (newPassword === undefined || newPassword === '') return { status: RESULT.unwillingToPerform, message: 'newPasswd is required: the server does not generate passwords' };
 
   const context = { actor: { type: 'user' as const, id: bound.userId, name: bound.username }, ...(clientIp ? { sourceIp: clientIp } : {}), protocol: 'ldap' };
-  // Through the core like a bind: throttled and audited, so this cannot become a guessing oracle.
-  const verified = await core.passwords.authenticate({ username: bound.username, password: oldPassword, context });
-  if (verified.outcome === 'error') return { status: RESULT.unavailable, message: 'the directory is unavailable' };
-  if (verified.outcome !== 'success' || verified.user.id !== bound.userId) return { status: RESULT.invalidCredentials, message: 'oldPasswd is not the current password' };
-  try {
-    await core.directory.setPassword(context, bound.userId, newPassword);
-  } catch (err) {
-    // The password policy (length, common passwords, history) refused it.
-    if (err instanceof ValidationError) return { status: RESULT.constraintViolation, message: err.message };
-    throw err;
+  // Through the core like the portal's: the old password checked like a bind's (throttled,
+  // audited, so this cannot become a guessing oracle), the policy applied, the person's sessions
+  // elsewhere (web, OpenID Connect) ended.
+  const changed = await core.signIn.changeOwnPassword(context, { userId: bound.userId, current: oldPassword, next: newPassword });
+  if (changed.ok) return { status: RESULT.success };
+  switch (changed.reason.code) {
+    case 'store_unavailable':
+      return { status: RESULT.unavailable, message: 'the directory is unavailable' };
+    case 'weak_password':
+      // The password policy (length, common passwords, history) refused it.
+      return { status: RESULT.constraintViolation, message: (changed.problems ?? [changed.reason.description]).join('; ') };
+    default:
+      return { status: RESULT.invalidCredentials, message: 'oldPasswd is not the current password' };
   }
-  return { status: RESULT.success };
 }
 
 /** userIdentity is an LDAP DN or an authzId (RFC 4513 §5.2.1.8: "dn:<DN>" or "u:<username>"). */

@@ -67,22 +67,9 @@ export function generalizedTime(iso: string): string {
   return new Date(iso).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
-/** Every application, as interfaces show them (no secret, `hasSecret`), a page at a time. */
-async function allApplications(core: Core): Promise<Application[]> {
-  const out: Application[] = [];
-  let after: string | undefined;
-  do {
-    const page = await core.directory.listResources('applications', { limit: 1000, ...(after ? { after } : {}) });
-    out.push(...page.items);
-    after = page.next;
-  } while (after);
-  return out;
-}
-
-/** Reads the directory and builds a snapshot. */
+/** Reads the directory (the core's snapshot feed) and builds the tree. */
 export async function readTree(core: Core, baseDn: string, log?: Logger): Promise<Tree> {
-  const dir = core.directory.dir;
-  const [users, groups, memberships, applications] = await Promise.all([dir.users.all(), dir.groups.all(), dir.memberships.all(), allApplications(core)]);
+  const { users, groups, memberships, applications } = await core.directory.changes.snapshot();
   return buildTree(baseDn, users, groups, memberships, applications, log);
 }
 

@@ -8,7 +8,7 @@ import type { AuthMethod } from '../../src/access/types.ts';
 import type { AuditContext } from '../../src/audit/audit.ts';
 import type { Core } from '../../src/core.ts';
 import type { Reason, User } from '../../src/directory/model.ts';
-import { NotFoundError } from '../../src/store/errors.ts';
+import { reason } from '../../src/reasons.ts';
 
 /**
  * Authentication Context Class References Gatehouse issues (`acr`), weakest first:
@@ -81,7 +81,7 @@ export async function claimsOf(core: Core, user: User, scope: string): Promise<C
     // The directory is managed by administrators (people cannot change their own address), so an
     // address it holds is one the organisation vouches for.
     ...(user.email ? { email: user.email, email_verified: true } : {}),
-    ...(scopes.has('groups') ? { groups: (await core.directory.dir.memberships.resolveUserGroups(user.id)).map((g) => g.name).sort() } : {}),
+    ...(scopes.has('groups') ? { groups: (await core.directory.users.groupsOf(user.id)).map((g) => g.name).sort() } : {}),
   };
 }
 
@@ -93,16 +93,11 @@ export type AccountCheck = { ok: true; user: User } | { ok: false; reason: Reaso
  * access core decides it at sign-in).
  */
 export async function checkAccount(core: Core, userId: string, clientId: string | undefined): Promise<AccountCheck> {
-  let user: User;
-  try {
-    user = await core.directory.dir.users.get(userId);
-  } catch (err) {
-    if (err instanceof NotFoundError) return { ok: false, reason: { code: 'unknown_user', description: 'the user no longer exists' } };
-    throw err;
-  }
-  if (user.status !== 'active') return { ok: false, user, reason: { code: 'user_suspended', description: 'the user is suspended' } };
+  const user = await core.directory.users.byId(userId);
+  if (!user) return { ok: false, reason: reason('unknown_user') };
+  if (user.status !== 'active') return { ok: false, user, reason: reason('suspended') };
   if (clientId === undefined) return { ok: true, user };
-  const [app, groups] = await Promise.all([core.directory.dir.applications.findByName(clientId), core.directory.dir.memberships.resolveUserGroups(user.id)]);
+  const [app, groups] = await Promise.all([core.directory.applications.byName(clientId), core.directory.users.groupsOf(user.id)]);
   if (!app || app.type !== 'oidc') return { ok: false, user, reason: { code: 'unknown_resource', description: `application '${clientId}' no longer exists as an OpenID Connect client` } };
   const mine = new Set(groups.map((g) => g.name));
   if (!app.groups.some((g) => mine.has(g))) {
@@ -113,7 +108,7 @@ export async function checkAccount(core: Core, userId: string, clientId: string 
 
 /** Records a refused issuance (the reasons say why) in the audit log. */
 export async function auditRefusal(core: Core, ctx: AuditContext, check: Extract<AccountCheck, { ok: false }>, details: Record<string, unknown>): Promise<void> {
-  await core.auditor.record(core.directory.dir, { ...ctx, protocol: 'oidc' }, {
+  await core.audit.record({ ...ctx, protocol: 'oidc' }, {
     type: 'oidc.token.refused',
     outcome: 'denied',
     ...(check.user ? { actor: { type: 'user', id: check.user.id, name: check.user.username } } : {}),

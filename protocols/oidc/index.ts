@@ -26,11 +26,12 @@ import Provider, { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { SYSTEM, type AuditContext } from '../../src/audit/audit.ts';
 import type { Core } from '../../src/core.ts';
 import { deviceFromRequest } from '../../src/devices/http.ts';
-import type { Device, User } from '../../src/directory/model.ts';
+import type { Decision } from '../../src/access/types.ts';
+import type { AuthnFactor } from '../../src/authn/attempt.ts';
+import type { User } from '../../src/directory/model.ts';
 import type { HttpMount, RequestState } from '../../src/server/http.ts';
 import { HttpProblem } from '../../src/server/problem.ts';
 import type { Session } from '../../src/sessions/service.ts';
-import { NotFoundError } from '../../src/store/errors.ts';
 import { clearSessionCookie, currentSession } from '../web/session-cookie.ts';
 import { authnContext } from './account.ts';
 import { lineageGroup } from './adapter.ts';
@@ -147,40 +148,35 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
     core.logger.warn({ application: name, problems }, `application '${name}' has invalid OpenID Connect settings and cannot sign anyone in`);
   };
 
-  const record = (ctx: AuditContext, draft: Parameters<Core['auditor']['record']>[2]) => core.auditor.record(core.directory.dir, ctx, draft);
+  const record = (ctx: AuditContext, draft: Parameters<Core['audit']['record']>[1]) => core.audit.record(ctx, draft);
 
   // -------------------------------------------------------------------------------------------
   // The access decision, as the interaction and prompt=none take it
 
-  async function decide(ctx: Ctx, user: User, session: Session, clientId: string) {
-    let device: { device: Device; certificate: boolean } | undefined;
-    let authn = session.authn;
-    const found = await deviceFromRequest(ctx, { devices: core.devices, config: core.config }).catch(() => undefined);
-    if (found) {
-      device = { device: found.device, certificate: true };
-      // A certificate of one of the person's own devices counts as a factor, as at sign-in.
-      if (found.device.owners.includes(user.username) && !authn.some((a) => a.method === 'certificate')) authn = [...authn, { method: 'certificate', at: new Date().toISOString() }];
-    }
-    const actx: AuditContext = { actor: { type: 'user', id: user.id, name: user.username }, protocol: 'oidc', ...(ctx.state.requestId ? { requestId: ctx.state.requestId } : {}), ...(ctx.state.clientIp ? { sourceIp: ctx.state.clientIp } : {}) };
-    const { decision } = await core.access.decide(actx, {
-      user,
+  /**
+   * The core's decision for the signed-in person and this client, with the session's factors (and
+   * a certificate of one of the person's own devices, as at sign-in). A person who is gone or
+   * suspended is denied.
+   */
+  async function decide(ctx: Ctx, session: Session, clientId: string): Promise<{ decision: Decision; authn: AuthnFactor[] }> {
+    const result = await core.signIn.attempt({
+      presented: { kind: 'session', userId: session.userId },
+      proven: session.authn,
       resource: `app:${clientId}`,
       protocol: 'oidc',
       ...(ctx.state.clientIp ? { clientIp: ctx.state.clientIp } : {}),
-      ...(device ? { device } : {}),
-      authn,
+      ...(ctx.state.requestId ? { requestId: ctx.state.requestId } : {}),
+      device: async () => {
+        const found = await deviceFromRequest(ctx, { devices: core.devices, config: core.config }).catch(() => undefined);
+        return found ? { device: found.device, certificate: true } : undefined;
+      },
     });
-    return { decision, authn };
+    return result.ok ? { decision: result.decision, authn: result.authn } : { decision: { action: 'deny', reasons: [result.reason] }, authn: session.authn };
   }
 
   async function userOf(session: Session): Promise<User | undefined> {
-    try {
-      const user = await core.directory.dir.users.get(session.userId);
-      return user.status === 'active' ? user : undefined;
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
+    const user = await core.directory.users.byId(session.userId);
+    return user?.status === 'active' ? user : undefined;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -222,7 +218,7 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
           if (!current || current.session.userId !== accountId) return false;
           const user = await userOf(current.session);
           if (!user) return false;
-          const { decision } = await decide(c, user, current.session, ctx.oidc.client!.clientId);
+          const { decision } = await decide(c, current.session, ctx.oidc.client!.clientId);
           if (decision.action === 'allow') return true;
           if (decision.action === 'mfa') throw new errors.InteractionRequired('a second factor is required');
           throw new errors.AccessDenied('access to this application is denied');
@@ -382,7 +378,7 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
       return finish(ctx, provider, { error: 'login_required', error_description: 'the signed-in user is not the one id_token_hint names' });
     }
 
-    const { decision, authn } = await decide(ctx, user, current.session, clientId);
+    const { decision, authn } = await decide(ctx, current.session, clientId);
     if (decision.action === 'mfa') return seeOther(ctx, `/login/step-up?${new URLSearchParams({ return_to: here, resource, cancel: `${here}/abort` })}`);
     if (decision.action === 'deny') {
       return html(ctx, 403, pages.deniedPage({ appName: client.clientName ?? clientId, action: `${here}/abort`, uid, requestId: ctx.state.requestId }));
@@ -507,7 +503,7 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
     },
     refresh,
     async checkClients() {
-      for (const app of await core.directory.dir.applications.all()) {
+      for (const app of await core.directory.applications.all()) {
         if (app.type !== 'oidc') continue;
         const parsed = parseSettings(app.settings);
         if (!parsed.ok) invalidClient(app.name, parsed.problems);

@@ -83,7 +83,7 @@ export function buildProvider(options: ProviderOptions): Provider {
   const adapterHooks: AdapterHooks = {
     ...hooks.adapter,
     async client(id) {
-      const app = await core.directory.dir.applications.findByName(id);
+      const app = await core.directory.applications.byName(id);
       if (!app || app.type !== 'oidc') return undefined;
       const parsed = parseSettings(app.settings);
       if (!parsed.ok) {
@@ -151,7 +151,7 @@ export function buildProvider(options: ProviderOptions): Provider {
         async allowedPolicy(_ctx, client, token) {
           if (token.clientId === client.clientId) return true;
           if (client.clientAuthMethod === 'none') return false;
-          const app = await core.directory.dir.applications.findByName(client.clientId);
+          const app = await core.directory.applications.byName(client.clientId);
           return app?.settings.introspectAnyToken === true;
         },
       },
@@ -276,7 +276,7 @@ export function buildProvider(options: ProviderOptions): Provider {
   // The hashed-secret bridge (see the top of this file).
   (provider.Client.prototype as { compareClientSecret: (secret: string) => Promise<boolean> }).compareClientSecret = async function compareClientSecret(this: { clientId: string }, secret: string) {
     if (typeof secret !== 'string' || secret.length === 0 || secret.length > 512) return false;
-    const app = await core.directory.verifyApplicationSecret(this.clientId, secret);
+    const app = await core.directory.applications.verifySecret(this.clientId, secret);
     return app?.type === 'oidc' && app.name === this.clientId;
   };
 

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Core } from '../../src/core.ts';
 import type { HttpMount } from '../../src/server/http.ts';
-import { render, signInStep, type Web } from './context.ts';
+import { render, type Web } from './context.ts';
 import { Csrf } from './csrf.ts';
 import { securityHeaders, WebError, type Ctx } from './http.ts';
 import { PendingSignIns } from './pending.ts';
@@ -31,12 +31,12 @@ interface Route {
 
 const ROUTES: Record<string, Route> = {
   '/': { GET: portal.getHome },
-  '/login': { GET: signin.getLogin, POST: signInStep(signin.postLogin) },
+  '/login': { GET: signin.getLogin, POST: signin.postLogin },
   '/login/passkey/options': { POST: signin.postPasskeyOptions, json: true },
-  '/login/passkey': { POST: signInStep(signin.postPasskey) },
-  '/login/mfa': { GET: signin.getMfa, POST: signInStep(signin.postMfaCode) },
+  '/login/passkey': { POST: signin.postPasskey },
+  '/login/mfa': { GET: signin.getMfa, POST: signin.postMfaCode },
   '/login/mfa/webauthn/options': { POST: signin.postMfaWebAuthnOptions, json: true },
-  '/login/mfa/webauthn': { POST: signInStep(signin.postMfaWebAuthn) },
+  '/login/mfa/webauthn': { POST: signin.postMfaWebAuthn },
   '/login/step-up': { GET: signin.getStepUp },
   '/logout': { GET: signin.getLogout, POST: signin.postLogout },
   '/logout/done': { GET: signin.getSignedOut },

@@ -19,9 +19,9 @@ import type { Application, Device, User } from '../../src/directory/model.ts';
 import { ValidationError } from '../../src/directory/service.ts';
 import { TotpError } from '../../src/mfa/totp.ts';
 import { WebAuthnRegistrationError } from '../../src/mfa/webauthn.ts';
-import { AlreadyExistsError, NotFoundError } from '../../src/store/errors.ts';
+import { AlreadyExistsError, NotFoundError } from '../../src/errors.ts';
 import type { Session } from '../../src/sessions/service.ts';
-import { auditContext, decide, portalAllowed, rememberPortalAllowed, render, seeOther, type Web } from './context.ts';
+import { auditContext, decideForSession, portalAllowed, rememberPortalAllowed, render, seeOther, type Web } from './context.ts';
 import { CSRF_FIELD, CSRF_HEADER } from './csrf.ts';
 import { html, page, raw, type SafeHtml } from './html.ts';
 import { originOf, readForm, readJsonBody, securityHeaders, WebError, type Ctx, type Form } from './http.ts';
@@ -55,17 +55,15 @@ async function signedIn(web: Web, ctx: Ctx): Promise<Signed | undefined> {
     return undefined;
   }
   const { session, token } = current;
-  let user: User;
-  try {
-    user = await web.core.directory.dir.users.get(session.userId);
-  } catch (err) {
-    if (!(err instanceof NotFoundError)) throw err;
+  const user = await web.core.directory.users.byId(session.userId);
+  if (!user) {
     seeOther(ctx, `/login?${signInQuery({ returnTo, resource: 'portal', force: true })}`);
     return undefined;
   }
   const csrf = await web.csrf.sessionToken(session.handle);
   if (!(await portalAllowed(web, session.handle))) {
-    const { decision } = await decide(web, ctx, user, 'portal', session.authn);
+    const result = await decideForSession(web, ctx, session, 'portal');
+    const decision = result.ok ? result.decision : { action: 'deny' as const };
     if (decision.action === 'mfa') {
       seeOther(ctx, `/login/step-up?${signInQuery({ returnTo, resource: 'portal', force: false })}`);
       return undefined;
@@ -128,7 +126,7 @@ const when = (iso: string | number | undefined) => {
 export async function getHome(web: Web, ctx: Ctx): Promise<void> {
   const me = await signedIn(web, ctx);
   if (!me) return;
-  const [groups, apps] = await Promise.all([web.core.directory.dir.memberships.resolveUserGroups(me.user.id), web.core.directory.dir.applications.all()]);
+  const [groups, apps] = await Promise.all([web.core.directory.users.groupsOf(me.user.id), web.core.directory.applications.all()]);
   const mine = new Set(groups.map((g) => g.name));
   const assigned = apps.filter((app) => app.groups.some((g) => mine.has(g)));
   const body = html`${assigned.length === 0
@@ -203,21 +201,15 @@ export async function postPassword(web: Web, ctx: Ctx): Promise<void> {
   const audit = auditContext(ctx, me.user);
   const next = form.get('new_password') ?? '';
   if (next !== (form.get('confirm_password') ?? '')) return showAccount(web, ctx, me, 400, html``, ['The two new passwords are not the same.']);
-  const check = await web.core.passwords.authenticate({ username: me.user.username, password: form.get('current_password') ?? '', context: audit });
-  if (check.outcome !== 'success' || check.user.id !== me.user.id) {
-    if (check.outcome === 'failure' && check.retryAfterSeconds !== undefined) {
-      ctx.set('Retry-After', String(check.retryAfterSeconds));
+  const changed = await web.core.signIn.changeOwnPassword(audit, { userId: me.user.id, current: form.get('current_password') ?? '', next, keepSession: me.session.handle });
+  if (!changed.ok) {
+    if (changed.retryAfterSeconds !== undefined) {
+      ctx.set('Retry-After', String(changed.retryAfterSeconds));
       return showAccount(web, ctx, me, 429, html``, ['Too many failed attempts. Wait a while before trying again.']);
     }
-    return showAccount(web, ctx, me, 400, html``, ['Your current password is not right.']);
+    if (changed.reason.code === 'store_unavailable') throw new WebError(503, 'Unavailable', 'Your password cannot be changed right now. Try again in a few minutes.');
+    return showAccount(web, ctx, me, 400, html``, changed.problems ?? ['Your current password is not right.']);
   }
-  try {
-    await web.core.directory.setPassword(audit, me.user.id, next);
-  } catch (err) {
-    if (!(err instanceof ValidationError)) throw err;
-    return showAccount(web, ctx, me, 400, html``, err.problems.map((p) => p.message));
-  }
-  await web.core.sessions.endAll(audit, me.user.id, 'password_changed', me.session.handle);
   seeOther(ctx, '/account?done=password');
 }
 
@@ -423,7 +415,7 @@ export async function postWebAuthnRemove(web: Web, ctx: Ctx): Promise<void> {
 export async function getSessions(web: Web, ctx: Ctx): Promise<void> {
   const me = await signedIn(web, ctx);
   if (!me) return;
-  const [sessions, devices] = await Promise.all([web.core.sessions.list(me.user.id), web.core.directory.dir.devices.all()]);
+  const [sessions, devices] = await Promise.all([web.core.sessions.list(me.user.id), web.core.directory.resources.all('devices')]);
   const mine = devices.filter((d) => d.owners.includes(me.user.username));
   const names = new Map(devices.map((d) => [d.id, d.name] as const));
   const body = html`${notice(ctx)}

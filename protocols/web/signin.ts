@@ -18,12 +18,11 @@
  * Every POST checks its CSRF token first, every credential POST answers 303 on success, and the
  * state between the factors is a pending sign-in in the shared store (pending.ts).
  */
-import type { AuthMethod, SecondFactor } from '../../src/access/types.ts';
-import type { AuditContext } from '../../src/audit/audit.ts';
-import type { Device, User } from '../../src/directory/model.ts';
-import { NotFoundError } from '../../src/store/errors.ts';
+import type { AuthMethod, Decision, SecondFactor } from '../../src/access/types.ts';
+import type { Decided, Presented, SignInResult } from '../../src/authn/attempt.ts';
+import type { Device, Protocol, User } from '../../src/directory/model.ts';
 import type { Session } from '../../src/sessions/service.ts';
-import { audit, auditContext, decide, protocolFor, render, rememberPortalAllowed, seeOther, type Web } from './context.ts';
+import { audit, auditContext, decideForSession, render, rememberPortalAllowed, seeOther, signInContext, type Web } from './context.ts';
 import { CSRF_FIELD, CSRF_HEADER } from './csrf.ts';
 import { clearCookie, originOf, readForm, readJsonBody, securityHeaders, WebError, type Ctx, type Form } from './http.ts';
 import { parseResource, safeCancel, safeReturnTo, signInQuery, type SignInParams, type SignInResource } from './params.ts';
@@ -38,7 +37,6 @@ const JSON_BYTES = 4 * 1024;
 const CHALLENGES_PER_MINUTE = 60;
 
 type Authn = Array<{ method: AuthMethod; at: string }>;
-const now = () => new Date().toISOString();
 
 // ---------------------------------------------------------------------------------------------
 // Parameters
@@ -59,7 +57,7 @@ const formParams = (form: Form) => paramsFrom((name) => form.get(name));
  */
 async function formActionFor(web: Web, resource: SignInResource): Promise<string[]> {
   if (resource === 'portal') return [];
-  const app = await web.core.directory.dir.applications.findByName(resource.slice(4));
+  const app = await web.core.directory.applications.byName(resource.slice(4));
   const uris = app?.settings.redirectUris;
   if (!Array.isArray(uris)) return [];
   return [...new Set(uris.map(formActionSource).filter((o): o is string => o !== undefined))].slice(0, 32);
@@ -94,18 +92,12 @@ export async function postLogin(web: Web, ctx: Ctx): Promise<void> {
   const params = formParams(form);
   await signInHeaders(web, ctx, params.resource);
   const username = form.get('username') ?? '';
-  const result = await web.core.passwords.authenticate({
-    username,
-    password: form.get('password') ?? '',
-    context: auditContext(ctx, undefined, await protocolFor(web, params.resource)),
-  });
-  if (result.outcome === 'success') {
-    return proceed(web, ctx, result.user, params, [{ method: 'password', at: now() }], result.groups);
-  }
+  const result = await web.core.signIn.attempt({ ...signInContext(web, ctx), presented: { kind: 'password', login: username, password: form.get('password') ?? '' }, resource: params.resource });
+  if (result.ok) return proceed(web, ctx, result, params);
   const again = async (status: number, error: string) =>
     render(ctx, status, loginPage({ params, csrf: await web.csrf.anonymousToken(ctx), username: username.slice(0, 256), error }));
-  if (result.outcome === 'denied') return denied(ctx, params);
-  if (result.outcome === 'error') throw unavailable();
+  if (result.reason.code === 'suspended') return denied(ctx, params);
+  if (result.reason.code === 'store_unavailable') throw unavailable();
   if (result.retryAfterSeconds !== undefined) {
     ctx.set('Retry-After', String(result.retryAfterSeconds));
     return again(429, `Too many failed attempts. Wait ${waitText(result.retryAfterSeconds)} before trying again.`);
@@ -131,28 +123,26 @@ export async function postPasskey(web: Web, ctx: Ctx): Promise<void> {
   const params = formParams(form);
   await signInHeaders(web, ctx, params.resource);
   await checkIpThrottle(web, ctx, 'passkey');
-  const result = await web.core.webauthn.verifyAuthentication(auditContext(ctx, undefined, await protocolFor(web, params.resource)), form.get('challengeId') ?? '', parseCredential(form));
+  const result = await web.core.signIn.attempt({ ...signInContext(web, ctx), presented: { kind: 'passkey', challengeId: form.get('challengeId') ?? '', response: parseCredential(form) }, resource: params.resource });
+  if (result.ok) return proceed(web, ctx, result, params);
   const again = async (error: string) => render(ctx, 401, loginPage({ params, csrf: await web.csrf.anonymousToken(ctx), error }));
-  if (!result.ok) {
-    await web.core.throttle.failure(ipKey(ctx, 'passkey'));
-    if (result.reason === 'user_suspended') return denied(ctx, params);
-    return again('That passkey could not sign you in. Try again, or sign in with your password.');
-  }
-  // Alone, a passkey must be more than something you have: the authenticator must have verified
-  // the person (PIN, biometrics) for it to stand in for a password.
-  if (!result.userVerified) return again('Your passkey did not verify you (PIN or biometrics). Sign in with your password.');
-  return proceed(web, ctx, result.user, params, [{ method: 'webauthn', at: now() }]);
+  // A passkey that did not verify the person is the person's own: it does not count against the address.
+  if (result.reason.code === 'user_not_verified') return again('Your passkey did not verify you (PIN or biometrics). Sign in with your password.');
+  await web.core.throttle.failure(ipKey(ctx, 'passkey'));
+  if (result.reason.code === 'suspended') return denied(ctx, params);
+  if (result.reason.code === 'store_unavailable') throw unavailable();
+  return again('That passkey could not sign you in. Try again, or sign in with your password.');
 }
 
 // ---------------------------------------------------------------------------------------------
 // After a factor: decide, then a session, the MFA page or a denial
 
-/** The decision for a first sign-in with the factors proven so far, and what follows from it. */
-async function proceed(web: Web, ctx: Ctx, user: User, params: SignInParams, authn: Authn, groups?: Parameters<typeof decide>[5]): Promise<void> {
-  const { decision, device } = await decide(web, ctx, user, params.resource, authn, groups);
-  if (decision.action === 'allow') return startSession(web, ctx, user, params, authn, device?.device);
+/** What follows a first sign-in's decision: a session, the second-factor page, or a denial. */
+async function proceed(web: Web, ctx: Ctx, result: Decided, params: SignInParams): Promise<void> {
+  const { decision, user } = result;
+  if (decision.action === 'allow') return startSession(web, ctx, user, params, result.proven, result.device?.device, result.protocol);
   if (decision.action === 'deny') return denied(ctx, params);
-  return askForSecondFactor(web, ctx, { kind: 'login', userId: user.id, username: user.username, authn, methods: decision.methods, params });
+  return askForSecondFactor(web, ctx, { kind: 'login', userId: user.id, username: user.username, authn: result.proven, methods: decision.methods, params });
 }
 
 async function askForSecondFactor(web: Web, ctx: Ctx, pending: Omit<PendingSignIn, 'expiresAt'>): Promise<void> {
@@ -166,7 +156,7 @@ async function askForSecondFactor(web: Web, ctx: Ctx, pending: Omit<PendingSignI
   seeOther(ctx, '/login/mfa');
 }
 
-async function startSession(web: Web, ctx: Ctx, user: User, params: SignInParams, authn: Authn, device: Device | undefined): Promise<void> {
+async function startSession(web: Web, ctx: Ctx, user: User, params: SignInParams, authn: Authn, device: Device | undefined, protocol: Protocol): Promise<void> {
   const previous = await currentSession(web.core, ctx);
   const { token, session } = await web.core.sessions.create({
     user,
@@ -177,7 +167,7 @@ async function startSession(web: Web, ctx: Ctx, user: User, params: SignInParams
   });
   setSessionCookie(ctx, token, session.expiresAt - Date.now());
   clearCookie(ctx, SIGNIN_COOKIE);
-  const actx = auditContext(ctx, user, await protocolFor(web, params.resource));
+  const actx = auditContext(ctx, user, protocol);
   await audit(web, actx, {
     type: 'session.started',
     outcome: 'success',
@@ -211,12 +201,13 @@ export async function postMfaCode(web: Web, ctx: Ctx): Promise<void> {
   securityHeaders(ctx, web.core.config, await formActionFor(web, pending.params.resource));
   if (!pending.methods.includes('totp')) throw new WebError(400, 'Bad request', 'This sign-in does not accept a code.');
   await checkIpThrottle(web, ctx, 'mfa');
-  const result = await web.core.totp.verify(await pendingContext(web, ctx, pending), pending.userId, form.get('code') ?? '');
-  if (result.ok) return secondFactorDone(web, ctx, id, { method: 'totp', at: now() });
-  if (result.reason === 'unavailable') throw unavailable();
+  const result = await secondFactor(web, ctx, pending, { kind: 'totp', userId: pending.userId, code: form.get('code') ?? '' });
+  if (result.ok) return secondFactorDone(web, ctx, id, result);
+  if (result.reason.code === 'store_unavailable') throw unavailable();
+  if (result.reason.code === 'suspended') return denied(ctx, pending.params);
   await web.core.throttle.failure(ipKey(ctx, 'mfa'));
-  if (result.reason === 'throttled') throw tooMany(result.retryAfterSeconds ?? 60);
-  return wrongAnswer(web, ctx, id, pending, result.reason === 'replayed' ? 'That code was used already. Wait for the next one.' : 'That code did not work. Try the current one.');
+  if (result.reason.code === 'throttled') throw tooMany(result.retryAfterSeconds ?? 60);
+  return wrongAnswer(web, ctx, id, pending, result.reason.code === 'replayed' ? 'That code was used already. Wait for the next one.' : 'That code did not work. Try the current one.');
 }
 
 export async function postMfaWebAuthnOptions(web: Web, ctx: Ctx): Promise<void> {
@@ -226,7 +217,8 @@ export async function postMfaWebAuthnOptions(web: Web, ctx: Ctx): Promise<void> 
   if (!pending.methods.includes('webauthn')) throw new WebError(400, 'Bad request', 'This sign-in does not accept a security key.');
   await checkIpThrottle(web, ctx, 'mfa');
   await capChallenges(web, ctx);
-  const user = await findUser(web, pending.userId);
+  const user = await web.core.directory.users.byId(pending.userId);
+  if (!user) throw expired();
   const { challengeId, options } = await web.core.webauthn.authenticationOptions(auditContext(ctx, user), user);
   ctx.body = { challengeId, options };
 }
@@ -238,8 +230,10 @@ export async function postMfaWebAuthn(web: Web, ctx: Ctx): Promise<void> {
   securityHeaders(ctx, web.core.config, await formActionFor(web, pending.params.resource));
   if (!pending.methods.includes('webauthn')) throw new WebError(400, 'Bad request', 'This sign-in does not accept a security key.');
   await checkIpThrottle(web, ctx, 'mfa');
-  const result = await web.core.webauthn.verifyAuthentication(await pendingContext(web, ctx, pending), form.get('challengeId') ?? '', parseCredential(form));
-  if (result.ok && result.user.id === pending.userId) return secondFactorDone(web, ctx, id, { method: 'webauthn', at: now() });
+  const result = await secondFactor(web, ctx, pending, { kind: 'webauthn', userId: pending.userId, challengeId: form.get('challengeId') ?? '', response: parseCredential(form) });
+  if (result.ok) return secondFactorDone(web, ctx, id, result);
+  if (result.reason.code === 'store_unavailable') throw unavailable();
+  if (result.reason.code === 'suspended') return denied(ctx, pending.params);
   await web.core.throttle.failure(ipKey(ctx, 'mfa'));
   return wrongAnswer(web, ctx, id, pending, 'That security key could not confirm it is you. Try again.');
 }
@@ -249,24 +243,34 @@ async function wrongAnswer(web: Web, ctx: Ctx, id: string, pending: PendingSignI
   throw new WebError(401, 'Sign-in stopped', 'Too many wrong answers. Start again.', {}, { href: `/login?${signInQuery(pending.params)}`, label: 'Sign in again' });
 }
 
-/** A second factor was proven: the pending sign-in is taken (once) and the decision made again. */
-async function secondFactorDone(web: Web, ctx: Ctx, id: string, factor: Authn[number]): Promise<void> {
+/** A second factor, presented to the core with the factors the pending sign-in (or the session) holds. */
+function secondFactor(web: Web, ctx: Ctx, pending: PendingSignIn, presented: Extract<Presented, { kind: 'totp' | 'webauthn' }>): Promise<SignInResult> {
+  return web.core.signIn.attempt({ ...signInContext(web, ctx), presented, proven: pending.authn, resource: pending.params.resource });
+}
+
+/**
+ * A second factor was proven and the decision made with it: the pending sign-in is taken (once);
+ * a first sign-in goes on as after its first factor, a step-up elevates the session and follows
+ * the decision.
+ */
+async function secondFactorDone(web: Web, ctx: Ctx, id: string, result: Decided): Promise<void> {
   const pending = await web.pending.take(ctx, id);
-  if (!pending) throw expired();
-  const user = await findUser(web, pending.userId);
-  if (pending.kind === 'login') return proceed(web, ctx, user, pending.params, [...pending.authn.filter((a) => a.method !== factor.method), factor]);
+  if (!pending || result.user.id !== pending.userId) throw expired();
+  if (pending.kind === 'login') return proceed(web, ctx, result, pending.params);
+  const user = result.user;
+  const factor = result.proven[result.proven.length - 1]!;
   const current = await currentSession(web.core, ctx);
   if (!current || current.session.handle !== pending.sessionHandle) throw expired();
   const elevated = await web.core.sessions.elevate(current.token, [factor]);
   if (!elevated) throw expired();
   setSessionCookie(ctx, elevated.token, elevated.session.expiresAt - Date.now());
-  await audit(web, auditContext(ctx, user, await protocolFor(web, pending.params.resource)), {
+  await audit(web, auditContext(ctx, user, result.protocol), {
     type: 'session.elevated',
     outcome: 'success',
     target: { type: 'user', id: user.id, name: user.username },
     details: { session: elevated.session.handle.slice(0, 16), previous: current.session.handle.slice(0, 16), methods: [factor.method], resource: pending.params.resource },
   });
-  return afterSessionDecision(web, ctx, user, elevated.session, pending.params);
+  return followSessionDecision(web, ctx, user, elevated.session, pending.params, result.decision);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,12 +281,13 @@ export async function getStepUp(web: Web, ctx: Ctx): Promise<void> {
   const current = await currentSession(web.core, ctx);
   if (!current) return seeOther(ctx, `/login?${signInQuery(params)}`);
   await signInHeaders(web, ctx, params.resource);
-  const user = await findUser(web, current.session.userId);
-  return afterSessionDecision(web, ctx, user, current.session, params);
+  const result = await decideForSession(web, ctx, current.session, params.resource);
+  if (!result.ok || !result.user) throw expired();
+  return followSessionDecision(web, ctx, result.user, current.session, params, result.decision);
 }
 
-async function afterSessionDecision(web: Web, ctx: Ctx, user: User, session: Session, params: SignInParams): Promise<void> {
-  const { decision } = await decide(web, ctx, user, params.resource, session.authn);
+/** What follows a signed-in person's decision: on to where they were going, a second factor, or a denial. */
+async function followSessionDecision(web: Web, ctx: Ctx, user: User, session: Session, params: SignInParams, decision: Decision): Promise<void> {
   if (decision.action === 'deny') return denied(ctx, params, undefined, { name: session.username, csrf: await web.csrf.sessionToken(session.handle) });
   if (decision.action === 'allow') {
     if (params.resource === 'portal') await rememberPortalAllowed(web, session.handle, user.id);
@@ -327,24 +332,10 @@ async function choicesFor(web: Web, userId: string, methods: readonly SecondFact
   return { totp, recovery: totp && status.recoveryCodesLeft > 0, webauthn: methods.includes('webauthn') && keys.length > 0 };
 }
 
-/** The audit context of a second-factor step: the user of the pending sign-in, the protocol it is for. */
-async function pendingContext(web: Web, ctx: Ctx, pending: PendingSignIn): Promise<AuditContext> {
-  return auditContext(ctx, { id: pending.userId, username: pending.username }, await protocolFor(web, pending.params.resource));
-}
-
 async function requirePending(web: Web, ctx: Ctx): Promise<{ id: string; pending: PendingSignIn }> {
   const found = await web.pending.current(ctx);
   if (!found) throw expired();
   return found;
-}
-
-async function findUser(web: Web, id: string): Promise<User> {
-  try {
-    return await web.core.directory.dir.users.get(id);
-  } catch (err) {
-    if (err instanceof NotFoundError) throw expired();
-    throw err;
-  }
 }
 
 /** The denial page: 403, generic words, the request id as the reference (the audit event carries it too). */

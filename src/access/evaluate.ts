@@ -17,6 +17,7 @@
  *     ask for the methods they all accept (or, if none is common, the first policy's).
  *  6. No applying policy: the configured default (allow or deny).
  */
+import { reason } from '../reasons.ts';
 import type { PolicyConditions, Policy, Reason } from '../directory/model.ts';
 import { RISK_ORDER, SECOND_FACTORS, type AccessRequest, type Decision, type SecondFactor } from './types.ts';
 
@@ -35,7 +36,7 @@ export function evaluate(request: AccessRequest, policies: readonly Policy[], op
 function decide(request: AccessRequest, policies: readonly Policy[], options: EvaluateOptions): Decision {
   const context = request.risk.signals;
   if (request.user.status !== 'active') {
-    return { action: 'deny', reasons: [{ code: 'user_suspended', description: 'the account is suspended' }] };
+    return { action: 'deny', reasons: [reason('suspended')] };
   }
   const assignment = checkAssignment(request);
   if (assignment) return { action: 'deny', reasons: [assignment, ...context] };

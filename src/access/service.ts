@@ -8,7 +8,7 @@ import type { Throttle, ThrottleCounters } from '../authn/throttle.ts';
 import type { Config } from '../config/schema.ts';
 import type { Application, Device, Group, Network, Protocol, User } from '../directory/model.ts';
 import { CidrSet } from '../net/client-ip.ts';
-import { NotFoundError } from '../store/errors.ts';
+import { NotFoundError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
 import { evaluate } from './evaluate.ts';
 import { RiskAssessor, type Seen } from './risk.ts';
@@ -125,7 +125,7 @@ export class AccessService {
     const subject = subjectOf(input);
     // The factor checks this decision concludes (one event per authentication attempt).
     const checks = ctx.attempt?.take() ?? [];
-    await this.deps.auditor.record(this.deps.store.directory, { ...ctx, protocol: input.protocol, ...(input.clientIp ? { sourceIp: input.clientIp } : {}) }, {
+    await this.deps.auditor.record({ ...ctx, protocol: input.protocol, ...(input.clientIp ? { sourceIp: input.clientIp } : {}) }, {
       type: 'access.decision',
       outcome: decision.action === 'allow' ? 'success' : 'denied',
       actor: input.application ? { type: 'application', id: input.application.id, name: input.application.name } : { type: 'user', id: subject.id, name: subject.username },

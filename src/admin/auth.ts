@@ -6,6 +6,7 @@
  * so keys cannot be brute-forced; every refusal is one `authn.apikey` audit event. Successful use
  * is not an event of its own: each change the key makes is.
  */
+import { reason } from '../reasons.ts';
 import type { AuditContext } from '../audit/audit.ts';
 import type { Core } from '../core.ts';
 import type { ApiKey, ApiScope, Outcome, Reason } from '../directory/model.ts';
@@ -21,12 +22,12 @@ export interface Credentials {
 }
 
 const REASONS = {
-  missing: { code: 'missing_credentials', description: 'no Authorization: Bearer header' },
-  malformed: { code: 'malformed_credentials', description: 'the Authorization header is not "Bearer <key>"' },
-  throttled: { code: 'throttled', description: 'too many failed attempts from this address: wait before trying again' },
-  unknown: { code: 'unknown_key', description: 'the API key is unknown or revoked' },
-  expired: { code: 'expired_key', description: 'the API key has expired' },
-  scope: { code: 'insufficient_scope', description: 'the API key lacks the scope this operation needs' },
+  missing: reason('missing_credentials', 'no Authorization: Bearer header'),
+  malformed: reason('malformed_credentials', 'the Authorization header is not "Bearer <key>"'),
+  throttled: reason('throttled', 'per ip'),
+  unknown: reason('unknown_key'),
+  expired: reason('expired_key'),
+  scope: reason('insufficient_scope'),
 } satisfies Record<string, Reason>;
 
 // RFC 6750 §2.1 b64token; the length cap keeps hashing cheap for junk.
@@ -37,7 +38,7 @@ export async function authenticate(core: Core, request: Credentials, scope: ApiS
   const refuse = async (outcome: Outcome, reason: Reason, key?: ApiKey) => {
     const actor = key ? { type: 'apikey' as const, id: key.id, name: key.name } : { type: 'anonymous' as const };
     const ctx: AuditContext = { actor, sourceIp: request.clientIp, requestId: request.requestId, protocol: 'admin' };
-    await core.auditor.record(core.directory.dir, ctx, { type: 'authn.apikey', outcome, reasons: [reason], details: { scope } });
+    await core.audit.record(ctx, { type: 'authn.apikey', outcome, reasons: [reason], details: { scope } });
   };
 
   if (request.authorization.trim() === '') {
@@ -59,7 +60,7 @@ export async function authenticate(core: Core, request: Credentials, scope: ApiS
     });
   }
 
-  const result = await core.directory.verifyApiKey(token, scope);
+  const result = await core.directory.apiKeys.verify(token, scope);
   if (result.ok) return result.apiKey;
   if (result.code === 'scope') {
     // A valid key asking for more than it has is not a guess: not throttled, but denied and audited.

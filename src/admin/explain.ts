@@ -7,7 +7,6 @@
 import type { z } from 'zod';
 import type { AccessRequest, Decision } from '../access/types.ts';
 import type { Core } from '../core.ts';
-import type { Protocol } from '../directory/model.ts';
 import type { AccessEvaluation, AccessEvaluationInput } from './schemas.ts';
 
 export type AccessExplanation = z.output<typeof AccessEvaluation>;
@@ -20,9 +19,10 @@ export async function explainAccess(core: Core, input: AccessEvaluationInput): P
   const now = Date.now();
   const at = new Date(now).toISOString();
   const [user, device, protocol] = await Promise.all([
-    core.directory.findUser(input.user),
-    input.device === undefined ? undefined : core.directory.findResource('devices', input.device),
-    input.protocol ?? defaultProtocol(core, input.resource),
+    core.directory.users.find(input.user),
+    input.device === undefined ? undefined : core.directory.resources.find('devices', input.device),
+    // Without a protocol, the one a real sign-in for this resource would be made through.
+    input.protocol ?? core.signIn.protocolFor(input.resource),
   ]);
   const { request, decision } = await core.access.explain({
     user,
@@ -34,19 +34,6 @@ export async function explainAccess(core: Core, input: AccessEvaluationInput): P
     now,
   });
   return presentExplanation(request, decision);
-}
-
-/**
- * The protocol a request for this resource comes through when none is given: a SAML application's
- * is SAML, other applications' OpenID Connect; every other resource has exactly one.
- */
-async function defaultProtocol(core: Core, resource: string): Promise<Protocol> {
-  if (resource.startsWith('app:')) {
-    const app = await core.directory.dir.applications.findByName(resource.slice(4));
-    return app?.type === 'saml' ? 'saml' : 'oidc';
-  }
-  if (resource.startsWith('radius:')) return 'radius';
-  return resource as 'ldap' | 'portal' | 'admin';
 }
 
 /** The wire shape: the decision first, then the request it was made on (its time as ISO 8601). */

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { AuditContext } from '../audit/audit.ts';
 import type { Core } from '../core.ts';
 import type { User } from '../directory/model.ts';
-import { NotFoundError } from '../store/errors.ts';
+import { NotFoundError } from '../errors.ts';
 import type { WebAuthnCredentialRecord } from '../store/types.ts';
 import type { UserFactors, WebAuthnCredential } from './schemas.ts';
 
@@ -17,7 +17,7 @@ export type WebAuthnCredentialView = z.output<typeof WebAuthnCredential>;
 
 /** The user's factors. @throws NotFoundError (user) */
 export async function userFactors(core: Core, ref: string): Promise<{ user: User; factors: UserFactorsView }> {
-  const user = await core.directory.findUser(ref);
+  const user = await core.directory.users.find(ref);
   const [totp, credentials] = await Promise.all([core.totp.status(user.id), core.webauthn.list(user.id)]);
   return { user, factors: { ...totp, webauthn: credentials.map(credentialView) } };
 }
@@ -28,7 +28,7 @@ export async function userFactors(core: Core, ref: string): Promise<{ user: User
  * @throws NotFoundError (user, or no TOTP factor)
  */
 export async function resetTotp(core: Core, audit: AuditContext, ref: string): Promise<User> {
-  const user = await core.directory.findUser(ref);
+  const user = await core.directory.users.find(ref);
   const status = await core.totp.status(user.id);
   if (status.totp === 'none' && status.recoveryCodesLeft === 0) throw new NotFoundError('TOTP factor of user', user.username);
   await core.totp.reset(audit, user.id);
@@ -37,20 +37,20 @@ export async function resetTotp(core: Core, audit: AuditContext, ref: string): P
 
 /** Fresh recovery codes, returned this once. @throws TotpError('not_active'), NotFoundError (user) */
 export async function newRecoveryCodes(core: Core, audit: AuditContext, ref: string): Promise<{ user: User; recoveryCodes: string[] }> {
-  const user = await core.directory.findUser(ref);
+  const user = await core.directory.users.find(ref);
   const { recoveryCodes } = await core.totp.regenerateRecoveryCodes(audit, user.id);
   return { user, recoveryCodes };
 }
 
 /** @throws NotFoundError (user, or no such credential of this user), ValidationError (name) */
 export async function renameCredential(core: Core, audit: AuditContext, ref: string, credentialId: string, name: string): Promise<WebAuthnCredentialView> {
-  const user = await core.directory.findUser(ref);
+  const user = await core.directory.users.find(ref);
   return credentialView(await core.webauthn.rename(audit, user.id, credentialId, name));
 }
 
 /** @throws NotFoundError (user, or no such credential of this user) */
 export async function removeCredential(core: Core, audit: AuditContext, ref: string, credentialId: string): Promise<{ user: User; credential: WebAuthnCredentialView }> {
-  const user = await core.directory.findUser(ref);
+  const user = await core.directory.users.find(ref);
   return { user, credential: credentialView(await core.webauthn.remove(audit, user.id, credentialId)) };
 }
 

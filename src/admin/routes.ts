@@ -23,40 +23,39 @@ const users: Route[] = [
     async handle({ query }, { core }) {
       const { status, group, ...rest } = query;
       // Filtering by a group that does not exist is a mistake worth a 404, not an empty page.
-      const memberOf = group === undefined ? undefined : (await core.directory.findGroup(group)).id;
-      return core.directory.dir.users.list({ ...rest, where: status ? { status } : undefined, memberOf });
+      const memberOf = group === undefined ? undefined : (await core.directory.groups.find(group)).id;
+      return core.directory.users.list({ ...rest, where: status ? { status } : undefined, memberOf });
     },
   }),
   route({
     operationId: 'createUser', method: 'post', path: '/users', tag: 'users', summary: 'Create a user',
     description: 'With `password`, the password policy applies; with `groups`, the user is added to those groups in the same transaction.',
     body: REQUEST.UserInput, status: 201, response: RESPONSE.User, etag: true, location: (u) => `/users/${u.id}`, errors: [404, 409],
-    handle: ({ body }, { core, audit }) => core.directory.createUser(audit, body),
+    handle: ({ body }, { core, audit }) => core.directory.users.create(audit, body),
   }),
   route({
     operationId: 'getUser', method: 'get', path: '/users/:id', tag: 'users', summary: 'Get a user by id or username',
     params: IdParams, status: 200, response: RESPONSE.User, etag: true,
-    handle: ({ params }, { core }) => core.directory.findUser(params.id),
+    handle: ({ params }, { core }) => core.directory.users.find(params.id),
   }),
   route({
     operationId: 'updateUser', method: 'patch', path: '/users/:id', tag: 'users', summary: 'Change a user',
     params: IdParams, body: REQUEST.UserPatch, ifMatch: true, status: 200, response: RESPONSE.User, etag: true, errors: [409],
-    handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.updateUser(audit, params.id, body, { expectVersion }),
+    handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.users.update(audit, params.id, body, { expectVersion }),
   }),
   route({
     operationId: 'deleteUser', method: 'delete', path: '/users/:id', tag: 'users', summary: 'Delete a user (their sessions and tokens are revoked)',
     params: IdParams, ifMatch: true, status: 204,
     async handle({ params, expectVersion }, { core, audit }) {
-      await core.directory.deleteUser(audit, params.id, { expectVersion });
+      await core.directory.users.delete(audit, params.id, { expectVersion });
     },
   }),
   route({
     operationId: 'listUserGroups', method: 'get', path: '/users/:id/groups', tag: 'users', summary: "The user's groups, including those reached through nested groups",
     params: IdParams, query: UserGroupsQuery, status: 200, response: RESPONSE.UserGroups,
     async handle({ params, query }, { core }) {
-      const user = await core.directory.findUser(params.id);
-      const memberships = core.directory.dir.memberships;
-      return { items: query.direct ? await memberships.groupsOf('user', user.id) : await memberships.resolveUserGroups(user.id) };
+      const user = await core.directory.users.find(params.id);
+      return { items: query.direct ? await core.directory.users.directGroupsOf(user.id) : await core.directory.users.groupsOf(user.id) };
     },
   }),
   route({
@@ -64,19 +63,19 @@ const users: Route[] = [
     description: 'The password policy (length, common passwords, context words, history) applies.',
     params: IdParams, body: REQUEST.SetPasswordInput, status: 204,
     async handle({ params, body }, { core, audit }) {
-      await core.directory.setPassword(audit, params.id, body.password);
+      await core.directory.users.setPassword(audit, params.id, body.password);
     },
   }),
   route({
     operationId: 'suspendUser', method: 'post', path: '/users/:id/suspend', tag: 'users', summary: 'Suspend a user',
     description: 'Every front-end refuses the user from then on; their sessions and tokens are revoked.',
     params: IdParams, status: 200, response: RESPONSE.User, etag: true,
-    handle: ({ params }, { core, audit }) => core.directory.suspendUser(audit, params.id),
+    handle: ({ params }, { core, audit }) => core.directory.users.suspend(audit, params.id),
   }),
   route({
     operationId: 'activateUser', method: 'post', path: '/users/:id/activate', tag: 'users', summary: 'Reactivate a suspended user',
     params: IdParams, status: 200, response: RESPONSE.User, etag: true,
-    handle: ({ params }, { core, audit }) => core.directory.activateUser(audit, params.id),
+    handle: ({ params }, { core, audit }) => core.directory.users.activate(audit, params.id),
   }),
 ];
 
@@ -141,38 +140,38 @@ const groups: Route[] = [
   route({
     operationId: 'listGroups', method: 'get', path: '/groups', tag: 'groups', summary: 'List groups',
     query: ListQuery, status: 200, response: RESPONSE.GroupList,
-    handle: ({ query }, { core }) => core.directory.dir.groups.list(query),
+    handle: ({ query }, { core }) => core.directory.groups.list(query),
   }),
   route({
     operationId: 'createGroup', method: 'post', path: '/groups', tag: 'groups', summary: 'Create a group',
     body: REQUEST.GroupInput, status: 201, response: RESPONSE.Group, etag: true, location: (g) => `/groups/${g.id}`, errors: [409],
-    handle: ({ body }, { core, audit }) => core.directory.createGroup(audit, body),
+    handle: ({ body }, { core, audit }) => core.directory.groups.create(audit, body),
   }),
   route({
     operationId: 'getGroup', method: 'get', path: '/groups/:id', tag: 'groups', summary: 'Get a group by id or name',
     params: IdParams, status: 200, response: RESPONSE.Group, etag: true,
-    handle: ({ params }, { core }) => core.directory.findGroup(params.id),
+    handle: ({ params }, { core }) => core.directory.groups.find(params.id),
   }),
   route({
     operationId: 'updateGroup', method: 'patch', path: '/groups/:id', tag: 'groups', summary: 'Change a group',
     description: 'A group a policy refers to cannot be renamed (409).',
     params: IdParams, body: REQUEST.GroupPatch, ifMatch: true, status: 200, response: RESPONSE.Group, etag: true, errors: [409],
-    handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.updateGroup(audit, params.id, body, { expectVersion }),
+    handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.groups.update(audit, params.id, body, { expectVersion }),
   }),
   route({
     operationId: 'deleteGroup', method: 'delete', path: '/groups/:id', tag: 'groups', summary: 'Delete a group',
     description: 'A group a policy refers to cannot be deleted (409).',
     params: IdParams, ifMatch: true, status: 204, errors: [409],
     async handle({ params, expectVersion }, { core, audit }) {
-      await core.directory.deleteGroup(audit, params.id, { expectVersion });
+      await core.directory.groups.delete(audit, params.id, { expectVersion });
     },
   }),
   route({
     operationId: 'listGroupMembers', method: 'get', path: '/groups/:id/members', tag: 'groups', summary: 'Direct members of a group (users and nested groups)',
     params: IdParams, status: 200, response: RESPONSE.MemberList,
     async handle({ params }, { core }) {
-      const group = await core.directory.findGroup(params.id);
-      return { items: await core.directory.dir.memberships.members(group.id) };
+      const group = await core.directory.groups.find(params.id);
+      return { items: await core.directory.groups.members(group.id) };
     },
   }),
   route({
@@ -181,14 +180,14 @@ const groups: Route[] = [
     params: IdParams, body: REQUEST.MemberInput, status: 204, errors: [409],
     async handle({ params, body }, { core, audit }) {
       const [kind, member]: [MemberKind, string] = body.user !== undefined ? ['user', body.user] : ['group', body.group!];
-      await core.directory.addMember(audit, params.id, kind, member);
+      await core.directory.groups.addMember(audit, params.id, kind, member);
     },
   }),
   route({
     operationId: 'removeGroupMember', method: 'delete', path: '/groups/:id/members/:kind/:member', tag: 'groups', summary: 'Remove a direct member from a group',
     params: MemberParams, status: 204,
     async handle({ params }, { core, audit }) {
-      await core.directory.removeMember(audit, params.id, params.kind, params.member);
+      await core.directory.groups.removeMember(audit, params.id, params.kind, params.member);
     },
   }),
 ];
@@ -220,28 +219,28 @@ function resourceRoutes<K extends ResourceKind>(api: ResourceApi<K>): Route[] {
     route({
       operationId: `list${many}`, method: 'get', path: base, tag, summary: `List ${api.labels}`,
       query: ListQuery, status: 200, response: api.list,
-      handle: ({ query }, { core }) => core.directory.listResources(kind, query),
+      handle: ({ query }, { core }) => core.directory.resources.list(kind, query),
     }),
     route({
       operationId: `create${one}`, method: 'post', path: base, tag, summary: `Create a ${label}`,
       body: api.input, status: 201, response: api.entity, etag: true, location: (created) => `${base}/${(created as { id: string }).id}`, errors: [404, 409],
-      handle: ({ body }, { core, audit }) => core.directory.createResource(audit, kind, body),
+      handle: ({ body }, { core, audit }) => core.directory.resources.create(audit, kind, body),
     }),
     route({
       operationId: `get${one}`, method: 'get', path: `${base}/:id`, tag, summary: `Get a ${label} by id or name`,
       params: IdParams, status: 200, response: api.entity, etag: true,
-      handle: ({ params }, { core }) => core.directory.findResource(kind, params.id),
+      handle: ({ params }, { core }) => core.directory.resources.find(kind, params.id),
     }),
     route({
       operationId: `update${one}`, method: 'patch', path: `${base}/:id`, tag, summary: `Change a ${label}`, description: refNote,
       params: IdParams, body: api.patch, ifMatch: true, status: 200, response: api.entity, etag: true, errors: [409],
-      handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.updateResource(audit, kind, params.id, body, { expectVersion }),
+      handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.resources.update(audit, kind, params.id, body, { expectVersion }),
     }),
     route({
       operationId: `delete${one}`, method: 'delete', path: `${base}/:id`, tag, summary: `Delete a ${label}`, description: refNote,
       params: IdParams, ifMatch: true, status: 204, errors: api.referenced ? [409] : [],
       async handle({ params, expectVersion }, { core, audit }) {
-        await core.directory.deleteResource(audit, kind, params.id, { expectVersion });
+        await core.directory.resources.delete(audit, kind, params.id, { expectVersion });
       },
     }),
   ];
@@ -256,7 +255,7 @@ const resources: Route[] = [
     operationId: 'rotateApplicationSecret', method: 'post', path: '/applications/:id/secret', tag: 'applications', summary: "Generate a new secret for an application",
     description: 'The OIDC client secret or LDAP service-account password. The response carries it; it is shown this once, only its SHA-256 is stored, and the previous secret stops working at once.',
     params: IdParams, status: 201, response: RESPONSE.ApplicationSecretCreated,
-    handle: ({ params }, { core, audit }) => core.directory.rotateApplicationSecret(audit, params.id),
+    handle: ({ params }, { core, audit }) => core.directory.applications.rotateSecret(audit, params.id),
   }),
   ...resourceRoutes({
     kind: 'networks', tag: 'networks', one: 'Network', many: 'Networks', label: 'network', labels: 'networks', referenced: true,
@@ -285,19 +284,19 @@ const apiKeys: Route[] = [
   route({
     operationId: 'listApiKeys', method: 'get', path: '/api-keys', tag: 'api-keys', summary: 'List API keys (never their secrets)',
     query: ListQuery, status: 200, response: RESPONSE.ApiKeyList,
-    handle: ({ query }, { core }) => core.directory.dir.apiKeys.list(query),
+    handle: ({ query }, { core }) => core.directory.apiKeys.list(query),
   }),
   route({
     operationId: 'createApiKey', method: 'post', path: '/api-keys', tag: 'api-keys', summary: 'Create an API key',
     description: 'The response carries the secret; it is shown this once and only its SHA-256 is stored.',
     body: REQUEST.ApiKeyInput, status: 201, response: RESPONSE.ApiKeyCreated, errors: [409],
-    handle: ({ body }, { core, audit }) => core.directory.createApiKey(audit, body),
+    handle: ({ body }, { core, audit }) => core.directory.apiKeys.create(audit, body),
   }),
   route({
     operationId: 'revokeApiKey', method: 'delete', path: '/api-keys/:id', tag: 'api-keys', summary: 'Revoke an API key (it stops working at once)',
     params: IdParams, status: 204,
     async handle({ params }, { core, audit }) {
-      await core.directory.revokeApiKey(audit, params.id);
+      await core.directory.apiKeys.revoke(audit, params.id);
     },
   }),
 ];
@@ -307,7 +306,7 @@ const audit: Route[] = [
     operationId: 'queryAudit', method: 'get', path: '/audit', tag: 'audit', summary: 'Query audit events, newest first',
     description: 'Every authentication attempt and every admin change is one event; see the event catalogue.',
     query: AuditQuery, status: 200, response: RESPONSE.AuditEventList,
-    handle: ({ query }, { core }) => core.directory.dir.audit.query(query),
+    handle: ({ query }, { core }) => core.audit.query(query),
   }),
 ];
 

@@ -10,7 +10,7 @@
  * settles the attempt at the end of the request.
  */
 import type { AuditEvent, NewAuditEvent, Outcome, Principal, Reason, Target } from '../directory/model.ts';
-import type { DirectoryStore } from '../store/types.ts';
+import type { AuditQuery, DirectoryStore, Page } from '../store/types.ts';
 import type { Logger } from '../log.ts';
 import { isKnownEventType } from './catalogue.ts';
 
@@ -75,16 +75,32 @@ export interface EventDraft {
 
 export const SYSTEM: AuditContext = { actor: { type: 'system', name: 'gatehouse' } };
 
+/**
+ * The audit log: events written to the store the auditor was made with, logged once committed.
+ * Front-ends call `record(ctx, draft)`; core services also `change` (a change and its events in
+ * one transaction).
+ */
 export class Auditor {
   private readonly logger: Logger;
+  private readonly dir: DirectoryStore;
   private readonly listeners: Array<(event: AuditEvent) => void> = [];
-  constructor(logger: Logger) {
+  constructor(logger: Logger, dir: DirectoryStore) {
     this.logger = logger;
+    this.dir = dir;
+  }
+
+  /** Events matching the query, newest first (the admin API, the LDAP snapshot feed, tests). */
+  query(query: AuditQuery): Promise<Page<AuditEvent>> {
+    return this.dir.audit.query(query);
   }
 
   /** Called with every committed event (metrics). */
-  onEvent(listener: (event: AuditEvent) => void): void {
+  onEvent(listener: (event: AuditEvent) => void): () => void {
     this.listeners.push(listener);
+    return () => {
+      const at = this.listeners.indexOf(listener);
+      if (at >= 0) this.listeners.splice(at, 1);
+    };
   }
 
   /** Appends the event in `dir` (a transaction, usually); call `log` with the result after commit. */
@@ -102,9 +118,9 @@ export class Auditor {
    * Runs a change and its audit events in one transaction of `dir`; the events are logged once
    * committed (a rolled-back change leaves neither the change nor its events).
    */
-  async change<R>(dir: DirectoryStore, ctx: AuditContext, work: (tx: DirectoryStore, emit: (draft: EventDraft) => Promise<void>) => Promise<R>): Promise<R> {
+  async change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: (draft: EventDraft) => Promise<void>) => Promise<R>): Promise<R> {
     const events: AuditEvent[] = [];
-    const result = await dir.transaction(async (tx) =>
+    const result = await this.dir.transaction(async (tx) =>
       work(tx, async (draft) => {
         events.push(await this.append(tx, ctx, draft));
       }),
@@ -123,25 +139,25 @@ export class Auditor {
    * an attempt (ctx.attempt), a successful factor check is held for the decision instead; another
    * factor check records the held ones first, so the log keeps the order they happened in.
    */
-  async record(dir: DirectoryStore, ctx: AuditContext, draft: EventDraft): Promise<AuditEvent | undefined> {
+  async record(ctx: AuditContext, draft: EventDraft): Promise<AuditEvent | undefined> {
     if (ctx.attempt) {
       if (AttemptAudit.holds(draft)) {
         ctx.attempt.hold(ctx, draft);
         return undefined;
       }
-      if (draft.type.startsWith('authn.')) await this.settle(dir, ctx.attempt);
+      if (draft.type.startsWith('authn.')) await this.settle(ctx.attempt);
     }
-    return this.write(dir, ctx, draft);
+    return this.write(ctx, draft);
   }
 
   /** Records the checks of an attempt that no decision took (the request ended before one). */
-  async settle(dir: DirectoryStore, attempt: AttemptAudit): Promise<void> {
-    for (const { ctx, draft, at } of attempt.release()) await this.write(dir, ctx, draft, at);
+  async settle(attempt: AttemptAudit): Promise<void> {
+    for (const { ctx, draft, at } of attempt.release()) await this.write(ctx, draft, at);
   }
 
-  private async write(dir: DirectoryStore, ctx: AuditContext, draft: EventDraft, at?: string): Promise<AuditEvent | undefined> {
+  private async write(ctx: AuditContext, draft: EventDraft, at?: string): Promise<AuditEvent | undefined> {
     try {
-      const event = await dir.audit.append({ ...this.toEvent(ctx, draft), ...(at ? { time: at } : {}) });
+      const event = await this.dir.audit.append({ ...this.toEvent(ctx, draft), ...(at ? { time: at } : {}) });
       this.log(event);
       return event;
     } catch (err) {

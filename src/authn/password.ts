@@ -7,11 +7,17 @@ import type { Auditor, AuditContext } from '../audit/audit.ts';
 import { validatePasswordInput, type PasswordHasher } from '../credentials/password.ts';
 import type { Group, Reason, User } from '../directory/model.ts';
 import type { Store } from '../store/types.ts';
+import { reason } from '../reasons.ts';
 import type { Throttle, ThrottleCounters } from './throttle.ts';
 
 export interface PasswordAttempt {
   username: string;
   password: string;
+  /**
+   * The user `username` names when the caller has looked them up already (null: looked up, none),
+   * so the check does not read them again.
+   */
+  user?: User | null | undefined;
   /** Where the attempt came from and through which protocol (audited). */
   context: AuditContext & { sourceIp?: string; protocol?: string };
 }
@@ -25,13 +31,11 @@ export type PasswordResult =
   | { outcome: 'failure' | 'denied' | 'error'; user?: User; reasons: Reason[]; retryAfterSeconds?: number };
 
 export const REASONS = {
-  badCredentials: { code: 'bad_credentials', description: 'unknown user or wrong password' },
-  invalidInput: { code: 'invalid_input', description: 'the password or username is not acceptable input' },
-  throttled: { code: 'throttled', description: 'too many failed attempts: wait before trying again' },
-  suspended: { code: 'suspended', description: 'the account is suspended' },
-  noPassword: { code: 'no_password', description: 'the account has no password' },
-  storeUnavailable: { code: 'store_unavailable', description: 'the directory is unavailable; refusing (fail closed)' },
-  ok: { code: 'password_ok', description: 'password verified' },
+  badCredentials: reason('bad_credentials'),
+  invalidInput: reason('invalid_input'),
+  suspended: reason('suspended'),
+  noPassword: reason('no_password'),
+  ok: reason('password_ok'),
 } satisfies Record<string, Reason>;
 
 export interface PasswordAuthenticatorDeps {
@@ -54,10 +58,10 @@ export class PasswordAuthenticator {
       ({ result, rehashedFrom } = await this.verify(attempt));
     } catch (err) {
       // Fail closed: whatever broke, the attempt is refused.
-      result = { outcome: 'error', reasons: [{ ...REASONS.storeUnavailable, description: `${REASONS.storeUnavailable.description}: ${err instanceof Error ? err.message : String(err)}` }] };
+      result = { outcome: 'error', reasons: [reason('store_unavailable', err instanceof Error ? err.message : String(err))] };
     }
     const username = normalizeUsername(attempt.username);
-    await this.deps.auditor.record(this.deps.store.directory, attempt.context, {
+    await this.deps.auditor.record(attempt.context, {
       type: 'authn.password',
       outcome: result.outcome,
       actor: result.user ? { type: 'user', id: result.user.id, name: result.user.username } : { type: 'anonymous', ...(username ? { name: username } : {}) },
@@ -71,7 +75,7 @@ export class PasswordAuthenticator {
       },
     });
     if (rehashedFrom && result.user) {
-      await this.deps.auditor.record(this.deps.store.directory, attempt.context, { type: 'user.password.rehashed', outcome: 'success', target: { type: 'user', id: result.user.id, name: result.user.username }, details: { from: rehashedFrom } });
+      await this.deps.auditor.record(attempt.context, { type: 'user.password.rehashed', outcome: 'success', target: { type: 'user', id: result.user.id, name: result.user.username }, details: { from: rehashedFrom } });
     }
     return result;
   }
@@ -85,10 +89,11 @@ export class PasswordAuthenticator {
     const keys = { user: username, ...(attempt.context.sourceIp ? { ip: attempt.context.sourceIp } : {}) };
     const verdict = await throttle.check(keys);
     if (!verdict.allowed) {
-      return { result: { outcome: 'failure', reasons: [{ ...REASONS.throttled, description: `${REASONS.throttled.description} (per ${verdict.scope})` }], retryAfterSeconds: verdict.retryAfterSeconds } };
+      return { result: { outcome: 'failure', reasons: [reason('throttled', `per ${verdict.scope}`)], retryAfterSeconds: verdict.retryAfterSeconds } };
     }
 
-    const user = await store.directory.users.findByName(username);
+    // The caller may have looked the user up already (a login name by e-mail): one read less.
+    const user = attempt.user !== undefined ? (attempt.user ?? undefined) : await store.directory.users.findByName(username);
     const record = user ? await store.directory.passwords.get(user.id) : undefined;
     if (!user || !record) {
       // Same cost as a real verify, so response times do not reveal which usernames exist.

@@ -18,7 +18,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
     .action(async (name: string, options: { scope?: string[]; expires?: string; json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const input = ApiKeyInput.parse(defined({ name, scopes: options.scope, expiresAt: options.expires }));
-        const { apiKey, secret } = await core.directory.createApiKey(audit, input);
+        const { apiKey, secret } = await core.directory.apiKeys.create(audit, input);
         if (options.json) return printJson(io, { apiKey, secret });
         io.stdout.write(
           `created API key '${apiKey.name}' (${apiKey.id}), scopes ${apiKey.scopes.join(', ')}${apiKey.expiresAt ? `, expires ${apiKey.expiresAt}` : ''}.\n` +
@@ -34,7 +34,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core }) => {
-        const keys = (await listAll((after) => core.directory.dir.apiKeys.list(defined({ limit: 1000, after })))).map(({ secretHash: _hash, ...key }) => key);
+        const keys = (await listAll((after) => core.directory.apiKeys.list(defined({ limit: 1000, after }))));
         if (options.json) return printJson(io, keys);
         io.stdout.write(formatTable(['NAME', 'PREFIX', 'SCOPES', 'EXPIRES', 'LAST USED', 'ID'], keys.map((k) => [k.name, k.prefix, k.scopes.join(','), k.expiresAt, k.lastUsedAt, k.id])));
       });
@@ -46,7 +46,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
     .argument('<name-or-id>', 'name or id of the key')
     .action(async (ref: string, _options: unknown, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const revoked = await core.directory.revokeApiKey(audit, ref);
+        const revoked = await core.directory.apiKeys.revoke(audit, ref);
         io.stdout.write(`revoked API key '${revoked.name}' (${revoked.id})\n`);
       });
     });

@@ -23,7 +23,7 @@ export function registerAppCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core }) => {
-        const apps = await listAll((after) => core.directory.listResources('applications', defined({ limit: 1000, after })));
+        const apps = await listAll((after) => core.directory.resources.list('applications', defined({ limit: 1000, after })));
         if (options.json) return printJson(io, apps);
         io.stdout.write(formatTable(
           ['NAME', 'TYPE', 'GROUPS', 'SECRET', 'MANAGED BY', 'DISPLAY NAME'],
@@ -37,7 +37,7 @@ export function registerAppCommands(program: Command, io: CliIo): void {
     .description('Show one application with its protocol settings')
     .argument('<name>', 'application name or id')
     .action(async (ref: string, _options: unknown, command: Command) => {
-      await withCore(io, configFileOf(command), async ({ core }) => printJson(io, await core.directory.findResource('applications', ref)));
+      await withCore(io, configFileOf(command), async ({ core }) => printJson(io, await core.directory.resources.find('applications', ref)));
     });
 
   app
@@ -61,9 +61,9 @@ export function registerAppCommands(program: Command, io: CliIo): void {
       }
       const input = ApplicationInput.parse(defined({ name, type: options.type, displayName: options.displayName, description: options.description, groups: options.group, settings }));
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const created = await core.directory.createResource(audit, 'applications', input);
+        const created = await core.directory.resources.create(audit, 'applications', input);
         io.stdout.write(`created application '${created.name}' (${created.id}), type ${created.type}\n`);
-        if (options.secret) printSecret(io, created.name, (await core.directory.rotateApplicationSecret(audit, created.id)).secret);
+        if (options.secret) printSecret(io, created.name, (await core.directory.applications.rotateSecret(audit, created.id)).secret);
       });
     });
 
@@ -73,7 +73,7 @@ export function registerAppCommands(program: Command, io: CliIo): void {
     .argument('<name>', 'application name or id')
     .action(async (ref: string, _options: unknown, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const gone = await core.directory.deleteResource(audit, 'applications', ref);
+        const gone = await core.directory.resources.delete(audit, 'applications', ref);
         io.stdout.write(`removed application '${gone.name}' (${gone.id})\n`);
       });
     });
@@ -85,7 +85,7 @@ export function registerAppCommands(program: Command, io: CliIo): void {
     .option('--json', 'print {application, secret} as JSON')
     .action(async (ref: string, options: { json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const { application, secret } = await core.directory.rotateApplicationSecret(audit, ref);
+        const { application, secret } = await core.directory.applications.rotateSecret(audit, ref);
         if (options.json) return printJson(io, { application, secret });
         printSecret(io, application.name, secret);
       });

@@ -40,8 +40,8 @@ export function registerDeviceCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { owner?: string; json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core }) => {
-        const owner = options.owner !== undefined ? (await core.directory.findUser(options.owner)).username : undefined;
-        const devices = (await listAll((after) => core.directory.collection('devices').list(defined({ limit: 1000, after })))).filter((d) => owner === undefined || d.owners.includes(owner));
+        const owner = options.owner !== undefined ? (await core.directory.users.find(options.owner)).username : undefined;
+        const devices = (await listAll((after) => core.directory.resources.list('devices', defined({ limit: 1000, after })))).filter((d) => owner === undefined || d.owners.includes(owner));
         if (options.json) return printJson(io, devices);
         io.stdout.write(formatTable(
           ['NAME', 'PLATFORM', 'OWNERS', 'MANAGED', 'COMPLIANT', 'LAST SEEN', 'ID'],
@@ -61,7 +61,7 @@ export function registerDeviceCommands(program: Command, io: CliIo): void {
     .action(async (name: string, options: AddOptions, command: Command) => {
       const input = DeviceInput.parse(defined({ name, owners: options.owner, platform: options.platform, serial: options.serial, managed: options.managed }));
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const created = await core.directory.createResource(audit, 'devices', input);
+        const created = await core.directory.resources.create(audit, 'devices', input);
         const owners = created.owners.length ? `, owned by ${created.owners.join(', ')}` : '';
         io.stdout.write(`created device '${created.name}' (${created.id})${owners}\n`);
       });
@@ -89,7 +89,7 @@ export function registerDeviceCommands(program: Command, io: CliIo): void {
     .action(async (ref: string, _options: unknown, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const target = await findDevice(core, ref);
-        const gone = await core.directory.deleteResource(audit, 'devices', target.id);
+        const gone = await core.directory.resources.delete(audit, 'devices', target.id);
         io.stdout.write(`removed device '${gone.name}' (${gone.id})\n`);
       });
     });
@@ -178,7 +178,7 @@ export function registerDeviceCommands(program: Command, io: CliIo): void {
     .action(async (serial: string, _options: unknown, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const revoked = await core.devices.authority.revoke(audit, serial);
-        const owner = await core.directory.findResource('devices', revoked.deviceId);
+        const owner = await core.directory.resources.find('devices', revoked.deviceId);
         io.stdout.write(`revoked certificate ${revoked.serial} of device '${owner.name}' (${owner.id})\n`);
       });
     });
@@ -186,9 +186,9 @@ export function registerDeviceCommands(program: Command, io: CliIo): void {
 
 /** A device by id, or by name when exactly one device has it (device names need not be unique). */
 async function findDevice(core: Core, ref: string): Promise<Device> {
-  const named = (await core.directory.collection('devices').all({ q: ref })).filter((d) => d.name === ref);
+  const named = (await core.directory.resources.all('devices', { q: ref })).filter((d) => d.name === ref);
   if (named.length > 1) throw new CliError(`${named.length} devices are named '${ref}': give the id (${named.map((d) => d.id).join(', ')})`);
-  return core.directory.findResource('devices', ref);
+  return core.directory.resources.find('devices', ref);
 }
 
 function certificateStatus(record: DeviceCertificateRecord, now: Date = new Date()): 'valid' | 'revoked' | 'expired' {

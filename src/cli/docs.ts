@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { renderEventCatalogue } from '../audit/catalogue.ts';
 import { CliError, type CliIo } from './io.ts';
+import { renderReasonCatalogue } from '../reasons.ts';
 import { renderConfigReference } from './reference.ts';
 
 /** The repository's docs/ folder, wherever the command is run from. */
@@ -13,6 +14,7 @@ export const DOCS_DIR = fileURLToPath(new URL('../../docs/', import.meta.url));
 export function generatedDocs(): Array<{ file: string; text: string }> {
   return [
     { file: 'events.md', text: renderEventCatalogue() },
+    { file: 'reasons.md', text: renderReasonCatalogue() },
     { file: 'configuration.md', text: renderConfigReference() },
   ];
 }
@@ -20,8 +22,8 @@ export function generatedDocs(): Array<{ file: string; text: string }> {
 export function registerDocsCommand(program: Command, io: CliIo): void {
   program
     .command('docs')
-    .description('Print the generated documentation (audit event catalogue, configuration reference), or write it to docs/')
-    .option('--write', 'write docs/events.md and docs/configuration.md')
+    .description('Print the generated documentation (audit event catalogue, reason codes, configuration reference), or write it to docs/')
+    .option('--write', 'write docs/events.md, docs/reasons.md and docs/configuration.md')
     .option('--check', 'exit with code 1 when the files in docs/ are not what would be written')
     .option('--dir <dir>', "the folder to write to or check (default: the repository's docs/)")
     .action(async (options: { write?: boolean; check?: boolean; dir?: string }) => {

@@ -25,7 +25,7 @@ export function registerGroupCommands(program: Command, io: CliIo): void {
     .action(async (name: string, options: { description?: string; gid?: number }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const input = GroupInput.parse(defined({ name, description: options.description, gidNumber: options.gid }));
-        const created = await core.directory.createGroup(audit, input);
+        const created = await core.directory.groups.create(audit, input);
         io.stdout.write(`created group '${created.name}' (${created.id})\n`);
       });
     });
@@ -37,7 +37,7 @@ export function registerGroupCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { q?: string; json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core }) => {
-        const groups = await listAll((after) => core.directory.dir.groups.list(defined({ limit: 1000, after, q: options.q })));
+        const groups = await listAll((after) => core.directory.groups.list(defined({ limit: 1000, after, q: options.q })));
         if (options.json) return printJson(io, groups);
         io.stdout.write(formatTable(['NAME', 'GID', 'MANAGED BY', 'DESCRIPTION'], groups.map((g) => [g.name, g.gidNumber, g.managedBy, g.description])));
       });
@@ -61,15 +61,15 @@ export function registerGroupCommands(program: Command, io: CliIo): void {
       if (options.removeGroup !== undefined) changes.push({ op: 'remove', kind: 'group', ref: options.removeGroup });
       if (changes.length > 1) throw new CliError('give one of --add, --remove, --add-group, --remove-group per run');
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const target = await core.directory.findGroup(name);
+        const target = await core.directory.groups.find(name);
         const change = changes[0];
         if (change) {
-          if (change.op === 'add') await core.directory.addMember(audit, target.id, change.kind, change.ref);
-          else await core.directory.removeMember(audit, target.id, change.kind, change.ref);
+          if (change.op === 'add') await core.directory.groups.addMember(audit, target.id, change.kind, change.ref);
+          else await core.directory.groups.removeMember(audit, target.id, change.kind, change.ref);
           io.stdout.write(`${change.kind} '${change.ref.trim().toLowerCase()}' ${change.op === 'add' ? 'added to' : 'removed from'} group '${target.name}'\n`);
           return;
         }
-        const members = await core.directory.dir.memberships.members(target.id);
+        const members = await core.directory.groups.members(target.id);
         if (options.json) return printJson(io, members);
         io.stdout.write(formatTable(['KIND', 'NAME', 'MANAGED BY'], members.map((m) => [m.kind, m.name, m.managedBy])));
       });

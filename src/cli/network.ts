@@ -20,7 +20,7 @@ export function registerNetworkCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core }) => {
-        const networks = await listAll((after) => core.directory.collection('networks').list(defined({ limit: 1000, after })));
+        const networks = await listAll((after) => core.directory.resources.list('networks', defined({ limit: 1000, after })));
         if (options.json) return printJson(io, networks);
         io.stdout.write(formatTable(
           ['NAME', 'CIDRS', 'RISKY', 'MANAGED BY', 'DESCRIPTION'],
@@ -39,7 +39,7 @@ export function registerNetworkCommands(program: Command, io: CliIo): void {
     .action(async (name: string, options: AddOptions, command: Command) => {
       const input = NetworkInput.parse(defined({ name, cidrs: options.cidr, description: options.description, risky: options.risky }));
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const created = await core.directory.createResource(audit, 'networks', input);
+        const created = await core.directory.resources.create(audit, 'networks', input);
         io.stdout.write(`created network '${created.name}' (${created.id}): ${created.cidrs.join(', ')}${created.risky ? ', risky' : ''}\n`);
       });
     });
@@ -50,7 +50,7 @@ export function registerNetworkCommands(program: Command, io: CliIo): void {
     .argument('<name>', 'network name or id')
     .action(async (name: string, _options: unknown, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const gone = await core.directory.deleteResource(audit, 'networks', name);
+        const gone = await core.directory.resources.delete(audit, 'networks', name);
         io.stdout.write(`removed network '${gone.name}' (${gone.id})\n`);
       });
     });

@@ -35,7 +35,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core }) => {
-        const policies = await listAll((after) => core.directory.dir.policies.list(defined({ limit: 1000, after })));
+        const policies = await listAll((after) => core.directory.resources.list('policies', defined({ limit: 1000, after })));
         if (options.json) return printJson(io, policies);
         io.stdout.write(formatTable(
           ['NAME', 'ACTION', 'ENABLED', 'MANAGED BY', 'USERS', 'RESOURCES', 'WHEN'],
@@ -51,7 +51,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON (as the admin API returns it) instead of YAML')
     .action(async (name: string, options: { json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core }) => {
-        const shown = orderedPolicy(await core.directory.findResource('policies', name));
+        const shown = orderedPolicy(await core.directory.resources.find('policies', name));
         if (options.json) return printJson(io, shown);
         io.stdout.write(stringify(shown));
       });
@@ -82,7 +82,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         let created: Policy;
         try {
-          created = await core.directory.createResource(audit, 'policies', input);
+          created = await core.directory.resources.create(audit, 'policies', input);
         } catch (err) {
           if (err instanceof ValidationError) refuse(io, err.problems.map((p) => (p.path && !p.message.startsWith(p.path) ? `${p.path}: ${p.message}` : p.message)));
           throw err;
@@ -98,7 +98,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .action(async (name: string, _options: unknown, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const found = await apiManagedPolicy(core, name, 'remove');
-        const gone = await core.directory.deleteResource(audit, 'policies', found.id, { expectVersion: found.version });
+        const gone = await core.directory.resources.delete(audit, 'policies', found.id, { expectVersion: found.version });
         io.stdout.write(`removed policy '${gone.name}' (${gone.id})\n`);
       });
     });
@@ -116,7 +116,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
             io.stdout.write(`policy '${found.name}' is already ${verb}d\n`);
             return;
           }
-          const updated = await core.directory.updateResource(audit, 'policies', found.id, { enabled }, { expectVersion: found.version });
+          const updated = await core.directory.resources.update(audit, 'policies', found.id, { enabled }, { expectVersion: found.version });
           io.stdout.write(`${verb}d policy '${updated.name}' (${updated.id})\n`);
         });
       });
@@ -212,7 +212,7 @@ function formatPath(path: readonly PropertyKey[]): string {
  * here at the next start or reload, so the change belongs in the file.
  */
 async function apiManagedPolicy(core: Core, ref: string, verb: 'remove' | 'enable' | 'disable'): Promise<Policy> {
-  const found = await core.directory.findResource('policies', ref);
+  const found = await core.directory.resources.find('policies', ref);
   if (found.managedBy === 'config') throw new CliError(`policy '${found.name}' is managed by the configuration file: ${verb} it there`);
   return found;
 }

@@ -48,7 +48,7 @@ export function registerUserCommands(program: Command, io: CliIo): void {
             homeDirectory: options.home, loginShell: options.shell, groups: options.group, password,
           }),
         );
-        const created = await core.directory.createUser(audit, input);
+        const created = await core.directory.users.create(audit, input);
         const groups = input.groups?.length ? `, member of ${input.groups.join(', ')}` : '';
         io.stdout.write(`created user '${created.username}' (${created.id})${groups}${password === undefined ? '; no password yet: set one with `gatehouse user passwd`' : ''}\n`);
       });
@@ -63,9 +63,9 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (options: ListOptions, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core }) => {
-        const group = options.group !== undefined ? await core.directory.findGroup(options.group) : undefined;
+        const group = options.group !== undefined ? await core.directory.groups.find(options.group) : undefined;
         const users = await listAll((after) =>
-          core.directory.dir.users.list(defined({ limit: 1000, after, q: options.q, memberOf: group?.id, where: options.status ? { status: options.status } : undefined })),
+          core.directory.users.list(defined({ limit: 1000, after, q: options.q, memberOf: group?.id, where: options.status ? { status: options.status } : undefined })),
         );
         if (options.json) return printJson(io, users);
         io.stdout.write(formatTable(['USERNAME', 'STATUS', 'EMAIL', 'NAME', 'UID', 'GID'], users.map((u) => [u.username, u.status, u.email, u.displayName, u.uidNumber, u.gidNumber])));
@@ -79,9 +79,9 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .option('--password-stdin', 'read the password from standard input even on a terminal')
     .action(async (username: string, options: { passwordStdin?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const found = await core.directory.findUser(username); // before asking for a password
+        const found = await core.directory.users.find(username); // before asking for a password
         const password = await readNewPassword(io, options.passwordStdin === true);
-        await core.directory.setPassword(audit, found.id, password);
+        await core.directory.users.setPassword(audit, found.id, password);
         io.stdout.write(`password of user '${found.username}' set\n`);
       });
     });
@@ -92,7 +92,7 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .argument('<username>', 'username or id')
     .action(async (username: string, _options: unknown, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const suspended = await core.directory.suspendUser(audit, username);
+        const suspended = await core.directory.users.suspend(audit, username);
         io.stdout.write(`user '${suspended.username}' suspended\n`);
       });
     });
@@ -103,7 +103,7 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .argument('<username>', 'username or id')
     .action(async (username: string, _options: unknown, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const activated = await core.directory.activateUser(audit, username);
+        const activated = await core.directory.users.activate(audit, username);
         io.stdout.write(`user '${activated.username}' active\n`);
       });
     });

@@ -12,7 +12,7 @@ import type { AuditContext } from '../audit/audit.ts';
 import type { Core } from '../core.ts';
 import { type DirectoryService, type ResourceKind, applyPatch, changedFields } from '../directory/service.ts';
 import { hashSecret } from '../secrets/digest.ts';
-import type { StoredRadiusClient } from '../store/types.ts';
+import type { DirectoryStore, Store, StoredRadiusClient } from '../store/types.ts';
 import type { Group, ManagedBy, User } from '../directory/model.ts';
 import type { Config, DeclaredGroup, DeclaredUser } from './schema.ts';
 
@@ -35,49 +35,50 @@ interface Named {
   managedBy: ManagedBy;
 }
 
-export async function reconcile(core: Core, config: Config, ctx: AuditContext, source: string): Promise<ReconcileSummary> {
+export async function reconcile(core: Core, storage: Store, config: Config, ctx: AuditContext, source: string): Promise<ReconcileSummary> {
   const service = core.directory;
+  const store = storage.directory;
   const declared = config.directory;
   const summary: ReconcileSummary = { created: 0, updated: 0, deleted: 0 };
 
-  await preflight(core, config);
+  await preflight(core, store, config);
 
   // Create and update, in dependency order: networks and groups before what refers to them.
-  await reconcileKind(service, ctx, 'networks', declared.networks, summary);
+  await reconcileKind(service, store, ctx, 'networks', declared.networks, summary);
   for (const group of declared.groups) {
     const { memberOf: _m, ...fields } = group;
-    const current = await service.dir.groups.findByName(group.name);
+    const current = await store.groups.findByName(group.name);
     if (!current) {
-      await service.createGroup(ctx, fields, { managedBy: 'config' });
+      await service.groups.create(ctx, fields, { managedBy: 'config' });
       summary.created++;
     } else if (changedFields(comparable(current), { ...comparable(current), ...fields }).length) {
-      await service.updateGroup(ctx, current.id, nullify(current, fields));
+      await service.groups.update(ctx, current.id, nullify(current, fields));
       summary.updated++;
     }
   }
-  for (const user of declared.users) await reconcileUser(service, ctx, user, summary);
-  await reconcileMemberships(service, ctx, declared.users, declared.groups, summary);
-  await reconcileKind(service, ctx, 'applications', declared.applications, summary);
-  await reconcileKind(service, ctx, 'radiusClients', declared.radiusClients, summary);
-  await reconcileKind(service, ctx, 'policies', declared.policies, summary);
+  for (const user of declared.users) await reconcileUser(service, store, ctx, user, summary);
+  await reconcileMemberships(service, store, ctx, declared.users, declared.groups, summary);
+  await reconcileKind(service, store, ctx, 'applications', declared.applications, summary);
+  await reconcileKind(service, store, ctx, 'radiusClients', declared.radiusClients, summary);
+  await reconcileKind(service, store, ctx, 'policies', declared.policies, summary);
 
   // Remove config-managed objects no longer declared, dependents first.
-  await prune(service, ctx, 'policies', declared.policies, summary);
-  await prune(service, ctx, 'radiusClients', declared.radiusClients, summary);
-  await prune(service, ctx, 'applications', declared.applications, summary);
-  for (const user of await service.dir.users.all({ managedBy: 'config' })) {
+  await prune(service, store, ctx, 'policies', declared.policies, summary);
+  await prune(service, store, ctx, 'radiusClients', declared.radiusClients, summary);
+  await prune(service, store, ctx, 'applications', declared.applications, summary);
+  for (const user of await store.users.all({ managedBy: 'config' })) {
     if (!declared.users.some((u) => u.username === user.username)) {
-      await service.deleteUser(ctx, user.id);
+      await service.users.delete(ctx, user.id);
       summary.deleted++;
     }
   }
-  for (const group of await service.dir.groups.all({ managedBy: 'config' })) {
+  for (const group of await store.groups.all({ managedBy: 'config' })) {
     if (!declared.groups.some((g) => g.name === group.name)) {
-      await service.deleteGroup(ctx, group.id);
+      await service.groups.delete(ctx, group.id);
       summary.deleted++;
     }
   }
-  await prune(service, ctx, 'networks', declared.networks, summary);
+  await prune(service, store, ctx, 'networks', declared.networks, summary);
 
   await service.change(ctx, async (_tx, emit) => emit({ type: 'config.reconciled', outcome: 'success', details: { file: source, ...summary } }));
   core.logger.info({ file: source, ...summary }, 'configuration reconciled');
@@ -88,7 +89,7 @@ export async function reconcile(core: Core, config: Config, ctx: AuditContext, s
  * Everything that would make the run fail half-way is checked first: declarations colliding with
  * API-managed objects, and declared passwords the policy refuses.
  */
-async function preflight(core: Core, config: Config): Promise<void> {
+async function preflight(core: Core, store: DirectoryStore, config: Config): Promise<void> {
   const problems: string[] = [];
   const service = core.directory;
   const collide = async (label: string, path: string, names: string[], find: (name: string) => Promise<{ managedBy: ManagedBy } | undefined>) => {
@@ -98,93 +99,93 @@ async function preflight(core: Core, config: Config): Promise<void> {
     }
   };
   const d = config.directory;
-  await collide('user', 'users', d.users.map((u) => u.username), (n) => service.dir.users.findByName(n));
-  await collide('group', 'groups', d.groups.map((g) => g.name), (n) => service.dir.groups.findByName(n));
-  await collide('network', 'networks', d.networks.map((n) => n.name), (n) => service.dir.networks.findByName(n));
-  await collide('application', 'applications', d.applications.map((a) => a.name), (n) => service.dir.applications.findByName(n));
-  await collide('RADIUS client', 'radiusClients', d.radiusClients.map((r) => r.name), (n) => service.dir.radiusClients.findByName(n));
-  await collide('policy', 'policies', d.policies.map((p) => p.name), (n) => service.dir.policies.findByName(n));
+  await collide('user', 'users', d.users.map((u) => u.username), (n) => store.users.findByName(n));
+  await collide('group', 'groups', d.groups.map((g) => g.name), (n) => store.groups.findByName(n));
+  await collide('network', 'networks', d.networks.map((n) => n.name), (n) => store.networks.findByName(n));
+  await collide('application', 'applications', d.applications.map((a) => a.name), (n) => store.applications.findByName(n));
+  await collide('RADIUS client', 'radiusClients', d.radiusClients.map((r) => r.name), (n) => store.radiusClients.findByName(n));
+  await collide('policy', 'policies', d.policies.map((p) => p.name), (n) => store.policies.findByName(n));
   for (const [i, user] of d.users.entries()) {
     if (user.password === undefined) continue;
-    for (const p of service.checkPassword(user.password, user)) problems.push(`directory.users[${i}].password: ${p.message}`);
+    for (const p of service.users.checkPassword(user.password, user)) problems.push(`directory.users[${i}].password: ${p.message}`);
   }
   const groupNames = new Set(d.groups.map((g) => g.name));
   for (const [i, user] of d.users.entries()) {
-    for (const g of user.groups ?? []) if (!groupNames.has(g) && !(await service.dir.groups.findByName(g))) problems.push(`directory.users[${i}].groups: group '${g}' is not declared`);
+    for (const g of user.groups ?? []) if (!groupNames.has(g) && !(await store.groups.findByName(g))) problems.push(`directory.users[${i}].groups: group '${g}' is not declared`);
   }
   for (const [i, group] of d.groups.entries()) {
-    for (const g of group.memberOf) if (!groupNames.has(g) && !(await service.dir.groups.findByName(g))) problems.push(`directory.groups[${i}].memberOf: group '${g}' is not declared`);
+    for (const g of group.memberOf) if (!groupNames.has(g) && !(await store.groups.findByName(g))) problems.push(`directory.groups[${i}].memberOf: group '${g}' is not declared`);
   }
   if (problems.length) throw new ReconcileError(problems.join('\n'));
 }
 
-async function reconcileUser(service: DirectoryService, ctx: AuditContext, declared: DeclaredUser, summary: ReconcileSummary): Promise<void> {
+async function reconcileUser(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, declared: DeclaredUser, summary: ReconcileSummary): Promise<void> {
   const { password, passwordHash, groups: _g, status, ...fields } = declared;
-  let user = await service.dir.users.findByName(declared.username);
+  let user = await store.users.findByName(declared.username);
   if (!user) {
-    user = await service.createUser(ctx, { ...fields, status, ...(password !== undefined ? { password } : {}), ...(passwordHash ? { passwordHash, passwordSource: fingerprint(passwordHash) } : {}) }, { managedBy: 'config' });
+    user = await service.users.create(ctx, { ...fields, status, ...(password !== undefined ? { password } : {}), ...(passwordHash ? { passwordHash, passwordSource: fingerprint(passwordHash) } : {}) }, { managedBy: 'config' });
     summary.created++;
     return;
   }
   let changed = false;
   const { status: _s, ...current } = comparable(user);
   if (changedFields(current, { ...current, ...fields }).length || droppedFields(current, fields).length) {
-    user = await service.updateUser(ctx, user.id, nullify(current, fields));
+    user = await service.users.update(ctx, user.id, nullify(current, fields));
     changed = true;
   }
   // Status goes through suspend/activate so a suspension revokes sessions like any other.
   if (status !== user.status) {
-    user = status === 'suspended' ? await service.suspendUser(ctx, user.id) : await service.activateUser(ctx, user.id);
+    user = status === 'suspended' ? await service.users.suspend(ctx, user.id) : await service.users.activate(ctx, user.id);
     changed = true;
   }
-  const record = await service.dir.passwords.get(user.id);
-  if (password !== undefined && !(record && (await service.hasher.verify(record.hash, password)).ok)) {
-    await service.setPassword(ctx, user.id, password);
+  const record = await store.passwords.get(user.id);
+  if (password !== undefined && !(record && (await service.users.isCurrentPassword(user.id, password)))) {
+    await service.users.setPassword(ctx, user.id, password);
     changed = true;
   } else if (passwordHash !== undefined && record?.source !== fingerprint(passwordHash)) {
-    await service.importPasswordHash(ctx, user.id, passwordHash, fingerprint(passwordHash));
+    await service.users.importPasswordHash(ctx, user.id, passwordHash, fingerprint(passwordHash));
     changed = true;
   }
   if (changed) summary.updated++;
 }
 
 /** Memberships the file declares (users' `groups`, groups' `memberOf`), managed like objects. */
-async function reconcileMemberships(service: DirectoryService, ctx: AuditContext, users: DeclaredUser[], groups: DeclaredGroup[], summary: ReconcileSummary): Promise<void> {
+async function reconcileMemberships(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, users: DeclaredUser[], groups: DeclaredGroup[], summary: ReconcileSummary): Promise<void> {
   const want = new Map<string, { group: string; kind: 'user' | 'group'; member: string }>();
   for (const u of users) for (const g of u.groups ?? []) want.set(`${g}/user/${u.username}`, { group: g, kind: 'user', member: u.username });
   for (const child of groups) for (const parent of child.memberOf) want.set(`${parent}/group/${child.name}`, { group: parent, kind: 'group', member: child.name });
 
-  const names = await nameIndex(service);
+  const names = await nameIndex(store);
   const have = new Map<string, ManagedBy>();
-  for (const m of await service.dir.memberships.all()) {
+  for (const m of await store.memberships.all()) {
     const group = names.groups.get(m.groupId);
     const member = m.kind === 'user' ? names.users.get(m.memberId) : names.groups.get(m.memberId);
     if (group && member) have.set(`${group}/${m.kind}/${member}`, m.managedBy);
   }
   for (const [key, m] of want) {
     if (have.has(key)) continue;
-    await service.addMember(ctx, m.group, m.kind, m.member, 'config');
+    await service.groups.addMember(ctx, m.group, m.kind, m.member, 'config');
     summary.updated++;
   }
   for (const [key, managedBy] of have) {
     if (managedBy !== 'config' || want.has(key)) continue;
     const [group, kind, member] = key.split('/') as [string, 'user' | 'group', string];
-    await service.removeMember(ctx, group, kind, member);
+    await service.groups.removeMember(ctx, group, kind, member);
     summary.updated++;
   }
 }
 
-async function nameIndex(service: DirectoryService): Promise<{ users: Map<string, string>; groups: Map<string, string> }> {
-  const users = new Map((await service.dir.users.all()).map((u: User) => [u.id, u.username] as const));
-  const groups = new Map((await service.dir.groups.all()).map((g: Group) => [g.id, g.name] as const));
+async function nameIndex(store: DirectoryStore): Promise<{ users: Map<string, string>; groups: Map<string, string> }> {
+  const users = new Map((await store.users.all()).map((u: User) => [u.id, u.username] as const));
+  const groups = new Map((await store.groups.all()).map((g: Group) => [g.id, g.name] as const));
   return { users, groups };
 }
 
-async function reconcileKind<K extends ResourceKind>(service: DirectoryService, ctx: AuditContext, kind: K, declared: Array<Record<string, unknown> & { name: string }>, summary: ReconcileSummary): Promise<void> {
+async function reconcileKind<K extends ResourceKind>(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, kind: K, declared: Array<Record<string, unknown> & { name: string }>, summary: ReconcileSummary): Promise<void> {
   for (const fields of declared) {
-    const current = (await service.collection(kind).findByName(fields.name)) as unknown as (Named & Record<string, unknown>) | undefined;
+    const current = (await store[kind].findByName(fields.name)) as unknown as (Named & Record<string, unknown>) | undefined;
     if (!current) {
-      await service.createResource(ctx, kind, fields as never, { managedBy: 'config' });
+      await service.resources.create(ctx, kind, fields as never, { managedBy: 'config' });
       summary.created++;
       continue;
     }
@@ -192,21 +193,21 @@ async function reconcileKind<K extends ResourceKind>(service: DirectoryService, 
     // hashed: compare the hashes. A declaration without one leaves a secret set through the API.
     const { secret, ...plain } = fields as Record<string, unknown> & { secret?: string };
     const secretChanged = secret !== undefined && (
-      kind === 'radiusClients' ? (await service.radiusSecret(current as unknown as StoredRadiusClient)) !== secret
+      kind === 'radiusClients' ? (await service.radiusClients.secretOf(current as unknown as StoredRadiusClient)) !== secret
       : kind === 'applications' ? (current as { secretHash?: string }).secretHash !== hashSecret(secret)
       : false);
     const differs = changedFields(comparable(current), { ...comparable(current), ...plain }).length > 0 || droppedFields(current, plain).length > 0;
     if (differs || secretChanged) {
-      await service.updateResource(ctx, kind, current.id, nullify(current, secretChanged ? fields : plain) as never);
+      await service.resources.update(ctx, kind, current.id, nullify(current, secretChanged ? fields : plain) as never);
       summary.updated++;
     }
   }
 }
 
-async function prune(service: DirectoryService, ctx: AuditContext, kind: ResourceKind, declared: Array<{ name: string }>, summary: ReconcileSummary): Promise<void> {
-  for (const current of (await service.collection(kind).all({ managedBy: 'config' })) as unknown as Named[]) {
+async function prune(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, kind: ResourceKind, declared: Array<{ name: string }>, summary: ReconcileSummary): Promise<void> {
+  for (const current of (await store[kind].all({ managedBy: 'config' })) as unknown as Named[]) {
     if (declared.some((d) => d.name === current.name)) continue;
-    await service.deleteResource(ctx, kind, current.id);
+    await service.resources.delete(ctx, kind, current.id);
     summary.deleted++;
   }
 }

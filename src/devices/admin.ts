@@ -16,7 +16,7 @@ import { z } from 'zod';
 import type { AuditContext } from '../audit/audit.ts';
 import { Posture, Reason } from '../directory/model.ts';
 import type { DirectoryService } from '../directory/service.ts';
-import { NotFoundError } from '../store/errors.ts';
+import { NotFoundError } from '../errors.ts';
 import type { DeviceCertificateRecord } from '../store/types.ts';
 import { normalizeSerial } from './ca.ts';
 import type { DeviceService } from './service.ts';
@@ -98,19 +98,19 @@ interface IdInput {
 }
 
 export async function issueDeviceCertificate(input: IdInput & { body: z.output<typeof DeviceCsrInput> }, env: DeviceAdminEnv): Promise<z.input<typeof IssuedCertificate>> {
-  const device = await env.core.directory.findResource('devices', input.params.id);
+  const device = await env.core.directory.resources.find('devices', input.params.id);
   const issued = await env.core.devices.authority.issueFromCsr(env.audit, device.id, input.body.csr);
   return { ...shown(issued.record), caPem: issued.caPem };
 }
 
 export async function issueDevicePkcs12(input: IdInput & { body: z.output<typeof DevicePkcs12Input> }, env: DeviceAdminEnv): Promise<z.input<typeof IssuedPkcs12>> {
-  const device = await env.core.directory.findResource('devices', input.params.id);
+  const device = await env.core.directory.resources.find('devices', input.params.id);
   const issued = await env.core.devices.authority.issuePkcs12(env.audit, device.id, input.body.password, input.body.keyType);
   return { ...shown(issued.record), pkcs12: issued.pkcs12.toString('base64') };
 }
 
 export async function listDeviceCertificates(input: IdInput, env: DeviceAdminEnv): Promise<z.input<typeof DeviceCertificateList>> {
-  const device = await env.core.directory.findResource('devices', input.params.id);
+  const device = await env.core.directory.resources.find('devices', input.params.id);
   return { items: (await env.core.devices.authority.list(device.id)).map((r) => shown(r)) };
 }
 
@@ -127,17 +127,17 @@ export async function revokeDeviceCertificate(input: { params: z.output<typeof C
 }
 
 export async function issueDeviceToken(input: IdInput, env: DeviceAdminEnv): Promise<z.input<typeof DeviceToken>> {
-  const device = await env.core.directory.findResource('devices', input.params.id);
+  const device = await env.core.directory.resources.find('devices', input.params.id);
   return { deviceId: device.id, token: await env.core.devices.issueDeviceToken(env.audit, device.id) };
 }
 
 export async function revokeDeviceTokens(input: IdInput, env: DeviceAdminEnv): Promise<z.input<typeof RevokedTokens>> {
-  const device = await env.core.directory.findResource('devices', input.params.id);
+  const device = await env.core.directory.resources.find('devices', input.params.id);
   return { revoked: await env.core.devices.revokeDeviceTokens(env.audit, device.id) };
 }
 
 export async function getDeviceCompliance(input: IdInput, env: DeviceAdminEnv): Promise<z.input<typeof DeviceCompliance>> {
-  const device = await env.core.directory.findResource('devices', input.params.id);
+  const device = await env.core.directory.resources.find('devices', input.params.id);
   const verdict = env.core.devices.compliance(device);
   return { deviceId: device.id, managed: device.managed, ...verdict, posture: device.posture, ...(device.lastSeenAt ? { lastSeenAt: device.lastSeenAt } : {}) };
 }

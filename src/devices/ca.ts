@@ -15,7 +15,7 @@ import type { Config } from '../config/schema.ts';
 import type { Device } from '../directory/model.ts';
 import { ValidationError } from '../directory/service.ts';
 import { SecretError, type Keyring } from '../secrets/keyring.ts';
-import { ConflictError, NotFoundError } from '../store/errors.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
 import type { DeviceCertificateRecord, DirectoryStore, Store } from '../store/types.ts';
 import { buildPkcs12 } from './pkcs12.ts';
 import { x509 } from './x509.ts';
@@ -121,7 +121,7 @@ export class DeviceAuthority {
       record = await this.dir.pki.addAuthorityIfAbsent({ name: DEVICE_CA_NAME, certificatePem: made.pem, keyEncrypted: made.keyEncrypted });
       if (record.certificatePem === made.pem) {
         const cert = new X509Certificate(made.pem);
-        await this.auditor.record(this.dir, { actor: { type: 'system', name: 'gatehouse' } }, {
+        await this.auditor.record({ actor: { type: 'system', name: 'gatehouse' } }, {
           type: 'device.ca.created', outcome: 'success', target: { type: 'ca', name: DEVICE_CA_NAME },
           details: { subject: cert.subject, fingerprint: fingerprintOf(cert.raw), notAfter: cert.validToDate.toISOString(), algorithm: 'ECDSA P-256' },
         });
@@ -191,7 +191,7 @@ export class DeviceAuthority {
     } catch (err) {
       if (err instanceof ValidationError) {
         const problem = err.problems[0]!;
-        await this.auditor.record(this.dir, ctx, {
+        await this.auditor.record(ctx, {
           type: 'device.certificate.refused', outcome: 'failure', target: deviceTarget(device),
           reasons: [{ code: problem.code, description: problem.message }], details: { format: 'csr' },
         });
@@ -209,7 +209,7 @@ export class DeviceAuthority {
     const device = await this.dir.devices.get(deviceId);
     const problem = pkcs12PasswordProblem(password);
     if (problem) {
-      await this.auditor.record(this.dir, ctx, {
+      await this.auditor.record(ctx, {
         type: 'device.certificate.refused', outcome: 'failure', target: deviceTarget(device),
         reasons: [{ code: 'weak_password', description: problem }], details: { format: 'pkcs12' },
       });
@@ -355,7 +355,7 @@ export class DeviceAuthority {
 
   /** A change and its audit events in one transaction; the events are logged once committed. */
   private change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: (draft: EventDraft) => Promise<void>) => Promise<R>): Promise<R> {
-    return this.auditor.change(this.dir, ctx, work);
+    return this.auditor.change(ctx, work);
   }
 }
 

@@ -13,6 +13,7 @@
  *   GET  /device/v1/ca.pem    the device CA certificate (public)
  *   GET  /device/v1/crl.pem   the CRL of revoked device certificates (public)
  */
+import { reason } from '../reasons.ts';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Context } from 'koa';
@@ -127,11 +128,11 @@ export async function deviceFromRequest(request: RequestLike, deps: DeviceHttpDe
 type Ctx = Context & { state: RequestState };
 
 const REFUSALS = {
-  missing: { code: 'missing_credentials', description: 'no device certificate and no Authorization: Device header' },
-  malformed: { code: 'malformed_credentials', description: 'the Authorization header is not "Device <token>"' },
-  unknownToken: { code: 'unknown_token', description: 'the device token is unknown or revoked' },
-  untrustedHeader: { code: 'untrusted_header', description: 'a client certificate header came from an address that is not a trusted proxy' },
-  malformedHeader: { code: 'malformed_header', description: 'the client certificate header from the trusted proxy does not hold a certificate' },
+  missing: reason('missing_credentials', 'no device certificate and no Authorization: Device header'),
+  malformed: reason('malformed_credentials', 'the Authorization header is not "Device <token>"'),
+  unknownToken: reason('unknown_token'),
+  untrustedHeader: reason('untrusted_header'),
+  malformedHeader: reason('malformed_header'),
 } satisfies Record<string, Reason>;
 
 const DEVICE_AUTHORIZATION = /^Device +([A-Za-z0-9_-]{1,128}) *$/i;

@@ -10,7 +10,7 @@ import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Device, Reason } from '../directory/model.ts';
 import type { Keyring } from '../secrets/keyring.ts';
-import { NotFoundError } from '../store/errors.ts';
+import { NotFoundError } from '../errors.ts';
 import type { DirectoryStore, Fields, Store } from '../store/types.ts';
 import { DeviceAuthority } from './ca.ts';
 import { isCompliant, type Compliance } from './posture.ts';
@@ -134,14 +134,14 @@ export class DeviceService {
 
   /** Records a refused device authentication (`authn.device`). */
   async recordRefusal(ctx: AuditContext, reason: Reason, details: Record<string, unknown>, device?: Device): Promise<void> {
-    await this.auditor.record(this.dir, ctx, {
+    await this.auditor.record(ctx, {
       type: 'authn.device', outcome: 'failure',
       reasons: [reason], details, ...(device ? { target: deviceTarget(device) } : {}),
     });
   }
 
   private change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: (draft: EventDraft) => Promise<void>) => Promise<R>): Promise<R> {
-    return this.auditor.change(this.dir, ctx, work);
+    return this.auditor.change(ctx, work);
   }
 }
 

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import type { Auditor, AuditContext } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Keyring } from '../secrets/keyring.ts';
-import { ConflictError } from '../store/errors.ts';
+import { ConflictError } from '../errors.ts';
 import type { NewSigningKey, SigningKeyRecord, Store } from '../store/types.ts';
 
 const generate = promisify(generateKeyPair);
@@ -91,7 +91,7 @@ export class SigningKeyManager {
       ];
       if (missing.length === 0) return;
       const keys = await Promise.all(missing.map((m) => (m === 'cookie' ? this.cookieKey(wanted) : this.signingKey(m, wanted))));
-      const stored = await this.deps.auditor.change(this.deps.store.directory, ctx, async (tx, emit) => {
+      const stored = await this.deps.auditor.change(ctx, async (tx, emit) => {
         if (!(await tx.signingKeys.add(keys))) return false;
         await emit({
           type: 'oidc.keys.created',
@@ -116,7 +116,7 @@ export class SigningKeyManager {
     const keys = await Promise.all([...this.algorithms.map((alg) => this.signingKey(alg, generation)), this.cookieKey(generation)]);
     const retiresAt = new Date(Date.now() + this.overlapHours * 3_600_000).toISOString();
     const previous = current.filter((k) => !k.retiresAt).map((k) => k.kid);
-    await this.deps.auditor.change(this.deps.store.directory, ctx, async (tx, emit) => {
+    await this.deps.auditor.change(ctx, async (tx, emit) => {
       if (!(await tx.signingKeys.add(keys, retiresAt))) throw new ConflictError('the keys were rotated by someone else at the same time; list them and try again if needed');
       await emit({
         type: 'oidc.keys.rotated',

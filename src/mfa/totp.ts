@@ -8,6 +8,7 @@
  *
  * Seeds are encrypted with the keyring (AES-256-GCM, purpose-bound) and never logged or audited.
  */
+import { reason } from '../reasons.ts';
 import QRCode from 'qrcode';
 import { NobleCryptoPlugin, ScureBase32Plugin, TOTP } from 'otplib';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
@@ -15,7 +16,7 @@ import type { Throttle, ThrottleKeys } from '../authn/throttle.ts';
 import type { Config } from '../config/schema.ts';
 import type { Outcome, Principal, Reason, Target, User } from '../directory/model.ts';
 import type { Keyring } from '../secrets/keyring.ts';
-import { NotFoundError } from '../store/errors.ts';
+import { NotFoundError } from '../errors.ts';
 import type { DirectoryStore, Store, TotpRecord } from '../store/types.ts';
 import { generateRecoveryCodes, hashRecoveryCode, MAX_RECOVERY_INPUT, normalizeRecoveryCode } from './recovery.ts';
 
@@ -49,7 +50,7 @@ export interface TotpEnrolment {
   qrDataUrl: string;
 }
 
-export type TotpFailureReason = 'invalid_format' | 'no_factor' | 'invalid_code' | 'replayed' | 'throttled' | 'unavailable';
+export type TotpFailureReason = 'invalid_format' | 'no_factor' | 'invalid_code' | 'replayed' | 'throttled' | 'store_unavailable';
 
 export type TotpVerification =
   | { ok: true; method: 'totp' | 'recovery' }
@@ -75,14 +76,14 @@ export class TotpError extends Error {
 }
 
 const REASONS = {
-  invalid_format: { code: 'invalid_format', description: 'not a 6-digit code or a recovery code' },
-  no_factor: { code: 'no_factor', description: 'the user has no active TOTP factor' },
-  invalid_code: { code: 'invalid_code', description: 'wrong code' },
-  replayed: { code: 'replayed', description: 'the code was used already (each code is accepted once)' },
-  throttled: { code: 'throttled', description: 'too many failed attempts: wait before trying again' },
-  unavailable: { code: 'unavailable', description: 'the factor could not be checked; refusing (fail closed)' },
-  totp: { code: 'totp_ok', description: 'TOTP code verified' },
-  recovery: { code: 'recovery_code_ok', description: 'recovery code accepted and used up' },
+  invalid_format: reason('invalid_format'),
+  no_factor: reason('no_factor'),
+  invalid_code: reason('invalid_code'),
+  replayed: reason('replayed'),
+  throttled: reason('throttled'),
+  store_unavailable: reason('store_unavailable'),
+  totp: reason('totp_ok'),
+  recovery: reason('recovery_code_ok'),
 } satisfies Record<string, Reason>;
 
 /** Input as typed, parsed once: a TOTP code, a recovery code, or neither. */
@@ -218,12 +219,12 @@ export class TotpService {
       });
       ({ result, details } = user ? await this.check(userId, code) : { result: { ok: false, reason: 'no_factor' }, details: {} });
     } catch (err) {
-      result = { ok: false, reason: 'unavailable' };
+      result = { ok: false, reason: 'store_unavailable' };
       failure = err instanceof Error ? err.message : String(err);
     }
     const reason = result.ok ? REASONS[result.method] : REASONS[result.reason];
-    const outcome: Outcome = result.ok ? 'success' : result.reason === 'unavailable' ? 'error' : 'failure';
-    await this.auditor.record(this.store.directory, ctx, {
+    const outcome: Outcome = result.ok ? 'success' : result.reason === 'store_unavailable' ? 'error' : 'failure';
+    await this.auditor.record(ctx, {
       type: 'authn.totp',
       outcome,
       ...(user ? { actor: userPrincipal(user) } : {}),
@@ -368,11 +369,11 @@ export class TotpService {
 
   /** A change and its audit events in one transaction; the events are logged once committed. */
   private change<R>(ctx: AuditContext, work: (tx: DirectoryStore, emit: Emit) => Promise<R>): Promise<R> {
-    return this.auditor.change(this.store.directory, ctx, work);
+    return this.auditor.change(ctx, work);
   }
 
   private async refused(ctx: AuditContext, type: string, user: User, err: TotpError, actor?: Principal): Promise<void> {
-    await this.auditor.record(this.store.directory, ctx, {
+    await this.auditor.record(ctx, {
       type,
       outcome: err.code === 'already_active' || err.code === 'not_active' ? 'denied' : 'failure',
       ...(actor ? { actor } : {}),

@@ -14,6 +14,7 @@
  *  - every verification writes exactly one audit event (`authn.webauthn`), registrations, renames
  *    and deletions one each (`mfa.webauthn.*`), in the same transaction as the change they record.
  */
+import { reason } from '../reasons.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import {
@@ -26,7 +27,7 @@ import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import type { Config } from '../config/schema.ts';
 import type { Principal, Reason, User } from '../directory/model.ts';
 import { ValidationError } from '../directory/service.ts';
-import { AlreadyExistsError, NotFoundError, StoreError } from '../store/errors.ts';
+import { AlreadyExistsError, NotFoundError, StoreError } from '../errors.ts';
 import type { Store, WebAuthnCredentialRecord } from '../store/types.ts';
 
 export type WebAuthnConfig = Config['mfa']['webauthn'];
@@ -45,7 +46,7 @@ export type WebAuthnFailure =
   | 'invalid_signature'
   | 'counter_regression'
   | 'invalid_response'
-  | 'user_suspended';
+  | 'suspended';
 
 export type WebAuthnAuthentication =
   | { ok: true; user: User; credential: WebAuthnCredentialRecord; userVerified: boolean }
@@ -55,21 +56,21 @@ export const DEFAULT_CREDENTIAL_NAME = 'Security key';
 export const MAX_CREDENTIAL_NAME_LENGTH = 64;
 
 export const REASONS = {
-  challenge_unknown: { code: 'challenge_unknown', description: 'the challenge is unknown, expired or used already' },
-  credential_unknown: { code: 'credential_unknown', description: 'no such WebAuthn credential is registered' },
-  user_mismatch: { code: 'user_mismatch', description: 'the credential or user handle does not belong to the user the challenge was issued for' },
-  invalid_signature: { code: 'invalid_signature', description: 'the assertion signature does not verify with the registered public key' },
-  counter_regression: { code: 'counter_regression', description: 'the signature counter did not increase: the authenticator may have been cloned' },
-  invalid_response: { code: 'invalid_response', description: 'the WebAuthn response is malformed or fails verification' },
-  user_suspended: { code: 'user_suspended', description: 'the account is suspended' },
-  ok: { code: 'webauthn_ok', description: 'WebAuthn assertion verified' },
-  registered: { code: 'webauthn_registered', description: 'WebAuthn credential registered' },
-  already_registered: { code: 'already_registered', description: 'this authenticator is registered already' },
-  invalid_name: { code: 'invalid_name', description: 'the credential name is not acceptable' },
-  store_unavailable: { code: 'store_unavailable', description: 'the directory is unavailable; refusing (fail closed)' },
+  challenge_unknown: reason('challenge_unknown'),
+  credential_unknown: reason('credential_unknown'),
+  user_mismatch: reason('user_mismatch'),
+  invalid_signature: reason('invalid_signature'),
+  counter_regression: reason('counter_regression'),
+  invalid_response: reason('invalid_response'),
+  suspended: reason('suspended'),
+  ok: reason('webauthn_ok'),
+  registered: reason('webauthn_registered'),
+  already_registered: reason('already_registered'),
+  invalid_name: reason('invalid_name'),
+  store_unavailable: reason('store_unavailable'),
 } satisfies Record<string, Reason>;
 
-export type RegistrationFailure = 'challenge_unknown' | 'invalid_response' | 'user_suspended';
+export type RegistrationFailure = 'challenge_unknown' | 'invalid_response' | 'suspended';
 
 /** A registration refused: the ceremony must start again (the challenge is spent). An input error (400). */
 export class WebAuthnRegistrationError extends ValidationError {
@@ -212,7 +213,7 @@ export class WebAuthnService {
 
   /** Options for navigator.credentials.create(); the challenge is bound to the user. */
   async registrationOptions(_ctx: AuditContext, user: User): Promise<{ challengeId: string; options: PublicKeyCredentialCreationOptionsJSON }> {
-    if (user.status !== 'active') throw new WebAuthnRegistrationError('user_suspended', 'the account is suspended');
+    if (user.status !== 'active') throw new WebAuthnRegistrationError('suspended', 'the account is suspended');
     const existing = await this.store.directory.factors.listWebAuthn(user.id);
     const options = await generateRegistrationOptions({
       rpName: this.config.rpName,
@@ -239,7 +240,7 @@ export class WebAuthnService {
   async verifyRegistration(ctx: AuditContext, user: User, challengeId: string, response: unknown, name?: string): Promise<WebAuthnCredentialRecord> {
     const stored = await this.takeChallenge(challengeId);
     const fail = async (reason: Reason, details: Record<string, unknown>, error: Error): Promise<never> => {
-      await this.auditor.record(this.store.directory, ctx, { type: 'mfa.webauthn.registered', outcome: 'failure', target: userTarget(user), reasons: [reason], details });
+      await this.auditor.record(ctx, { type: 'mfa.webauthn.registered', outcome: 'failure', target: userTarget(user), reasons: [reason], details });
       throw error;
     };
     if (!stored || stored.ceremony !== 'registration' || stored.userId !== user.id) {
@@ -252,9 +253,9 @@ export class WebAuthnService {
       return fail(REASONS.invalid_name, {}, err as Error);
     }
     const current = await this.findUser(user.id);
-    if (!current) return fail({ code: 'user_unknown', description: 'the user no longer exists' }, {}, new NotFoundError('user', user.id));
+    if (!current) return fail(reason('unknown_user'), {}, new NotFoundError('user', user.id));
     if (current.status !== 'active') {
-      return fail(REASONS.user_suspended, {}, new WebAuthnRegistrationError('user_suspended', 'the account is suspended'));
+      return fail(REASONS.suspended, {}, new WebAuthnRegistrationError('suspended', 'the account is suspended'));
     }
     const parsed = RegistrationResponse.safeParse(response);
     if (!parsed.success) {
@@ -352,7 +353,7 @@ export class WebAuthnService {
     } catch (err) {
       if (!(err instanceof StoreError)) throw err;
       const reason = { ...REASONS.store_unavailable, description: `${REASONS.store_unavailable.description}: ${clip(err.message)}` };
-      await this.auditor.record(this.store.directory, ctx, this.authnEvent(attempt, 'error', reason));
+      await this.auditor.record(ctx, this.authnEvent(attempt, 'error', reason));
       throw err;
     }
   }
@@ -360,8 +361,8 @@ export class WebAuthnService {
   private async authenticate(ctx: AuditContext, challengeId: string, response: unknown, attempt: Attempt): Promise<WebAuthnAuthentication> {
     const refuse = async (reason: WebAuthnFailure, detail?: string): Promise<WebAuthnAuthentication> => {
       const base = REASONS[reason];
-      const outcome = reason === 'counter_regression' || reason === 'user_suspended' ? 'denied' : 'failure';
-      await this.auditor.record(this.store.directory, ctx, this.authnEvent(attempt, outcome, detail ? { ...base, description: `${base.description}: ${detail}` } : base));
+      const outcome = reason === 'counter_regression' || reason === 'suspended' ? 'denied' : 'failure';
+      await this.auditor.record(ctx, this.authnEvent(attempt, outcome, detail ? { ...base, description: `${base.description}: ${detail}` } : base));
       return { ok: false, reason };
     };
 
@@ -437,7 +438,7 @@ export class WebAuthnService {
     if ((next > 0 || credential.counter > 0) && next <= credential.counter) return refuse('counter_regression');
 
     // 6. The account must be active (checked after the proof, as for passwords).
-    if (owner.status !== 'active') return refuse('user_suspended');
+    if (owner.status !== 'active') return refuse('suspended');
 
     // 7. Move the counter from the value we checked against, and audit, in one transaction: of two
     //    concurrent uses of one counter value only one gets through. In a sign-in attempt the
@@ -451,7 +452,7 @@ export class WebAuthnService {
     });
     if (!done) return refuse('counter_regression', 'the counter moved meanwhile (concurrent use of the credential)');
     if (done.event) this.auditor.log(done.event);
-    else await this.auditor.record(this.store.directory, ctx, this.authnEvent(attempt, 'success', REASONS.ok));
+    else await this.auditor.record(ctx, this.authnEvent(attempt, 'success', REASONS.ok));
     return { ok: true, user: owner, credential: done.updated, userVerified: info.userVerified };
   }
 

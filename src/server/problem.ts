@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../directory/service.ts';
 import { TotpError } from '../mfa/totp.ts';
-import { AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError } from '../store/errors.ts';
+import { AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError } from '../errors.ts';
 import { InvalidCursorError, InvalidQueryError } from '../store/knex/sql.ts';
 import { SecretError } from '../secrets/keyring.ts';
 

@@ -8,6 +8,6 @@ import { ldapSettingsProblems } from '../../protocols/ldap/services.ts';
 import { oidcSettingsProblems } from '../../protocols/oidc/settings.ts';
 
 export function registerSettingsChecks(core: Core): void {
-  core.directory.registerSettingsCheck(oidcSettingsProblems);
-  core.directory.registerSettingsCheck(ldapSettingsProblems);
+  core.directory.resources.registerSettingsCheck(oidcSettingsProblems);
+  core.directory.resources.registerSettingsCheck(ldapSettingsProblems);
 }

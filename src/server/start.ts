@@ -88,12 +88,12 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
     const core = createCore(config, store, keyring, logger);
     registerSettingsChecks(core);
     const metrics = new Metrics();
-    core.auditor.onEvent((event) => metrics.auditEvents.inc({ type: event.type, outcome: event.outcome }));
+    core.audit.onEvent((event) => metrics.auditEvents.inc({ type: event.type, outcome: event.outcome }));
 
     await core.devices.init();
     const bootstrapKey = await ensureAdminKey(core, env);
     const source = options.configFile ?? 'inline configuration';
-    await reconcile(core, config, { actor: { type: 'config', name: source } }, source);
+    await reconcile(core, store, config, { actor: { type: 'config', name: source } }, source);
 
     // Signing keys are made on the first start, before anything is served.
     oidc = config.oidc.enabled ? await createOidcFrontEnd(core) : undefined;
@@ -157,12 +157,12 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
           next = await loadConfigFile(options.configFile, ConfigSchema, env);
         } catch (err) {
           const error = err instanceof Error ? err.message : String(err);
-          await core.auditor.record(store.directory, SYSTEM, { type: 'config.rejected', outcome: 'failure', details: { file: options.configFile, errors: error } });
+          await core.audit.record(SYSTEM, { type: 'config.rejected', outcome: 'failure', details: { file: options.configFile, errors: error } });
           logger.error({ file: options.configFile, errors: error }, 'configuration reload refused; the last good configuration stays in force');
           return { ok: false, error };
         }
         try {
-          const summary = await reconcile(core, next, { actor: { type: 'config', name: options.configFile } }, options.configFile);
+          const summary = await reconcile(core, store, next, { actor: { type: 'config', name: options.configFile } }, options.configFile);
           for (const key of ['server', 'storage', 'secrets', 'passwords', 'throttle', 'ldap', 'oidc', 'web'] as const) {
             if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) logger.warn({ section: key }, `configuration section '${key}' changed: it takes effect at the next restart`);
           }
@@ -172,7 +172,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
           return { ok: true, summary };
         } catch (err) {
           const error = err instanceof Error ? err.message : String(err);
-          await core.auditor.record(store.directory, SYSTEM, { type: 'config.rejected', outcome: 'failure', details: { file: options.configFile, errors: error } });
+          await core.audit.record(SYSTEM, { type: 'config.rejected', outcome: 'failure', details: { file: options.configFile, errors: error } });
           logger.error({ file: options.configFile, errors: error }, 'configuration reload refused; the last good configuration stays in force');
           return { ok: false, error };
         }
@@ -201,17 +201,17 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
  */
 async function ensureAdminKey(core: Core, env: Record<string, string | undefined>): Promise<string | undefined> {
   const fromEnv = env.GATEHOUSE_ADMIN_KEY;
-  const existing = await core.directory.dir.apiKeys.findByName(BOOTSTRAP_KEY_NAME);
+  const existing = await core.directory.apiKeys.byName(BOOTSTRAP_KEY_NAME);
   if (fromEnv !== undefined) {
     if (fromEnv.length < MIN_ENV_KEY_LENGTH) throw new Error(`GATEHOUSE_ADMIN_KEY must be at least ${MIN_ENV_KEY_LENGTH} characters (use: openssl rand -base64 32)`);
-    const check = await core.directory.verifyApiKey(fromEnv, 'write');
+    const check = await core.directory.apiKeys.verify(fromEnv, 'write');
     if (check.ok) return undefined;
-    if (existing) await core.directory.revokeApiKey(SYSTEM, existing.id);
-    await core.directory.createApiKey(SYSTEM, { name: BOOTSTRAP_KEY_NAME, scopes: ['read', 'write'] }, fromEnv, 'config');
+    if (existing) await core.directory.apiKeys.revoke(SYSTEM, existing.id);
+    await core.directory.apiKeys.create(SYSTEM, { name: BOOTSTRAP_KEY_NAME, scopes: ['read', 'write'] }, fromEnv, 'config');
     return undefined;
   }
-  if ((await core.directory.dir.apiKeys.list({ limit: 1 })).items.length > 0) return undefined;
-  const { secret } = await core.directory.createApiKey(SYSTEM, { name: BOOTSTRAP_KEY_NAME, scopes: ['read', 'write'] });
+  if ((await core.directory.apiKeys.list({ limit: 1 })).items.length > 0) return undefined;
+  const { secret } = await core.directory.apiKeys.create(SYSTEM, { name: BOOTSTRAP_KEY_NAME, scopes: ['read', 'write'] });
   return secret;
 }
 

@@ -165,7 +165,7 @@ export class SessionService {
 
   private async ended(ctx: AuditContext, sessions: Session[], reason: SessionEndReason): Promise<void> {
     for (const session of sessions) {
-      await this.auditor.record(this.store.directory, ctx, {
+      await this.auditor.record(ctx, {
         type: 'session.ended',
         outcome: 'success',
         target: { type: 'user', id: session.userId, name: session.username },

@@ -82,7 +82,8 @@ describe.each(backends)('admin API explain / what-if ($name)', (backend) => {
       user: { username: 'alice', status: 'active' },
       groups: ['engineering'],
       resource: { ref: 'app:aws', kind: 'app', name: 'aws', exists: true, assignedGroups: ['engineering'] },
-      protocol: 'oidc',
+      // A generic application is launched from the portal: a real sign-in for it is made there.
+      protocol: 'portal',
       clientIp: '192.0.2.10',
       networks: ['office'],
       device: { id: laptop.id, name: 'alice-laptop', managed: true, compliant: true, certificate: false },
@@ -149,7 +150,7 @@ describe.each(backends)('admin API explain / what-if ($name)', (backend) => {
 
   it('a suspended user is denied', async () => {
     const answer = await explain({ user: 'carol', resource: 'portal' });
-    expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'user_suspended' }], request: { user: { username: 'carol', status: 'suspended' } } });
+    expect(answer).toMatchObject({ decision: 'deny', reasons: [{ code: 'suspended' }], request: { user: { username: 'carol', status: 'suspended' } } });
   });
 
   it('risk: a risky network is high risk, and each signal is also a reason', async () => {
@@ -173,7 +174,7 @@ describe.each(backends)('admin API explain / what-if ($name)', (backend) => {
     ];
     for (const [body, protocol] of cases) expect((await explain(body)).request.protocol, JSON.stringify(body)).toBe(protocol);
     // By id as well as by username.
-    const bob = await server.gh.core.directory.findUser('bob');
+    const bob = await server.gh.core.directory.users.find('bob');
     expect((await explain({ user: bob.id, resource: 'ldap' })).request.user).toEqual({ id: bob.id, username: 'bob', status: 'active' });
   });
 
@@ -221,8 +222,8 @@ describe.each(backends)('admin API explain / what-if ($name)', (backend) => {
     expect(await snapshot()).toEqual(before);
 
     // The real decision for the same context is audited and remembered, so the check above means something.
-    const alice = await server.gh.core.directory.findUser('alice');
-    const device = await server.gh.core.directory.findResource('devices', laptop.id);
+    const alice = await server.gh.core.directory.users.find('alice');
+    const device = await server.gh.core.directory.resources.find('devices', laptop.id);
     const real = await server.gh.core.access.decide(SYSTEM, { user: alice, resource: 'app:aws', protocol: 'oidc', clientIp: '198.51.100.20', device: { device, certificate: false }, authn: [{ method: 'password', at: new Date().toISOString() }] });
     expect(real.decision.action).toBe('allow');
     const after = await snapshot();

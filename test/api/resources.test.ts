@@ -148,8 +148,8 @@ describe.each(backends)('admin API resources ($name)', (backend) => {
         expect(text).not.toContain('secretEncrypted');
       }
       // The stored secret is still the one set, for the RADIUS front-end.
-      const stored = await server.gh.core.directory.dir.radiusClients.findByName('vpn');
-      expect(await server.gh.core.directory.radiusSecret(stored!)).toBe(`${secret}-rotated`);
+      const stored = await server.gh.core.directory.radiusClients.stored('vpn');
+      expect(await server.gh.core.directory.radiusClients.secretOf(stored!)).toBe(`${secret}-rotated`);
       // The rotation is audited as a change of 'secret', without its value.
       const [rotation] = await auditEvents(server, { type: 'radius_client.updated' });
       expect(rotation!.details).toEqual({ changed: ['secret'] });
@@ -192,15 +192,15 @@ describe.each(backends)('admin API resources ($name)', (backend) => {
       const created = await post('applications', { name: 'jenkins', type: 'generic', secret, groups: ['app-users'] });
       const texts = [await created.clone().text()];
       expect(await expectJson<Entity>(created, 201)).toMatchObject({ name: 'jenkins', hasSecret: true });
-      expect(await server.gh.core.directory.verifyApplicationSecret('jenkins', secret)).toMatchObject({ name: 'jenkins', hasSecret: true });
-      expect(await server.gh.core.directory.verifyApplicationSecret('jenkins', `${secret}x`)).toBeUndefined();
+      expect(await server.gh.core.directory.applications.verifySecret('jenkins', secret)).toMatchObject({ name: 'jenkins', hasSecret: true });
+      expect(await server.gh.core.directory.applications.verifySecret('jenkins', `${secret}x`)).toBeUndefined();
 
       const rotated = await server.api('/api/v1/applications/jenkins/secret', { method: 'POST' });
       const { application, secret: fresh } = await expectJson<{ application: Entity; secret: string }>(rotated, 201);
       expect(application).toMatchObject({ name: 'jenkins', hasSecret: true });
       expect(fresh).toMatch(/^[A-Za-z0-9_-]{43}$/);
-      expect(await server.gh.core.directory.verifyApplicationSecret('jenkins', secret)).toBeUndefined();
-      expect(await server.gh.core.directory.verifyApplicationSecret('Jenkins', fresh)).toMatchObject({ name: 'jenkins' });
+      expect(await server.gh.core.directory.applications.verifySecret('jenkins', secret)).toBeUndefined();
+      expect(await server.gh.core.directory.applications.verifySecret('Jenkins', fresh)).toMatchObject({ name: 'jenkins' });
 
       texts.push(await (await server.api('/api/v1/applications/jenkins')).text());
       texts.push(await (await server.api('/api/v1/applications')).text());
@@ -215,8 +215,8 @@ describe.each(backends)('admin API resources ($name)', (backend) => {
 
       // null removes it: nothing verifies any more.
       expect(await expectJson<Entity>(await patch('applications/jenkins', { secret: null }), 200)).toMatchObject({ hasSecret: false });
-      expect(await server.gh.core.directory.verifyApplicationSecret('jenkins', fresh)).toBeUndefined();
-      expect(await server.gh.core.directory.verifyApplicationSecret('no-such-app', fresh)).toBeUndefined();
+      expect(await server.gh.core.directory.applications.verifySecret('jenkins', fresh)).toBeUndefined();
+      expect(await server.gh.core.directory.applications.verifySecret('no-such-app', fresh)).toBeUndefined();
     });
 
     it('refuse a short secret with 400, and rotating for an unknown application is 404', async () => {

@@ -51,7 +51,7 @@ export async function expectNoContent(res: Response): Promise<void> {
 
 /** Audit events straight from the store, newest first. */
 export async function auditEvents(server: TestServer, query: AuditQuery = {}): Promise<AuditEvent[]> {
-  return (await server.gh.core.directory.dir.audit.query({ limit: 1000, ...query })).items;
+  return (await server.gh.core.audit.query({ limit: 1000, ...query })).items;
 }
 
 /** The events a request produced, found by the request id every answer carries. */
@@ -79,6 +79,6 @@ export function withKey(server: TestServer, key: string | undefined) {
 
 /** Creates an API key directly in the core (for keys the API would not make, e.g. already expired). */
 export async function makeKey(server: TestServer, name: string, scopes: Array<'read' | 'write'>, expiresAt?: string): Promise<string> {
-  const { secret } = await server.gh.core.directory.createApiKey(SYSTEM, { name, scopes, ...(expiresAt ? { expiresAt } : {}) });
+  const { secret } = await server.gh.core.directory.apiKeys.create(SYSTEM, { name, scopes, ...(expiresAt ? { expiresAt } : {}) });
   return secret;
 }

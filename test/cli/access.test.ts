@@ -15,7 +15,7 @@ import { cliFixture, type CliFixture } from './helpers.ts';
 
 const ENG_MFA = 'Engineering needs a second factor, except on a managed device in the office or on the VPN';
 const portal = (user: User): AuditContext => ({ actor: { type: 'user', id: user.id, name: user.username }, protocol: 'portal' });
-const auditCount = (core: Core) => core.directory.dir.audit.query({ limit: 1000 }).then((page) => page.items.length);
+const auditCount = (core: Core) => core.audit.query({ limit: 1000 }).then((page) => page.items.length);
 
 describe.each(backends)('gatehouse policy and user mfa on $name', (backend) => {
   let fx: CliFixture;
@@ -25,26 +25,26 @@ describe.each(backends)('gatehouse policy and user mfa on $name', (backend) => {
     expect((await fx.cli(['migrate'])).code).toBe(0);
     await fx.withCore(async (core) => {
       const d = core.directory;
-      for (const name of ['engineering', 'staff', 'contractors']) await d.createGroup(CLI_CTX, { name, attributes: {} });
-      await d.createUser(CLI_CTX, { username: 'alice', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['engineering'] });
-      await d.createUser(CLI_CTX, { username: 'bob', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['staff'] });
-      await d.createResource(CLI_CTX, 'networks', { name: 'office', cidrs: ['192.0.2.0/24'], risky: false });
-      await d.createResource(CLI_CTX, 'networks', { name: 'vpn', cidrs: ['198.51.100.0/24'], risky: false });
-      await d.createResource(CLI_CTX, 'applications', { name: 'aws', type: 'generic', groups: ['engineering'], settings: {} });
-      await d.createResource(CLI_CTX, 'applications', { name: 'wiki', type: 'oidc', groups: ['engineering', 'staff'], settings: {} });
-      const laptop = await d.createResource(CLI_CTX, 'devices', {
+      for (const name of ['engineering', 'staff', 'contractors']) await d.groups.create(CLI_CTX, { name, attributes: {} });
+      await d.users.create(CLI_CTX, { username: 'alice', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['engineering'] });
+      await d.users.create(CLI_CTX, { username: 'bob', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['staff'] });
+      await d.resources.create(CLI_CTX, 'networks', { name: 'office', cidrs: ['192.0.2.0/24'], risky: false });
+      await d.resources.create(CLI_CTX, 'networks', { name: 'vpn', cidrs: ['198.51.100.0/24'], risky: false });
+      await d.resources.create(CLI_CTX, 'applications', { name: 'aws', type: 'generic', groups: ['engineering'], settings: {} });
+      await d.resources.create(CLI_CTX, 'applications', { name: 'wiki', type: 'oidc', groups: ['engineering', 'staff'], settings: {} });
+      const laptop = await d.resources.create(CLI_CTX, 'devices', {
         name: 'alice-laptop', owners: ['alice'], platform: 'macos', managed: true, attributes: {},
         posture: { diskEncrypted: true, screenLock: true, reportedAt: new Date().toISOString() },
       });
       laptopId = laptop.id;
-      await d.createResource(CLI_CTX, 'policies', {
+      await d.resources.create(CLI_CTX, 'policies', {
         name: 'eng-mfa', description: ENG_MFA, enabled: true, users: { groups: ['engineering'], exclude: ['contractors'] }, resources: {}, conditions: {},
         except: { device: { managed: true }, network: { in: ['office', 'vpn'] } }, action: 'mfa',
       });
-      await d.createResource(CLI_CTX, 'policies', {
+      await d.resources.create(CLI_CTX, 'policies', {
         name: 'aws-managed-only', enabled: true, users: { exclude: [] }, resources: { include: ['app:aws'] }, conditions: { device: { managed: false } }, action: 'deny',
       });
-      await d.createResource(CLI_CTX, 'policies', {
+      await d.resources.create(CLI_CTX, 'policies', {
         name: 'admins-webauthn', enabled: false, users: { groups: ['staff'], exclude: [] }, resources: { include: ['admin'], protocols: ['admin'] }, conditions: { mfaWithin: 60 }, action: 'mfa', methods: ['webauthn'],
       });
     });
@@ -162,7 +162,7 @@ describe.each(backends)('gatehouse policy and user mfa on $name', (backend) => {
 
     it('shows TOTP and the WebAuthn authenticators, never a secret', async () => {
       await fx.withCore(async (core) => {
-        const alice = await core.directory.findUser('alice');
+        const alice = await core.directory.users.find('alice');
         const { secret } = await core.totp.enrol(portal(alice), alice.id, 'alice');
         const { recoveryCodes } = await core.totp.confirm(portal(alice), alice.id, totpStep(secret, Math.floor(Date.now() / 30_000)));
         secrets.push(secret, ...recoveryCodes);
@@ -193,7 +193,7 @@ describe.each(backends)('gatehouse policy and user mfa on $name', (backend) => {
       expect(header).toBe("new recovery codes for user 'alice' (shown this once; the earlier ones no longer work):");
       expect(codes).toHaveLength(10);
       expect(codes.filter((c) => secrets.includes(c))).toEqual([]);
-      const event = await fx.withCore(async (core) => (await core.directory.dir.audit.query({ type: 'mfa.recovery_codes.regenerated', limit: 1 })).items[0]);
+      const event = await fx.withCore(async (core) => (await core.audit.query({ type: 'mfa.recovery_codes.regenerated', limit: 1 })).items[0]);
       expect(event).toMatchObject({ outcome: 'success', actor: { type: 'cli' }, target: { name: 'alice' } });
 
       expect(await fx.cli(['user', 'mfa', 'bob', '--new-recovery-codes'])).toMatchObject({ code: 1, stdout: '', stderr: 'gatehouse: recovery codes need an active TOTP factor\n' });
@@ -206,14 +206,14 @@ describe.each(backends)('gatehouse policy and user mfa on $name', (backend) => {
       expect(await fx.cli(['user', 'mfa', 'bob', '--remove-key', yubikey.credentialId])).toMatchObject({ code: 1 });
       const factors = JSON.parse((await fx.cli(['user', 'mfa', 'alice', '--json'])).stdout) as { webauthn: Array<{ id: string; name: string }> };
       expect(factors.webauthn.map((k) => [k.id, k.name])).toEqual([[yubikey.credentialId, 'Spare key']]);
-      const events = await fx.withCore(async (core) => (await core.directory.dir.audit.query({ type: 'mfa.webauthn.', limit: 10 })).items);
+      const events = await fx.withCore(async (core) => (await core.audit.query({ type: 'mfa.webauthn.', limit: 10 })).items);
       expect(events.slice(0, 2)).toMatchObject([{ type: 'mfa.webauthn.deleted', actor: { type: 'cli' } }, { type: 'mfa.webauthn.renamed', actor: { type: 'cli' } }]);
     });
 
     it('--reset-totp removes TOTP and the recovery codes; again is an error', async () => {
       expect(await fx.cli(['user', 'mfa', 'alice', '--reset-totp'])).toMatchObject({ code: 0, stdout: "TOTP factor and recovery codes of user 'alice' removed\n" });
       expect((await fx.cli(['user', 'mfa', 'alice'])).stdout).toMatch(/^user {6}alice\nTOTP {6}none\nWebAuthn {2}1 authenticator\n/);
-      const event = await fx.withCore(async (core) => (await core.directory.dir.audit.query({ type: 'mfa.totp.reset', limit: 1 })).items[0]);
+      const event = await fx.withCore(async (core) => (await core.audit.query({ type: 'mfa.totp.reset', limit: 1 })).items[0]);
       expect(event).toMatchObject({ outcome: 'success', actor: { type: 'cli' }, target: { name: 'alice' }, details: { totp: true, recoveryCodes: 10 } });
       expect(await fx.cli(['user', 'mfa', 'alice', '--reset-totp'])).toMatchObject({ code: 1, stderr: "gatehouse: TOTP factor of user 'alice' not found\n" });
     });

@@ -46,7 +46,7 @@ describe.each(backends)('gatehouse network, device and ca commands on $name', (b
     await core.devices.init();
     return work(core);
   });
-  const events = (type: string) => fx.withCore(async (core) => (await core.directory.dir.audit.query({ type, limit: 100 })).items);
+  const events = (type: string) => fx.withCore(async (core) => (await core.audit.query({ type, limit: 100 })).items);
   const addDevice = async (...argv: string[]): Promise<string> => {
     const added = await fx.cli(['device', 'add', ...argv]);
     expect(added).toMatchObject({ code: 0, stderr: '' });

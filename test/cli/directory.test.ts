@@ -47,10 +47,10 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
       expect(added).toMatchObject({ code: 0, stderr: '' });
       expect(added.stdout).toMatch(/^created user 'alice' \([0-9a-f-]{36}\), member of staff\n$/);
 
-      const user = await fx.withCore((core) => core.directory.findUser('alice'));
+      const user = await fx.withCore((core) => core.directory.users.find('alice'));
       expect(user).toMatchObject({ username: 'alice', email: 'alice@example.com', displayName: 'Alice Liddell', uidNumber: 1000, gidNumber: 100, homeDirectory: '/home/alice', loginShell: '/bin/zsh', status: 'active', managedBy: 'api' });
       expect(await signIn('alice', GOOD_PASSWORD)).toBe('success');
-      const members = await fx.withCore(async (core) => core.directory.dir.memberships.members((await core.directory.findGroup('staff')).id));
+      const members = await fx.withCore(async (core) => core.directory.groups.members((await core.directory.groups.find('staff')).id));
       expect(members.map((m) => m.name)).toEqual(['alice']);
     });
 
@@ -71,7 +71,7 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
       const usage = await fx.cli(['user', 'add', 'bob', '--uid', 'abc']);
       expect(usage.code).toBe(2);
       expect(usage.stderr).toMatch(/^gatehouse: option '--uid <n>' argument 'abc' is invalid/);
-      expect(await fx.withCore((core) => core.directory.dir.users.findByName('bob'))).toBeUndefined();
+      expect(await fx.withCore((core) => core.directory.users.byName('bob'))).toBeUndefined();
     });
 
     it('user add refuses a weak password and an existing username, creating nothing', async () => {
@@ -79,7 +79,7 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
       expect(weak.code).toBe(1);
       expect(weak.stderr).toMatch(/^gatehouse: password must be at least 15 characters; password is too common/);
       expect(weak.stderr.trim().split('\n')).toHaveLength(1);
-      expect(await fx.withCore((core) => core.directory.dir.users.findByName('bob'))).toBeUndefined();
+      expect(await fx.withCore((core) => core.directory.users.byName('bob'))).toBeUndefined();
 
       expect((await fx.cli(['user', 'add', 'bob'])).code).toBe(0);
       const again = await fx.cli(['user', 'add', 'BOB']);
@@ -156,7 +156,7 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
     it('user suspend and activate change the status; sign-in is refused while suspended', async () => {
       await fx.cli(['user', 'add', 'frank', '--password-stdin'], { stdin: GOOD_PASSWORD });
       expect(await fx.cli(['user', 'suspend', 'Frank'])).toMatchObject({ code: 0, stdout: "user 'frank' suspended\n" });
-      expect((await fx.withCore((core) => core.directory.findUser('frank'))).status).toBe('suspended');
+      expect((await fx.withCore((core) => core.directory.users.find('frank'))).status).toBe('suspended');
       expect(await signIn('frank', GOOD_PASSWORD)).toBe('denied');
       expect(await fx.cli(['user', 'activate', 'frank'])).toMatchObject({ code: 0, stdout: "user 'frank' active\n" });
       expect(await signIn('frank', GOOD_PASSWORD)).toBe('success');
@@ -171,7 +171,7 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
       const added = await fx.cli(['group', 'add', 'engineering', '--description', 'Builders', '--gid', '5000']);
       expect(added.code).toBe(0);
       expect(added.stdout).toMatch(/^created group 'engineering' \([0-9a-f-]{36}\)\n$/);
-      expect(await fx.withCore((core) => core.directory.findGroup('engineering'))).toMatchObject({ description: 'Builders', gidNumber: 5000 });
+      expect(await fx.withCore((core) => core.directory.groups.find('engineering'))).toMatchObject({ description: 'Builders', gidNumber: 5000 });
       await fx.cli(['group', 'add', 'backend']);
       await fx.cli(['user', 'add', 'gina']);
       await fx.cli(['user', 'add', 'hank']);
@@ -183,7 +183,7 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
       const listed = await fx.cli(['group', 'members', 'engineering']);
       expect(listed.stdout).toBe('KIND   NAME     MANAGED BY\nuser   gina     api\ngroup  backend  api\n');
       // Nested: hank is in engineering through backend.
-      const hankGroups = await fx.withCore(async (core) => (await core.directory.dir.memberships.resolveUserGroups((await core.directory.findUser('hank')).id)).map((g) => g.name).sort());
+      const hankGroups = await fx.withCore(async (core) => (await core.directory.users.groupsOf((await core.directory.users.find('hank')).id)).map((g) => g.name).sort());
       expect(hankGroups).toEqual(['backend', 'engineering']);
 
       // A cycle is refused.
@@ -222,12 +222,12 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
       expect(added).toMatchObject({ code: 0, stderr: '' });
       const first = added.stdout.match(/^ {2}(\S{43})$/m)?.[1];
       expect(first).toBeDefined();
-      expect(await fx.withCore((core) => core.directory.verifyApplicationSecret('jenkins', first!))).toMatchObject({ groups: ['builders'], settings: { ldap: { scope: { groups: ['builders'] } } } });
+      expect(await fx.withCore((core) => core.directory.applications.verifySecret('jenkins', first!))).toMatchObject({ groups: ['builders'], settings: { ldap: { scope: { groups: ['builders'] } } } });
 
       const rotated = await fx.cli(['app', 'secret', 'jenkins', '--json']);
       const { secret } = JSON.parse(rotated.stdout) as { secret: string };
-      expect(await fx.withCore((core) => core.directory.verifyApplicationSecret('jenkins', first!))).toBeUndefined();
-      expect(await fx.withCore((core) => core.directory.verifyApplicationSecret('jenkins', secret))).toBeDefined();
+      expect(await fx.withCore((core) => core.directory.applications.verifySecret('jenkins', first!))).toBeUndefined();
+      expect(await fx.withCore((core) => core.directory.applications.verifySecret('jenkins', secret))).toBeDefined();
 
       const listed = await fx.cli(['app', 'list']);
       expect(listed.stdout).toMatch(/^jenkins\s+generic\s+builders\s+yes\s+api\s+Jenkins$/m);
@@ -253,13 +253,13 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
       const secret = created.stdout.match(/^ {2}(ghk_\S+)$/m)?.[1];
       expect(secret).toBeDefined();
 
-      const check = await fx.withCore((core) => core.directory.verifyApiKey(secret!, 'write'));
+      const check = await fx.withCore((core) => core.directory.apiKeys.verify(secret!, 'write'));
       expect(check).toMatchObject({ ok: true, apiKey: { name: 'deploy-bot', scopes: ['read', 'write'], expiresAt: '2099-01-01T00:00:00.000Z' } });
 
       const readOnly = await fx.cli(['apikey', 'create', 'reporting', '--json']);
       const { secret: readSecret, apiKey } = JSON.parse(readOnly.stdout) as { secret: string; apiKey: { scopes: string[] } };
       expect(apiKey.scopes).toEqual(['read']);
-      expect(await fx.withCore((core) => core.directory.verifyApiKey(readSecret, 'write'))).toMatchObject({ ok: false, code: 'scope' });
+      expect(await fx.withCore((core) => core.directory.apiKeys.verify(readSecret, 'write'))).toMatchObject({ ok: false, code: 'scope' });
 
       const listed = await fx.cli(['apikey', 'list']);
       expect(listed.code).toBe(0);
@@ -270,7 +270,7 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
       expect(listedJson).not.toMatch(/secretHash|ghk_\S{20}/);
 
       expect(await fx.cli(['apikey', 'revoke', 'deploy-bot'])).toMatchObject({ code: 0 });
-      expect(await fx.withCore((core) => core.directory.verifyApiKey(secret!, 'read'))).toMatchObject({ ok: false, code: 'unknown' });
+      expect(await fx.withCore((core) => core.directory.apiKeys.verify(secret!, 'read'))).toMatchObject({ ok: false, code: 'unknown' });
       expect(await fx.cli(['apikey', 'revoke', 'deploy-bot'])).toMatchObject({ code: 1, stderr: "gatehouse: API key 'deploy-bot' not found\n" });
 
       expect((await fx.cli(['apikey', 'create', 'x', '--scope', 'admin'])).code).toBe(2);
@@ -286,7 +286,7 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
     await fx.cli(['user', 'add', 'ivan', '--group', 'auditors']);
     await fx.cli(['user', 'suspend', 'ivan']);
     await fx.cli(['apikey', 'create', 'k1']);
-    const events = await fx.withCore(async (core) => (await core.directory.dir.audit.query({ limit: 100 })).items);
+    const events = await fx.withCore(async (core) => (await core.audit.query({ limit: 100 })).items);
     const types = events.map((e) => e.type).sort();
     expect(types).toEqual(['apikey.created', 'group.created', 'group.member.added', 'user.created', 'user.suspended']);
     for (const event of events) {

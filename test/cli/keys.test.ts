@@ -47,7 +47,7 @@ describe.each(backends)('gatehouse keys on $name', (backend) => {
     expect(table.stdout).toMatch(/^KID +USE +ALG +GENERATION +STATE +CREATED\n/);
     expect(table.stdout).toMatch(/ sig +RS256 +2 +signing /);
 
-    const events = await fx.withCore(async (core) => (await core.directory.dir.audit.query({ type: 'oidc.keys.', limit: 10 })).items);
+    const events = await fx.withCore(async (core) => (await core.audit.query({ type: 'oidc.keys.', limit: 10 })).items);
     expect(events.map((e) => e.type)).toEqual(['oidc.keys.rotated', 'oidc.keys.created']);
     expect(events[0]).toMatchObject({ actor: { type: 'cli' }, details: { generation: 2 } });
   });

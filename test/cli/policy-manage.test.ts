@@ -27,8 +27,8 @@ action: mfa
 methods: [webauthn, totp]
 `;
 
-const policyNames = (core: Core) => core.directory.dir.policies.all().then((all) => all.map((p) => p.name).sort());
-const policyEvents = (core: Core) => core.directory.dir.audit.query({ type: 'policy.', limit: 100 }).then((page) => page.items);
+const policyNames = (core: Core) => core.directory.resources.all('policies').then((all) => all.map((p) => p.name).sort());
+const policyEvents = (core: Core) => core.audit.query({ type: 'policy.', limit: 100 }).then((page) => page.items);
 
 describe.each(backends)('gatehouse policy show|add|remove|enable|disable on $name', (backend) => {
   let fx: CliFixture;
@@ -43,11 +43,11 @@ describe.each(backends)('gatehouse policy show|add|remove|enable|disable on $nam
     expect((await fx.cli(['migrate'])).code).toBe(0);
     await fx.withCore(async (core) => {
       const d = core.directory;
-      for (const name of ['engineering', 'contractors']) await d.createGroup(CLI_CTX, { name, attributes: {} });
-      await d.createUser(CLI_CTX, { username: 'alice', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['engineering'] });
-      await d.createResource(CLI_CTX, 'networks', { name: 'office', cidrs: ['192.0.2.0/24'], risky: false });
-      await d.createResource(CLI_CTX, 'applications', { name: 'wiki', type: 'oidc', groups: ['engineering'], settings: {} });
-      await d.createResource(CLI_CTX, 'policies', {
+      for (const name of ['engineering', 'contractors']) await d.groups.create(CLI_CTX, { name, attributes: {} });
+      await d.users.create(CLI_CTX, { username: 'alice', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['engineering'] });
+      await d.resources.create(CLI_CTX, 'networks', { name: 'office', cidrs: ['192.0.2.0/24'], risky: false });
+      await d.resources.create(CLI_CTX, 'applications', { name: 'wiki', type: 'oidc', groups: ['engineering'], settings: {} });
+      await d.resources.create(CLI_CTX, 'policies', {
         name: 'contractors-office-only', enabled: true, users: { groups: ['contractors'], exclude: [] }, resources: {},
         conditions: { network: { notIn: ['office'] } }, action: 'deny',
       }, { managedBy: 'config' });
@@ -75,7 +75,7 @@ describe.each(backends)('gatehouse policy show|add|remove|enable|disable on $nam
     const added = await fx.cli(['policy', 'add', '--file', '-'], { stdin: `${json}\n` });
     expect(added).toMatchObject({ code: 0, stderr: '' });
     expect(added.stdout).toMatch(/^created policy 'wiki-deny-risky' \([0-9a-f-]{36}\): deny, disabled\n$/);
-    const created = await fx.withCore((core) => core.directory.findResource('policies', 'wiki-deny-risky'));
+    const created = await fx.withCore((core) => core.directory.resources.find('policies', 'wiki-deny-risky'));
     expect(created).toMatchObject({ enabled: false, users: { exclude: [] }, resources: { include: ['app:wiki'] }, conditions: { risk: { atLeast: 'high' } }, action: 'deny', managedBy: 'api', version: 1 });
   });
 
@@ -172,13 +172,13 @@ describe.each(backends)('gatehouse policy show|add|remove|enable|disable on $nam
   });
 
   it('refuses to remove, disable or enable a policy the configuration file manages', async () => {
-    const before = await fx.withCore((core) => core.directory.findResource('policies', 'contractors-office-only'));
+    const before = await fx.withCore((core) => core.directory.resources.find('policies', 'contractors-office-only'));
     for (const verb of ['remove', 'disable', 'enable']) {
       expect(await fx.cli(['policy', verb, 'contractors-office-only']), verb).toEqual({
         code: 1, stdout: '', stderr: `gatehouse: policy 'contractors-office-only' is managed by the configuration file: ${verb} it there\n`,
       });
     }
-    expect(await fx.withCore((core) => core.directory.findResource('policies', 'contractors-office-only'))).toEqual(before);
+    expect(await fx.withCore((core) => core.directory.resources.find('policies', 'contractors-office-only'))).toEqual(before);
   });
 
   it('audits every change with the operator as a cli actor, and nothing for refused ones', async () => {

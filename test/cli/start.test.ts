@@ -55,7 +55,7 @@ describe.each(backends)('gatehouse start on $name', (backend) => {
     writeFileSync(fx.configFile, 'server: [not, a, mapping]\n');
     server.child.kill('SIGHUP');
     const rejected = await eventually(async () =>
-      fx.withCore(async (core) => (await core.directory.dir.audit.query({ type: 'config.rejected' })).items[0]),
+      fx.withCore(async (core) => (await core.audit.query({ type: 'config.rejected' })).items[0]),
     );
     expect(rejected.outcome).toBe('failure');
     expect((await fetch(`${url}/healthz`)).status).toBe(200);

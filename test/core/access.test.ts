@@ -22,26 +22,26 @@ describe.each(backends)('access core ($name)', (backend) => {
   beforeAll(async () => {
     t = await coreFor(backend, { throttle: { freeAttempts: 100 }, access: { risk: { userFailuresMedium: 3, userFailuresHigh: 6 } } });
     // Compliance is the device module's rule; here: managed and disk encrypted.
-    access = new AccessService({ store: t.store, throttle: t.core.throttle, auditor: t.core.auditor, config: t.config, isCompliant: (d) => d.posture.diskEncrypted === true });
+    access = new AccessService({ store: t.store, throttle: t.core.throttle, auditor: t.core.audit, config: t.config, isCompliant: (d) => d.posture.diskEncrypted === true });
     const d = t.core.directory;
-    await d.createGroup(CLI_CTX, { name: 'staff', attributes: {} });
-    await d.createGroup(CLI_CTX, { name: 'engineering', attributes: {} });
-    await d.addMember(CLI_CTX, 'staff', 'group', 'engineering');
-    alice = await d.createUser(CLI_CTX, { username: 'alice', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['engineering'] });
-    bob = await d.createUser(CLI_CTX, { username: 'bob', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['staff'] });
-    await d.createResource(CLI_CTX, 'networks', { name: 'office', cidrs: ['192.168.10.0/24', '2001:db8:10::/48'], risky: false });
-    await d.createResource(CLI_CTX, 'networks', { name: 'vpn', cidrs: ['10.8.0.0/16'], risky: false });
-    await d.createResource(CLI_CTX, 'networks', { name: 'tor', cidrs: ['198.51.100.0/24'], risky: true });
-    await d.createResource(CLI_CTX, 'applications', { name: 'aws', type: 'oidc', groups: ['engineering'], settings: {} });
-    await d.createResource(CLI_CTX, 'applications', { name: 'wiki', type: 'generic', groups: ['staff'], settings: {} });
-    laptop = await d.createResource(CLI_CTX, 'devices', { name: 'alice-mac', owners: ['alice'], platform: 'macos', managed: true, posture: { diskEncrypted: true }, attributes: {} });
-    homePc = await d.createResource(CLI_CTX, 'devices', { name: 'home-pc', owners: ['alice'], platform: 'windows', managed: false, posture: {}, attributes: {} });
-    await d.createResource(CLI_CTX, 'policies', {
+    await d.groups.create(CLI_CTX, { name: 'staff', attributes: {} });
+    await d.groups.create(CLI_CTX, { name: 'engineering', attributes: {} });
+    await d.groups.addMember(CLI_CTX, 'staff', 'group', 'engineering');
+    alice = await d.users.create(CLI_CTX, { username: 'alice', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['engineering'] });
+    bob = await d.users.create(CLI_CTX, { username: 'bob', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['staff'] });
+    await d.resources.create(CLI_CTX, 'networks', { name: 'office', cidrs: ['192.168.10.0/24', '2001:db8:10::/48'], risky: false });
+    await d.resources.create(CLI_CTX, 'networks', { name: 'vpn', cidrs: ['10.8.0.0/16'], risky: false });
+    await d.resources.create(CLI_CTX, 'networks', { name: 'tor', cidrs: ['198.51.100.0/24'], risky: true });
+    await d.resources.create(CLI_CTX, 'applications', { name: 'aws', type: 'oidc', groups: ['engineering'], settings: {} });
+    await d.resources.create(CLI_CTX, 'applications', { name: 'wiki', type: 'generic', groups: ['staff'], settings: {} });
+    laptop = await d.resources.create(CLI_CTX, 'devices', { name: 'alice-mac', owners: ['alice'], platform: 'macos', managed: true, posture: { diskEncrypted: true }, attributes: {} });
+    homePc = await d.resources.create(CLI_CTX, 'devices', { name: 'home-pc', owners: ['alice'], platform: 'windows', managed: false, posture: {}, attributes: {} });
+    await d.resources.create(CLI_CTX, 'policies', {
       name: 'eng-mfa', description: 'Engineering needs MFA except on a managed device in the office or on the VPN',
       enabled: true, users: { groups: ['engineering'], exclude: [] }, resources: {}, conditions: {},
       except: { device: { managed: true }, network: { in: ['office', 'vpn'] } }, action: 'mfa',
     });
-    await d.createResource(CLI_CTX, 'policies', { name: 'aws-managed-only', enabled: true, users: { exclude: [] }, resources: { include: ['app:aws'] }, conditions: { device: { managed: false } }, action: 'deny' });
+    await d.resources.create(CLI_CTX, 'policies', { name: 'aws-managed-only', enabled: true, users: { exclude: [] }, resources: { include: ['app:aws'] }, conditions: { device: { managed: false } }, action: 'deny' });
   });
   afterAll(async () => t?.cleanup());
 
@@ -55,7 +55,7 @@ describe.each(backends)('access core ($name)', (backend) => {
     });
     expect((await access.buildRequest({ user: alice, resource: 'portal', protocol: 'portal', clientIp: '2001:db8:10::5' })).networks).toEqual(['office']);
     // Groups the password check resolved already are used as given, not read again.
-    const staff = await t.core.directory.findGroup('staff');
+    const staff = await t.core.directory.groups.find('staff');
     expect((await access.buildRequest({ user: alice, groups: [staff], resource: 'portal', protocol: 'portal' })).groups).toEqual(['staff']);
   });
 
@@ -141,8 +141,8 @@ describe.each(backends)('access core ($name)', (backend) => {
 describe('access core fails closed', () => {
   it('denies when the store cannot be read', async () => {
     const t = await coreFor(backends[0]!);
-    const access = new AccessService({ store: t.store, throttle: t.core.throttle, auditor: t.core.auditor, config: t.config, isCompliant: () => true });
-    const user = await t.core.directory.createUser(CLI_CTX, { username: 'zed', status: 'active', sshPublicKeys: [], attributes: {} });
+    const access = new AccessService({ store: t.store, throttle: t.core.throttle, auditor: t.core.audit, config: t.config, isCompliant: () => true });
+    const user = await t.core.directory.users.create(CLI_CTX, { username: 'zed', status: 'active', sshPublicKeys: [], attributes: {} });
     await t.store.close();
     const { decision } = await access.decide(ctx, { user, resource: 'portal', protocol: 'portal' });
     expect(decision).toMatchObject({ action: 'deny', reasons: [{ code: 'evaluation_error' }] });

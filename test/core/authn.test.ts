@@ -4,7 +4,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PasswordHasher } from '../../src/credentials/password.ts';
 import { backends } from '../helpers/backends.ts';
 import { AttemptAudit } from '../../src/audit/audit.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
@@ -16,8 +17,8 @@ describe.each(backends)('password authentication ($name)', (backend) => {
   let t: TestCore;
   beforeAll(async () => {
     t = await coreFor(backend, { throttle: { freeAttempts: 3, freeAttemptsPerIp: 1000, baseDelaySeconds: 30, maxDelaySeconds: 60 } });
-    await t.core.directory.createGroup(CLI_CTX, { name: 'eng', attributes: {} });
-    await t.core.directory.createUser(CLI_CTX, { username: 'alice', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD, groups: ['eng'] });
+    await t.core.directory.groups.create(CLI_CTX, { name: 'eng', attributes: {} });
+    await t.core.directory.users.create(CLI_CTX, { username: 'alice', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD, groups: ['eng'] });
   });
   afterAll(async () => t?.cleanup());
 
@@ -42,22 +43,17 @@ describe.each(backends)('password authentication ($name)', (backend) => {
   });
 
   it('spends a real verification on unknown users', async () => {
-    const spy = { calls: 0 };
-    const original = t.core.directory.hasher.dummyVerify.bind(t.core.directory.hasher);
-    t.core.directory.hasher.dummyVerify = async (p: string) => {
-      spy.calls++;
-      return original(p);
-    };
+    const spy = vi.spyOn(PasswordHasher.prototype, 'dummyVerify');
     try {
       await t.core.passwords.authenticate({ username: 'ghost', password: 'some-password-here', context: ctx('198.51.100.9') });
+      expect(spy).toHaveBeenCalledTimes(1);
     } finally {
-      t.core.directory.hasher.dummyVerify = original;
+      spy.mockRestore();
     }
-    expect(spy.calls).toBe(1);
   });
 
   it('backs off after repeated failures, even for the right password, and says when to retry', async () => {
-    await t.core.directory.createUser(CLI_CTX, { username: 'bob', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
+    await t.core.directory.users.create(CLI_CTX, { username: 'bob', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
     for (let i = 0; i < 3; i++) await t.core.passwords.authenticate({ username: 'bob', password: 'not-the-password-1', context: ctx('203.0.113.1') });
     const throttled = await t.core.passwords.authenticate({ username: 'bob', password: PASSWORD, context: ctx('203.0.113.2') });
     expect(throttled).toMatchObject({ outcome: 'failure', reasons: [{ code: 'throttled' }] });
@@ -68,12 +64,12 @@ describe.each(backends)('password authentication ($name)', (backend) => {
   });
 
   it('refuses a suspended user with the right password (denied) and lets them back after activation', async () => {
-    await t.core.directory.createUser(CLI_CTX, { username: 'carol', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
-    await t.store.ttl.put('session:carol-1', { u: 'carol' }, 600, { subject: (await t.core.directory.findUser('carol')).id });
-    await t.core.directory.suspendUser(CLI_CTX, 'carol');
+    await t.core.directory.users.create(CLI_CTX, { username: 'carol', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
+    await t.store.ttl.put('session:carol-1', { u: 'carol' }, 600, { subject: (await t.core.directory.users.find('carol')).id });
+    await t.core.directory.users.suspend(CLI_CTX, 'carol');
     expect(await t.store.ttl.get('session:carol-1')).toBeUndefined();
     expect(await t.core.passwords.authenticate({ username: 'carol', password: PASSWORD, context: ctx() })).toMatchObject({ outcome: 'denied', reasons: [{ code: 'suspended' }] });
-    await t.core.directory.activateUser(CLI_CTX, 'carol');
+    await t.core.directory.users.activate(CLI_CTX, 'carol');
     expect((await t.core.passwords.authenticate({ username: 'carol', password: PASSWORD, context: ctx() })).outcome).toBe('success');
   });
 
@@ -85,8 +81,8 @@ describe.each(backends)('password authentication ($name)', (backend) => {
     }],
   ])('upgrades an imported %s hash to argon2id at the next sign-in', async (scheme, make) => {
     const username = `imported-${scheme}`;
-    await t.core.directory.createUser(CLI_CTX, { username, status: 'active', sshPublicKeys: [], attributes: {}, passwordHash: await make(PASSWORD) });
-    const user = await t.core.directory.findUser(username);
+    await t.core.directory.users.create(CLI_CTX, { username, status: 'active', sshPublicKeys: [], attributes: {}, passwordHash: await make(PASSWORD) });
+    const user = await t.core.directory.users.find(username);
     expect((await t.store.directory.passwords.get(user.id))?.hash.startsWith('$argon2id$')).toBe(false);
     expect((await t.core.passwords.authenticate({ username, password: PASSWORD, context: ctx() })).outcome).toBe('success');
     expect((await t.store.directory.passwords.get(user.id))?.hash.startsWith('$argon2id$')).toBe(true);
@@ -105,7 +101,7 @@ describe.each(backends)('password authentication ($name)', (backend) => {
     expect(await eventsOf('attempt-1')).toEqual([]);
     if (checked.outcome !== 'success') throw new Error('unreachable');
     await t.core.access.decide({ ...one, actor: { type: 'user', id: checked.user.id, name: 'alice' } }, { user: checked.user, groups: checked.groups, resource: 'ldap', protocol: 'ldap', clientIp: '198.51.100.20', authn: [{ method: 'password', at: new Date().toISOString() }] });
-    await t.core.auditor.settle(dir, one.attempt);
+    await t.core.audit.settle(one.attempt);
     const [decision, ...rest] = await eventsOf('attempt-1');
     expect(rest).toEqual([]);
     expect(decision).toMatchObject({ type: 'access.decision', actor: { name: 'alice' }, details: { checks: [{ type: 'authn.password', reasons: [{ code: 'password_ok' }], details: { username: 'alice' } }] } });
@@ -121,12 +117,12 @@ describe.each(backends)('password authentication ($name)', (backend) => {
     const before = Date.now();
     await t.core.passwords.authenticate({ username: 'alice', password: PASSWORD, context: three });
     await new Promise((resolve) => setTimeout(resolve, 50));
-    await t.core.auditor.settle(dir, three.attempt);
+    await t.core.audit.settle(three.attempt);
     const [settled] = await eventsOf('attempt-3');
     expect(settled).toMatchObject({ type: 'authn.password', outcome: 'success' });
     expect(Date.parse(settled!.time)).toBeGreaterThanOrEqual(before - 5);
     expect(Date.parse(settled!.time)).toBeLessThan(Date.now() - 40);
-    await t.core.auditor.settle(dir, three.attempt);
+    await t.core.audit.settle(three.attempt);
     expect(await eventsOf('attempt-3')).toHaveLength(1);
   });
 });
@@ -134,7 +130,7 @@ describe.each(backends)('password authentication ($name)', (backend) => {
 describe('fail closed', () => {
   it('refuses authentication when the store is gone, and readiness goes red', async () => {
     const t = await coreFor(backends[1]!);
-    await t.core.directory.createUser(CLI_CTX, { username: 'dave', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
+    await t.core.directory.users.create(CLI_CTX, { username: 'dave', status: 'active', sshPublicKeys: [], attributes: {}, password: PASSWORD });
     await t.store.close();
     const result = await t.core.passwords.authenticate({ username: 'dave', password: PASSWORD, context: ctx() });
     expect(result).toMatchObject({ outcome: 'error', reasons: [{ code: 'store_unavailable' }] });

@@ -17,7 +17,7 @@ import { x509 } from '../../src/devices/x509.ts';
 import type { Device, DeviceInput } from '../../src/directory/model.ts';
 import { ValidationError } from '../../src/directory/service.ts';
 import { Keyring } from '../../src/secrets/keyring.ts';
-import { ConflictError, NotFoundError } from '../../src/store/errors.ts';
+import { ConflictError, NotFoundError } from '../../src/errors.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
 import { makeCa, makeCsr, makeKey, tamperCsr } from '../helpers/pki.ts';
@@ -32,12 +32,12 @@ describe.each(backends)('device trust ($name)', (backend) => {
 
   const service = (overrides: { clock?: () => Date; validityDays?: number } = {}) =>
     new DeviceService({
-      store: t.store, keyring: t.core.keyring, auditor: t.core.auditor,
+      store: t.store, keyring: t.core.keyring, auditor: t.core.audit,
       config: { devices: { ...t.config.devices, certificateValidityDays: overrides.validityDays ?? t.config.devices.certificateValidityDays } },
       ...(overrides.clock ? { clock: overrides.clock } : {}),
     });
   const createDevice = (name: string, extra: Partial<DeviceInput> = {}) =>
-    t.core.directory.createResource(CLI_CTX, 'devices', { name, owners: [], platform: 'macos', managed: true, posture: {}, attributes: {}, ...extra } as never) as Promise<Device>;
+    t.core.directory.resources.create(CLI_CTX, 'devices', { name, owners: [], platform: 'macos', managed: true, posture: {}, attributes: {}, ...extra } as never) as Promise<Device>;
   const events = async (type: string) => (await t.store.directory.audit.query({ type, limit: 1000 })).items;
 
   beforeAll(async () => {
@@ -74,7 +74,7 @@ describe.each(backends)('device trust ($name)', (backend) => {
     });
 
     it('refuses to start with a keyring that cannot decrypt the CA key', async () => {
-      const other = new DeviceService({ store: t.store, keyring: new Keyring([{ id: 'test', key: randomBytes(32).toString('base64') }]), auditor: t.core.auditor, config: t.config });
+      const other = new DeviceService({ store: t.store, keyring: new Keyring([{ id: 'test', key: randomBytes(32).toString('base64') }]), auditor: t.core.audit, config: t.config });
       await expect(other.init()).rejects.toThrow(/the device CA's private key cannot be decrypted .*configure the secrets\.keys/);
     });
   });
@@ -238,7 +238,7 @@ describe.each(backends)('device trust ($name)', (backend) => {
     it("stops identifying a deleted device's certificates", async () => {
       const gone = await createDevice('short-lived');
       const issued = await devices.authority.issueFromCsr(ADMIN, gone.id, (await makeCsr('ec-p256', '')).csrPem);
-      await t.core.directory.deleteResource(CLI_CTX, 'devices', gone.id);
+      await t.core.directory.resources.delete(CLI_CTX, 'devices', gone.id);
       const result = await devices.authority.identify(issued.certificatePem);
       expect(result.ok).toBe(false);
       expect(!result.ok && ['unknown', 'device_missing']).toContain(!result.ok && result.reason);
@@ -278,14 +278,14 @@ describe.each(backends)('device trust ($name)', (backend) => {
     it('records a check-in (posture replaced, reportedAt and lastSeenAt set) and judges compliance', async () => {
       const first = await devices.checkIn(ADMIN, laptop.id, { osVersion: '14.4', diskEncrypted: true, firewall: false, screenLock: true }, 'token');
       expect(first).toMatchObject({ compliant: true, reasons: [], device: { posture: { osVersion: '14.4', diskEncrypted: true, screenLock: true } } });
-      const stored = await t.core.directory.findResource('devices', laptop.id);
+      const stored = await t.core.directory.resources.find('devices', laptop.id);
       expect(stored.posture.reportedAt).toBeDefined();
       expect(stored.lastSeenAt).toBe(stored.posture.reportedAt);
 
       const second = await devices.checkIn(ADMIN, laptop.id, { osVersion: '14.4' }, 'mtls');
       expect(second.compliant).toBe(false);
       expect(second.reasons.map((r) => r.code)).toEqual(['disk_not_encrypted', 'no_screen_lock']);
-      expect((await t.core.directory.findResource('devices', laptop.id)).posture.diskEncrypted).toBeUndefined();
+      expect((await t.core.directory.resources.find('devices', laptop.id)).posture.diskEncrypted).toBeUndefined();
       const [event] = await events('device.posture.reported');
       expect(event).toMatchObject({ outcome: 'success', target: { id: laptop.id }, details: { via: 'mtls', osVersion: '14.4', compliant: false }, reasons: [{ code: 'disk_not_encrypted' }, { code: 'no_screen_lock' }] });
 

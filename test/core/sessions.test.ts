@@ -15,7 +15,7 @@ describe.each(backends)('sessions ($name)', (backend) => {
   let user: { id: string; username: string };
   beforeEach(async () => {
     t = await coreFor(backend);
-    user = await t.core.directory.createUser(CLI_CTX, { username: 'sam', status: 'active', sshPublicKeys: [], attributes: {} });
+    user = await t.core.directory.users.create(CLI_CTX, { username: 'sam', status: 'active', sshPublicKeys: [], attributes: {} });
   });
   afterEach(async () => t?.cleanup());
 
@@ -73,7 +73,7 @@ describe.each(backends)('sessions ($name)', (backend) => {
 
   it('ends every session when the user is suspended', async () => {
     const { token } = await t.core.sessions.create({ user, authn: [] });
-    await t.core.directory.suspendUser(CLI_CTX, 'sam');
+    await t.core.directory.users.suspend(CLI_CTX, 'sam');
     expect(await t.core.sessions.resolve(token)).toBeUndefined();
     expect(await t.core.sessions.list(user.id)).toEqual([]);
   });
@@ -91,8 +91,8 @@ describe.each(backends)('session idle timeout ($name)', (backend) => {
   it('ends a session left unused for the idle time', async () => {
     const t = await coreFor(backend);
     try {
-      const user = await t.core.directory.createUser(CLI_CTX, { username: 'idle', status: 'active', sshPublicKeys: [], attributes: {} });
-      const sessions = new SessionService({ store: t.store, auditor: t.core.auditor, config: { idleMinutes: 0.005, maxHours: 1 } });
+      const user = await t.core.directory.users.create(CLI_CTX, { username: 'idle', status: 'active', sshPublicKeys: [], attributes: {} });
+      const sessions = new SessionService({ store: t.store, auditor: t.core.audit, config: { idleMinutes: 0.005, maxHours: 1 } });
       const { token } = await sessions.create({ user, authn: [] });
       expect(await sessions.resolve(token)).toBeDefined();
       await sleep(450);

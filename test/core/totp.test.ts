@@ -29,11 +29,11 @@ describe.each(backends)('TOTP second factor ($name)', (backend) => {
   let users = 0;
 
   const service = (over: Partial<TotpServiceDeps> = {}) =>
-    new TotpService({ store: t.store, keyring: t.core.keyring, auditor: t.core.auditor, config: t.config.mfa.totp, throttle: t.core.throttle, now: () => clock, ...over });
+    new TotpService({ store: t.store, keyring: t.core.keyring, auditor: t.core.audit, config: t.config.mfa.totp, throttle: t.core.throttle, now: () => clock, ...over });
 
   async function newUser(prefix = 'u'): Promise<{ id: string; username: string }> {
     const username = `${prefix}${++users}`;
-    const user = await t.core.directory.createUser(CLI_CTX, { username, status: 'active', sshPublicKeys: [], attributes: {} });
+    const user = await t.core.directory.users.create(CLI_CTX, { username, status: 'active', sshPublicKeys: [], attributes: {} });
     return { id: user.id, username };
   }
 
@@ -283,8 +283,8 @@ describe.each(backends)('TOTP second factor ($name)', (backend) => {
   it('fails closed, audited as an error, when the seed does not decrypt', async () => {
     const user = await enrolled();
     const wrongKeys = service({ keyring: new Keyring([{ id: 'other', key: randomBytes(32).toString('base64') }]) });
-    expect(await wrongKeys.verify(ctx, user.id, totpStep(user.secret, step()))).toEqual({ ok: false, reason: 'unavailable' });
-    expect((await events('authn.totp', user.username))[0]).toMatchObject({ outcome: 'error', reasons: [{ code: 'unavailable', description: expect.stringContaining("key 'test'") }] });
+    expect(await wrongKeys.verify(ctx, user.id, totpStep(user.secret, step()))).toEqual({ ok: false, reason: 'store_unavailable' });
+    expect((await events('authn.totp', user.username))[0]).toMatchObject({ outcome: 'error', reasons: [{ code: 'store_unavailable', description: expect.stringContaining("key 'test'") }] });
     // Nothing was spent: the right keyring still accepts the code.
     expect(await totp.verify(ctx, user.id, totpStep(user.secret, step()))).toEqual({ ok: true, method: 'totp' });
   });

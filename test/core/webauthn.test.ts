@@ -9,7 +9,7 @@ import type { AuditContext } from '../../src/audit/audit.ts';
 import type { User } from '../../src/directory/model.ts';
 import { ValidationError } from '../../src/directory/service.ts';
 import { userHandleOf, WebAuthnRegistrationError, WebAuthnService, type WebAuthnAuthentication } from '../../src/mfa/webauthn.ts';
-import { AlreadyExistsError, NotFoundError } from '../../src/store/errors.ts';
+import { AlreadyExistsError, NotFoundError } from '../../src/errors.ts';
 import { SoftwareAuthenticator, type AuthenticatorOptions, type Tamper } from '../helpers/authenticator.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
@@ -30,11 +30,11 @@ describe.each(backends)('WebAuthn ($name)', (backend) => {
   let webauthn: WebAuthnService;
   beforeAll(async () => {
     t = await coreFor(backend, { mfa: { webauthn: WEBAUTHN } });
-    webauthn = new WebAuthnService({ store: t.store, auditor: t.core.auditor, config: t.config.mfa.webauthn });
+    webauthn = new WebAuthnService({ store: t.store, auditor: t.core.audit, config: t.config.mfa.webauthn });
   });
   afterAll(async () => t?.cleanup());
 
-  const newUser = (username: string) => t.core.directory.createUser(CLI_CTX, { username, status: 'active', sshPublicKeys: [], attributes: {} });
+  const newUser = (username: string) => t.core.directory.users.create(CLI_CTX, { username, status: 'active', sshPublicKeys: [], attributes: {} });
   const key = (options: Partial<AuthenticatorOptions> = {}) => new SoftwareAuthenticator({ origin: ORIGIN, ...options });
 
   async function register(user: User, authenticator: SoftwareAuthenticator, name?: string, tamper: Tamper = {}, service = webauthn) {
@@ -287,7 +287,7 @@ describe.each(backends)('WebAuthn ($name)', (backend) => {
     let erin: User;
     const withUv = key();
     beforeAll(async () => {
-      strict = new WebAuthnService({ store: t.store, auditor: t.core.auditor, config: { ...t.config.mfa.webauthn, userVerification: 'required' } });
+      strict = new WebAuthnService({ store: t.store, auditor: t.core.audit, config: { ...t.config.mfa.webauthn, userVerification: 'required' } });
       erin = await newUser('erin');
     });
 
@@ -316,19 +316,19 @@ describe.each(backends)('WebAuthn ($name)', (backend) => {
       await register(frank, frankKey, 'Frank key');
       const pending = await webauthn.authenticationOptions(ctx(frank), frank);
       const assertion = frankKey.authenticate(pending.options);
-      await t.core.directory.suspendUser(CLI_CTX, 'frank');
-      const suspended = await t.core.directory.findUser('frank');
+      await t.core.directory.users.suspend(CLI_CTX, 'frank');
+      const suspended = await t.core.directory.users.find('frank');
       const before = await credential(frankKey.credentialId);
 
       expect(await webauthn.verifyAuthentication(ctx(frank), pending.challengeId, assertion)).toEqual({ ok: false, reason: 'challenge_unknown' });
-      expect(await signIn(suspended, frankKey)).toEqual({ ok: false, reason: 'user_suspended' });
-      expect(await signIn(undefined, frankKey)).toEqual({ ok: false, reason: 'user_suspended' });
-      expect(await lastEvent('authn.webauthn', 'frank')).toMatchObject({ outcome: 'denied', reasons: [{ code: 'user_suspended' }], details: { passkey: true } });
+      expect(await signIn(suspended, frankKey)).toEqual({ ok: false, reason: 'suspended' });
+      expect(await signIn(undefined, frankKey)).toEqual({ ok: false, reason: 'suspended' });
+      expect(await lastEvent('authn.webauthn', 'frank')).toMatchObject({ outcome: 'denied', reasons: [{ code: 'suspended' }], details: { passkey: true } });
       expect(await credential(frankKey.credentialId)).toEqual(before);
-      await expect(webauthn.registrationOptions(ctx(suspended), suspended)).rejects.toMatchObject({ code: 'user_suspended' });
+      await expect(webauthn.registrationOptions(ctx(suspended), suspended)).rejects.toMatchObject({ code: 'suspended' });
 
-      await t.core.directory.activateUser(CLI_CTX, 'frank');
-      expect(await signIn(await t.core.directory.findUser('frank'), frankKey)).toMatchObject({ ok: true });
+      await t.core.directory.users.activate(CLI_CTX, 'frank');
+      expect(await signIn(await t.core.directory.users.find('frank'), frankKey)).toMatchObject({ ok: true });
     });
   });
 

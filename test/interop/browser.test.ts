@@ -224,7 +224,7 @@ describe('the sign-in pages and portal in Chromium', () => {
   it('password + TOTP: enrolled in the portal with the QR code page, then asked for at the next sign-in', async () => {
     // Tom's policy asks for a second factor he does not have yet: an administrator's first step is
     // outside this test, so enrol him through the core and show the portal's enrolment with Alice.
-    const tom = await gh.core.directory.findUser('tom');
+    const tom = await gh.core.directory.users.find('tom');
     const { secret } = await gh.core.totp.enrol(CLI, tom.id, 'tom');
     await gh.core.totp.confirm(CLI, tom.id, await totpCode(secret, -1));
 
@@ -254,7 +254,7 @@ describe('the sign-in pages and portal in Chromium', () => {
     await page.getByRole('heading', { name: 'Your recovery codes' }).waitFor();
     expect(await page.locator('ol.codes li').count()).toBe(10);
     await shot('13-recovery-codes');
-    await gh.core.totp.reset(CLI, (await gh.core.directory.findUser('alice')).id);
+    await gh.core.totp.reset(CLI, (await gh.core.directory.users.find('alice')).id);
   });
 
   it('a passkey: registered in the portal with the virtual authenticator, then signing in without a username', async () => {
@@ -270,7 +270,7 @@ describe('the sign-in pages and portal in Chromium', () => {
     await expect.poll(() => page.getByRole('cell', { name: 'Virtual passkey' }).count()).toBe(1);
     expect(await page.getByRole('cell', { name: /^passkey/ }).count()).toBe(1); // discoverable
     await shot('20-passkey-registered');
-    const pat = await gh.core.directory.findUser('pat');
+    const pat = await gh.core.directory.users.find('pat');
     expect(await gh.core.webauthn.list(pat.id)).toMatchObject([{ name: 'Virtual passkey', discoverable: true }]);
 
     await page.getByRole('button', { name: 'Sign out' }).click();
@@ -281,7 +281,7 @@ describe('the sign-in pages and portal in Chromium', () => {
     await page.getByRole('heading', { name: 'Sessions and devices' }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/account/sessions');
     // The sign-in is one event: the decision, carrying the passkey check.
-    const [event] = (await gh.core.directory.dir.audit.query({ type: 'access.decision', user: 'pat', limit: 1 })).items;
+    const [event] = (await gh.core.audit.query({ type: 'access.decision', user: 'pat', limit: 1 })).items;
     expect(event).toMatchObject({ outcome: 'success', details: { decision: 'allow', checks: [{ type: 'authn.webauthn', details: { passkey: true, userVerified: true } }] } });
     await shot('22-signed-in-with-passkey');
   });
@@ -294,7 +294,7 @@ describe('the sign-in pages and portal in Chromium', () => {
     expect(await page.content()).not.toContain('kiosk');
     await shot('30-denied');
     expect((await context.cookies()).some((c) => c.name === 'gatehouse_session')).toBe(false);
-    const [decision] = (await gh.core.directory.dir.audit.query({ type: 'access.decision', user: 'kim', limit: 1 })).items;
+    const [decision] = (await gh.core.audit.query({ type: 'access.decision', user: 'kim', limit: 1 })).items;
     expect(decision).toMatchObject({ requestId: reference, outcome: 'denied' });
   });
 
@@ -303,10 +303,10 @@ describe('the sign-in pages and portal in Chromium', () => {
     await page.getByRole('heading', { name: 'Your applications' }).waitFor();
     expect(await page.getByText('Grafana').count()).toBe(1);
     await shot('40-adaptive-office');
-    const [decision] = (await gh.core.directory.dir.audit.query({ type: 'access.decision', user: 'olga', limit: 1 })).items;
+    const [decision] = (await gh.core.audit.query({ type: 'access.decision', user: 'olga', limit: 1 })).items;
     expect(decision).toMatchObject({ outcome: 'success', details: { decision: 'allow', networks: ['office'] } });
     // From anywhere else the same policy asks for a second factor.
-    const olga = await gh.core.directory.findUser('olga');
+    const olga = await gh.core.directory.users.find('olga');
     const elsewhere = await gh.core.access.explain({ user: olga, resource: 'portal', protocol: 'portal', clientIp: '203.0.113.7', authn: [{ method: 'password', at: new Date().toISOString() }] });
     expect(elsewhere.decision.action).toBe('mfa');
   });
@@ -330,9 +330,9 @@ describe('the sign-in pages and portal in Chromium', () => {
     await page.getByRole('heading', { name: 'rp-two: signed in as alice' }).waitFor();
     await shot('52-sso-second-client');
     // One password check (carried by the first client's decision), two decisions.
-    const sessions = (await gh.core.directory.dir.audit.query({ type: 'session.started', user: 'alice', limit: 100 })).items;
+    const sessions = (await gh.core.audit.query({ type: 'session.started', user: 'alice', limit: 100 })).items;
     const since = Date.parse(sessions[0]!.time);
-    const decisions = (await gh.core.directory.dir.audit.query({ type: 'access.decision', user: 'alice', limit: 100 })).items.filter((e) => Date.parse(e.time) >= since - 1000);
+    const decisions = (await gh.core.audit.query({ type: 'access.decision', user: 'alice', limit: 100 })).items.filter((e) => Date.parse(e.time) >= since - 1000);
     const withPassword = decisions.filter((d) => (d.details.checks as Array<{ type: string }> | undefined)?.some((c) => c.type === 'authn.password'));
     expect(withPassword.map((d) => d.target?.name)).toEqual(['app:rp-one']);
     expect(decisions.map((d) => d.target?.name)).toEqual(expect.arrayContaining(['app:rp-one', 'app:rp-two']));

@@ -43,7 +43,7 @@ describe.each(backends)('device PKI with openssl and curl ($name)', (backend) =>
   let phone: Device;
 
   const createDevice = (name: string, extra: Record<string, unknown> = {}) =>
-    t.core.directory.createResource(CLI_CTX, 'devices', { name, owners: [], platform: 'macos', managed: true, posture: {}, attributes: {}, ...extra } as never) as Promise<Device>;
+    t.core.directory.resources.create(CLI_CTX, 'devices', { name, owners: [], platform: 'macos', managed: true, posture: {}, attributes: {}, ...extra } as never) as Promise<Device>;
   const events = async (type: string) => (await t.store.directory.audit.query({ type, limit: 1000 })).items;
   const adminEnv = (): DeviceAdminEnv => ({ core: { devices, directory: t.core.directory }, audit: ADMIN });
 

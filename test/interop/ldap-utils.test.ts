@@ -65,20 +65,20 @@ describe.each(backends)('ldap-utils against Gatehouse ($name)', (backend) => {
     url = t.gh.listeners.find((l) => l.url.startsWith('ldap://'))!.url;
     ldapsUrl = t.gh.listeners.find((l) => l.url.startsWith('ldaps://'))!.url;
     const d = t.gh.core.directory;
-    await d.createGroup(CLI_CTX, GroupInput.parse({ name: 'staff', description: 'Everyone employed', gidNumber: 5000 }));
-    await d.createGroup(CLI_CTX, GroupInput.parse({ name: 'engineering', gidNumber: 5001 }));
-    await d.createGroup(CLI_CTX, GroupInput.parse({ name: 'ldap-readers' }));
-    await d.addMember(CLI_CTX, 'staff', 'group', 'engineering');
-    await d.createUser(CLI_CTX, UserInput.parse({
+    await d.groups.create(CLI_CTX, GroupInput.parse({ name: 'staff', description: 'Everyone employed', gidNumber: 5000 }));
+    await d.groups.create(CLI_CTX, GroupInput.parse({ name: 'engineering', gidNumber: 5001 }));
+    await d.groups.create(CLI_CTX, GroupInput.parse({ name: 'ldap-readers' }));
+    await d.groups.addMember(CLI_CTX, 'staff', 'group', 'engineering');
+    await d.users.create(CLI_CTX, UserInput.parse({
       username: 'alice', email: 'alice@example.com', displayName: 'Alice Liddell', password: PASSWORD,
       uidNumber: 10001, gidNumber: 5001, loginShell: '/bin/bash', groups: ['engineering'],
     }));
-    await d.createUser(CLI_CTX, UserInput.parse({ username: 'bob', email: 'bob@example.com', displayName: 'Bob Builder', password: PASSWORD, uidNumber: 10002, gidNumber: 5000, groups: ['ldap-readers', 'staff'] }));
-    await d.createUser(CLI_CTX, UserInput.parse({ username: 'carol', displayName: 'Carol Danvers', uidNumber: 10003, gidNumber: 5001, groups: ['engineering'] }));
-    await d.createUser(CLI_CTX, UserInput.parse({ username: 'dave', uidNumber: 9000 }));
-    await d.createUser(CLI_CTX, UserInput.parse({ username: 'erin', email: 'erin@example.com' }));
-    await d.createUser(CLI_CTX, UserInput.parse({ username: 'frank', displayName: 'Frank Poole', password: PASSWORD }));
-    await d.createResource(CLI_CTX, 'applications', ApplicationInput.parse({ name: 'ci', description: 'Build server', secret: SERVICE_SECRET, settings: { ldap: { scope: { groups: ['engineering'] } } } }));
+    await d.users.create(CLI_CTX, UserInput.parse({ username: 'bob', email: 'bob@example.com', displayName: 'Bob Builder', password: PASSWORD, uidNumber: 10002, gidNumber: 5000, groups: ['ldap-readers', 'staff'] }));
+    await d.users.create(CLI_CTX, UserInput.parse({ username: 'carol', displayName: 'Carol Danvers', uidNumber: 10003, gidNumber: 5001, groups: ['engineering'] }));
+    await d.users.create(CLI_CTX, UserInput.parse({ username: 'dave', uidNumber: 9000 }));
+    await d.users.create(CLI_CTX, UserInput.parse({ username: 'erin', email: 'erin@example.com' }));
+    await d.users.create(CLI_CTX, UserInput.parse({ username: 'frank', displayName: 'Frank Poole', password: PASSWORD }));
+    await d.resources.create(CLI_CTX, 'applications', ApplicationInput.parse({ name: 'ci', description: 'Build server', secret: SERVICE_SECRET, settings: { ldap: { scope: { groups: ['engineering'] } } } }));
   });
   afterAll(async () => {
     await t?.stop();

@@ -34,12 +34,12 @@ describe.each(backends)('OpenLDAP password hashes ($name)', (backend) => {
     const file = join(mkdtempSync(join(tmpdir(), 'gh-interop-')), 'gatehouse.yaml');
     writeFileSync(file, `directory:\n  users:\n    - username: ${username}\n      passwordHash: "${hash}"\n`);
     const declared = await loadConfigFile(file, ConfigSchema, {});
-    await reconcile(t.core, { ...t.config, directory: declared.directory }, { actor: { type: 'config', name: file } }, file);
+    await reconcile(t.core, t.store, { ...t.config, directory: declared.directory }, { actor: { type: 'config', name: file } }, file);
 
     const ctx = { actor: { type: 'anonymous' as const }, protocol: 'ldap' };
     expect((await t.core.passwords.authenticate({ username, password: 'not it', context: ctx })).outcome).toBe('failure');
     expect((await t.core.passwords.authenticate({ username, password, context: ctx })).outcome).toBe('success');
-    const user = await t.core.directory.findUser(username);
+    const user = await t.core.directory.users.find(username);
     expect((await t.store.directory.passwords.get(user.id))?.hash).toMatch(/^\$argon2id\$/);
     expect((await t.core.passwords.authenticate({ username, password, context: ctx })).outcome).toBe('success');
   });

@@ -24,11 +24,11 @@ describe.each(backends)('TOTP codes from oathtool ($name)', (backend) => {
   let clock = Date.UTC(2032, 5, 1, 8, 30, 10);
 
   const service = (window = 1, now: () => number = () => clock) =>
-    new TotpService({ store: t.store, keyring: t.core.keyring, auditor: t.core.auditor, config: { ...t.config.mfa.totp, window }, now });
+    new TotpService({ store: t.store, keyring: t.core.keyring, auditor: t.core.audit, config: { ...t.config.mfa.totp, window }, now });
 
   /** A user with a confirmed factor whose seed came from the service, confirmed with the oathtool code of `at` (the service's now, in seconds). */
   async function enrolled(totp: TotpService, at: number) {
-    const user = await t.core.directory.createUser(CLI_CTX, { username: `oath${++users}`, status: 'active', sshPublicKeys: [], attributes: {} });
+    const user = await t.core.directory.users.create(CLI_CTX, { username: `oath${++users}`, status: 'active', sshPublicKeys: [], attributes: {} });
     const { secret, uri } = await totp.enrol(CLI_CTX, user.id, user.username);
     expect(new URL(uri).searchParams.get('secret')).toBe(secret);
     await totp.confirm(ctx, user.id, oathtool(secret, at));
@@ -80,7 +80,7 @@ describe.each(backends)('TOTP codes from oathtool ($name)', (backend) => {
   it('confirms enrolment with an oathtool code and refuses one made from another seed', async () => {
     const totp = service(1);
     clock += 10 * 60_000;
-    const user = await t.core.directory.createUser(CLI_CTX, { username: `oath${++users}`, status: 'active', sshPublicKeys: [], attributes: {} });
+    const user = await t.core.directory.users.create(CLI_CTX, { username: `oath${++users}`, status: 'active', sshPublicKeys: [], attributes: {} });
     await totp.enrol(CLI_CTX, user.id, user.username);
     await expect(totp.confirm(ctx, user.id, oathtool('JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP', clock / 1000))).rejects.toMatchObject({ code: 'invalid_code' });
     const { secret } = await totp.enrol(CLI_CTX, user.id, user.username);

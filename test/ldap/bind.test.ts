@@ -35,7 +35,7 @@ describe.each(backends)('LDAP bind ($name)', (backend) => {
     await c.bind(dnOf('dave'), PASSWORD);
     await expect(c.bind(dnOf('dave'), 'wrong password here')).rejects.toMatchObject({ code: 49 });
     await c.unbind();
-    const { items } = await t.core.directory.dir.audit.query({ user: 'dave', limit: 10 });
+    const { items } = await t.core.audit.query({ user: 'dave', limit: 10 });
     const [failed, second, first] = items;
     expect([failed, second, first].map((e) => `${e!.type} ${e!.outcome}`)).toEqual(['authn.password failure', 'access.decision success', 'access.decision success']);
     expect(first).toMatchObject({
@@ -46,7 +46,7 @@ describe.each(backends)('LDAP bind ($name)', (backend) => {
     expect(first!.requestId).toMatch(/^ldap-[\w-]+-\d+$/);
     expect(second!.requestId).not.toBe(first!.requestId);
     expect(second!.requestId!.split('-').slice(0, -1)).toEqual(first!.requestId!.split('-').slice(0, -1));
-    for (const event of [failed, second, first]) expect((await t.core.directory.dir.audit.query({ requestId: event!.requestId! })).items).toEqual([event]);
+    for (const event of [failed, second, first]) expect((await t.core.audit.query({ requestId: event!.requestId! })).items).toEqual([event]);
   });
 
   it('refuses an unauthenticated bind (name, empty password) with 53 (RFC 4513 §5.1.2)', async () => {
@@ -65,24 +65,24 @@ describe.each(backends)('LDAP bind ($name)', (backend) => {
   });
 
   it('refuses a bind when a deny policy covers the ldap resource', async () => {
-    const policy = await t.core.directory.createResource(CLI_CTX, 'policies', { name: 'no-ldap-for-dave', enabled: true, users: { exclude: [] }, resources: { include: ['ldap'] }, conditions: {}, action: 'deny' });
+    const policy = await t.core.directory.resources.create(CLI_CTX, 'policies', { name: 'no-ldap-for-dave', enabled: true, users: { exclude: [] }, resources: { include: ['ldap'] }, conditions: {}, action: 'deny' });
     expect(await bindCode(t, 'alice', PASSWORD)).toBe(49);
-    await t.core.directory.deleteResource(CLI_CTX, 'policies', policy.id);
+    await t.core.directory.resources.delete(CLI_CTX, 'policies', policy.id);
     expect(await bindCode(t, 'alice', PASSWORD)).toBe(0);
   });
 
   it('under an MFA policy refuses the password alone and accepts password+TOTP code', async () => {
-    const alice = await t.core.directory.findUser('alice');
+    const alice = await t.core.directory.users.find('alice');
     const { secret } = await t.core.totp.enrol(CLI_CTX, alice.id, 'alice');
     const now = Math.floor(Date.now() / 1000);
     await t.core.totp.confirm(CLI_CTX, alice.id, totpAt(secret, now - 30));
-    const policy = await t.core.directory.createResource(CLI_CTX, 'policies', { name: 'ldap-mfa', enabled: true, users: { exclude: [] }, resources: { include: ['ldap'] }, conditions: {}, action: 'mfa' });
+    const policy = await t.core.directory.resources.create(CLI_CTX, 'policies', { name: 'ldap-mfa', enabled: true, users: { exclude: [] }, resources: { include: ['ldap'] }, conditions: {}, action: 'mfa' });
     try {
       expect(await bindCode(t, 'alice', PASSWORD)).toBe(49);
       expect(await bindCode(t, 'alice', `${PASSWORD}000000`)).toBe(49);
       expect(await bindCode(t, 'alice', `${PASSWORD}${totpAt(secret, now)}`)).toBe(0);
       // One event for the bind with both factors; the password with a wrong code is two, in order.
-      const { items } = await t.core.directory.dir.audit.query({ user: 'alice', limit: 4 });
+      const { items } = await t.core.audit.query({ user: 'alice', limit: 4 });
       expect(items.map((e) => `${e.type} ${e.outcome}`)).toEqual(['access.decision success', 'authn.totp failure', 'authn.password success', 'access.decision denied']);
       expect(items[0]!.details).toMatchObject({ decision: 'allow', authn: ['password', 'totp'], checks: [{ type: 'authn.password' }, { type: 'authn.totp', details: { method: 'totp' } }] });
       expect(items[1]!.requestId).toBe(items[2]!.requestId);
@@ -92,7 +92,7 @@ describe.each(backends)('LDAP bind ($name)', (backend) => {
       // Without TOTP enrolled there is no way through.
       expect(await bindCode(t, 'dave', `${PASSWORD}${totpAt(secret, now + 30)}`)).toBe(49);
     } finally {
-      await t.core.directory.deleteResource(CLI_CTX, 'policies', policy.id);
+      await t.core.directory.resources.delete(CLI_CTX, 'policies', policy.id);
     }
   });
 });
@@ -110,11 +110,11 @@ describe.each(backends)('LDAP bind, anonymous off ($name)', (backend) => {
   });
 
   it('splits the TOTP code at the configured separator', async () => {
-    const bob = await t.core.directory.findUser('bob');
+    const bob = await t.core.directory.users.find('bob');
     const { secret } = await t.core.totp.enrol(CLI_CTX, bob.id, 'bob');
     const now = Math.floor(Date.now() / 1000);
     await t.core.totp.confirm(CLI_CTX, bob.id, totpAt(secret, now - 30));
-    await t.core.directory.createResource(CLI_CTX, 'policies', { name: 'ldap-mfa', enabled: true, users: { exclude: [] }, resources: { include: ['ldap'] }, conditions: {}, action: 'mfa' });
+    await t.core.directory.resources.create(CLI_CTX, 'policies', { name: 'ldap-mfa', enabled: true, users: { exclude: [] }, resources: { include: ['ldap'] }, conditions: {}, action: 'mfa' });
     expect(await bindCode(t, 'bob', `${PASSWORD}${totpAt(secret, now)}`)).toBe(49);
     expect(await bindCode(t, 'bob', `${PASSWORD},${totpAt(secret, now)}`)).toBe(0);
   });

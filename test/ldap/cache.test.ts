@@ -41,7 +41,7 @@ describe.each(backends)('LDAP directory snapshot ($name)', (backend) => {
     // Another Gatehouse process: its own core and connections, the same database.
     otherStore = await openStore(a.config.storage.url);
     other = createCore(a.config, otherStore, new Keyring([{ id: 'other', key: randomBytes(32).toString('base64') }]), createLogger('silent'));
-    const bob = await a.core.directory.findUser('bob');
+    const bob = await a.core.directory.users.find('bob');
     reader = { kind: 'user', userId: bob.id, username: 'bob', dn: dnOf('bob') };
   });
   afterAll(async () => {
@@ -53,11 +53,11 @@ describe.each(backends)('LDAP directory snapshot ($name)', (backend) => {
   it('shows a change made through this process at the next search, whatever refreshSeconds says', async () => {
     const here = searcher(a.core, { refreshSeconds: 3600 });
     expect(await uids(here, reader, '(uid=erin)')).toEqual([]);
-    await a.core.directory.createUser(CLI_CTX, UserInput.parse({ username: 'erin' }));
+    await a.core.directory.users.create(CLI_CTX, UserInput.parse({ username: 'erin' }));
     expect(await uids(here, reader, '(uid=erin)')).toEqual(['erin']);
-    await a.core.directory.suspendUser(CLI_CTX, 'bob');
+    await a.core.directory.users.suspend(CLI_CTX, 'bob');
     expect(await uids(here, reader, '(uid=*)')).toEqual([]);
-    await a.core.directory.activateUser(CLI_CTX, 'bob');
+    await a.core.directory.users.activate(CLI_CTX, 'bob');
     expect(await uids(here, reader, '(uid=erin)')).toEqual(['erin']);
   });
 
@@ -66,16 +66,16 @@ describe.each(backends)('LDAP directory snapshot ($name)', (backend) => {
     const relaxed = searcher(other, { refreshSeconds: 0.3 });
     const lazy = searcher(other, { refreshSeconds: 3600 });
     for (const s of [strict, relaxed, lazy]) expect(await uids(s, reader, '(uid=frank)')).toEqual([]);
-    await a.core.directory.createUser(CLI_CTX, UserInput.parse({ username: 'frank' }));
+    await a.core.directory.users.create(CLI_CTX, UserInput.parse({ username: 'frank' }));
     expect(await uids(strict, reader, '(uid=frank)')).toEqual(['frank']);
     // The snapshot is kept until the next check: that is what makes searches cheap.
     expect(await uids(lazy, reader, '(uid=frank)')).toEqual([]);
     await new Promise((r) => setTimeout(r, 350));
     expect(await uids(relaxed, reader, '(uid=frank)')).toEqual(['frank']);
     // A suspension elsewhere: the reader sees nothing from the next check on.
-    await a.core.directory.suspendUser(CLI_CTX, 'bob');
+    await a.core.directory.users.suspend(CLI_CTX, 'bob');
     expect(await uids(strict, reader, '(uid=*)')).toEqual([]);
-    await a.core.directory.activateUser(CLI_CTX, 'bob');
+    await a.core.directory.users.activate(CLI_CTX, 'bob');
     expect(await uids(strict, reader, '(uid=frank)')).toEqual(['frank']);
   });
 });

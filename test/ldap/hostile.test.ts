@@ -300,7 +300,7 @@ describe('LDAP slow clients (sqlite)', () => {
     t = await startLdap(sqlite, { readTimeoutSeconds: 0.5, writeTimeoutSeconds: 1, sizeLimit: 10_000 });
     await seed(t.core);
     // 16 users of 50 keys of 6 KB each: about 5 MB per search of everyone.
-    const users = t.core.directory.dir.users;
+    const users = t.store.directory.users;
     for (let i = 0; i < 16; i++) await users.create({ username: `big${i}`, status: 'active', sshPublicKeys: bigKeys(50, 6000), attributes: {} });
   }, 60_000);
   afterAll(async () => t?.stop());

@@ -167,7 +167,7 @@ describe.each(backends)('LDAP time limit ($name)', (backend) => {
     slow = await startLdap(backend, { timeLimitSeconds: 0.001, sizeLimit: 10_000 });
     await seed(slow.core);
     for (let i = 0; i < 300; i++) {
-      await slow.core.directory.createUser(CLI_CTX, UserInput.parse({ username: `user${i}`, email: `user${i}@example.com` }));
+      await slow.core.directory.users.create(CLI_CTX, UserInput.parse({ username: `user${i}`, email: `user${i}@example.com` }));
     }
     normal = await startLdap(backend);
     await seed(normal.core);

@@ -41,7 +41,7 @@ describe.each(backends)('LDAP paged results and subschema ($name)', (backend) =>
     t = await startLdap(backend, OPTIONS);
     await seed(t.core);
     // Straight into the store: no password hashing, so 1,000 users take a moment.
-    const users = t.core.directory.dir.users;
+    const users = t.store.directory.users;
     for (let i = 0; i < USERS; i++) {
       await users.create({ username: `user${String(i).padStart(4, '0')}`, status: 'active', sshPublicKeys: [], attributes: {}, uidNumber: 20000 + i });
     }

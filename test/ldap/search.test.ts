@@ -110,7 +110,7 @@ describe.each(backends)('LDAP search ($name)', (backend) => {
 
   it('shows a user created through the admin API at the next search', async () => {
     expect(await people('(uid=erin)')).toEqual([]);
-    await t.core.directory.createUser(CLI_CTX, UserInput.parse({ username: 'erin', email: 'erin@example.com' }));
+    await t.core.directory.users.create(CLI_CTX, UserInput.parse({ username: 'erin', email: 'erin@example.com' }));
     expect(uids(await people('(uid=erin)'))).toEqual(['erin']);
   });
 

@@ -21,7 +21,7 @@ const dns = (entries: Entry[]) => entries.map((e) => e.dn).sort();
 describe.each(backends)('LDAP service accounts ($name)', (backend) => {
   let t: LdapFixture;
   const app = (name: string, fields: Record<string, unknown>) =>
-    t.core.directory.createResource(CLI_CTX, 'applications', ApplicationInput.parse({ name, ...fields }));
+    t.core.directory.resources.create(CLI_CTX, 'applications', ApplicationInput.parse({ name, ...fields }));
 
   beforeAll(async () => {
     // Three free failures per account, then a minute's wait: enough to see the throttle at work.
@@ -60,7 +60,7 @@ describe.each(backends)('LDAP service accounts ($name)', (backend) => {
   it('audits a bind as one event: access.decision with the application as the resource, carrying the secret check', async () => {
     await bound(serviceDn('nas'), secretOf('nas'));
     await bindCode(serviceDn('nas'), 'not the secret of the nas, not at all');
-    const { items: decisions } = await t.core.directory.dir.audit.query({ type: 'access.decision', limit: 100 });
+    const { items: decisions } = await t.core.audit.query({ type: 'access.decision', limit: 100 });
     const nas = decisions.filter((e) => e.target?.name === 'app:nas');
     expect(nas).toHaveLength(1);
     expect(nas[0]).toMatchObject({
@@ -68,7 +68,7 @@ describe.each(backends)('LDAP service accounts ($name)', (backend) => {
       details: { decision: 'allow', groups: [], checks: [{ type: 'authn.password', reasons: [{ code: 'password_ok' }], details: { username: 'app:nas' } }] },
     });
     // The failed bind is its own event (no decision follows it); the successful check is not one of its own.
-    const { items: checks } = await t.core.directory.dir.audit.query({ type: 'authn.password', limit: 100 });
+    const { items: checks } = await t.core.audit.query({ type: 'authn.password', limit: 100 });
     const outcomes = checks.filter((e) => e.target?.type === 'application' && e.target.name === 'nas').map((e) => e.outcome);
     expect(outcomes).toEqual(['failure']);
   });
@@ -135,25 +135,25 @@ describe.each(backends)('LDAP service accounts ($name)', (backend) => {
     for (let i = 0; i < 3; i++) expect(await bindCode(serviceDn('backup'), `wrong secret number ${i} for the backup`)).toBe(49);
     expect(await bindCode(serviceDn('backup'), secretOf('backup'))).toBe(49);
     expect((await t.core.throttle.failures({ user: 'app:backup' })).user?.count).toBe(3);
-    const { items } = await t.core.directory.dir.audit.query({ type: 'authn.password', limit: 100 });
+    const { items } = await t.core.audit.query({ type: 'authn.password', limit: 100 });
     expect(items.find((e) => e.target?.name === 'backup' && e.reasons[0]?.code === 'throttled')).toBeDefined();
   });
 
   it('applies access policies to the service account (network conditions, deny)', async () => {
-    await t.core.directory.createResource(CLI_CTX, 'networks', { name: 'office', cidrs: ['10.0.0.0/8'], risky: false });
-    const policy = await t.core.directory.createResource(CLI_CTX, 'policies', {
+    await t.core.directory.resources.create(CLI_CTX, 'networks', { name: 'office', cidrs: ['10.0.0.0/8'], risky: false });
+    const policy = await t.core.directory.resources.create(CLI_CTX, 'policies', {
       name: 'nas-from-office-only', enabled: true, users: { exclude: [] }, resources: { include: ['app:nas'] },
       conditions: { network: { notIn: ['office'] } }, action: 'deny',
     });
     try {
       expect(await bindCode(serviceDn('nas'), secretOf('nas'))).toBe(49);
-      const { items } = await t.core.directory.dir.audit.query({ type: 'access.decision', limit: 5 });
+      const { items } = await t.core.audit.query({ type: 'access.decision', limit: 5 });
       expect(items[0]).toMatchObject({ outcome: 'denied', target: { name: 'app:nas' } });
       expect(items[0]!.reasons).toContainEqual(expect.objectContaining({ code: 'policy_deny', policy: 'nas-from-office-only' }));
       // Other service accounts are not covered by it.
       expect(await bindCode(serviceDn('jenkins'), secretOf('jenkins'))).toBe(0);
     } finally {
-      await t.core.directory.deleteResource(CLI_CTX, 'policies', policy.id);
+      await t.core.directory.resources.delete(CLI_CTX, 'policies', policy.id);
     }
     expect(await bindCode(serviceDn('nas'), secretOf('nas'))).toBe(0);
   });
@@ -162,14 +162,14 @@ describe.each(backends)('LDAP service accounts ($name)', (backend) => {
     await app('sssd', { secret: secretOf('sssd'), settings: { ldap: { scope: { groups: ['engineering'] } } } });
     const c = await bound(serviceDn('sssd'), secretOf('sssd'));
     expect(dns(await everything(c))).toContain(dnOf('alice'));
-    await t.core.directory.updateResource(CLI_CTX, 'applications', 'sssd', { settings: {} });
+    await t.core.directory.resources.update(CLI_CTX, 'applications', 'sssd', { settings: {} });
     expect(await everything(c)).toEqual([]);
-    await t.core.directory.updateResource(CLI_CTX, 'applications', 'sssd', { settings: { ldap: { scope: { groups: ['engineering'] } } }, secret: null });
+    await t.core.directory.resources.update(CLI_CTX, 'applications', 'sssd', { settings: { ldap: { scope: { groups: ['engineering'] } } }, secret: null });
     expect(await everything(c)).toEqual([]);
     expect(await bindCode(serviceDn('sssd'), secretOf('sssd'))).toBe(49);
-    await t.core.directory.updateResource(CLI_CTX, 'applications', 'sssd', { secret: secretOf('sssd') });
+    await t.core.directory.resources.update(CLI_CTX, 'applications', 'sssd', { secret: secretOf('sssd') });
     expect(dns(await everything(c))).toContain(dnOf('alice'));
-    await t.core.directory.deleteResource(CLI_CTX, 'applications', 'sssd');
+    await t.core.directory.resources.delete(CLI_CTX, 'applications', 'sssd');
     expect(await everything(c)).toEqual([]);
     expect(await bindCode(serviceDn('sssd'), secretOf('sssd'))).toBe(49);
     // Recreated under the same name, it is another application: the old connection still sees nothing.

@@ -49,12 +49,12 @@ export async function startLdap(backend: Backend, options: Partial<LdapOptions> 
  */
 export async function seed(core: Core): Promise<void> {
   const d = core.directory;
-  const group = (input: GroupInput) => d.createGroup(CLI_CTX, GroupInputSchema.parse(input));
-  const user = (input: UserInput) => d.createUser(CLI_CTX, UserInputSchema.parse(input));
+  const group = (input: GroupInput) => d.groups.create(CLI_CTX, GroupInputSchema.parse(input));
+  const user = (input: UserInput) => d.users.create(CLI_CTX, UserInputSchema.parse(input));
   await group({ name: 'staff', description: 'Everyone employed', gidNumber: 5000 });
   await group({ name: 'engineering', gidNumber: 5001 });
   await group({ name: 'ldap-readers' });
-  await d.addMember(CLI_CTX, 'staff', 'group', 'engineering');
+  await d.groups.addMember(CLI_CTX, 'staff', 'group', 'engineering');
   await user({
     username: 'alice', email: 'alice@example.com', displayName: 'Alice Liddell', password: PASSWORD,
     uidNumber: 10001, gidNumber: 5001, loginShell: '/bin/bash', groups: ['engineering'],

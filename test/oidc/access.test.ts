@@ -40,11 +40,11 @@ describe.each(backends)('OpenID Connect access and sessions ($name)', (backend) 
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     const bclUri = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backchannel-logout`;
     server = await startOidcServer(backend);
-    await server.gh.core.directory.createResource(CLI, 'applications', {
+    await server.gh.core.directory.resources.create(CLI, 'applications', {
       name: 'bcl', type: 'oidc', groups: ['staff'], secret: SECRET,
       settings: { redirectUris: [CALLBACK], postLogoutRedirectUris: [`${RP}/signed-out`], backchannelLogoutUri: bclUri },
     });
-    await server.gh.core.directory.createResource(CLI, 'applications', {
+    await server.gh.core.directory.resources.create(CLI, 'applications', {
       name: 'keyed', type: 'oidc', groups: [],
       settings: { grantTypes: ['client_credentials'], tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/jwks` },
     });
@@ -153,11 +153,11 @@ describe.each(backends)('OpenID Connect access and sessions ($name)', (backend) 
   });
 
   it('re-checks the assignment at refresh: removed from the group, the refresh token stops working', async () => {
-    await server.gh.core.directory.addMember(CLI, 'admins', 'user', 'dave');
+    await server.gh.core.directory.groups.addMember(CLI, 'admins', 'user', 'dave');
     const locked = await relyingParty(server.issuer, 'locked', SECRET);
     const tokens = await signInTo(new Browser(server.url), locked, 'dave');
     const refreshed = await client.refreshTokenGrant(locked, tokens.refresh_token!);
-    await server.gh.core.directory.removeMember(CLI, 'admins', 'user', 'dave');
+    await server.gh.core.directory.groups.removeMember(CLI, 'admins', 'user', 'dave');
     await expect(client.refreshTokenGrant(locked, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     const [refused] = await auditEvents(server, { type: 'oidc.token.refused' });
     expect(refused).toMatchObject({ outcome: 'denied', actor: { name: 'dave' }, reasons: [{ code: 'not_assigned' }], details: { client: 'locked', grantType: 'refresh_token' } });
@@ -168,18 +168,18 @@ describe.each(backends)('OpenID Connect access and sessions ($name)', (backend) 
     const tokens = await signInTo(browser, web, 'bob');
     const offline = await signInTo(browser, web, undefined, { scope: 'openid offline_access', prompt: 'consent' });
     expect(offline.refresh_token).toEqual(expect.any(String));
-    await server.gh.core.directory.suspendUser(CLI, 'bob');
+    await server.gh.core.directory.users.suspend(CLI, 'bob');
     for (const refresh of [tokens.refresh_token!, offline.refresh_token!]) {
       await expect(client.refreshTokenGrant(web, refresh)).rejects.toMatchObject({ error: 'invalid_grant' });
     }
     expect((await client.tokenIntrospection(web, tokens.access_token)).active).toBe(false);
-    const bob = await server.gh.core.directory.findUser('bob');
+    const bob = await server.gh.core.directory.users.find('bob');
     expect(await server.gh.core.sessions.list(bob.id)).toEqual([]);
     expect(await server.gh.core.kv('oidc').listTagged({ subject: bob.id }, '')).toEqual([]);
     // The browser's next authorization starts from the sign-in page again.
     const next = await authorize(browser, web);
     await expectPage(next.response, 200, /<h1>Sign in<\/h1>/);
-    await server.gh.core.directory.activateUser(CLI, 'bob');
+    await server.gh.core.directory.users.activate(CLI, 'bob');
   });
 
   it('sends back-channel logout when the user is suspended, and audits the sessions ended', async () => {
@@ -187,12 +187,12 @@ describe.each(backends)('OpenID Connect access and sessions ($name)', (backend) 
     const bcl = await relyingParty(server.issuer, 'bcl', SECRET);
     const tokens = await signInTo(browser, bcl, 'carol');
     logoutTokens.length = 0;
-    await server.gh.core.directory.suspendUser(CLI, 'carol');
+    await server.gh.core.directory.users.suspend(CLI, 'carol');
     expect(logoutTokens).toHaveLength(1);
     expect(verifyJws(logoutTokens[0]!, await jwksOf(server.issuer)).payload).toMatchObject({ aud: 'bcl', sub: tokens.claims()!.sub, sid: tokens.claims()!.sid });
     const [ended] = await auditEvents(server, { type: 'session.ended', user: 'carol' });
     expect(ended).toMatchObject({ details: { reason: 'suspended' } });
-    await server.gh.core.directory.activateUser(CLI, 'carol');
+    await server.gh.core.directory.users.activate(CLI, 'carol');
   });
 
   it('ends the Gatehouse session with RP-initiated logout, and back-channel logout reaches the other clients', async () => {

@@ -51,7 +51,7 @@ describe.each(backends)('OpenID Connect flows ($name)', (backend) => {
     const browser = new Browser(server.url);
     const tokens = await signInTo(browser, web, 'alice');
     const claims = tokens.claims()!;
-    const alice = await server.gh.core.directory.findUser('alice');
+    const alice = await server.gh.core.directory.users.find('alice');
     expect(claims).toMatchObject({
       iss: server.issuer,
       aud: 'web',

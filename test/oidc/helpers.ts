@@ -208,7 +208,7 @@ export async function jwksOf(issuer: string): Promise<{ keys: Array<JsonWebKey &
 }
 
 export async function auditEvents(server: TestServer, query: AuditQuery = {}): Promise<AuditEvent[]> {
-  return (await server.gh.core.directory.dir.audit.query({ limit: 1000, ...query })).items;
+  return (await server.gh.core.audit.query({ limit: 1000, ...query })).items;
 }
 
 /** An HTML page from the layout, with no stack trace and no oidc-provider default page. */

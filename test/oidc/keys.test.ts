@@ -27,7 +27,7 @@ describe.each(backends)('OpenID Connect signing keys ($name)', (backend) => {
     const { core, store, cleanup } = await coreFor(backend);
     try {
       const options = { algorithms: ['RS256', 'ES256'] as const, rotationOverlapHours: 24 };
-      const deps = { store, keyring: core.keyring, auditor: core.auditor };
+      const deps = { store, keyring: core.keyring, auditor: core.audit };
       const [a, b] = [new SigningKeyManager(deps, { ...options, algorithms: [...options.algorithms] }), new SigningKeyManager(deps, { ...options, algorithms: [...options.algorithms] })];
       await Promise.all([a.ensure(CLI), b.ensure(CLI)]);
       const keys = await a.list();
@@ -52,7 +52,7 @@ describe.each(backends)('OpenID Connect signing keys ($name)', (backend) => {
     expect(pending.headers.get('location')).toMatch(/^\/oidc\/interaction\//);
 
     // As `gatehouse keys rotate` does, with an overlap of one second so the test sees the end of it.
-    const rotated = await new SigningKeyManager({ store: server.gh.store, keyring: server.gh.core.keyring, auditor: server.gh.core.auditor }, { algorithms: ['RS256', 'ES256'], rotationOverlapHours: 1 / 3600 }).rotate(CLI);
+    const rotated = await new SigningKeyManager({ store: server.gh.store, keyring: server.gh.core.keyring, auditor: server.gh.core.audit }, { algorithms: ['RS256', 'ES256'], rotationOverlapHours: 1 / 3600 }).rotate(CLI);
     expect(rotated.generation).toBe(2);
     await server.gh.oidc!.refresh();
     const during = await jwksOf(server.issuer);
@@ -74,7 +74,7 @@ describe.each(backends)('OpenID Connect signing keys ($name)', (backend) => {
     expect(later.keys).toHaveLength(2);
     expect(() => verifyJws(before.id_token!, later)).toThrow(/no key/);
     expect(verifyJws(after.id_token!, later).header.kid).toBe(newKid);
-    const [event] = (await server.gh.core.directory.dir.audit.query({ type: 'oidc.keys.rotated' })).items;
+    const [event] = (await server.gh.core.audit.query({ type: 'oidc.keys.rotated' })).items;
     expect(event).toMatchObject({ outcome: 'success', actor: { type: 'cli' }, details: { generation: 2, retiring: expect.arrayContaining([oldKid]) } });
   });
 });

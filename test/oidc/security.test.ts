@@ -116,7 +116,7 @@ describe.each(backends)('OpenID Connect security and bad input ($name)', (backen
     expect(notJsonResponse.status).toBe(400);
     expect(JSON.stringify(await notJsonResponse.json())).not.toMatch(/at .+\(|node_modules/);
     // Nothing was issued to anyone by all this.
-    expect((await server.gh.core.directory.dir.audit.query({ type: 'access.decision', limit: 1000 })).items.every((e) => e.target?.name !== 'app:service')).toBe(true);
+    expect((await server.gh.core.audit.query({ type: 'access.decision', limit: 1000 })).items.every((e) => e.target?.name !== 'app:service')).toBe(true);
   });
 
   it('shows the expired page for a tampered, missing or expired interaction, and a replayed form', async () => {

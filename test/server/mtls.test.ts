@@ -94,9 +94,9 @@ describe.each(backends)('device identification over real connections ($name)', (
 
   beforeAll(async () => {
     t = await coreFor(backend, { server: { trustedProxies: ['127.0.0.1/32'] } });
-    devices = new DeviceService({ store: t.store, keyring: t.core.keyring, auditor: t.core.auditor, config: t.config });
+    devices = new DeviceService({ store: t.store, keyring: t.core.keyring, auditor: t.core.audit, config: t.config });
     await devices.init();
-    device = (await t.core.directory.createResource(CLI_CTX, 'devices', { name: 'laptop-7', owners: [], platform: 'macos', managed: true, posture: {}, attributes: {} } as never)) as Device;
+    device = (await t.core.directory.resources.create(CLI_CTX, 'devices', { name: 'laptop-7', owners: [], platform: 'macos', managed: true, posture: {}, attributes: {} } as never)) as Device;
 
     // The client's certificate, issued by the admin API's handler from a CSR the client made.
     const { csrPem, key } = await makeCsr('ec-p256', 'CN=laptop-7');
@@ -138,7 +138,7 @@ describe.each(backends)('device identification over real connections ($name)', (
     expect(checkIn.body).toMatchObject({ deviceId: device.id, compliant: true, reasons: [] });
     expect(checkIn.headers['cache-control']).toBe('no-store');
 
-    const stored = await t.core.directory.findResource('devices', device.id);
+    const stored = await t.core.directory.resources.find('devices', device.id);
     expect(stored.posture).toMatchObject({ ...REPORT, reportedAt: expect.any(String) });
     expect(stored.lastSeenAt).toBe(stored.posture.reportedAt);
     expect((await events('device.posture.reported'))[0]).toMatchObject({ outcome: 'success', target: { id: device.id }, details: { via: 'mtls', compliant: true }, sourceIp: '127.0.0.1', protocol: 'device' });
@@ -223,7 +223,7 @@ describe.each(backends)('device identification over real connections ($name)', (
     expect(malformed).toMatchObject({ status: 401, body: { detail: 'the Authorization header must be "Device <token>"' } });
 
     // Bad bodies from an authenticated device: clear 400s, nothing written.
-    const before = await t.core.directory.findResource('devices', device.id);
+    const before = await t.core.directory.resources.find('devices', device.id);
     const auth = { authorization: `Device ${token}` };
     const badJson = await request(`${untrustedUrl}/device/v1/posture`, { method: 'POST', body: '{"osVersion":', headers: auth });
     expect(badJson).toMatchObject({ status: 400, body: { detail: expect.stringContaining('malformed JSON') } });
@@ -231,7 +231,7 @@ describe.each(backends)('device identification over real connections ($name)', (
     expect(unknownField).toMatchObject({ status: 400, body: { errors: [{ path: 'jailbroken', message: "unknown field 'jailbroken'" }] } });
     const wrongType = await request(`${untrustedUrl}/device/v1/posture`, { method: 'POST', json: { diskEncrypted: 'yes' }, headers: auth });
     expect(wrongType).toMatchObject({ status: 400, body: { errors: [{ path: 'diskEncrypted' }] } });
-    expect((await t.core.directory.findResource('devices', device.id)).version).toBe(before.version);
+    expect((await t.core.directory.resources.find('devices', device.id)).version).toBe(before.version);
 
     expect((await request(`${untrustedUrl}/device/v1/posture`, { headers: auth })).status).toBe(405);
   });

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatehouse } from '../../src/server/start.ts';
 import { createLogger } from '../../src/log.ts';
-import { StoreUnavailableError } from '../../src/store/errors.ts';
+import { StoreUnavailableError } from '../../src/errors.ts';
 import { backends, postgres } from '../helpers/backends.ts';
 import { testConfig, TEST_ADMIN_KEY } from '../helpers/config.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -50,7 +50,7 @@ describe('the store going down while running (postgres)', () => {
     await admin.connect();
     const dbName = new URL(s.gh.store.url).pathname.slice(1);
     try {
-      await s.gh.core.directory.createUser({ actor: { type: 'system' } }, { username: 'ivy', status: 'active', sshPublicKeys: [], attributes: {}, password: 'quiet-harbour-lamp-77' });
+      await s.gh.core.directory.users.create({ actor: { type: 'system' } }, { username: 'ivy', status: 'active', sshPublicKeys: [], attributes: {}, password: 'quiet-harbour-lamp-77' });
       await admin.query(`alter database ${dbName} allow_connections false`);
       await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [dbName]);
 

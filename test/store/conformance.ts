@@ -6,7 +6,7 @@ import { namespacedTtl } from '../../src/store/namespaced.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Fields, Store } from '../../src/store/types.ts';
 import type { User } from '../../src/directory/model.ts';
-import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/store/errors.ts';
+import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/errors.ts';
 import { freshStore, type Backend } from '../helpers/backends.ts';
 
 const user = (username: string, extra: Partial<Fields<User>> = {}): Fields<User> => ({

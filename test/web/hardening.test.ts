@@ -31,7 +31,7 @@ describe.each(backends)('web front-end under bad input ($name)', (backend) => {
 
   async function newUser(groups: string[] = ['staff'], totp = false): Promise<{ user: User; secret?: string }> {
     const username = `h${randomBytes(3).toString('hex')}`;
-    const user = await server.gh.core.directory.createUser(CLI, { username, status: 'active', sshPublicKeys: [], attributes: {}, groups, password: PASSWORD });
+    const user = await server.gh.core.directory.users.create(CLI, { username, status: 'active', sshPublicKeys: [], attributes: {}, groups, password: PASSWORD });
     if (!totp) return { user };
     await awayFromStepEdge();
     const { secret } = await server.gh.core.totp.enrol(CLI, user.id, username);

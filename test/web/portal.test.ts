@@ -33,7 +33,7 @@ describe.each(backends)('user portal ($name)', (backend) => {
 
   async function newUser(groups: string[]): Promise<User> {
     const username = `p${randomBytes(3).toString('hex')}`;
-    return server.gh.core.directory.createUser(CLI, { username, displayName: `Person ${username}`, status: 'active', sshPublicKeys: [], attributes: {}, groups, password: PASSWORD });
+    return server.gh.core.directory.users.create(CLI, { username, displayName: `Person ${username}`, status: 'active', sshPublicKeys: [], attributes: {}, groups, password: PASSWORD });
   }
 
   async function signedIn(groups: string[] = ['staff']): Promise<{ user: User; c: Client }> {
@@ -154,8 +154,8 @@ describe.each(backends)('user portal ($name)', (backend) => {
     const other = new Client(server.url);
     other.userAgent = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
     await signIn(other, user.username);
-    await server.gh.core.directory.createResource(CLI, 'devices', { name: `${user.username}-laptop`, owners: [user.username], platform: 'linux', managed: true, posture: {}, attributes: {} });
-    await server.gh.core.directory.createResource(CLI, 'devices', { name: 'someone-elses', owners: [], platform: 'macos', managed: false, posture: {}, attributes: {} });
+    await server.gh.core.directory.resources.create(CLI, 'devices', { name: `${user.username}-laptop`, owners: [user.username], platform: 'linux', managed: true, posture: {}, attributes: {} });
+    await server.gh.core.directory.resources.create(CLI, 'devices', { name: 'someone-elses', owners: [], platform: 'macos', managed: false, posture: {}, attributes: {} });
     const { html, csrf } = await c.page('/account/sessions');
     expect(html).toContain('Chrome on Linux');
     expect(html).toContain('Firefox on Windows');

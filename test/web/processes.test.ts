@@ -35,7 +35,7 @@ describe('sign-in across two processes on one PostgreSQL', () => {
   });
 
   it('starts on one server, finishes on the other, and the session is one session', async () => {
-    const user = await a.core.directory.createUser(CLI, { username: 'roamer', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['staff'], password: PASSWORD });
+    const user = await a.core.directory.users.create(CLI, { username: 'roamer', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['staff'], password: PASSWORD });
     await awayFromStepEdge();
     const { secret } = await b.core.totp.enrol(CLI, user.id, 'roamer');
     await b.core.totp.confirm(CLI, user.id, totpCode(secret, -1));

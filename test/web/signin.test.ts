@@ -40,7 +40,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
 
   async function newUser(groups: string[], options: { totp?: boolean } = {}): Promise<{ user: User; secret?: string; recoveryCodes?: string[] }> {
     const username = `w${randomBytes(3).toString('hex')}`;
-    const user = await server.gh.core.directory.createUser(CLI, { username, status: 'active', sshPublicKeys: [], attributes: {}, groups, password: PASSWORD });
+    const user = await server.gh.core.directory.users.create(CLI, { username, status: 'active', sshPublicKeys: [], attributes: {}, groups, password: PASSWORD });
     if (!options.totp) return { user };
     await awayFromStepEdge();
     const { secret } = await server.gh.core.totp.enrol(CLI, user.id, username);
@@ -114,7 +114,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     await expectSeeOther(done, '/account');
     expect((await sessionOf(c))!.authn.map((a) => a.method)).toEqual(['password', 'totp']);
     // Each step is one attempt and one event: the decision, carrying the factor the step checked.
-    const eventsOf = async (res: Response) => (await server.gh.core.directory.dir.audit.query({ requestId: res.headers.get('x-request-id')! })).items;
+    const eventsOf = async (res: Response) => (await server.gh.core.audit.query({ requestId: res.headers.get('x-request-id')! })).items;
     const [passwordDecision, ...noMore] = await eventsOf(passwordStep);
     expect(noMore).toEqual([]);
     expect(passwordDecision).toMatchObject({ type: 'access.decision', outcome: 'denied', actor: { name: user.username }, details: { decision: 'mfa', checks: [{ type: 'authn.password', reasons: [{ code: 'password_ok' }] }] } });
@@ -185,7 +185,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     await expectPage(res, 401, 'did not verify you');
     expect(c.jar.has('gatehouse_session')).toBe(false);
     // No decision followed the check, so the check is the attempt's one event (settled at the end of the request).
-    const events = (await server.gh.core.directory.dir.audit.query({ requestId: res.headers.get('x-request-id')! })).items;
+    const events = (await server.gh.core.audit.query({ requestId: res.headers.get('x-request-id')! })).items;
     expect(events).toMatchObject([{ type: 'authn.webauthn', outcome: 'success', details: { passkey: true, userVerified: false } }]);
   });
 
@@ -282,7 +282,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const c = client();
     await signIn(c, user.username);
     await expectPage(await c.get('/'), 200);
-    await server.gh.core.directory.suspendUser(CLI, user.id);
+    await server.gh.core.directory.users.suspend(CLI, user.id);
     await expectSeeOther(await c.get('/'), '/login?return_to=%2F&resource=portal');
     await expectPage(await postPassword(client(), user.username, PASSWORD), 403, 'Access denied');
   });

@@ -157,7 +157,7 @@ export async function webauthnGet(client: Client, authenticator: SoftwareAuthent
 }
 
 export async function auditEvents(gh: Gatehouse, query: AuditQuery = {}): Promise<AuditEvent[]> {
-  return (await gh.core.directory.dir.audit.query({ limit: 1000, ...query })).items;
+  return (await gh.core.audit.query({ limit: 1000, ...query })).items;
 }
 
 /** The portal's origin the software authenticator signs for (the default mfa.webauthn origin). */

@@ -62,7 +62,7 @@ const rows: Row[] = [
   // The default and the checks before any policy
   { name: 'no policy, default allow', policies: [], action: 'allow', codes: ['default'] },
   { name: 'no policy, default deny', policies: [], defaultAction: 'deny', action: 'deny', codes: ['default'] },
-  { name: 'a suspended user is denied even by an allow policy', policies: [allowAll], req: { user: { id: 'u1', username: 'alice', status: 'suspended' } }, action: 'deny', codes: ['user_suspended'] },
+  { name: 'a suspended user is denied even by an allow policy', policies: [allowAll], req: { user: { id: 'u1', username: 'alice', status: 'suspended' } }, action: 'deny', codes: ['suspended'] },
   { name: 'an application not assigned to the user is denied before policies', policies: [allowAll], req: { resource: { kind: 'app', name: 'payroll', exists: true, assignedGroups: ['finance'] } }, action: 'deny', codes: ['not_assigned'] },
   { name: 'an application assigned to no group is denied', policies: [allowAll], req: { resource: { kind: 'app', name: 'new', exists: true, assignedGroups: [] } }, action: 'deny', codes: ['not_assigned'] },
   { name: 'an unknown application is denied', policies: [allowAll], req: { resource: { kind: 'app', name: 'ghost', exists: false, assignedGroups: [] } }, action: 'deny', codes: ['unknown_resource'] },

@@ -1,0 +1,355 @@
+/**
+ * The sign-in pipeline: every front-end (the sign-in pages, OpenID Connect, LDAP, and SAML and
+ * RADIUS next) hands it what its protocol presented and gets back the access decision. The rules
+ * of a sign-in live here once:
+ *
+ *   presented credential ─▶ identify (login names, service accounts) ─▶ verify (throttle, constant
+ *   cost, the appended-OTP split) ─▶ the device certificate as a factor ─▶ the protocol the resource
+ *   is reached through ─▶ access.decide ─▶ SignInResult
+ *
+ * One attempt is one audit event (DESIGN.md): the factor checks that succeed are carried by the
+ * access decision that concludes the attempt (details.checks); a check that fails is the event
+ * instead; checks no decision took are recorded when the attempt ends.
+ *
+ * Presented credentials:
+ * - password: a login name and a password (LDAP binds, RADIUS PAP, the password page); with
+ *   `appendedOtp`, a 6-digit TOTP code may follow the password (clients that have one field).
+ * - passkey: a usernameless WebAuthn assertion; alone it must have verified the person (PIN,
+ *   biometrics) to stand in for a password.
+ * - totp, webauthn: a second factor for a sign-in whose first factor was proven (`proven`).
+ * - session: nothing new: a decision for a signed-in person with the factors their session holds.
+ *
+ * An application signing in with its own secret (an LDAP service account) is `asApplication`.
+ */
+import type { AccessService } from '../access/service.ts';
+import type { AuthMethod, Decision } from '../access/types.ts';
+import { AttemptAudit, type AuditContext, type Auditor } from '../audit/audit.ts';
+import { ValidationError } from '../directory/common.ts';
+import type { DirectoryService, LoginAttribute } from '../directory/service.ts';
+import type { Application, Device, Protocol, Reason, User } from '../directory/model.ts';
+import type { TotpService } from '../mfa/totp.ts';
+import type { WebAuthnService } from '../mfa/webauthn.ts';
+import { reason } from '../reasons.ts';
+import type { SessionService } from '../sessions/service.ts';
+import type { PasswordAuthenticator } from './password.ts';
+import type { Throttle, ThrottleCounters } from './throttle.ts';
+import { protocolFor } from './protocol.ts';
+
+export type AuthnFactor = { method: AuthMethod; at: string };
+
+/** A device the connection identified, and whether a Gatehouse device certificate identified it. */
+export type DeviceEvidence = { device: Device; certificate: boolean };
+
+export type Presented =
+  | { kind: 'password'; login: string; password: string; loginAttributes?: readonly LoginAttribute[]; appendedOtp?: { separator: string } }
+  | { kind: 'passkey'; challengeId: string; response: unknown }
+  | { kind: 'totp'; userId: string; code: string }
+  | { kind: 'webauthn'; userId: string; challengeId: string; response: unknown }
+  | { kind: 'session'; userId: string };
+
+export interface SignInRequest {
+  presented: Presented;
+  /** `portal`, `ldap`, `app:<name>`, `radius:<name>`. */
+  resource: string;
+  /**
+   * The protocol the front-end carries the request in (ldap, radius, oidc, saml). The sign-in
+   * pages leave it out: the resource decides (protocolFor).
+   */
+  protocol?: Protocol;
+  clientIp?: string | undefined;
+  /** Links the attempt's events to the request (the denial page's reference). */
+  requestId?: string | undefined;
+  /**
+   * The device behind the request, when the connection identifies one (mTLS, a trusted proxy's
+   * header); asked only once a credential is verified.
+   */
+  device?: (() => Promise<DeviceEvidence | undefined>) | undefined;
+  /** Factors proven earlier in this sign-in (before a second factor) or held by the session. */
+  proven?: readonly AuthnFactor[];
+}
+
+/** An attempt the credentials did not get past: no decision was made. */
+export interface Refused {
+  ok: false;
+  /** Why, from the reason catalogue (bad_credentials, throttled, suspended, store_unavailable, …). */
+  reason: Reason;
+  retryAfterSeconds?: number;
+  /** Set when the credential was right but the account cannot sign in (suspended). */
+  user?: User;
+}
+
+/** A person's attempt that got to the access decision. */
+export interface Decided {
+  ok: true;
+  decision: Decision;
+  user: User;
+  /** The factors the decision was made with (the certificate factor included when it counted). */
+  authn: AuthnFactor[];
+  /**
+   * The factors the person proved with credentials, to keep in a session or a pending sign-in:
+   * `authn` without the device certificate, which only this connection proves.
+   */
+  proven: AuthnFactor[];
+  protocol: Protocol;
+  device?: DeviceEvidence;
+}
+
+export type SignInResult = Decided | Refused;
+
+/** An application's sign-in with its own secret. */
+export type ApplicationSignIn =
+  | { ok: true; decision: Decision; application: Application; protocol: Protocol }
+  | Refused;
+
+export interface SignInDeps {
+  auditor: Auditor;
+  directory: DirectoryService;
+  passwords: PasswordAuthenticator;
+  throttle: Throttle;
+  access: AccessService;
+  totp: TotpService;
+  webauthn: WebAuthnService;
+  sessions: SessionService;
+}
+
+const TOTP_DIGITS = 6;
+const now = () => new Date().toISOString();
+
+export class SignIn {
+  private readonly deps: SignInDeps;
+  constructor(deps: SignInDeps) {
+    this.deps = deps;
+  }
+
+  /** The protocol a request for `resource` is made through when the front-end does not carry it in its own (shared with `policy explain`). */
+  protocolFor(resource: string): Promise<Protocol> {
+    return protocolFor(resource, (name) => this.deps.directory.applications.byName(name));
+  }
+
+  /** One authentication attempt, concluded by its access decision. Never throws for bad input; a store failure refuses (fail closed). */
+  async attempt(request: SignInRequest): Promise<SignInResult> {
+    const attempt = new AttemptAudit();
+    try {
+      const protocol = request.protocol ?? (await this.protocolFor(request.resource));
+      return await this.run(request, protocol, attempt);
+    } finally {
+      // Checks no decision took (a right password with a wrong code) are recorded on their own.
+      await this.deps.auditor.settle(attempt);
+    }
+  }
+
+  /**
+   * A person changes their own password (the portal, LDAP Password Modify): the current one is
+   * checked like a sign-in's (throttled, audited), the new one against the policy and history, and
+   * the person's other sessions end (`keepSession`, the one making the change, stays).
+   */
+  async changeOwnPassword(ctx: AuditContext, change: { userId: string; current: string; next: string; keepSession?: string }): Promise<
+    { ok: true } | { ok: false; reason: Reason; retryAfterSeconds?: number; problems?: string[] }
+  > {
+    const user = await this.deps.directory.users.byId(change.userId);
+    if (!user) return { ok: false, reason: reason('bad_credentials') };
+    const checked = await this.deps.passwords.authenticate({ username: user.username, password: change.current, context: ctx });
+    if (checked.outcome === 'error') return { ok: false, reason: checked.reasons[0] ?? reason('store_unavailable') };
+    if (checked.outcome !== 'success' || checked.user.id !== user.id) {
+      const refused = checked.reasons[0] ?? reason('bad_credentials');
+      return { ok: false, reason: refused, ...(checked.outcome === 'failure' && checked.retryAfterSeconds !== undefined ? { retryAfterSeconds: checked.retryAfterSeconds } : {}) };
+    }
+    try {
+      await this.deps.directory.users.setPassword(ctx, user.id, change.next);
+    } catch (err) {
+      if (err instanceof ValidationError) return { ok: false, reason: reason('weak_password'), problems: err.problems.map((p) => p.message) };
+      throw err;
+    }
+    await this.deps.sessions.endAll(ctx, user.id, 'password_changed', change.keepSession);
+    return { ok: true };
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async run(request: SignInRequest, protocol: Protocol, attempt: AttemptAudit): Promise<SignInResult> {
+    const presented = request.presented;
+    const ctx = (user?: Pick<User, 'id' | 'username'>): AuditContext => ({
+      actor: user ? { type: 'user', id: user.id, name: user.username } : { type: 'anonymous' },
+      protocol,
+      ...(request.clientIp ? { sourceIp: request.clientIp } : {}),
+      ...(request.requestId ? { requestId: request.requestId } : {}),
+      attempt,
+    });
+    const proven = request.proven ?? [];
+    switch (presented.kind) {
+      case 'password':
+        return this.password(request, protocol, presented, ctx);
+      case 'passkey': {
+        const result = await this.deps.webauthn.verifyAuthentication(ctx(), presented.challengeId, presented.response);
+        if (!result.ok) return { ok: false, reason: reason(result.reason === 'suspended' ? 'suspended' : 'bad_credentials') };
+        // Alone, a passkey must be more than something you have: the authenticator must have
+        // verified the person (PIN, biometrics) for it to stand in for a password.
+        if (!result.userVerified) return { ok: false, reason: reason('user_not_verified'), user: result.user };
+        return this.decide(request, protocol, ctx(result.user), result.user, { add: [{ method: 'webauthn', at: now() }] });
+      }
+      case 'totp': {
+        const user = await this.activeUser(presented.userId);
+        if (!user) return { ok: false, reason: reason('suspended') };
+        const result = await this.deps.totp.verify(ctx(user), user.id, presented.code);
+        if (!result.ok) {
+          const code = result.reason === 'store_unavailable' ? 'store_unavailable' : result.reason === 'throttled' ? 'throttled' : result.reason === 'replayed' ? 'replayed' : 'invalid_code';
+          return { ok: false, reason: reason(code), ...(result.retryAfterSeconds !== undefined ? { retryAfterSeconds: result.retryAfterSeconds } : {}), user };
+        }
+        return this.decide(request, protocol, ctx(user), user, { proven, add: [{ method: 'totp', at: now() }] });
+      }
+      case 'webauthn': {
+        const user = await this.activeUser(presented.userId);
+        if (!user) return { ok: false, reason: reason('suspended') };
+        const result = await this.deps.webauthn.verifyAuthentication(ctx(user), presented.challengeId, presented.response);
+        if (!result.ok || result.user.id !== user.id) return { ok: false, reason: reason(result.ok ? 'user_mismatch' : result.reason === 'suspended' ? 'suspended' : 'bad_credentials'), user };
+        return this.decide(request, protocol, ctx(user), user, { proven, add: [{ method: 'webauthn', at: now() }] });
+      }
+      case 'session': {
+        const user = await this.activeUser(presented.userId);
+        if (!user) return { ok: false, reason: reason('suspended') };
+        return this.decide(request, protocol, ctx(user), user, { proven });
+      }
+    }
+  }
+
+  private async password(
+    request: SignInRequest,
+    protocol: Protocol,
+    presented: Extract<Presented, { kind: 'password' }>,
+    ctx: (user?: Pick<User, 'id' | 'username'>) => AuditContext,
+  ): Promise<SignInResult> {
+    const known = await this.deps.directory.users.byLogin(presented.login, presented.loginAttributes ?? ['uid']);
+    const username = known?.username ?? presented.login;
+    const check = (password: string) => this.deps.passwords.authenticate({ username, password, user: known ?? null, context: ctx() });
+
+    // A person with active TOTP probably appended a code: that split is tried first, so a correct
+    // password+code never also counts as one failed password attempt.
+    const split = presented.appendedOtp ? await this.splitCode(known, presented.password, presented.appendedOtp.separator) : undefined;
+    if (split) {
+      const first = await check(split.password);
+      if (first.outcome === 'success') {
+        const verified = await this.deps.totp.verify(ctx(first.user), first.user.id, split.code);
+        if (!verified.ok) return { ok: false, reason: reason(verified.reason === 'store_unavailable' ? 'store_unavailable' : 'invalid_code'), user: first.user };
+        const at = now();
+        return this.decide(request, protocol, ctx(first.user), first.user, { groups: first.groups, failures: first.failures, add: [{ method: 'password', at }, { method: 'totp', at }] });
+      }
+    }
+    const result = await check(presented.password);
+    if (result.outcome !== 'success') {
+      return {
+        ok: false,
+        reason: result.reasons[0] ?? reason('bad_credentials'),
+        ...(result.outcome === 'failure' && result.retryAfterSeconds !== undefined ? { retryAfterSeconds: result.retryAfterSeconds } : {}),
+        ...(result.user ? { user: result.user } : {}),
+      };
+    }
+    return this.decide(request, protocol, ctx(result.user), result.user, { groups: result.groups, failures: result.failures, add: [{ method: 'password', at: now() }] });
+  }
+
+  /** A password with a 6-digit code appended (after the separator), for a person whose TOTP is active. */
+  private async splitCode(user: User | undefined, password: string, separator: string): Promise<{ password: string; code: string } | undefined> {
+    const suffix = separator.length + TOTP_DIGITS;
+    if (!user || password.length <= suffix) return undefined;
+    const code = password.slice(-TOTP_DIGITS);
+    if (!/^[0-9]{6}$/.test(code) || password.slice(-suffix, -TOTP_DIGITS) !== separator) return undefined;
+    if ((await this.deps.totp.status(user.id)).totp !== 'active') return undefined;
+    return { password: password.slice(0, -suffix), code };
+  }
+
+  /**
+   * An application signing in as itself with its secret (an LDAP service account): the same
+   * throttle as a person's (keyed `app:<name>`, which no username can be, and by client address),
+   * the secret checked in constant time, then the decision with the application as both the
+   * principal and the resource, so network conditions and deny policies apply.
+   */
+  async asApplication(request: Omit<SignInRequest, 'presented' | 'resource' | 'proven' | 'device'> & { name: string; secret: string; protocol: Protocol; accept?: (app: Application) => string | undefined }): Promise<ApplicationSignIn> {
+    const attempt = new AttemptAudit();
+    try {
+      return await this.application(request, request.protocol, request, attempt);
+    } finally {
+      await this.deps.auditor.settle(attempt);
+    }
+  }
+
+  private async application(request: Pick<SignInRequest, 'clientIp' | 'requestId'>, protocol: Protocol, presented: { name: string; secret: string; accept?: ((app: Application) => string | undefined) | undefined }, attempt: AttemptAudit): Promise<ApplicationSignIn> {
+    const principal = `app:${presented.name}`;
+    const keys = { user: principal, ...(request.clientIp ? { ip: request.clientIp } : {}) };
+    const ctx: AuditContext = { actor: { type: 'anonymous', name: principal }, protocol, ...(request.clientIp ? { sourceIp: request.clientIp } : {}), ...(request.requestId ? { requestId: request.requestId } : {}), attempt };
+    // authn.password, as for a person's sign-in: the secret is this account's password.
+    const record = (outcome: 'success' | 'failure' | 'error', app: Application | undefined, why: Reason, details: Record<string, unknown> = {}) =>
+      this.deps.auditor.record(ctx, {
+        type: 'authn.password',
+        outcome,
+        ...(app ? { actor: { type: 'application' as const, id: app.id, name: app.name } } : {}),
+        target: { type: 'application', ...(app ? { id: app.id } : {}), name: presented.name },
+        reasons: [why],
+        details: { username: principal, ...details },
+      });
+
+    let app: Application | undefined;
+    try {
+      const verdict = await this.deps.throttle.check(keys);
+      if (!verdict.allowed) {
+        const why = reason('throttled', `per ${verdict.scope}`);
+        await record('failure', undefined, why, { retryAfterSeconds: verdict.retryAfterSeconds });
+        return { ok: false, reason: why, retryAfterSeconds: verdict.retryAfterSeconds };
+      }
+      app = await this.deps.directory.applications.verifySecret(presented.name, presented.secret);
+      const problem = app ? presented.accept?.(app) : undefined;
+      if (!app || problem !== undefined) {
+        await this.deps.throttle.failure(keys);
+        const why = reason('bad_credentials', problem);
+        await record('failure', undefined, why);
+        return { ok: false, reason: why };
+      }
+      await this.deps.throttle.success(keys);
+    } catch (err) {
+      // Fail closed.
+      const why = reason('store_unavailable', err instanceof Error ? err.message : String(err));
+      await record('error', undefined, why);
+      return { ok: false, reason: why };
+    }
+    await record('success', app, reason('password_ok', 'service account secret'));
+    const { decision } = await this.deps.access.decide(
+      { ...ctx, actor: { type: 'application', id: app.id, name: app.name } },
+      { application: app, resource: principal, protocol, ...(request.clientIp ? { clientIp: request.clientIp } : {}), authn: [{ method: 'password', at: now() }] },
+    );
+    return { ok: true, decision, application: app, protocol };
+  }
+
+  /**
+   * The access decision for a person with these factors. A certificate of one of the person's own
+   * devices counts as a factor ('certificate') for this request only: the connection proves it.
+   */
+  private async decide(
+    request: SignInRequest,
+    protocol: Protocol,
+    ctx: AuditContext,
+    user: User,
+    factors: { proven?: readonly AuthnFactor[]; add?: AuthnFactor[]; groups?: Awaited<ReturnType<DirectoryService['users']['groupsOf']>>; failures?: ThrottleCounters },
+  ): Promise<SignInResult> {
+    const added = factors.add ?? [];
+    const proven: AuthnFactor[] = [...(factors.proven ?? []).filter((a) => !added.some((b) => b.method === a.method)), ...added];
+    let authn = proven;
+    const device = await request.device?.();
+    if (device?.certificate && device.device.owners.includes(user.username) && !authn.some((a) => a.method === 'certificate')) {
+      authn = [...authn, { method: 'certificate', at: now() }];
+    }
+    const { decision } = await this.deps.access.decide(ctx, {
+      user,
+      ...(factors.groups ? { groups: factors.groups } : {}),
+      ...(factors.failures ? { failures: factors.failures } : {}),
+      resource: request.resource,
+      protocol,
+      ...(request.clientIp ? { clientIp: request.clientIp } : {}),
+      ...(device ? { device } : {}),
+      authn,
+    });
+    return { ok: true, decision, user, authn, proven, protocol, ...(device ? { device } : {}) };
+  }
+
+  private async activeUser(id: string): Promise<User | undefined> {
+    const user = await this.deps.directory.users.byId(id);
+    return user?.status === 'active' ? user : undefined;
+  }
+}
