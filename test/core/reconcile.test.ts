@@ -54,11 +54,14 @@ describe.each(backends)('reconciliation ($name)', (backend) => {
     expect(runs[0]).toMatchObject({ actor: { type: 'config', name: 'test.yaml' }, details: { created: 0, updated: 0, deleted: 0, file: 'config/gatehouse.yaml' } });
   });
 
-  it('applies the production example with its networks, RADIUS client and policies, idempotently', async () => {
-    const env = { DB_PASSWORD: 'x', GATEHOUSE_SECRET_KEY: randomBytes(32).toString('base64'), RADIUS_VPN_SECRET: 'vpn-shared-secret-0123' };
+  it('applies the production example with its networks, applications and policies, idempotently', async () => {
+    // Only what its header says `config check` needs: no RADIUS secret while RADIUS is not built.
+    const env = { DB_PASSWORD: 'x', GATEHOUSE_SECRET_KEY: randomBytes(32).toString('base64') };
     const example = await loadConfigFile('config/production.yaml', ConfigSchema, env);
     const config = { ...t.config, directory: example.directory };
     await reconcile(t.core, t.store, config, CONFIG_CTX, 'config/production.yaml');
+    expect((await t.store.directory.networks.all()).map((n) => n.name).sort()).toEqual(['hq', 'tor-exits', 'vpn']);
+    expect((await t.store.directory.applications.all()).map((a) => a.name).sort()).toEqual(['aws', 'grafana', 'jenkins']);
     expect((await t.store.directory.policies.all()).map((p) => p.name)).toEqual(['aws-managed-only', 'eng-mfa', 'risky-sign-ins']);
     expect((await t.store.directory.policies.findByName('eng-mfa'))?.except).toEqual({ device: { managed: true }, network: { in: ['hq', 'vpn'] } });
     expect(await reconcile(t.core, t.store, config, CONFIG_CTX, 'config/production.yaml')).toEqual({ created: 0, updated: 0, deleted: 0 });
