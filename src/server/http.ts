@@ -5,6 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
+import { securityHeaders } from '../../protocols/web/http.ts';
+import { errorPage } from '../../protocols/web/views.ts';
 import type { Core } from '../core.ts';
 import { metricMethod, UNMATCHED_ROUTE, type Metrics } from './metrics.ts';
 import { HttpProblem, toProblem } from './problem.ts';
@@ -78,8 +80,17 @@ export function createHttpApp(core: Core, metrics: Metrics, mounts: HttpMount[])
   for (const mount of mounts) app.use(mount);
 
   app.use(async (ctx) => {
-    const { problem } = toProblem(new HttpProblem(404, 'Not found', `no resource at ${ctx.method} ${ctx.path}`));
     ctx.status = 404;
+    ctx.vary('Accept');
+    // A browser that followed a stale link gets a page in the Gatehouse layout; API clients (which
+    // send */*, application/json or problem+json, never text/html first) keep RFC 9457 problem+json.
+    if (ctx.accepts('application/problem+json', 'text/html') === 'text/html') {
+      securityHeaders(ctx, core.config);
+      ctx.type = 'text/html; charset=utf-8';
+      ctx.body = errorPage({ title: 'Page not found', message: 'There is no page at this address.', reference: ctx.state.requestId });
+      return;
+    }
+    const { problem } = toProblem(new HttpProblem(404, 'Not found', `no resource at ${ctx.method} ${ctx.path}`));
     ctx.type = 'application/problem+json';
     ctx.body = problem;
   });
