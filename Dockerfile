@@ -5,6 +5,8 @@
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# package.json's preinstall runs the Node.js version check.
+COPY bin/node-version.cjs ./bin/
 # Prebuilt binaries only (better-sqlite3, @node-rs/argon2): nothing compiles.
 RUN npm ci --omit=dev --no-audit --no-fund
 
