@@ -5,6 +5,8 @@
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+# package.json's preinstall runs the Node.js version check.
+COPY bin/node-version.cjs ./bin/
 # Prebuilt binaries only (better-sqlite3, @node-rs/argon2): nothing compiles.
 RUN npm ci --omit=dev --no-audit --no-fund
 
@@ -18,7 +20,8 @@ COPY src ./src
 COPY protocols ./protocols
 COPY migrations ./migrations
 COPY config ./config
-RUN mkdir -p /app/data && chown -R node:node /app/data
+# The store and the generated key file are the server user's alone (docs/operations.md).
+RUN mkdir -p /app/data && chown -R node:node /app/data && chmod 700 /app/data
 USER node
 # The demo config listens on loopback unless GATEHOUSE_HTTP_HOST says otherwise; a container must listen on all interfaces.
 ENV GATEHOUSE_HTTP_HOST=0.0.0.0 GATEHOUSE_LDAP_HOST=0.0.0.0

@@ -7,6 +7,8 @@
 
 /** Tag octets (RFC 4511 Appendix B). */
 const SEQUENCE = 0x30;
+/** [0] Controls of an LDAPMessage (context-specific, constructed). */
+const CONTROLS = 0xa0;
 const SET = 0x31;
 const OCTET_STRING = 0x04;
 const INTEGER = 0x02;
@@ -33,7 +35,7 @@ function tlv(tag: number, parts: readonly Buffer[]): Buffer {
   return Buffer.concat([Buffer.from([tag]), lengthOctets(length), ...parts]);
 }
 
-const octets = (value: string) => tlv(OCTET_STRING, [Buffer.from(value, 'utf8')]);
+const octets = (value: string | Buffer) => tlv(OCTET_STRING, [typeof value === 'string' ? Buffer.from(value, 'utf8') : value]);
 
 /** A non-negative INTEGER (message IDs, RFC 4511 §4.1.1: 0..2^31-1) or ENUMERATED. */
 function integer(tag: number, value: number): Buffer {
@@ -64,6 +66,27 @@ export function searchResultDoneOp(status: number, matchedDN = '', diagnosticMes
 /** The SearchResultDone of a search that succeeded, the same every time. */
 export const SUCCESS_DONE: Buffer = searchResultDoneOp(0);
 
+/** A control on a response message: its type and its encoded controlValue, if any. */
+export interface ResponseControl {
+  type: string;
+  value?: Buffer;
+}
+
+/**
+ * The `[0] Controls` of a response LDAPMessage (RFC 4511 §4.1.11), each `SEQUENCE { controlType,
+ * controlValue }` with no criticality: it is `BOOLEAN DEFAULT FALSE`, should be FALSE on responses
+ * (§4.1.11), and RFC 4511 §5.1 says a value equal to its default MUST be absent (some decoders read
+ * an explicit `01 01 00` as TRUE).
+ */
+export function controlsOp(controls: readonly ResponseControl[]): Buffer {
+  return tlv(CONTROLS, controls.map((c) => tlv(SEQUENCE, [octets(c.type), ...(c.value ? [octets(c.value)] : [])])));
+}
+
+/** RFC 2696 §2: realSearchControlValue ::= SEQUENCE { size INTEGER (0..maxInt), cookie OCTET STRING }. */
+export function pagedResultsValue(size: number, cookie: Buffer): Buffer {
+  return tlv(SEQUENCE, [integer(INTEGER, size), octets(cookie)]);
+}
+
 function lengthSize(length: number): number {
   return length < 0x80 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : length < 0x1000000 ? 4 : 5;
 }
@@ -81,7 +104,9 @@ export class MessageBatch {
     this.id = integer(INTEGER, messageId);
   }
 
-  add(op: Buffer): void {
+  /** Adds a message: a protocolOp, followed by its controls (controlsOp) when it has any. */
+  add(op: Buffer, controls?: Buffer): void {
+    if (controls) op = Buffer.concat([op, controls]);
     this.ops.push(op);
     const body = this.id.length + op.length;
     this.bytes += 1 + lengthSize(body) + body;

@@ -15,11 +15,9 @@
  * its scope; anyone bound reads cn=Subschema. userPassword and secrets are never held in an entry,
  * so they can never be returned.
  */
-import ldapControls from '@ldapjs/controls';
-import type { Control } from '@ldapjs/controls';
 import type { Core } from '../../src/core.ts';
 import type { Logger } from '../../src/log.ts';
-import { searchResultEntryOp } from './ber.ts';
+import { pagedResultsValue, searchResultEntryOp, type ResponseControl } from './ber.ts';
 import type { Bound } from './bind.ts';
 import { TreeCache } from './cache.ts';
 import type { RawFilter } from './decode.ts';
@@ -33,8 +31,6 @@ import type { LdapOptions } from './options.ts';
 import { issueCookie, PAGED_RESULTS, pageRequestOf, readCookie, type PageRequest, type RequestControl } from './paging.ts';
 import { SUBSCHEMA_DN, subschemaEntry } from './schema.ts';
 import type { Tree } from './tree.ts';
-
-const { PagedResultsControl } = ldapControls;
 
 export const SCOPE = { base: 0, one: 1, sub: 2 } as const;
 
@@ -67,7 +63,7 @@ export interface SearchDone {
   message?: string;
   matchedDN?: string;
   /** Response controls for the SearchResultDone (the paged results cookie). */
-  controls?: Control[];
+  controls?: ResponseControl[];
 }
 
 export interface SearchOutput extends SearchDone {
@@ -204,7 +200,7 @@ export function createSearcher(core: Core, options: LdapOptions, log: Logger = c
 /** A paged search's SearchResultDone carries the response control; an empty cookie ends the paging. */
 function pagedDone(status: number, message?: string, cookie: Buffer = Buffer.alloc(0)): SearchDone {
   // The size is the server's estimate of the total; 0 = "no estimate" (RFC 2696 §2).
-  return { status, ...(message ? { message } : {}), controls: [new PagedResultsControl({ value: { size: 0, cookie } })] };
+  return { status, ...(message ? { message } : {}), controls: [{ type: PAGED_RESULTS, value: pagedResultsValue(0, cookie) }] };
 }
 
 function done(page: PageRequest | undefined, result: SearchDone): SearchDone {

@@ -12,7 +12,7 @@ import { BerReader } from '@ldapjs/asn1';
 import ldapMessages from '@ldapjs/messages';
 import type { BindRequest, ExtensionRequest, LdapMessage, LdapResult } from '@ldapjs/messages';
 import type { Core } from '../../src/core.ts';
-import { MessageBatch, searchResultDoneOp, SUCCESS_DONE } from './ber.ts';
+import { controlsOp, MessageBatch, searchResultDoneOp, SUCCESS_DONE } from './ber.ts';
 import { simpleBind, type Bound } from './bind.ts';
 import { NOTICE_OF_DISCONNECTION, PASSWORD_MODIFY, RESULT, START_TLS, WHO_AM_I } from './codes.ts';
 import { decodeSearchRequest, type DecodedSearch } from './decode.ts';
@@ -323,16 +323,9 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
           typesOnly: req.typesOnly,
           controls: req.controls,
         }, sink);
-        // The SearchResultDone: written by hand on the common path, by @ldapjs when it carries controls (paging).
-        if (result.controls) {
-          const wait = flush();
-          if (wait) await wait;
-          return send(conn, new SearchResultDone({
-            messageId, status: result.status, controls: result.controls,
-            ...(result.message ? { diagnosticMessage: result.message } : {}), ...(result.matchedDN ? { matchedDN: result.matchedDN } : {}),
-          }));
-        }
-        batch.add(result.status === RESULT.success && !result.message && !result.matchedDN ? SUCCESS_DONE : searchResultDoneOp(result.status, result.matchedDN, result.message));
+        // The SearchResultDone, with its response controls (paging) when it has any.
+        const done = result.status === RESULT.success && !result.message && !result.matchedDN ? SUCCESS_DONE : searchResultDoneOp(result.status, result.matchedDN, result.message);
+        batch.add(done, result.controls ? controlsOp(result.controls) : undefined);
         return flush();
       }
       case 'ExtensionRequest': {

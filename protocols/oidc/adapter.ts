@@ -3,21 +3,29 @@
  * sessions, interactions, grants, codes, tokens, device codes, PAR requests, replay detection.
  * Clients are not stored here: they are the applications of type oidc, read on every request.
  *
- *  - key `<Model>:<id>`, value `{ p: payload, l?: lineage }`, expiring with the artifact;
+ *  - key `<Model>:<SHA-256 of id>`, value `{ p: payload without jti, l?: lineage }`, expiring with
+ *    the artifact. Ids are bearer credentials (refresh tokens, codes, the session cookie): what the
+ *    store holds cannot be presented as one, so a copy of the database redeems nothing. The model
+ *    prefix stays in clear, so entries are still listed by model (`Session:`);
  *  - tags: `subject` = the account (suspending a user deletes everything of theirs at once, in
  *    every namespace); `group` = the grant id on grant-bound artifacts (revocation by grant is one
  *    tagged delete), and on sessions the Gatehouse session they belong to (`gs:<lineage>`);
  *  - single use (codes, refresh tokens, device codes, PAR requests): `consume` adds a marker
- *    `<Model>:<id>:consumed` with the store's insert-if-absent, so of two concurrent redemptions
- *    exactly one wins, on SQLite and on PostgreSQL alike. The marker is untagged and never
- *    deleted, only expires with the artifact, so no revocation can reopen the race. The loser gets
+ *    `<Model>:<SHA-256 of id>:consumed` with the store's insert-if-absent, so of two concurrent
+ *    redemptions exactly one wins, on SQLite and on PostgreSQL alike. The marker is untagged and
+ *    never deleted, only expires with the artifact, so no revocation can reopen the race. The loser gets
  *    invalid_grant and, for a code or refresh token, the grant is revoked: two uses of one
  *    credential mean one of them is not the client's (RFC 6749 §4.1.2, RFC 9700 §4.14.2);
- *  - secondary indexes `SessionUid:<uid>` and `UserCode:<code>` point at the id, with the same
- *    life and tags as what they index.
+ *  - secondary indexes `SessionUid:<SHA-256 of uid>` and `UserCode:<SHA-256 of code>` hold the id
+ *    they point at encrypted with the secrets keyring (a lookup by uid or user code must give the
+ *    model back its id: oidc-provider saves a device code found by its user code), with the same
+ *    life and tags as what they index. Likewise an interaction's references to other artifacts
+ *    (the device code, the PAR request, the session cookie) are stored encrypted.
  */
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from 'oidc-provider';
+import { hashSecret } from '../../src/secrets/digest.ts';
+import { SecretError, type Keyring } from '../../src/secrets/keyring.ts';
 import type { TtlStore, TtlTags } from '../../src/store/types.ts';
 
 /** Models used once; `consumed` is set on them when they are. */
@@ -66,6 +74,17 @@ function accountOf(payload: AdapterPayload): string | undefined {
 
 export const lineageGroup = (lineage: string) => `gs:${lineage}`;
 
+/**
+ * The key, in the `oidc` namespace, of the artifact (or index) `model` with id `id`. Everything that
+ * reads or deletes an entry of this namespace by id goes through here, so all agree on the hash.
+ */
+export function artifactKey(model: string, id: string): string {
+  return `${model}:${hashSecret(id)}`;
+}
+
+/** Associated data of the encrypted ids (a ciphertext made for one place cannot be moved to another). */
+const sealPurpose = (where: string) => `oidc-id:${where}`;
+
 function reuseError(model: string): Error {
   switch (model) {
     case 'AuthorizationCode':
@@ -83,15 +102,61 @@ export class TtlAdapter implements Adapter {
   private readonly model: string;
   private readonly kv: TtlStore;
   private readonly hooks: AdapterHooks;
+  private readonly keyring: Keyring;
 
-  constructor(model: string, kv: TtlStore, hooks: AdapterHooks) {
+  constructor(model: string, kv: TtlStore, hooks: AdapterHooks, keyring: Keyring) {
     this.model = model;
     this.kv = kv;
     this.hooks = hooks;
+    this.keyring = keyring;
   }
 
   private key(id: string): string {
-    return `${this.model}:${id}`;
+    return artifactKey(this.model, id);
+  }
+
+  private seal(id: string, where: string): string {
+    return this.keyring.encrypt(id, sealPurpose(where));
+  }
+
+  /** The id sealed here, or undefined when it does not open (the key is gone, or it was tampered with): not found. */
+  private open(sealed: unknown, where: string): string | undefined {
+    if (typeof sealed !== 'string') return undefined;
+    try {
+      return this.keyring.decrypt(sealed, sealPurpose(where));
+    } catch (err) {
+      if (err instanceof SecretError) return undefined;
+      throw err;
+    }
+  }
+
+  /** What is stored of a payload: no jti (the key is its hash), an interaction's references encrypted. */
+  private toStored(payload: AdapterPayload): AdapterPayload {
+    const { jti: _jti, ...rest } = payload;
+    if (this.model !== 'Interaction') return rest;
+    const out = rest as AdapterPayload & { deviceCode?: unknown; parJti?: unknown; session?: { cookie?: unknown } };
+    if (typeof out.deviceCode === 'string') out.deviceCode = this.seal(out.deviceCode, 'Interaction.deviceCode');
+    if (typeof out.parJti === 'string') out.parJti = this.seal(out.parJti, 'Interaction.parJti');
+    if (out.session && typeof out.session.cookie === 'string') out.session = { ...out.session, cookie: this.seal(out.session.cookie, 'Interaction.session.cookie') };
+    return out;
+  }
+
+  /** The payload oidc-provider saved under `id`, from what is stored; undefined if a reference does not open. */
+  private fromStored(id: string, stored: AdapterPayload): AdapterPayload | undefined {
+    const payload = { ...stored, jti: id } as AdapterPayload & { deviceCode?: unknown; parJti?: unknown; session?: { cookie?: unknown } };
+    if (this.model !== 'Interaction') return payload;
+    for (const field of ['deviceCode', 'parJti'] as const) {
+      if (payload[field] === undefined) continue;
+      const opened = this.open(payload[field], `Interaction.${field}`);
+      if (opened === undefined) return undefined;
+      payload[field] = opened;
+    }
+    if (payload.session && payload.session.cookie !== undefined) {
+      const cookie = this.open(payload.session.cookie, 'Interaction.session.cookie');
+      if (cookie === undefined) return undefined;
+      payload.session = { ...payload.session, cookie };
+    }
+    return payload;
   }
 
   private tags(payload: AdapterPayload, lineage?: string): TtlTags {
@@ -104,7 +169,7 @@ export class TtlAdapter implements Adapter {
     const ttl = ttlOf(expiresIn);
     if (this.model === 'ReplayDetection') {
       // A JWT id seen once (DPoP proof, client assertion): insert-if-absent makes the check atomic.
-      if (!(await this.kv.add(this.key(id), { p: payload }, ttl))) throw new errors.InvalidRequest('the proof or assertion was already used (replay)');
+      if (!(await this.kv.add(this.key(id), { p: this.toStored(payload) }, ttl))) throw new errors.InvalidRequest('the proof or assertion was already used (replay)');
       return;
     }
     let lineage: string | undefined;
@@ -112,27 +177,33 @@ export class TtlAdapter implements Adapter {
       lineage = (await this.hooks.lineage(accountOf(payload))) ?? (await this.kv.get<Stored>(this.key(id)))?.l;
     }
     const tags = this.tags(payload, lineage);
-    await this.kv.put(this.key(id), { p: payload, ...(lineage ? { l: lineage } : {}) } satisfies Stored, ttl, tags);
-    if (this.model === 'Session' && typeof payload.uid === 'string') await this.kv.put(`SessionUid:${payload.uid}`, id, ttl, tags);
-    if (this.model === 'DeviceCode' && typeof payload.userCode === 'string') await this.kv.put(`UserCode:${payload.userCode}`, id, ttl, tags);
+    await this.kv.put(this.key(id), { p: this.toStored(payload), ...(lineage ? { l: lineage } : {}) } satisfies Stored, ttl, tags);
+    if (this.model === 'Session' && typeof payload.uid === 'string') await this.kv.put(artifactKey('SessionUid', payload.uid), this.seal(id, 'SessionUid'), ttl, tags);
+    if (this.model === 'DeviceCode' && typeof payload.userCode === 'string') await this.kv.put(artifactKey('UserCode', payload.userCode), this.seal(id, 'UserCode'), ttl, tags);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
     if (this.model === 'Client') return this.hooks.client(id);
     if (typeof id !== 'string' || id.length === 0 || id.length > 256) return undefined;
-    if (!CONSUMABLE.has(this.model)) return (await this.kv.get<Stored>(this.key(id)))?.p;
+    if (!CONSUMABLE.has(this.model)) {
+      const stored = await this.kv.get<Stored>(this.key(id));
+      return stored && this.fromStored(id, stored.p);
+    }
     const [stored, consumed] = await Promise.all([this.kv.get<Stored>(this.key(id)), this.kv.get<number>(`${this.key(id)}:consumed`)]);
     if (!stored) return undefined;
-    return consumed === undefined ? stored.p : { ...stored.p, consumed };
+    const payload = this.fromStored(id, stored.p);
+    return payload && (consumed === undefined ? payload : { ...payload, consumed });
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const id = await this.kv.get<string>(`SessionUid:${uid}`);
+    if (typeof uid !== 'string' || uid.length === 0 || uid.length > 256) return undefined;
+    const id = this.open(await this.kv.get<string>(artifactKey('SessionUid', uid)), 'SessionUid');
     return id === undefined ? undefined : this.find(id);
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    const id = await this.kv.get<string>(`UserCode:${userCode}`);
+    if (typeof userCode !== 'string' || userCode.length === 0 || userCode.length > 256) return undefined;
+    const id = this.open(await this.kv.get<string>(artifactKey('UserCode', userCode)), 'UserCode');
     return id === undefined ? undefined : this.find(id);
   }
 
@@ -145,7 +216,7 @@ export class TtlAdapter implements Adapter {
     if (first) return;
     if (GRANT_SOURCES.has(this.model) && typeof stored.p.grantId === 'string') {
       await this.kv.deleteTagged({ group: stored.p.grantId });
-      await this.kv.delete(`Grant:${stored.p.grantId}`);
+      await this.kv.delete(artifactKey('Grant', stored.p.grantId));
       await this.hooks.reused(this.model, stored.p);
     }
     throw reuseError(this.model);
@@ -155,8 +226,8 @@ export class TtlAdapter implements Adapter {
     const stored = await this.kv.get<Stored>(this.key(id));
     await Promise.all([
       this.kv.delete(this.key(id)),
-      this.model === 'Session' && typeof stored?.p.uid === 'string' ? this.kv.delete(`SessionUid:${stored.p.uid}`) : undefined,
-      this.model === 'DeviceCode' && typeof stored?.p.userCode === 'string' ? this.kv.delete(`UserCode:${stored.p.userCode}`) : undefined,
+      this.model === 'Session' && typeof stored?.p.uid === 'string' ? this.kv.delete(artifactKey('SessionUid', stored.p.uid)) : undefined,
+      this.model === 'DeviceCode' && typeof stored?.p.userCode === 'string' ? this.kv.delete(artifactKey('UserCode', stored.p.userCode)) : undefined,
     ]);
   }
 

@@ -34,7 +34,7 @@ import { HttpProblem } from '../../src/server/problem.ts';
 import type { Session } from '../../src/sessions/service.ts';
 import { clearSessionCookie, currentSession } from '../web/session-cookie.ts';
 import { authnContext } from './account.ts';
-import { lineageGroup } from './adapter.ts';
+import { artifactKey, lineageGroup } from './adapter.ts';
 import type { KeySet, SigningKeyManager } from '../../src/keys/signing.ts';
 import * as pages from './pages.ts';
 import { auditContext, buildProvider, INTERACTION_PATH } from './provider.ts';
@@ -295,14 +295,14 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
       entries.map(async (entry) => {
         const { accountId, authorizations = {}, uid } = entry.value.p;
         await kv.delete(entry.key);
-        if (uid) await kv.delete(`SessionUid:${uid}`);
+        if (uid) await kv.delete(artifactKey('SessionUid', uid));
         await Promise.all(
           Object.entries(authorizations).map(async ([clientId, authorization]) => {
             if (provider && accountId) await backchannelLogout(provider, clientId, accountId, authorization.sid);
             // As oidc-provider's own logout does: grants that end with the session (no offline_access) are revoked.
             if (authorization.grantId && !authorization.persistsLogout) {
               await kv.deleteTagged({ group: authorization.grantId });
-              await kv.delete(`Grant:${authorization.grantId}`);
+              await kv.delete(artifactKey('Grant', authorization.grantId));
             }
           }),
         );
@@ -355,7 +355,7 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
 
     // When this request sends the person to sign in, it remembers when: a sign-in after that is
     // fresh for this request (prompt=login, max_age, even max_age=0), so nobody is asked twice.
-    const reauthKey = `Reauth:${uid}`;
+    const reauthKey = artifactKey('Reauth', uid);
     const sendToSignIn = async (force: boolean) => {
       await kv.put(reauthKey, Date.now(), Math.max(1, interaction.exp - Math.floor(Date.now() / 1000)));
       seeOther(ctx, signIn(here, resource, { ...(force ? { force: '1' } : {}), cancel: `${here}/abort` }));

@@ -109,7 +109,7 @@ export function buildProvider(options: ProviderOptions): Provider {
 
   const ttl = config.ttl;
   const configuration: Configuration = {
-    adapter: (name: string) => new TtlAdapter(name, options.kv, adapterHooks),
+    adapter: (name: string) => new TtlAdapter(name, options.kv, adapterHooks, core.keyring),
     clients: [],
     clientDefaults: {
       grant_types: ['authorization_code'],

@@ -104,6 +104,9 @@ function refuseOtherMethods(router: Router<RequestState>, ctx: Ctx): void {
   const matched = router.match(ctx.path, ctx.method);
   const allowed = [...new Set(matched.path.flatMap((layer) => layer.methods))];
   if (allowed.length && !matched.pathAndMethod.some((layer) => layer.methods.length > 0)) {
+    // Counted under the route's template, never the raw path (an unbounded metrics label).
+    const template = matched.path[0]?.path;
+    if (typeof template === 'string') ctx.state.route = template;
     throw new HttpProblem(405, 'Method not allowed', `${ctx.method} is not allowed on ${ctx.path}; use ${allowed.join(', ')}`, { headers: { Allow: allowed.join(', ') } });
   }
 }

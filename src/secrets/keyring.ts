@@ -5,9 +5,10 @@
  *
  *   format:  v1.<keyId>.<base64url(iv[12] || ciphertext || tag[16])>
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
+import { makePrivateDir, PRIVATE_FILE_MODE } from '../private-files.ts';
 
 export class SecretError extends Error {
   override readonly name = 'SecretError';
@@ -81,14 +82,14 @@ export class Keyring {
 
 /**
  * The keyring from configuration; when none is configured, a key file generated on first start
- * (mode 0600). The caller warns about the latter.
+ * (mode 0600, in a directory made 0700 if it does not exist). The caller warns about the latter.
  */
 export function loadKeyring(config: { keys: KeySpec[]; keyFile: string }): Keyring {
   if (config.keys.length > 0) return new Keyring(config.keys);
   if (!existsSync(config.keyFile)) {
-    mkdirSync(dirname(config.keyFile), { recursive: true });
-    writeFileSync(config.keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    makePrivateDir(dirname(config.keyFile));
+    writeFileSync(config.keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: PRIVATE_FILE_MODE, flag: 'wx' });
   }
-  chmodSync(config.keyFile, 0o600);
+  chmodSync(config.keyFile, PRIVATE_FILE_MODE);
   return new Keyring([{ id: 'file', key: readFileSync(config.keyFile, 'utf8') }]);
 }

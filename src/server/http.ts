@@ -5,14 +5,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
+import { securityHeaders } from '../../protocols/web/http.ts';
+import { errorPage } from '../../protocols/web/views.ts';
 import type { Core } from '../core.ts';
-import type { Metrics } from './metrics.ts';
+import { metricMethod, UNMATCHED_ROUTE, type Metrics } from './metrics.ts';
 import { HttpProblem, toProblem } from './problem.ts';
 
 export interface RequestState {
   requestId: string;
   clientIp: string | undefined;
-  /** The route template, for metrics (set by routers). */
+  /**
+   * The route template, for metrics (set by routers): a constant of the code, never a value taken
+   * from the request, since every distinct value is a new time series kept for the process's life.
+   */
   route?: string;
 }
 
@@ -39,9 +44,12 @@ export function createHttpApp(core: Core, metrics: Metrics, mounts: HttpMount[])
       ctx.body = problem;
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const route = ctx.state.route ?? (ctx.status === 404 ? 'unmatched' : ctx.path);
-      metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
-      metrics.httpDuration.observe({ method: ctx.method, route }, seconds);
+      // Labels are bounded: the route is a template set by a router (or one constant when none
+      // matched, whatever the status), the method one of a fixed list, the status a 3-digit code.
+      const route = ctx.state.route ?? UNMATCHED_ROUTE;
+      const method = metricMethod(ctx.method);
+      metrics.httpRequests.inc({ method, route, status: String(ctx.status) });
+      metrics.httpDuration.observe({ method, route }, seconds);
       core.logger.debug({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(seconds * 1000), ip: ctx.state.clientIp }, 'http');
     }
   });
@@ -72,8 +80,17 @@ export function createHttpApp(core: Core, metrics: Metrics, mounts: HttpMount[])
   for (const mount of mounts) app.use(mount);
 
   app.use(async (ctx) => {
-    const { problem } = toProblem(new HttpProblem(404, 'Not found', `no resource at ${ctx.method} ${ctx.path}`));
     ctx.status = 404;
+    ctx.vary('Accept');
+    // A browser that followed a stale link gets a page in the Gatehouse layout; API clients (which
+    // send */*, application/json or problem+json, never text/html first) keep RFC 9457 problem+json.
+    if (ctx.accepts('application/problem+json', 'text/html') === 'text/html') {
+      securityHeaders(ctx, core.config);
+      ctx.type = 'text/html; charset=utf-8';
+      ctx.body = errorPage({ title: 'Page not found', message: 'There is no page at this address.', reference: ctx.state.requestId });
+      return;
+    }
+    const { problem } = toProblem(new HttpProblem(404, 'Not found', `no resource at ${ctx.method} ${ctx.path}`));
     ctx.type = 'application/problem+json';
     ctx.body = problem;
   });

@@ -4,6 +4,19 @@
  */
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
+/** The route label of a request no router claimed (404s, 405s, errors before routing). */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+/**
+ * The methods of RFC 9110 §9 and PATCH (RFC 5789); any other token the HTTP parser lets through
+ * (WebDAV's PROPFIND, PURGE, ...) is counted as 'other', so the method label stays bounded.
+ */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+
+export function metricMethod(method: string): string {
+  return METHODS.has(method) ? method : 'other';
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;

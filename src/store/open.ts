@@ -4,11 +4,11 @@
  *   sqlite::memory:              (tests)
  *   postgres://user:pass@host:5432/db   (production; several processes may share it)
  */
-import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import { migrations } from '../../migrations/index.ts';
+import { makePrivateDir, makePrivateFile, restrictFile } from '../private-files.ts';
 import { StoreUnavailableError } from './errors.ts';
 import { KnexDirectory } from './knex/directory.ts';
 import { mapDriverError } from './knex/sql.ts';
@@ -78,7 +78,7 @@ export function knexConfig(url: string, options: StoreOptions = {}): Knex.Config
   };
   if (target.dialect === 'sqlite') {
     const filename = target.filename === ':memory:' ? ':memory:' : resolve(target.filename);
-    if (filename !== ':memory:') mkdirSync(dirname(filename), { recursive: true });
+    if (filename !== ':memory:') prepareSqliteFiles(filename);
     return {
       client: 'better-sqlite3',
       connection: { filename },
@@ -115,6 +115,17 @@ export function knexConfig(url: string, options: StoreOptions = {}): Knex.Config
     pool: { min: 0, max: options.poolMax ?? 10 },
     migrations: MIGRATIONS,
   };
+}
+
+/**
+ * The database file exists with mode 0600 before SQLite opens it, in a directory made 0700 if
+ * Gatehouse creates it: SQLite gives the -wal and -shm files it creates the database file's mode,
+ * so they are private too. Existing ones (an earlier version made them 0644) are set to 0600.
+ */
+function prepareSqliteFiles(filename: string): void {
+  makePrivateDir(dirname(filename));
+  makePrivateFile(filename);
+  for (const suffix of ['-wal', '-shm', '-journal']) restrictFile(`${filename}${suffix}`);
 }
 
 export class KnexStore implements Store {

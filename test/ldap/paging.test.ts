@@ -1,12 +1,16 @@
 /**
  * Simple Paged Results (RFC 2696) and the subschema subentry (RFC 4512 §4.2), through search()
- * directly (a searcher, with the request controls as @ldapjs/messages decodes them) and, once the transport passes
- * controls to search (see README.md), through ldapts over 1,000 users.
+ * directly (a searcher, with the request controls as @ldapjs/messages decodes them), through ldapts
+ * over 1,000 users, and on the wire (the response control's exact bytes).
  */
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseString } from '@ldapjs/filter';
-import type { Control, PagedResultsControl } from '@ldapjs/controls';
+import ldapControls from '@ldapjs/controls';
+import ldapMessages from '@ldapjs/messages';
+import { BerReader } from '@ldapjs/asn1';
 import { backends } from '../helpers/backends.ts';
+import type { ResponseControl } from '../../protocols/ldap/ber.ts';
 import type { BoundUser } from '../../protocols/ldap/bind.ts';
 import { LDAP_DEFAULTS } from '../../protocols/ldap/options.ts';
 import { COOKIE_TTL_SECONDS, issueCookie, PAGED_RESULTS, readCookie } from '../../protocols/ldap/paging.ts';
@@ -17,9 +21,66 @@ import { BASE, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './suppo
 const PEOPLE = `ou=people,${BASE}`;
 const USERS = 1000;
 const OPTIONS = { ...LDAP_DEFAULTS, port: 0, sizeLimit: 5000 };
-/** The transport (server.ts) hands request controls to search and sends its response controls. */
+const { PagedResultsControl } = ldapControls;
+const { BindRequest, LdapMessage, SearchRequest } = ldapMessages as unknown as typeof ldapMessages & {
+  BindRequest: new (options: { messageId: number; name: string; credentials: string }) => { toBer(): { buffer: Buffer } };
+};
 
-const cookieOf = (controls: Control[] | undefined) => (controls?.[0] as PagedResultsControl | undefined)?.value.cookie ?? Buffer.alloc(0);
+/** The cookie of the paged results response control, decoded by @ldapjs/controls. */
+function cookieOf(controls: ResponseControl[] | undefined): Buffer {
+  const control = controls?.find((c) => c.type === PAGED_RESULTS);
+  return control?.value ? new PagedResultsControl({ value: control.value }).value.cookie : Buffer.alloc(0);
+}
+
+/** A BER TLV with a definite, shortest-form length (X.690 §8.1.3). */
+function tlv(tag: number, content: Buffer): Buffer {
+  const n = content.length;
+  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...length]), content]);
+}
+
+/** The tag of an LDAPMessage's protocolOp: after the SEQUENCE header and the messageID. */
+function protocolOpTag(message: Buffer): number {
+  const header = 2 + (message[1]! & 0x80 ? message[1]! & 0x7f : 0);
+  return message[header + 2 + message[header + 1]!]!;
+}
+
+/** Reads whole LDAPMessages off a socket (SEQUENCE, definite length). */
+class MessageReader {
+  private buffer = Buffer.alloc(0);
+  private waiting: (() => void) | undefined;
+  constructor(socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.waiting?.();
+    });
+  }
+
+  async next(): Promise<Buffer> {
+    for (;;) {
+      const size = this.complete();
+      if (size) {
+        const message = this.buffer.subarray(0, size);
+        this.buffer = this.buffer.subarray(size);
+        return message;
+      }
+      await new Promise<void>((resolve) => (this.waiting = resolve));
+    }
+  }
+
+  private complete(): number | undefined {
+    const b = this.buffer;
+    if (b.length < 2) return undefined;
+    expect(b[0]).toBe(0x30);
+    const first = b[1]!;
+    const octets = first & 0x80 ? first & 0x7f : 0;
+    if (b.length < 2 + octets) return undefined;
+    let length = first & 0x80 ? 0 : first;
+    for (let i = 0; i < octets; i++) length = length * 256 + b[2 + i]!;
+    const size = 2 + octets + length;
+    return b.length >= size ? size : undefined;
+  }
+}
 
 describe('paged results cookies', () => {
   it('round-trip for the same search only, and expire', () => {
@@ -140,6 +201,35 @@ describe.each(backends)('LDAP paged results and subschema ($name)', (backend) =>
     expect((await anonymous({ ...input('(objectClass=*)'), base: ['cn=subschema'], scope: SCOPE.base })).entries).toHaveLength(0);
     const [own] = (await run(input('(uid=dave)', { attributes: ['subschemaSubentry'] }), plain)).entries;
     expect(own!.attributes).toEqual([{ type: 'subschemaSubentry', values: ['cn=Subschema'] }]);
+  });
+
+  it('writes the response control without criticality (its DEFAULT FALSE is left out, RFC 4511 §5.1)', async () => {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port: t.address.port }, () => resolve(s));
+      s.once('error', reject);
+    });
+    try {
+      const reader = new MessageReader(socket);
+      socket.write(new BindRequest({ messageId: 1, name: dnOf('bob'), credentials: PASSWORD }).toBer().buffer);
+      await reader.next();
+      const paged = new PagedResultsControl({ criticality: true, value: { size: 3, cookie: Buffer.alloc(0) } });
+      socket.write(new SearchRequest({ messageId: 2, baseObject: PEOPLE, scope: 'one', filter: '(uid=user*)', attributes: ['uid'], controls: [paged] } as never).toBer().buffer);
+      let message: Buffer;
+      do message = await reader.next(); while (protocolOpTag(message) === 0x64); // the SearchResultEntries
+      expect(protocolOpTag(message)).toBe(0x65); // [APPLICATION 5] SearchResultDone
+      const decoded = LdapMessage.parse(new BerReader(message)) as unknown as { messageId: number; controls: Array<{ type: string; value: { cookie: Buffer } }> };
+      expect(decoded.messageId).toBe(2);
+      const cookie = decoded.controls[0]!.value.cookie;
+      expect(cookie.length).toBeGreaterThan(0);
+      // Control ::= SEQUENCE { controlType, controlValue } — no BOOLEAN between them.
+      const expected = tlv(0xa0, tlv(0x30, Buffer.concat([
+        tlv(0x04, Buffer.from(PAGED_RESULTS)),
+        tlv(0x04, tlv(0x30, Buffer.concat([tlv(0x02, Buffer.from([0])), tlv(0x04, cookie)]))),
+      ])));
+      expect(message.subarray(message.length - expected.length).toString('hex')).toBe(expected.toString('hex'));
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('pages 1,000 users for ldapts (paged: { pageSize: 50 })', async () => {

@@ -48,7 +48,7 @@ describe.each(backends)('OpenID Connect single use under concurrency ($name)', (
   it('consumes atomically in the adapter: one of twenty concurrent consumers wins', async () => {
     const kv = server.gh.core.kv('oidc');
     const reused: string[] = [];
-    const adapter = new TtlAdapter('RefreshToken', kv, { client: async () => undefined, lineage: async () => undefined, reused: async (model) => void reused.push(model) });
+    const adapter = new TtlAdapter('RefreshToken', kv, { client: async () => undefined, lineage: async () => undefined, reused: async (model) => void reused.push(model) }, server.gh.core.keyring);
     const exp = Math.floor(Date.now() / 1000) + 600;
     await adapter.upsert('race', { jti: 'race', kind: 'RefreshToken', grantId: 'grant-race', accountId: 'someone', exp }, 600);
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => adapter.consume('race')));
@@ -58,7 +58,7 @@ describe.each(backends)('OpenID Connect single use under concurrency ($name)', (
     expect(await adapter.find('race')).toBeUndefined();
     expect(reused.length).toBeGreaterThan(0);
     // Sequential use of a single-use artifact: consumed once, then seen as consumed.
-    const code = new TtlAdapter('AuthorizationCode', kv, { client: async () => undefined, lineage: async () => undefined, reused: async () => undefined });
+    const code = new TtlAdapter('AuthorizationCode', kv, { client: async () => undefined, lineage: async () => undefined, reused: async () => undefined }, server.gh.core.keyring);
     await code.upsert('c1', { jti: 'c1', kind: 'AuthorizationCode', exp }, 60);
     await code.consume('c1');
     expect(await code.find('c1')).toMatchObject({ jti: 'c1', consumed: expect.any(Number) });

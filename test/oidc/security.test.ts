@@ -7,6 +7,7 @@
  */
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { artifactKey } from '../../protocols/oidc/adapter.ts';
 import { backends } from '../helpers/backends.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { authorize, Browser, CALLBACK, expectPage, postForm, relyingParty, RP, SECRET, signInTo, startOidcServer } from './helpers.ts';
@@ -147,7 +148,7 @@ describe.each(backends)('OpenID Connect security and bad input ($name)', (backen
     const again = await authorize(browser, locked);
     expect(again.response.status).toBe(403);
     const uid = [...browser.jar].find(([name]) => name === '_interaction')![1];
-    await server.gh.core.kv('oidc').delete(`Interaction:${uid}`);
+    expect(await server.gh.core.kv('oidc').delete(artifactKey('Interaction', uid))).toBe(true);
     await expectPage(await browser.fetch(`/oidc/interaction/${uid}`), 400, /expired/);
     await expectPage(await browser.fetch(`/oidc/auth/${uid}`), 400);
     // The form's URL with the wrong method.

@@ -40,6 +40,23 @@ describe.each(backends)('operations endpoints ($name)', (backend) => {
     expect(response.headers.get('content-type')).toContain('application/problem+json');
     expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(await response.json()).toMatchObject({ status: 404, title: 'Not found' });
+    const json = await fetch(`${s.url}/nope`, { headers: { accept: 'application/json' } });
+    expect(json.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  it('answers a browser asking for an unknown page with an HTML page, not JSON', async () => {
+    // What Chromium and Firefox send for a navigation.
+    const accept = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
+    const response = await fetch(`${s.url}/no/such/page?x=<b>`, { headers: { accept } });
+    expect(response.status).toBe(404);
+    expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(response.headers.get('vary')).toContain('Accept');
+    expect(response.headers.get('content-security-policy')).toContain("default-src 'self'");
+    const body = await response.text();
+    expect(body).toMatch(/^<!doctype html>/);
+    expect(body).toContain('Page not found');
+    expect(body).toContain(response.headers.get('x-request-id')!);
+    expect(body).not.toContain('<b>');
   });
 });
 
