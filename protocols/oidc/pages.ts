@@ -4,7 +4,7 @@
  * the device-flow pages (enter the code, confirm it, done). Views take plain values and return the
  * document; they decide nothing. No stack trace and no default oidc-provider page is ever shown.
  */
-import { html, page, raw, type SafeHtml } from '../web/html.ts';
+import { html, page, raw, type SafeHtml } from '../../src/http/html.ts';
 
 const reference = (id: string | undefined) => (id ? html`<p class="muted reference">Reference: <code>${id}</code></p>` : html``);
 

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Core } from '../../src/core.ts';
-import type { HttpMount } from '../../src/server/http.ts';
+import type { HttpMount } from '../../src/http/types.ts';
 import { render, type Web } from './context.ts';
 import { Csrf } from './csrf.ts';
 import { securityHeaders, WebError, type Ctx } from './http.ts';
@@ -19,7 +19,7 @@ import { PendingSignIns } from './pending.ts';
 import * as portal from './portal.ts';
 import { WebSecrets } from './secrets.ts';
 import * as signin from './signin.ts';
-import { errorPage } from './views.ts';
+import { errorPage } from '../../src/http/html.ts';
 
 type Handler = (web: Web, ctx: Ctx) => Promise<void>;
 interface Route {

@@ -23,10 +23,10 @@ import { AlreadyExistsError, NotFoundError } from '../../src/errors.ts';
 import type { Session } from '../../src/sessions/service.ts';
 import { auditContext, decideForSession, portalAllowed, rememberPortalAllowed, render, seeOther, type Web } from './context.ts';
 import { CSRF_FIELD, CSRF_HEADER } from './csrf.ts';
-import { html, page, raw, type SafeHtml } from './html.ts';
+import { html, page, raw, type SafeHtml } from '../../src/http/html.ts';
 import { originOf, readForm, readJsonBody, securityHeaders, WebError, type Ctx, type Form } from './http.ts';
 import { safeReturnTo, signInQuery } from './params.ts';
-import { currentSession } from './session-cookie.ts';
+import { currentSession } from '../../src/http/session-cookie.ts';
 import { alert, deniedPage, hidden, WEBAUTHN_SCRIPT, webauthnForm } from './views.ts';
 
 const WEBAUTHN_FORM_BYTES = 64 * 1024;

@@ -27,7 +27,7 @@ import { CSRF_FIELD, CSRF_HEADER } from './csrf.ts';
 import { clearCookie, originOf, readForm, readJsonBody, securityHeaders, WebError, type Ctx, type Form } from './http.ts';
 import { parseResource, safeCancel, safeReturnTo, signInQuery, type SignInParams, type SignInResource } from './params.ts';
 import { SIGNIN_COOKIE, type PendingSignIn } from './pending.ts';
-import { clearSessionCookie, currentSession, setSessionCookie } from './session-cookie.ts';
+import { clearSessionCookie, currentSession, setSessionCookie } from '../../src/http/session-cookie.ts';
 import { deniedPage, loginPage, logoutConfirmPage, mfaPage, signedOutPage, type MfaChoices } from './views.ts';
 
 /** WebAuthn responses carry base64url blobs; the rest of the forms are small. */

@@ -2,7 +2,7 @@
  * The sign-in pages and the error pages, as HTML (escaped by `html`, laid out by `page`). Views get
  * plain values and return the document; they decide nothing.
  */
-import { html, page, type SafeHtml } from './html.ts';
+import { html, page, type SafeHtml } from '../../src/http/html.ts';
 import { signInQuery, type SignInParams } from './params.ts';
 
 export const WEBAUTHN_SCRIPT = '/assets/webauthn.js';
@@ -92,15 +92,6 @@ ${options.cancel ? html`<form method="post" action="${options.cancel}" class="st
 <p><a href="/">Go to your applications</a></p>
 </div>`;
   return page({ title: 'Access denied', body, ...(options.signedInAs ? { signedInAs: options.signedInAs } : {}) });
-}
-
-export function errorPage(options: { title: string; message: string; reference: string; action?: { href: string; label: string } }): string {
-  const body = html`<div class="card">
-<p>${options.message}</p>
-<p class="muted">Reference: <code>${options.reference}</code></p>
-<p><a href="${options.action?.href ?? '/'}">${options.action?.label ?? 'Go to the start page'}</a></p>
-</div>`;
-  return page({ title: options.title, body });
 }
 
 export function logoutConfirmPage(options: { name: string; csrf: string }): string {

@@ -10,7 +10,7 @@ import { reason } from '../reasons.ts';
 import type { AuditContext } from '../audit/audit.ts';
 import type { Core } from '../core.ts';
 import type { ApiKey, ApiScope, Outcome, Reason } from '../directory/model.ts';
-import { HttpProblem } from '../server/problem.ts';
+import { HttpProblem } from '../http/problem.ts';
 
 export const REALM = 'gatehouse';
 

@@ -3,7 +3,7 @@
  * than taken from a body-parser so every failure has its own clear problem detail.
  */
 import type { Context } from 'koa';
-import { HttpProblem } from './problem.ts';
+import { HttpProblem } from '../http/problem.ts';
 
 export async function readJson(ctx: Context, maxBytes: number): Promise<unknown> {
   const type = ctx.request.type;

@@ -5,23 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
-import { securityHeaders } from '../../protocols/web/http.ts';
-import { errorPage } from '../../protocols/web/views.ts';
+import { securityHeaders } from '../http/headers.ts';
+import { errorPage } from '../http/html.ts';
 import type { Core } from '../core.ts';
 import { metricMethod, UNMATCHED_ROUTE, type Metrics } from './metrics.ts';
-import { HttpProblem, toProblem } from './problem.ts';
+import { HttpProblem, toProblem } from '../http/problem.ts';
+import type { HttpMount, RequestState } from '../http/types.ts';
 
-export interface RequestState {
-  requestId: string;
-  clientIp: string | undefined;
-  /**
-   * The route template, for metrics (set by routers): a constant of the code, never a value taken
-   * from the request, since every distinct value is a new time series kept for the process's life.
-   */
-  route?: string;
-}
-
-export type HttpMount = Koa.Middleware<RequestState>;
+export type { HttpMount, RequestState } from '../http/types.ts';
 
 export function createHttpApp(core: Core, metrics: Metrics, mounts: HttpMount[]): Koa<RequestState> {
   const app = new Koa<RequestState>();

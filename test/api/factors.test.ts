@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditContext } from '../../src/audit/audit.ts';
 import type { User } from '../../src/directory/model.ts';
 import { TotpError } from '../../src/mfa/totp.ts';
-import { toProblem } from '../../src/server/problem.ts';
+import { toProblem } from '../../src/http/problem.ts';
 import { SoftwareAuthenticator } from '../helpers/authenticator.ts';
 import { backends } from '../helpers/backends.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';

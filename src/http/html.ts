@@ -78,3 +78,13 @@ ${options.body}
 </html>
 `.value;
 }
+
+/** The error page: what happened, the request id as the reference, and where to go next. */
+export function errorPage(options: { title: string; message: string; reference: string; action?: { href: string; label: string } }): string {
+  const body = html`<div class="card">
+<p>${options.message}</p>
+<p class="muted">Reference: <code>${options.reference}</code></p>
+<p><a href="${options.action?.href ?? '/'}">${options.action?.label ?? 'Go to the start page'}</a></p>
+</div>`;
+  return page({ title: options.title, body });
+}

@@ -3,8 +3,8 @@
  * session (the sign-in pages and portal, OIDC, SAML). Secure, HttpOnly, SameSite=Lax, host-only.
  */
 import type Koa from 'koa';
-import type { Core } from '../../src/core.ts';
-import type { Session } from '../../src/sessions/service.ts';
+import type { Core } from '../core.ts';
+import type { Session } from '../sessions/service.ts';
 
 export const SESSION_COOKIE = 'gatehouse_session';
 
