@@ -8,7 +8,7 @@ import { AccessService } from './access/service.ts';
 import { Auditor } from './audit/audit.ts';
 import { PasswordAuthenticator } from './authn/password.ts';
 import { Throttle } from './authn/throttle.ts';
-import type { Config } from './config/schema.ts';
+import type { CoreConfig } from './config/schema.ts';
 import { PasswordHasher } from './credentials/password.ts';
 import { DirectoryService } from './directory/service.ts';
 import type { Logger } from './log.ts';
@@ -17,7 +17,7 @@ import { TotpService } from './mfa/totp.ts';
 import { WebAuthnService } from './mfa/webauthn.ts';
 import type { Keyring } from './secrets/keyring.ts';
 import { DeviceService } from './devices/service.ts';
-import { SigningKeyManager } from './keys/signing.ts';
+import { SigningKeyManager, type SigningKeyOptions } from './keys/signing.ts';
 import { SessionService } from './sessions/service.ts';
 import { SignIn } from './authn/attempt.ts';
 import { namespacedTtl } from './store/namespaced.ts';
@@ -27,7 +27,7 @@ import type { Store, TtlStore } from './store/types.ts';
 export type { Counter, TtlEntry, TtlStore, TtlTags } from './store/types.ts';
 
 export interface Core {
-  readonly config: Config;
+  readonly config: CoreConfig;
   readonly logger: Logger;
   /** The audit log: `audit.record(ctx, draft)`; `audit.query` for reading it back. */
   readonly audit: Auditor;
@@ -41,8 +41,11 @@ export interface Core {
   readonly access: AccessService;
   /** Device trust: the device CA, device tokens, posture check-ins and compliance. */
   readonly devices: DeviceService;
-  /** Signing keys (OIDC JWKS, cookie keys), generated on the first start, rotated with overlap. */
-  readonly signingKeys: SigningKeyManager;
+  /**
+   * Signing keys (OIDC JWKS, cookie keys), generated on the first start, rotated with overlap: the
+   * keys for these algorithms (the oidc section says which).
+   */
+  signingKeys(options: SigningKeyOptions): SigningKeyManager;
   /** Gatehouse sessions shared by the portal, OIDC and SAML. */
   readonly sessions: SessionService;
   /** Second factors. */
@@ -59,7 +62,7 @@ export interface Core {
   health(): Promise<{ ok: boolean; detail: string }>;
 }
 
-export function createCore(config: Config, store: Store, keyring: Keyring, logger: Logger): Core {
+export function createCore(config: CoreConfig, store: Store, keyring: Keyring, logger: Logger): Core {
   const auditor = new Auditor(logger, store.directory);
   const hasher = new PasswordHasher(config.passwords.argon2);
   const throttle = new Throttle(store.ttl, config.throttle);
@@ -83,7 +86,7 @@ export function createCore(config: Config, store: Store, keyring: Keyring, logge
     devices,
     access,
     sessions,
-    signingKeys: new SigningKeyManager({ store, keyring, auditor }, { algorithms: config.oidc.signingAlgorithms, rotationOverlapHours: config.oidc.keys.rotationOverlapHours }),
+    signingKeys: (options) => new SigningKeyManager({ store, keyring, auditor }, options),
     totp,
     webauthn,
     kv: (namespace) => namespacedTtl(store.ttl, namespace),

@@ -38,6 +38,7 @@ import { artifactKey, lineageGroup } from './adapter.ts';
 import type { KeySet, SigningKeyManager } from '../../src/keys/signing.ts';
 import * as pages from './pages.ts';
 import { auditContext, buildProvider, INTERACTION_PATH } from './provider.ts';
+import type { OidcConfig } from './config.ts';
 import { DEVICE_CODE_GRANT, parseSettings } from './settings.ts';
 
 export const MOUNT_PATH = '/oidc';
@@ -119,10 +120,9 @@ function html(ctx: Ctx, status: number, document: string): void {
 
 const signIn = (returnTo: string, resource: string, extra: Record<string, string> = {}) => `/login?${new URLSearchParams({ return_to: returnTo, resource, ...extra })}`;
 
-export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
-  const config = core.config.oidc;
+export async function createOidcFrontEnd(core: Core, config: OidcConfig): Promise<OidcFrontEnd> {
   const kv = core.kv('oidc');
-  const keys = core.signingKeys;
+  const keys = core.signingKeys({ algorithms: config.signingAlgorithms, rotationOverlapHours: config.keys.rotationOverlapHours });
   await keys.ensure(SYSTEM);
 
   let live: Live | undefined;
@@ -288,7 +288,7 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
     p: { uid?: string; accountId?: string; authorizations?: Record<string, { sid?: string; grantId?: string; persistsLogout?: boolean }> };
   }
 
-  core.sessions.onEnded(async (session) => {
+  const stopListening = core.sessions.onEnded(async (session) => {
     const entries = await kv.listTagged<StoredSession>({ group: lineageGroup(lineageOf(session)) }, 'Session:');
     const provider = live?.provider;
     await Promise.all(
@@ -510,6 +510,7 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
       }
     },
     close() {
+      stopListening();
       if (timer) clearInterval(timer);
     },
   };

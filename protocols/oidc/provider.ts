@@ -18,7 +18,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import Provider, { errors, interactionPolicy, type AdapterPayload, type AsymmetricSigningAlgorithm, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { Config } from '../../src/config/schema.ts';
+import type { CoreConfig } from '../../src/config/schema.ts';
+import type { OidcConfig } from './config.ts';
 import type { Core } from '../../src/core.ts';
 import type { TtlStore } from '../../src/store/types.ts';
 import { ACR, auditRefusal, checkAccount, claimsOf } from './account.ts';
@@ -65,8 +66,8 @@ export interface ProviderHooks {
 
 export interface ProviderOptions {
   core: Core;
-  config: Config['oidc'];
-  sessions: Config['sessions'];
+  config: OidcConfig;
+  sessions: CoreConfig['sessions'];
   issuer: string;
   keys: KeySet;
   kv: TtlStore;

@@ -17,7 +17,7 @@
  *   url                     the application's home page (the portal's launch link when there is no initiateLoginUri)
  */
 import { z } from 'zod';
-import { OIDC_SIGNING_ALGORITHMS } from '../../src/config/schema.ts';
+import { SIGNING_ALGORITHMS } from '../../src/keys/signing.ts';
 import type { Application } from '../../src/directory/model.ts';
 
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -67,7 +67,7 @@ export const OidcClientSettings = z
     initiateLoginUri: z.url({ protocol: /^https$/ }).max(2048).optional().describe('Starts a sign-in at the client (the portal links here)'),
     backchannelLogoutUri: WebUrl.optional().describe('Receives a logout token (OpenID Connect Back-Channel Logout) when the Gatehouse session ends'),
     backchannelLogoutSessionRequired: z.boolean().default(true).describe('Put the session id (sid) in logout tokens'),
-    idTokenSignedResponseAlg: z.enum(OIDC_SIGNING_ALGORITHMS).optional().describe('ID token algorithm for this client (default: the first of oidc.signingAlgorithms)'),
+    idTokenSignedResponseAlg: z.enum(SIGNING_ALGORITHMS).optional().describe('ID token algorithm for this client (default: the first of oidc.signingAlgorithms)'),
     introspectAnyToken: z.boolean().default(false).describe('A resource server (API): may introspect tokens issued to any client, not only its own'),
     url: WebUrl.optional().describe("The application's home page (the portal's launch link when there is no initiateLoginUri)"),
   })

@@ -9,6 +9,7 @@ import type { Core } from '../../src/core.ts';
 import { deviceFromRequest } from '../../src/devices/http.ts';
 import type { Protocol, User } from '../../src/directory/model.ts';
 import type { Session } from '../../src/sessions/service.ts';
+import type { WebConfig } from './config.ts';
 import type { Csrf } from './csrf.ts';
 import type { Ctx } from './http.ts';
 import type { SignInResource } from './params.ts';
@@ -17,6 +18,8 @@ import type { WebSecrets } from './secrets.ts';
 
 export interface Web {
   core: Core;
+  /** The `web` section of the configuration. */
+  config: WebConfig;
   csrf: Csrf;
   pending: PendingSignIns;
   secrets: WebSecrets;

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { Core } from '../../src/core.ts';
 import type { HttpMount } from '../../src/http/types.ts';
 import { render, type Web } from './context.ts';
+import type { WebConfig } from './config.ts';
 import { Csrf } from './csrf.ts';
 import { securityHeaders, WebError, type Ctx } from './http.ts';
 import { PendingSignIns } from './pending.ts';
@@ -72,9 +73,9 @@ function loadAssets(): Map<string, Asset> {
   return assets;
 }
 
-export function createWebFrontEnd(core: Core): HttpMount {
+export function createWebFrontEnd(core: Core, config: WebConfig): HttpMount {
   const secrets = new WebSecrets(core);
-  const web: Web = { core, secrets, csrf: new Csrf(secrets), pending: new PendingSignIns(core) };
+  const web: Web = { core, config, secrets, csrf: new Csrf(secrets), pending: new PendingSignIns(core, config) };
   const assets = loadAssets();
 
   return async (ctx, next) => {

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AuthMethod, SecondFactor } from '../../src/access/types.ts';
 import type { Core } from '../../src/core.ts';
+import type { WebConfig } from './config.ts';
 import type { TtlStore } from '../../src/store/types.ts';
 import { clearCookie, cookieValue, setCookie, type Ctx } from './http.ts';
 import type { SignInParams } from './params.ts';
@@ -35,10 +36,10 @@ export class PendingSignIns {
   private readonly minutes: number;
   private readonly maxAttempts: number;
 
-  constructor(core: Core) {
+  constructor(core: Core, config: WebConfig) {
     this.kv = core.kv('web');
-    this.minutes = core.config.web.signInMinutes;
-    this.maxAttempts = core.config.web.mfaAttempts;
+    this.minutes = config.signInMinutes;
+    this.maxAttempts = config.mfaAttempts;
   }
 
   /** Stores a pending sign-in and gives the browser its id. */

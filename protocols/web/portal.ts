@@ -78,7 +78,7 @@ async function signedIn(web: Web, ctx: Ctx): Promise<Signed | undefined> {
 }
 
 /** For POSTs: the gate, then the form and its CSRF token. */
-async function signedInForm(web: Web, ctx: Ctx, maxBytes = web.core.config.web.maxFormBytes): Promise<{ me: Signed; form: Form } | undefined> {
+async function signedInForm(web: Web, ctx: Ctx, maxBytes = web.config.maxFormBytes): Promise<{ me: Signed; form: Form } | undefined> {
   const me = await signedIn(web, ctx);
   if (!me) return undefined;
   const form = await readForm(ctx, maxBytes);
@@ -89,7 +89,7 @@ async function signedInForm(web: Web, ctx: Ctx, maxBytes = web.core.config.web.m
 /** Changing sign-in methods needs a recent sign-in: a stolen session must not add its own key. */
 function recentlySignedIn(web: Web, session: Session): boolean {
   const newest = Math.max(...session.authn.map((a) => Date.parse(a.at)));
-  return Date.now() - newest <= web.core.config.web.reauthMinutes * 60_000;
+  return Date.now() - newest <= web.config.reauthMinutes * 60_000;
 }
 
 const REAUTH_URL = `/login?${signInQuery({ returnTo: '/account/security', resource: 'portal', force: true })}`;
@@ -225,7 +225,7 @@ async function showSecurity(web: Web, ctx: Ctx, me: Signed, status: number, mess
   const [totp, keys] = await Promise.all([web.core.totp.status(me.user.id), web.core.webauthn.list(me.user.id)]);
   const recent = recentlySignedIn(web, me.session);
   const body = html`${message}
-${recent ? '' : html`<p class="notice">To add or remove sign-in methods, <a href="${REAUTH_URL}">sign in again</a> first (your sign-in is more than ${web.core.config.web.reauthMinutes} minutes old).</p>`}
+${recent ? '' : html`<p class="notice">To add or remove sign-in methods, <a href="${REAUTH_URL}">sign in again</a> first (your sign-in is more than ${web.config.reauthMinutes} minutes old).</p>`}
 <section class="card">
 <h2>Authenticator app</h2>
 ${totp.totp === 'active'
@@ -270,7 +270,7 @@ export async function postTotpEnrol(web: Web, ctx: Ctx): Promise<void> {
   if (!recentlySignedIn(web, me.session)) return seeOther(ctx, REAUTH_URL);
   try {
     const enrolment = await web.core.totp.enrol(auditContext(ctx, me.user), me.user.id, me.user.email ?? me.user.username);
-    await putFlash<TotpFlash>(web, me, 'totp', { secret: enrolment.secret, uri: enrolment.uri, qrSvg: enrolment.qrSvg }, web.core.config.web.signInMinutes * 60 * 2);
+    await putFlash<TotpFlash>(web, me, 'totp', { secret: enrolment.secret, uri: enrolment.uri, qrSvg: enrolment.qrSvg }, web.config.signInMinutes * 60 * 2);
   } catch (err) {
     if (err instanceof TotpError && err.code === 'already_active') return seeOther(ctx, '/account/security');
     throw err;

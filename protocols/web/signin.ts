@@ -87,7 +87,7 @@ export async function getLogin(web: Web, ctx: Ctx): Promise<void> {
 }
 
 export async function postLogin(web: Web, ctx: Ctx): Promise<void> {
-  const form = await readForm(ctx, web.core.config.web.maxFormBytes);
+  const form = await readForm(ctx, web.config.maxFormBytes);
   await web.csrf.checkAnonymous(ctx, form.get(CSRF_FIELD));
   const params = formParams(form);
   await signInHeaders(web, ctx, params.resource);
@@ -195,7 +195,7 @@ async function showMfa(web: Web, ctx: Ctx, pending: PendingSignIn, status: numbe
 }
 
 export async function postMfaCode(web: Web, ctx: Ctx): Promise<void> {
-  const form = await readForm(ctx, web.core.config.web.maxFormBytes);
+  const form = await readForm(ctx, web.config.maxFormBytes);
   await web.csrf.checkAnonymous(ctx, form.get(CSRF_FIELD));
   const { id, pending } = await requirePending(web, ctx);
   securityHeaders(ctx, web.core.config, await formActionFor(web, pending.params.resource));
@@ -308,7 +308,7 @@ export async function getLogout(web: Web, ctx: Ctx): Promise<void> {
 
 export async function postLogout(web: Web, ctx: Ctx): Promise<void> {
   securityHeaders(ctx, web.core.config);
-  const form = await readForm(ctx, web.core.config.web.maxFormBytes);
+  const form = await readForm(ctx, web.config.maxFormBytes);
   const current = await currentSession(web.core, ctx);
   if (current) {
     await web.csrf.checkSession(current.session.handle, form.get(CSRF_FIELD));

@@ -5,7 +5,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { Throttle, ThrottleCounters } from '../authn/throttle.ts';
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig } from '../config/schema.ts';
 import type { Network, Reason } from '../directory/model.ts';
 import type { TtlStore } from '../store/types.ts';
 import { RISK_ORDER, type RiskLevel } from './types.ts';
@@ -36,8 +36,8 @@ export interface Seen {
 export class RiskAssessor {
   private readonly ttl: TtlStore;
   private readonly throttle: Throttle;
-  private readonly config: Config['access']['risk'];
-  constructor(ttl: TtlStore, throttle: Throttle, config: Config['access']['risk']) {
+  private readonly config: CoreConfig['access']['risk'];
+  constructor(ttl: TtlStore, throttle: Throttle, config: CoreConfig['access']['risk']) {
     this.ttl = ttl;
     this.throttle = throttle;
     this.config = config;

@@ -5,7 +5,7 @@
  */
 import type { Auditor, AuditContext } from '../audit/audit.ts';
 import type { Throttle, ThrottleCounters } from '../authn/throttle.ts';
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig } from '../config/schema.ts';
 import type { Application, Device, Group, Network, Protocol, User } from '../directory/model.ts';
 import { CidrSet } from '../net/client-ip.ts';
 import { NotFoundError } from '../errors.ts';
@@ -47,7 +47,7 @@ export interface AccessServiceDeps {
   store: Store;
   throttle: Throttle;
   auditor: Auditor;
-  config: Config;
+  config: CoreConfig;
   /** Whether a device meets the compliance rule (src/devices/posture.ts). */
   isCompliant: (device: Device, now: number) => boolean;
 }

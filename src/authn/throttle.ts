@@ -5,10 +5,10 @@
  * attempt is even checked, up to a cap: a back-off, never a hard lockout an attacker could use to
  * lock people out for good (NIST SP 800-63B-4 §3.2.2 rate limiting).
  */
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig } from '../config/schema.ts';
 import type { Counter, TtlStore } from '../store/types.ts';
 
-export type ThrottleConfig = Config['throttle'];
+export type ThrottleConfig = CoreConfig['throttle'];
 
 export interface ThrottleKeys {
   /** Username (lower-cased) or another account identifier; unknown usernames are counted too. */

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigInvalidError, type ConfigError } from '../config/load.ts';
-import { insecureSettings, type Config } from '../config/schema.ts';
+import { configWarnings, type Config } from '../front-ends.ts';
 import { locate } from '../config/yaml-locate.ts';
 import { checkPasswordPolicy, passwordContextWords, validatePasswordInput } from '../credentials/password.ts';
 import { Keyring, SecretError } from '../secrets/keyring.ts';
@@ -25,7 +25,7 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
       const problems = await startProblems(target, loaded);
       if (problems.length) throw new ConfigInvalidError(problems);
       io.stdout.write(`${target}: ok\n`);
-      for (const warning of insecureSettings(loaded)) io.stdout.write(`${target}: warning: ${warning}\n`);
+      for (const warning of configWarnings(loaded)) io.stdout.write(`${target}: warning: ${warning}\n`);
     });
 
   config

@@ -3,12 +3,11 @@
  * GATEHOUSE_STORAGE_URL), and the core over it, with the operator as the audited actor. The store is
  * always closed afterwards, whatever happens.
  */
-import { registerSettingsChecks } from '../server/settings-checks.ts';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { AuditContext } from '../audit/audit.ts';
 import { loadConfigFile } from '../config/load.ts';
-import { ConfigSchema, type Config } from '../config/schema.ts';
+import { ConfigSchema, registerSettingsChecks, type Config } from '../front-ends.ts';
 import { createCore, type Core } from '../core.ts';
 import { createLogger } from '../log.ts';
 import { loadKeyring } from '../secrets/keyring.ts';

@@ -1,6 +1,8 @@
 /** `gatehouse keys list|rotate`: the OpenID Connect provider's signing keys. */
 import type { Command } from 'commander';
 import type { SigningKeyRecord } from '../store/types.ts';
+import type { Core } from '../core.ts';
+import type { Config } from '../front-ends.ts';
 import { configFileOf, withCore } from './context.ts';
 import { formatTable, printJson, type CliIo } from './io.ts';
 
@@ -27,8 +29,8 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
     .description('List the keys that sign or are still published, newest generation first')
     .option('--json', 'print JSON instead of a table')
     .action(async (options: { json?: boolean }, command: Command) => {
-      await withCore(io, configFileOf(command), async ({ core }) => {
-        const listed = shown(await core.signingKeys.list());
+      await withCore(io, configFileOf(command), async ({ core, config }) => {
+        const listed = shown(await signingKeys(core, config).list());
         if (options.json) return printJson(io, listed);
         if (listed.length === 0) {
           io.stdout.write('no keys yet: they are made on the first start (or by `gatehouse keys rotate`)\n');
@@ -45,8 +47,9 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
     .addHelpText('after', '\nRunning servers load the new keys within oidc.keys.reloadSeconds.')
     .action(async (options: { json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, config, audit }) => {
-        await core.signingKeys.ensure(audit);
-        const rotated = await core.signingKeys.rotate(audit);
+        const keys = signingKeys(core, config);
+        await keys.ensure(audit);
+        const rotated = await keys.rotate(audit);
         const listed = shown(rotated.keys);
         if (options.json) return printJson(io, { generation: rotated.generation, keys: listed, previousRetireAt: rotated.previousRetireAt });
         io.stdout.write(
@@ -56,4 +59,9 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
         );
       });
     });
+}
+
+/** The key manager for the algorithms and overlap the configuration's oidc section sets. */
+function signingKeys(core: Core, config: Config) {
+  return core.signingKeys({ algorithms: config.oidc.signingAlgorithms, rotationOverlapHours: config.oidc.keys.rotationOverlapHours });
 }

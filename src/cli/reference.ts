@@ -5,7 +5,7 @@
  * an empty configuration, which is what Gatehouse itself does with an option left out.
  */
 import { z } from 'zod';
-import { ConfigSchema } from '../config/schema.ts';
+import { ConfigSchema } from '../front-ends.ts';
 
 interface JsonSchema {
   type?: string | string[];
@@ -58,7 +58,7 @@ export function renderConfigReference(options: ReferenceOptions = {}): string {
     lines.push(
       '# Configuration reference',
       '',
-      '<!-- Generated from src/config/schema.ts by `npm run docs`; do not edit by hand. -->',
+      '<!-- Generated from src/config/schema.ts and each front-end\'s config.ts by `npm run docs`; do not edit by hand. -->',
       '',
       'Gatehouse reads one YAML file: `--config FILE`, else `$GATEHOUSE_CONFIG`, else `config/gatehouse.yaml`.',
       'Every option below may be left out and then takes its default. `${VAR}` in a value is replaced by the',

@@ -14,7 +14,7 @@ import { type DirectoryService, type ResourceKind, applyPatch, changedFields } f
 import { hashSecret } from '../secrets/digest.ts';
 import type { DirectoryStore, Store, StoredRadiusClient } from '../store/types.ts';
 import type { Group, ManagedBy, User } from '../directory/model.ts';
-import type { Config, DeclaredGroup, DeclaredUser } from './schema.ts';
+import type { CoreConfig, DeclaredGroup, DeclaredUser } from './schema.ts';
 
 export interface ReconcileSummary {
   created: number;
@@ -35,7 +35,7 @@ interface Named {
   managedBy: ManagedBy;
 }
 
-export async function reconcile(core: Core, storage: Store, config: Config, ctx: AuditContext, source: string): Promise<ReconcileSummary> {
+export async function reconcile(core: Core, storage: Store, config: CoreConfig, ctx: AuditContext, source: string): Promise<ReconcileSummary> {
   const service = core.directory;
   const store = storage.directory;
   const declared = config.directory;
@@ -89,7 +89,7 @@ export async function reconcile(core: Core, storage: Store, config: Config, ctx:
  * Everything that would make the run fail half-way is checked first: declarations colliding with
  * API-managed objects, and declared passwords the policy refuses.
  */
-async function preflight(core: Core, store: DirectoryStore, config: Config): Promise<void> {
+async function preflight(core: Core, store: DirectoryStore, config: CoreConfig): Promise<void> {
   const problems: string[] = [];
   const service = core.directory;
   const collide = async (label: string, path: string, names: string[], find: (name: string) => Promise<{ managedBy: ManagedBy } | undefined>) => {

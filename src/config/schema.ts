@@ -1,7 +1,9 @@
 /**
  * The configuration schema: the single definition of every option, its default and its
- * description. The loader validates against it, `gatehouse config reference` prints the reference
- * from it, and insecure settings are found from it at start (see `insecureSettings`).
+ * description. The core's sections are here; each front-end defines its own section next to its
+ * code (protocols/<name>/config.ts), and composeConfigSchema puts them together (src/front-ends.ts).
+ * The loader validates against the whole, `gatehouse config reference` prints the reference from
+ * it, and insecure settings are found from it at start (see `insecureSettings`).
  */
 import { z } from 'zod';
 import {
@@ -143,90 +145,9 @@ const Sessions = z.strictObject({
   maxHours: z.int().min(1).max(8_784).default(12).describe('…and after this long whatever the activity: the person signs in again'),
 }).describe('Gatehouse sessions: one sign-in shared by the portal, OIDC and SAML, kept in the store so every process sees it');
 
-const Web = z.strictObject({
-  enabled: z.boolean().default(true).describe('Serve the sign-in pages (/login, /logout) and the user portal (/, /account) on the HTTP listener; OIDC and SAML sign in through them'),
-  signInMinutes: z.int().min(1).max(30).default(5).describe('How long a sign-in may wait between the password and the second factor before it starts over'),
-  mfaAttempts: z.int().min(1).max(20).default(5).describe('Wrong second-factor answers allowed in one sign-in before it starts over (codes are also throttled per user and per client IP)'),
-  reauthMinutes: z.int().min(1).max(1440).default(15).describe('Adding or removing sign-in methods in the portal needs a sign-in at most this old; older sessions are asked to sign in again'),
-  maxFormBytes: z.int().min(1024).max(1024 * 1024).default(16 * 1024).describe('Largest form body the sign-in pages and portal accept; bigger ones get 413'),
-}).describe('The sign-in pages and the user portal (protocols/web)');
-
 const Audit = z.strictObject({
   retentionDays: z.int().min(1).max(36_500).default(400).describe('Audit events older than this are pruned daily'),
 });
-
-const LdapTls = z.strictObject({
-  certFile: z.string().describe('Server certificate chain (PEM)'),
-  keyFile: z.string().describe('Server private key (PEM)'),
-});
-
-const Ldap = z.strictObject({
-  enabled: z.boolean().default(true).describe('Serve the LDAP directory front-end (read-only directory and simple bind for servers, file shares and legacy apps)'),
-  host: z.string().default('127.0.0.1').describe("Address the LDAP listeners bind to; '0.0.0.0' or '::' for all interfaces (configure `tls` and set `requireTls` before leaving a trusted network)"),
-  port: port.default(3389).describe('LDAP port (0 picks a free port; 389 needs privileges)'),
-  baseDn: z.string().trim().regex(/^[A-Za-z][A-Za-z0-9-]*=[^,=+]+(,\s*[A-Za-z][A-Za-z0-9-]*=[^,=+]+)*$/, 'must be a DN such as dc=example,dc=com').default('dc=example,dc=com').describe('Naming context: users are uid=<username>,ou=people,<baseDn>, groups cn=<name>,ou=groups,<baseDn>'),
-  loginAttributes: z.array(z.enum(['uid', 'mail'])).default(['uid', 'mail']).describe('How a bind name that is not a DN (a bare username or e-mail address) is looked up, in order'),
-  otpSeparator: z.string().max(8).default('').describe("Between the password and an appended 6-digit TOTP code in the bind password, when a policy demands MFA ('' = none: the last 6 digits)"),
-  anonymous: z.boolean().default(false).describe('Accept anonymous binds (RFC 4513 §5.1.1); refused with inappropriateAuthentication (48) when false. Anonymous clients see only the root DSE either way'),
-  readGroups: z.array(GroupName).default(['ldap-readers']).describe('Members of these groups (nested membership counts) may read the whole tree; other users see only their own entry and their groups'),
-  sizeLimit: z.int().min(1).max(1_000_000).default(1000).describe('At most this many entries per search; more gets sizeLimitExceeded'),
-  timeLimitSeconds: z.number().min(0.001).max(3600).default(10).describe('At most this many seconds per search, even when the client asks for no limit (the lower of this and the timeLimit of the request applies); more gets timeLimitExceeded (3)'),
-  maxFilterDepth: z.int().min(1).max(1000).default(32).describe('Deepest nesting of and/or/not in a search filter; deeper gets unwillingToPerform (53)'),
-  maxFilterElements: z.int().min(1).max(100_000).default(1000).describe('Most elements (and/or/not and comparisons) in a search filter; more gets unwillingToPerform (53)'),
-  maxEntriesExamined: z.int().min(1).max(10_000_000).default(100_000).describe('At most this many entries examined per search (the candidates an equality index gives, else every entry in scope), however few match; past it the search ends with adminLimitExceeded (11), keeping the entries already sent'),
-  refreshSeconds: z.number().min(0).max(3600).default(1).describe('Searches read an in-memory copy of the directory: changes made through this process show at the next search; changes made by another Gatehouse process on the same store show within this many seconds (0: the store is checked before every search)'),
-  maxMessageBytesBeforeBind: z.int().min(1024).max(16 * 1024 * 1024).default(16 * 1024).describe('Largest LDAP message accepted before a successful bind; larger closes the connection'),
-  maxMessageBytes: z.int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024).describe('Largest LDAP message accepted after a successful bind'),
-  idleTimeoutSeconds: z.number().min(0.1).max(86_400).default(300).describe('Idle connections are closed after this many seconds'),
-  readTimeoutSeconds: z.number().min(0.1).max(3600).default(10).describe('A message must arrive whole within this many seconds of its first byte; a slower client is disconnected (protocolError), however steadily it trickles'),
-  writeTimeoutSeconds: z.number().min(0.1).max(3600).default(30).describe('A client that reads none of its responses for this many seconds while the server has more to send is disconnected (what is waiting for it stays bounded meanwhile: the connection is neither read nor searched further)'),
-  maxConnections: z.int().min(1).default(1000).describe('Open LDAP connections in all; more are refused'),
-  maxConnectionsPerIp: z.int().min(1).default(50).describe('Open LDAP connections from one client address; more are refused'),
-  maxOutstanding: z.int().min(1).max(1000).default(16).describe('Operations one connection may have in progress; more get busy (51)'),
-  tls: LdapTls.optional().describe('Certificate for StartTLS (RFC 4511 §4.14) and LDAPS; without it StartTLS answers unavailable (52)'),
-  ldapsPort: port.optional().describe('Also serve LDAP over TLS from the first byte (LDAPS) on this port, same host (636 needs privileges; 0 picks a free port); needs `tls`'),
-  requireTls: z.boolean().default(false).describe('Refuse binds and searches on a clear connection with confidentialityRequired (13), except the root DSE (clients read it to find StartTLS); needs `tls`'),
-}).refine((l) => l.ldapsPort === undefined || l.tls !== undefined, { message: 'ldap.ldapsPort needs ldap.tls', path: ['ldapsPort'] })
-  .refine((l) => !l.requireTls || l.tls !== undefined, { message: 'ldap.requireTls needs ldap.tls (otherwise no bind could ever succeed)', path: ['requireTls'] })
-  .describe('The LDAP front-end (RFC 4511): simple bind through the access policies (resource `ldap`), read-only search');
-
-/** JWS algorithms the OpenID Connect provider can sign with (never HS*: no client secret is ever a key). */
-export const OIDC_SIGNING_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] as const;
-
-const Oidc = z.strictObject({
-  enabled: z.boolean().default(true).describe('Serve the OpenID Connect provider at <publicUrl>/oidc (issuer), for single sign-on into applications of type oidc'),
-  signingAlgorithms: z
-    .array(z.enum(OIDC_SIGNING_ALGORITHMS))
-    .min(1)
-    .default(['RS256', 'ES256'])
-    .refine((a) => a.includes('RS256'), 'must include RS256 (OpenID Connect Core §15.1: every provider supports it)')
-    .refine((a) => new Set(a).size === a.length, 'lists an algorithm twice')
-    .describe('Algorithms ID tokens, logout tokens and JWT responses are signed with; one key each. The first is the default for clients that do not ask for another'),
-  ttl: z
-    .strictObject({
-      authorizationCodeSeconds: z.int().min(10).max(600).default(60).describe('Lifetime of an authorization code (single use)'),
-      accessTokenSeconds: z.int().min(60).max(86_400).default(900).describe('Lifetime of access tokens (opaque; check them with introspection)'),
-      idTokenSeconds: z.int().min(60).max(86_400).default(3600).describe('Lifetime of ID tokens'),
-      clientCredentialsSeconds: z.int().min(60).max(86_400).default(900).describe('Lifetime of client-credentials access tokens'),
-      refreshTokenSeconds: z.int().min(300).max(366 * 86_400).default(14 * 86_400).describe('A refresh token unused this long expires; with rotation each use starts a new one'),
-      grantSeconds: z.int().min(300).max(366 * 86_400).default(30 * 86_400).describe('Absolute lifetime of what one sign-in grants an application: after it, refresh tokens stop working and the person signs in again'),
-      deviceCodeSeconds: z.int().min(60).max(3600).default(600).describe('How long a device code (RFC 8628) waits for the person to approve it'),
-      interactionSeconds: z.int().min(60).max(3600).default(900).describe('How long a person has to finish signing in for an authorization request'),
-    })
-    .prefault({}),
-  refreshTokens: z
-    .strictObject({
-      rotate: z.boolean().default(true).describe('Replace the refresh token at every use; presenting a used one again revokes the whole grant (reuse detection, RFC 9700 §4.14.2). Off: refresh tokens are reusable until they expire, and reuse cannot be detected'),
-    })
-    .prefault({}),
-  deviceFlow: z.boolean().default(true).describe('Offer the device authorization grant (RFC 8628) for TVs and command-line tools, with its verification page at /oidc/device'),
-  keys: z
-    .strictObject({
-      rotationOverlapHours: z.number().min(0).max(24 * 90).default(24).describe('After `gatehouse keys rotate`, the previous keys stay published (JWKS) and accepted this long, so tokens signed just before keep verifying'),
-      reloadSeconds: z.number().min(1).max(3600).default(30).describe('How often each process checks the store for rotated keys'),
-    })
-    .prefault({}),
-}).describe('The OpenID Connect provider (oidc-provider): clients are the applications of type oidc');
 
 /** A user declared in the file. `password` is hashed when it changes; `passwordHash` imports an existing hash. */
 export const DeclaredUser = UserInput.extend({
@@ -246,7 +167,8 @@ const Directory = z.strictObject({
   policies: z.array(PolicyInput).default([]).describe('Conditional-access policies: scope, conditions and action'),
 }).describe('Objects declared here are reconciled into the store at start and on SIGHUP; objects made through the API are never touched');
 
-export const ConfigSchema = z.strictObject({
+/** The sections the core owns; each front-end adds its own (src/frontend.ts, composed by composeConfigSchema). */
+export const CORE_SECTIONS = {
   server: Server.prefault({}),
   storage: Storage.prefault({}),
   secrets: Secrets.prefault({}),
@@ -257,19 +179,32 @@ export const ConfigSchema = z.strictObject({
   devices: Devices.prefault({}),
   access: Access.prefault({}),
   sessions: Sessions.prefault({}),
-  web: Web.prefault({}),
   audit: Audit.prefault({}),
   directory: Directory.prefault({}),
-  ldap: Ldap.prefault({}),
-  oidc: Oidc.prefault({}),
-});
+};
 
-export type Config = z.output<typeof ConfigSchema>;
+export const CoreConfigSchema = z.strictObject(CORE_SECTIONS);
+
+/** The configuration as the core reads it: its own sections (a front-end reads its section from what it is started with). */
+export type CoreConfig = z.output<typeof CoreConfigSchema>;
+
+/**
+ * The whole configuration schema: the core's sections and one per front-end, keyed by its name,
+ * each defaulted as a whole so a file may leave any section out.
+ */
+export function composeConfigSchema<const F extends ReadonlyArray<{ name: string; configSchema: z.ZodType }>>(frontEnds: F) {
+  const sections: Record<string, z.ZodType> = {};
+  for (const frontEnd of frontEnds) {
+    if (frontEnd.name in CORE_SECTIONS || frontEnd.name in sections) throw new Error(`front-end '${frontEnd.name}': its configuration section clashes with another`);
+    sections[frontEnd.name] = (frontEnd.configSchema as z.ZodObject).prefault({});
+  }
+  return z.strictObject({ ...CORE_SECTIONS, ...sections }) as unknown as z.ZodObject<typeof CORE_SECTIONS & { [K in F[number]['name']]: Extract<F[number], { name: K }>['configSchema'] }>;
+}
 export type DeclaredUser = z.output<typeof DeclaredUser>;
 export type DeclaredGroup = z.output<typeof DeclaredGroup>;
 
 /** Settings that work but deserve a loud warning at start. */
-export function insecureSettings(config: Config): string[] {
+export function insecureSettings(config: CoreConfig): string[] {
   const warnings: string[] = [];
   if (config.secrets.keys.length === 0) {
     warnings.push(`no secrets.keys configured: secrets at rest are encrypted with a generated key in ${config.secrets.keyFile}; back it up, or set secrets.keys from the environment`);
@@ -282,13 +217,6 @@ export function insecureSettings(config: Config): string[] {
   }
   if (config.server.trustedProxies.some((c) => c === '0.0.0.0/0' || c === '::/0')) {
     warnings.push('server.trustedProxies trusts every address: any client can forge its source IP with X-Forwarded-For');
-  }
-  if (config.ldap.enabled && !['127.0.0.1', 'localhost', '::1'].includes(config.ldap.host) && !config.ldap.requireTls) {
-    warnings.push(
-      config.ldap.tls
-        ? `the LDAP listener binds to ${config.ldap.host} and accepts binds without TLS: set ldap.requireTls so bind passwords never cross the network in clear`
-        : `the LDAP listener binds to ${config.ldap.host} without TLS: bind passwords cross the network in clear (configure ldap.tls and ldap.requireTls)`,
-    );
   }
   return warnings;
 }

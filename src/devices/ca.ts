@@ -11,7 +11,7 @@
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject, type webcrypto } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig } from '../config/schema.ts';
 import type { Device } from '../directory/model.ts';
 import { ValidationError } from '../directory/service.ts';
 import { SecretError, type Keyring } from '../secrets/keyring.ts';
@@ -61,7 +61,7 @@ export interface DeviceAuthorityDeps {
   store: Store;
   keyring: Keyring;
   auditor: Auditor;
-  config: Pick<Config, 'devices'>;
+  config: Pick<CoreConfig, 'devices'>;
   /** The time, for tests that need certificates issued in the past. */
   clock?: () => Date;
 }
@@ -85,7 +85,7 @@ export class DeviceAuthority {
   private readonly store: Store;
   private readonly keyring: Keyring;
   private readonly auditor: Auditor;
-  private readonly config: Pick<Config, 'devices'>;
+  private readonly config: Pick<CoreConfig, 'devices'>;
   private readonly clock: () => Date;
   private ca: LoadedCa | undefined;
   private initializing: Promise<void> | undefined;

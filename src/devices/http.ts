@@ -18,7 +18,7 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Context } from 'koa';
 import type { AuditContext } from '../audit/audit.ts';
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig } from '../config/schema.ts';
 import type { Device, Principal, Reason } from '../directory/model.ts';
 import { CidrSet } from '../net/client-ip.ts';
 import { readJson } from '../server/body.ts';
@@ -35,7 +35,7 @@ const REALM = 'gatehouse';
 
 export interface DeviceHttpDeps {
   devices: DeviceService;
-  config: Pick<Config, 'devices' | 'server'>;
+  config: Pick<CoreConfig, 'devices' | 'server'>;
 }
 
 /** Anything carrying the Node request: a Koa context, or a plain `{ req }`. */
@@ -57,7 +57,7 @@ export type RequestIdentity =
 
 /** Proxy sets are built once per config object, not per request. */
 const proxySets = new WeakMap<object, CidrSet>();
-function trustedProxies(config: Pick<Config, 'server'>): CidrSet {
+function trustedProxies(config: Pick<CoreConfig, 'server'>): CidrSet {
   let set = proxySets.get(config.server);
   if (!set) proxySets.set(config.server, (set = new CidrSet(config.server.trustedProxies)));
   return set;

@@ -3,10 +3,10 @@
  * the configured rule and the time. Every requirement the device fails is one named reason, so a
  * denial can say exactly what to fix.
  */
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig } from '../config/schema.ts';
 import type { Device, Reason } from '../directory/model.ts';
 
-export type ComplianceRule = Config['devices']['compliance'];
+export type ComplianceRule = CoreConfig['devices']['compliance'];
 
 export interface Compliance {
   compliant: boolean;

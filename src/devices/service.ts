@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { hashSecret } from '../secrets/digest.ts';
 import { z } from 'zod';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig } from '../config/schema.ts';
 import type { Device, Reason } from '../directory/model.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { NotFoundError } from '../errors.ts';
@@ -33,7 +33,7 @@ export interface DeviceServiceDeps {
   store: Store;
   keyring: Keyring;
   auditor: Auditor;
-  config: Pick<Config, 'devices'>;
+  config: Pick<CoreConfig, 'devices'>;
   clock?: () => Date;
 }
 
@@ -45,7 +45,7 @@ export class DeviceService {
   readonly authority: DeviceAuthority;
   private readonly store: Store;
   private readonly auditor: Auditor;
-  private readonly config: Pick<Config, 'devices'>;
+  private readonly config: Pick<CoreConfig, 'devices'>;
   private readonly clock: () => Date;
 
   constructor(deps: DeviceServiceDeps) {

@@ -4,7 +4,7 @@
  */
 import type Koa from 'koa';
 import type { TLSSocket } from 'node:tls';
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig } from '../config/schema.ts';
 import type { RequestState } from './types.ts';
 
 type Ctx = Koa.ParameterizedContext<RequestState>;
@@ -15,7 +15,7 @@ type Ctx = Koa.ParameterizedContext<RequestState>;
  * pages, to the origins the sign-in may be redirected on to (Chrome applies form-action to the
  * redirects that follow a form submission).
  */
-export function securityHeaders(ctx: Ctx, config: Config, formAction: readonly string[] = []): void {
+export function securityHeaders(ctx: Ctx, config: CoreConfig, formAction: readonly string[] = []): void {
   const csp = [
     "default-src 'self'",
     "script-src 'self'",

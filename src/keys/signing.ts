@@ -11,7 +11,6 @@
 import { createHash, generateKeyPair, randomBytes, type JsonWebKey } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Auditor, AuditContext } from '../audit/audit.ts';
-import type { Config } from '../config/schema.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { ConflictError } from '../errors.ts';
 import type { NewSigningKey, SigningKeyRecord, Store } from '../store/types.ts';
@@ -23,7 +22,15 @@ export const SIGNING_KEY_PURPOSE = 'oidc-signing-key';
 export const COOKIE_KEY_PURPOSE = 'cookie-signing-key';
 const COOKIE_ALG = 'HS256';
 
-export type SigningAlgorithm = Config['oidc']['signingAlgorithms'][number];
+/** JWS algorithms the keys can be made for (never HS*: no client secret is ever a key). */
+export const SIGNING_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+
+/** Which keys to keep, and how long the previous ones stay published after a rotation (the oidc section sets them). */
+export interface SigningKeyOptions {
+  algorithms: readonly SigningAlgorithm[];
+  rotationOverlapHours: number;
+}
 
 /** What the provider is built from: private JWKs (signing ones first) and the cookie keys. */
 export interface KeySet {
@@ -65,7 +72,7 @@ export class SigningKeyManager {
   private readonly algorithms: readonly SigningAlgorithm[];
   private readonly overlapHours: number;
 
-  constructor(deps: SigningKeyDeps, options: { algorithms: readonly SigningAlgorithm[]; rotationOverlapHours: number }) {
+  constructor(deps: SigningKeyDeps, options: SigningKeyOptions) {
     this.deps = deps;
     this.algorithms = options.algorithms;
     this.overlapHours = options.rotationOverlapHours;

@@ -13,14 +13,14 @@ import QRCode from 'qrcode';
 import { NobleCryptoPlugin, ScureBase32Plugin, TOTP } from 'otplib';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import type { Throttle, ThrottleKeys } from '../authn/throttle.ts';
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig } from '../config/schema.ts';
 import type { Outcome, Principal, Reason, Target, User } from '../directory/model.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { NotFoundError } from '../errors.ts';
 import type { DirectoryStore, Store, TotpRecord } from '../store/types.ts';
 import { generateRecoveryCodes, hashRecoveryCode, MAX_RECOVERY_INPUT, normalizeRecoveryCode } from './recovery.ts';
 
-export type TotpConfig = Config['mfa']['totp'];
+export type TotpConfig = CoreConfig['mfa']['totp'];
 
 /** Associated data of seed ciphertexts: a seed cannot be passed off as another kind of secret. */
 export const TOTP_SEED_PURPOSE = 'totp-seed';

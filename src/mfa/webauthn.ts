@@ -24,13 +24,13 @@ import {
 } from '@simplewebauthn/server';
 import { COSEALG } from '@simplewebauthn/server/helpers';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
-import type { Config } from '../config/schema.ts';
+import type { CoreConfig } from '../config/schema.ts';
 import type { Principal, Reason, User } from '../directory/model.ts';
 import { ValidationError } from '../directory/service.ts';
 import { AlreadyExistsError, NotFoundError, StoreError } from '../errors.ts';
 import type { Store, WebAuthnCredentialRecord } from '../store/types.ts';
 
-export type WebAuthnConfig = Config['mfa']['webauthn'];
+export type WebAuthnConfig = CoreConfig['mfa']['webauthn'];
 
 export interface WebAuthnServiceDeps {
   store: Store;

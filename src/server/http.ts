@@ -14,7 +14,11 @@ import type { HttpMount, RequestState } from '../http/types.ts';
 
 export type { HttpMount, RequestState } from '../http/types.ts';
 
-export function createHttpApp(core: Core, metrics: Metrics, mounts: HttpMount[]): Koa<RequestState> {
+/**
+ * `mounts` is read for every request (a function), so a front-end restarted by a reload serves
+ * from its new mount at once; a plain list is fixed.
+ */
+export function createHttpApp(core: Core, metrics: Metrics, mounts: HttpMount[] | (() => readonly HttpMount[])): Koa<RequestState> {
   const app = new Koa<RequestState>();
   app.proxy = false; // forwarded headers are interpreted by core.clientIp, against trusted proxies only
   app.silent = true;
@@ -68,7 +72,14 @@ export function createHttpApp(core: Core, metrics: Metrics, mounts: HttpMount[])
     return next();
   });
 
-  for (const mount of mounts) app.use(mount);
+  if (Array.isArray(mounts)) for (const mount of mounts) app.use(mount);
+  else {
+    app.use((ctx, next) => {
+      const current = mounts();
+      const run = (i: number): Promise<void> => (i === current.length ? next() : Promise.resolve(current[i]!(ctx, () => run(i + 1))));
+      return run(0);
+    });
+  }
 
   app.use(async (ctx) => {
     ctx.status = 404;

@@ -1,29 +1,33 @@
 /**
- * The server bootstrap, the one place where front-ends are wired: load the configuration, open and
- * migrate the store, build the core, make sure an admin can get in, reconcile the declared objects,
- * then start the listeners. Also reload (SIGHUP) and graceful stop (SIGTERM).
+ * The server bootstrap, the one place where front-ends are started: load the configuration, check
+ * that every address can be bound, open and migrate the store, build the core, make sure an admin
+ * can get in, reconcile the declared objects, then start the HTTP listener and every enabled
+ * front-end (src/front-ends.ts). Also reload (SIGHUP: a front-end whose settings changed restarts
+ * with the new ones) and graceful stop (SIGTERM).
  */
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { createAdminApi } from '../admin/api.ts';
 import { SYSTEM } from '../audit/audit.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { reconcile, type ReconcileSummary } from '../config/reconcile.ts';
-import { ConfigSchema, insecureSettings, type Config } from '../config/schema.ts';
+import { composeConfigSchema, CORE_SECTIONS } from '../config/schema.ts';
 import { createCore, type Core } from '../core.ts';
 import { createDeviceApi } from '../devices/http.ts';
+import { ConfigSchema, configWarnings, FRONT_ENDS, registerSettingsChecks, sectionOf, type Config, type Section } from '../front-ends.ts';
+import type { FrontEnd, Listener, RunningFrontEnd } from '../frontend.ts';
+import type { HttpMount } from '../http/types.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { checkBindings, listen, urlOf, type Binding } from '../net/listen.ts';
 import { loadKeyring } from '../secrets/keyring.ts';
 import { openStore } from '../store/open.ts';
-import { createLdapFrontEnd, type LdapFrontEnd } from '../../protocols/ldap/server.ts';
-import { createOidcFrontEnd, type OidcFrontEnd } from '../../protocols/oidc/index.ts';
-import { createWebFrontEnd } from '../../protocols/web/index.ts';
 import type { Store } from '../store/types.ts';
+import type { OidcFrontEnd } from '../../protocols/oidc/index.ts';
 import { createHttpApp } from './http.ts';
-import { registerSettingsChecks } from './settings-checks.ts';
 import { Metrics } from './metrics.ts';
+
+export type { Listener } from '../frontend.ts';
 
 export interface StartOptions {
   /** The YAML file; reload() reads it again. */
@@ -32,26 +36,29 @@ export interface StartOptions {
   config?: unknown;
   env?: Record<string, string | undefined>;
   logger?: Logger;
-}
-
-export interface Listener {
-  name: string;
-  url: string;
+  /** The front-ends to run (default: FRONT_ENDS); their sections compose the configuration schema. */
+  frontEnds?: readonly FrontEnd[];
 }
 
 export interface Gatehouse {
   readonly core: Core;
   readonly store: Store;
   readonly config: Config;
+  /** Where Gatehouse serves now (front-ends restarted by a reload included). */
   readonly listeners: Listener[];
   readonly httpUrl: string;
   readonly metrics: Metrics;
   /** The OpenID Connect provider, when enabled. */
   readonly oidc: OidcFrontEnd | undefined;
+  /** A running front-end by name. */
+  frontEnd(name: string): RunningFrontEnd | undefined;
   /** The admin API key created at this start, shown once; undefined when keys already existed or came from GATEHOUSE_ADMIN_KEY. */
   readonly bootstrapKey: string | undefined;
-  /** Re-reads the config file and reconciles; a bad file leaves the running configuration in force. */
-  reload(): Promise<{ ok: true; summary: ReconcileSummary } | { ok: false; error: string }>;
+  /**
+   * Re-reads the config file and reconciles; front-ends whose settings changed are restarted with
+   * the new ones. A bad file leaves the running configuration in force.
+   */
+  reload(): Promise<{ ok: true; summary: ReconcileSummary; restarted: string[] } | { ok: false; error: string }>;
   /** Stops accepting connections, lets in-flight requests finish (up to the timeout), closes the store. */
   stop(): Promise<void>;
 }
@@ -59,18 +66,38 @@ export interface Gatehouse {
 export const BOOTSTRAP_KEY_NAME = 'bootstrap';
 const MIN_ENV_KEY_LENGTH = 32;
 
-export async function loadConfig(options: Pick<StartOptions, 'configFile' | 'config' | 'env'>): Promise<Config> {
+/** The core's sections that only a restart of the process applies (directory and log.level apply on reload). */
+const RESTART_SECTIONS = (Object.keys(CORE_SECTIONS) as Array<keyof typeof CORE_SECTIONS>).filter((k) => k !== 'directory' && k !== 'log');
+
+/** The configuration, validated by the schema the front-ends compose (FRONT_ENDS unless given). */
+export async function loadConfig(options: Pick<StartOptions, 'configFile' | 'config' | 'env' | 'frontEnds'>): Promise<Config> {
   const env = options.env ?? process.env;
-  if (options.config !== undefined) return ConfigSchema.parse(options.config);
+  // A test's own list of front-ends composes its own schema; the type stays the standard one.
+  const schema = (options.frontEnds ? composeConfigSchema(options.frontEnds) : ConfigSchema) as typeof ConfigSchema;
+  if (options.config !== undefined) return schema.parse(options.config);
   if (!options.configFile) throw new Error('no configuration given');
-  return loadConfigFile(options.configFile, ConfigSchema, env);
+  return loadConfigFile(options.configFile, schema, env);
 }
+
+/** The value at a dotted path of the configuration (`server.http.publicUrl`). */
+function valueAt(config: unknown, path: string): unknown {
+  return path.split('.').reduce<unknown>((value, key) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined), config);
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export async function startGatehouse(options: StartOptions): Promise<Gatehouse> {
   const env = options.env ?? process.env;
-  let config = await loadConfig(options);
+  const frontEnds = options.frontEnds ?? FRONT_ENDS;
+  let config = await loadConfig({ ...options, frontEnds });
   const logger = options.logger ?? createLogger(config.log.level);
-  for (const warning of insecureSettings(config)) logger.warn({ setting: true }, warning);
+  for (const warning of configWarnings(config, frontEnds)) logger.warn({ setting: true }, warning);
+
+  // Every address first: a second `start` beside a running Gatehouse stops here, before it
+  // touches the store.
+  const httpBinding: Binding = { label: 'the HTTP listener', transport: 'tcp', host: config.server.http.host, port: config.server.http.port, setting: 'server.http.port, or GATEHOUSE_HTTP_PORT in the demo configuration' };
+  const httpsBinding: Binding | undefined = config.server.https ? { label: 'the HTTPS listener', transport: 'tcp', host: config.server.https.host, port: config.server.https.port, setting: 'server.https.port' } : undefined;
+  await checkBindings([httpBinding, ...(httpsBinding ? [httpsBinding] : []), ...frontEnds.flatMap((f) => (f.enabled(sectionOf(config, f)) ? (f.bindings?.(sectionOf(config, f)) ?? []) : []))]);
 
   const store = await openStore(env.GATEHOUSE_STORAGE_URL ?? config.storage.url, {
     poolMax: config.storage.poolMax,
@@ -79,14 +106,14 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
     log: { warn: (m) => logger.warn({ component: 'store' }, m), error: (m) => logger.error({ component: 'store' }, m) },
   });
   const servers: Server[] = [];
-  let ldap: LdapFrontEnd | undefined;
-  let oidc: OidcFrontEnd | undefined;
+  const running = new Map<string, RunningFrontEnd>();
+  const closeAll = () => Promise.all([...running.values()].map((r) => r.close().catch((err: unknown) => logger.warn({ err }, 'a front-end failed to stop'))));
   try {
     const { applied } = await store.migrate();
     if (applied.length) logger.info({ migrations: applied }, 'store migrated');
     const keyring = loadKeyring(config.secrets);
     const core = createCore(config, store, keyring, logger);
-    registerSettingsChecks(core);
+    registerSettingsChecks(core, frontEnds);
     const metrics = new Metrics();
     core.audit.onEvent((event) => metrics.auditEvents.inc({ type: event.type, outcome: event.outcome }));
 
@@ -95,27 +122,19 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
     const source = options.configFile ?? 'inline configuration';
     await reconcile(core, store, config, { actor: { type: 'config', name: source } }, source);
 
-    // Signing keys are made on the first start, before anything is served.
-    oidc = config.oidc.enabled ? await createOidcFrontEnd(core) : undefined;
-    const app = createHttpApp(core, metrics, [
-      createAdminApi(core),
-      createDeviceApi({ devices: core.devices, config }),
-      ...(oidc ? [oidc.mount] : []),
-      ...(config.web.enabled ? [createWebFrontEnd(core)] : []),
-    ]);
-    const http = app.listen({ host: config.server.http.host, port: config.server.http.port });
+    // The admin and device APIs, then each running front-end's mount, read per request.
+    const fixed: HttpMount[] = [createAdminApi(core), createDeviceApi({ devices: core.devices, config })];
+    let mounts: readonly HttpMount[] = fixed;
+    const remount = () => {
+      mounts = [...fixed, ...frontEnds.flatMap((f) => running.get(f.name)?.mount ?? [])];
+    };
+    const app = createHttpApp(core, metrics, () => mounts);
+    const http = createHttpServer(app.callback());
     servers.push(http);
-    const httpUrl = urlOf('http', await listening(http));
-    const listeners: Listener[] = [{ name: `http (admin API /api/v1, device check-in /device/v1, ${config.web.enabled ? 'sign-in and portal /, ' : ''}/healthz, /readyz, /metrics)`, url: httpUrl }];
-    // People reach the pages at the public URL (passkeys are bound to its host name), not necessarily at the socket's address.
-    if (config.web.enabled) listeners.push({ name: 'portal (sign in here; the user portal)', url: `${(config.server.http.publicUrl ?? httpUrl).replace(/\/+$/, '')}/` });
-    if (oidc) {
-      const issuer = `${(config.server.http.publicUrl ?? httpUrl).replace(/\/+$/, '')}/oidc`;
-      await oidc.start(app, issuer);
-      await oidc.checkClients();
-      listeners.push({ name: 'oidc (OpenID Connect provider; discovery at /.well-known/openid-configuration under the issuer)', url: issuer });
-    }
-    if (config.server.https) {
+    const httpUrl = urlOf('http', await listen(http, httpBinding));
+    const publicUrl = (config.server.http.publicUrl ?? httpUrl).replace(/\/+$/, '');
+    let httpsUrl: string | undefined;
+    if (config.server.https && httpsBinding) {
       // The same endpoints over TLS. A client certificate is asked for, not required: devices
       // holding a Gatehouse device certificate are identified by it (mTLS), everyone else is not.
       const tls = config.server.https;
@@ -123,20 +142,34 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
         { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile), requestCert: true, rejectUnauthorized: false, ca: [core.devices.authority.certificatePem] },
         app.callback(),
       );
-      https.listen({ host: tls.host, port: tls.port });
       servers.push(https);
-      listeners.push({ name: 'https (the same, with device certificates over mTLS)', url: urlOf('https', await listening(https)) });
+      httpsUrl = urlOf('https', await listen(https, httpsBinding));
     }
-    if (config.ldap.enabled) {
-      const { enabled: _, ...ldapOptions } = config.ldap;
-      ldap = createLdapFrontEnd(core, ldapOptions);
-      const address = await ldap.listen();
-      const hostPort = (a: AddressInfo) => `${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
-      const startTls = config.ldap.tls ? (config.ldap.requireTls ? 'StartTLS required' : 'StartTLS offered') : 'no TLS configured';
-      listeners.push({ name: `ldap (directory: simple bind, search, password modify; ${startTls})`, url: `ldap://${hostPort(address)}` });
-      if (ldap.ldapsAddress) listeners.push({ name: 'ldaps (the same directory over TLS)', url: `ldaps://${hostPort(ldap.ldapsAddress)}` });
-    }
+
+    const host = { core, http: app, publicUrl };
+    const startOne = async (frontEnd: FrontEnd, section: Section) => {
+      if (!frontEnd.enabled(section)) return;
+      running.set(frontEnd.name, await frontEnd.start(host, section));
+    };
+    for (const frontEnd of frontEnds) await startOne(frontEnd, sectionOf(config, frontEnd));
+    remount();
+
+    const listeners = (): Listener[] => {
+      const paths = [...running.values()].flatMap((r) => (r.httpPaths ? [r.httpPaths] : []));
+      return [
+        { name: `http (admin API /api/v1, device check-in /device/v1, ${paths.map((p) => `${p}, `).join('')}/healthz, /readyz, /metrics)`, url: httpUrl },
+        ...frontEnds.flatMap((f) => running.get(f.name)?.listeners ?? []),
+        ...(httpsUrl ? [{ name: 'https (the same, with device certificates over mTLS)', url: httpsUrl }] : []),
+      ];
+    };
     const sweeper = setInterval(() => void housekeeping(core, store, config), 60_000).unref();
+
+    const refuse = async (file: string, err: unknown) => {
+      const error = err instanceof Error ? err.message : String(err);
+      await core.audit.record(SYSTEM, { type: 'config.rejected', outcome: 'failure', details: { file, errors: error } });
+      logger.error({ file, errors: error }, 'configuration reload refused; the last good configuration stays in force');
+      return { ok: false as const, error };
+    };
 
     let stopping: Promise<void> | undefined;
     return {
@@ -145,51 +178,77 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
       get config() {
         return config;
       },
-      listeners,
+      get listeners() {
+        return listeners();
+      },
       httpUrl,
       metrics,
-      oidc,
+      get oidc() {
+        return running.get('oidc') as OidcFrontEnd | undefined;
+      },
+      frontEnd: (name) => running.get(name),
       bootstrapKey,
       async reload() {
         if (!options.configFile) return { ok: false, error: 'no configuration file to reload' };
         let next: Config;
         try {
-          next = await loadConfigFile(options.configFile, ConfigSchema, env);
+          next = await loadConfig({ configFile: options.configFile, env, frontEnds });
         } catch (err) {
-          const error = err instanceof Error ? err.message : String(err);
-          await core.audit.record(SYSTEM, { type: 'config.rejected', outcome: 'failure', details: { file: options.configFile, errors: error } });
-          logger.error({ file: options.configFile, errors: error }, 'configuration reload refused; the last good configuration stays in force');
-          return { ok: false, error };
+          return refuse(options.configFile, err);
         }
+        let summary: ReconcileSummary;
         try {
-          const summary = await reconcile(core, store, next, { actor: { type: 'config', name: options.configFile } }, options.configFile);
-          for (const key of ['server', 'storage', 'secrets', 'passwords', 'throttle', 'ldap', 'oidc', 'web'] as const) {
-            if (JSON.stringify(next[key]) !== JSON.stringify(config[key])) logger.warn({ section: key }, `configuration section '${key}' changed: it takes effect at the next restart`);
-          }
-          if (next.log.level !== config.log.level) logger.level = next.log.level;
-          await oidc?.checkClients();
-          config = next;
-          return { ok: true, summary };
+          summary = await reconcile(core, store, next, { actor: { type: 'config', name: options.configFile } }, options.configFile);
         } catch (err) {
-          const error = err instanceof Error ? err.message : String(err);
-          await core.audit.record(SYSTEM, { type: 'config.rejected', outcome: 'failure', details: { file: options.configFile, errors: error } });
-          logger.error({ file: options.configFile, errors: error }, 'configuration reload refused; the last good configuration stays in force');
-          return { ok: false, error };
+          return refuse(options.configFile, err);
         }
+        for (const key of RESTART_SECTIONS) {
+          if (!same(next[key], config[key])) logger.warn({ section: key }, `configuration section '${key}' changed: it takes effect at the next restart`);
+        }
+        if (next.log.level !== config.log.level) logger.level = next.log.level;
+        for (const warning of configWarnings(next, frontEnds)) logger.warn({ setting: true }, warning);
+
+        // Front-ends whose settings changed restart with the new ones; the others hear of the reload.
+        const restarted: string[] = [];
+        for (const frontEnd of frontEnds) {
+          const before = sectionOf(config, frontEnd);
+          const after = sectionOf(next, frontEnd);
+          const changed = !same(before, after) || (frontEnd.restartOn ?? []).some((path) => !same(valueAt(config, path), valueAt(next, path)));
+          const current = running.get(frontEnd.name);
+          if (!changed) {
+            await current?.reloaded?.().catch((err: unknown) => logger.warn({ err, frontEnd: frontEnd.name }, 'front-end reload hook failed'));
+            continue;
+          }
+          try {
+            if (current) {
+              running.delete(frontEnd.name);
+              remount();
+              await current.close();
+            }
+            await startOne(frontEnd, after);
+            restarted.push(frontEnd.name);
+            logger.info({ frontEnd: frontEnd.name, enabled: frontEnd.enabled(after) }, `front-end '${frontEnd.name}' restarted with its new settings`);
+          } catch (err) {
+            // Its old instance is closed already: say so loudly, the rest keeps serving.
+            logger.error({ err, frontEnd: frontEnd.name }, `front-end '${frontEnd.name}' could not restart with its new settings; it is stopped`);
+          }
+          remount();
+        }
+        config = next;
+        return { ok: true, summary, restarted };
       },
       stop() {
         stopping ??= (async () => {
           clearInterval(sweeper);
-          oidc?.close();
-          await Promise.all([...servers.map((server) => closeGracefully(server, config.server.shutdownTimeoutSeconds * 1000)), ldap?.close()]);
+          await Promise.all([...servers.map((server) => closeGracefully(server, config.server.shutdownTimeoutSeconds * 1000)), closeAll()]);
+          running.clear();
           await store.close();
         })();
         return stopping;
       },
     };
   } catch (err) {
-    oidc?.close();
-    await Promise.all([...servers.map((server) => closeGracefully(server, 1000)), ldap?.close()]);
+    await Promise.all([...servers.map((server) => closeGracefully(server, 1000)), closeAll()]);
     await store.close().catch(() => undefined);
     throw err;
   }
@@ -224,20 +283,9 @@ async function housekeeping(core: Core, store: Store, config: Config): Promise<v
   }
 }
 
-function listening(server: Server): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    if (server.listening) return resolve(server.address() as AddressInfo);
-    server.once('listening', () => resolve(server.address() as AddressInfo));
-    server.once('error', reject);
-  });
-}
-
-function urlOf(scheme: 'http' | 'https', address: AddressInfo): string {
-  return `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
-}
-
 function closeGracefully(server: Server, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
+    if (!server.listening) return resolve();
     const timer = setTimeout(() => server.closeAllConnections(), timeoutMs).unref();
     server.close(() => {
       clearTimeout(timer);

@@ -159,8 +159,12 @@ export class SessionService {
    * Called after a session ends in this process (logout, revocation), e.g. to send OIDC
    * back-channel logout. Listeners must not throw; their failures are logged.
    */
-  onEnded(listener: EndListener): void {
+  onEnded(listener: EndListener): () => void {
     this.listeners.push(listener);
+    return () => {
+      const at = this.listeners.indexOf(listener);
+      if (at >= 0) this.listeners.splice(at, 1);
+    };
   }
 
   private async ended(ctx: AuditContext, sessions: Session[], reason: SessionEndReason): Promise<void> {

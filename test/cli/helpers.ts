@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { stringify } from 'yaml';
 import { main } from '../../src/cli/main.ts';
-import { ConfigSchema } from '../../src/config/schema.ts';
+import { ConfigSchema } from '../../src/front-ends.ts';
 import { createCore, type Core } from '../../src/core.ts';
 import { createLogger } from '../../src/log.ts';
 import { loadKeyring } from '../../src/secrets/keyring.ts';

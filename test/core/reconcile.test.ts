@@ -6,7 +6,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { reconcile, ReconcileError } from '../../src/config/reconcile.ts';
-import { ConfigSchema, type Config } from '../../src/config/schema.ts';
+import { ConfigSchema, type Config } from '../../src/front-ends.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
 

@@ -1,5 +1,5 @@
 /** A core over a fresh, migrated store, without any listener (for core-level tests). */
-import { ConfigSchema, type Config } from '../../src/config/schema.ts';
+import { ConfigSchema, type Config } from '../../src/front-ends.ts';
 import { createCore, type Core } from '../../src/core.ts';
 import { createLogger } from '../../src/log.ts';
 import { Keyring } from '../../src/secrets/keyring.ts';

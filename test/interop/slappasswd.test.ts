@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.ts';
 import { reconcile } from '../../src/config/reconcile.ts';
-import { ConfigSchema } from '../../src/config/schema.ts';
+import { ConfigSchema } from '../../src/front-ends.ts';
 import { backends } from '../helpers/backends.ts';
 import { coreFor, type TestCore } from '../helpers/core.ts';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';

@@ -9,7 +9,7 @@ import ldapMessages from '@ldapjs/messages';
 import { BerReader } from '@ldapjs/asn1';
 import type { Client } from 'ldapts';
 import { nextFrame } from '../../protocols/ldap/framing.ts';
-import { ConfigSchema } from '../../src/config/schema.ts';
+import { ConfigSchema } from '../../src/front-ends.ts';
 import { UserInput } from '../../src/directory/model.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';

@@ -1,7 +1,7 @@
 /** ldap.tls and ldap.ldapsPort as `gatehouse start` wires them: both listeners, and the schema's checks. */
 import { Client } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigSchema, insecureSettings } from '../../src/config/schema.ts';
+import { ConfigSchema, configWarnings } from '../../src/front-ends.ts';
 import { sqlite } from '../helpers/backends.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { tlsFiles, type TlsFiles } from './tls-support.ts';
@@ -45,7 +45,7 @@ describe('ldap TLS settings', () => {
   });
 
   it('warns about clear binds on a non-local listener unless TLS is required', () => {
-    const warn = (ldap: Record<string, unknown>) => insecureSettings(ConfigSchema.parse({ ldap: { host: '0.0.0.0', ...ldap } })).filter((w) => w.includes('LDAP'));
+    const warn = (ldap: Record<string, unknown>) => configWarnings(ConfigSchema.parse({ ldap: { host: '0.0.0.0', ...ldap } })).filter((w) => w.includes('LDAP'));
     expect(warn({})).toHaveLength(1);
     expect(warn({ tls: { certFile: 'c', keyFile: 'k' } })[0]).toContain('requireTls');
     expect(warn({ tls: { certFile: 'c', keyFile: 'k' }, requireTls: true })).toEqual([]);

@@ -10,7 +10,7 @@ import http, { type IncomingHttpHeaders, type Server } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Config } from '../../src/config/schema.ts';
+import type { Config } from '../../src/front-ends.ts';
 import { issueDeviceCertificate, revokeDeviceCertificate, type DeviceAdminEnv } from '../../src/devices/admin.ts';
 import { createDeviceApi, deviceFromRequest } from '../../src/devices/http.ts';
 import { DeviceService } from '../../src/devices/service.ts';

@@ -1,6 +1,6 @@
 /** The compliance rule as a table: each failed requirement is one named reason. */
 import { describe, expect, it } from 'vitest';
-import { ConfigSchema } from '../../../src/config/schema.ts';
+import { CoreConfigSchema as ConfigSchema } from '../../../src/config/schema.ts';
 import type { Device } from '../../../src/directory/model.ts';
 import { compareVersions, isCompliant, parseVersion, type ComplianceRule } from '../../../src/devices/posture.ts';
 
