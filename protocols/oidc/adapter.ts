@@ -26,7 +26,7 @@ import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { hashSecret } from '../../src/secrets/digest.ts';
 import { SecretError, type Keyring } from '../../src/secrets/keyring.ts';
-import type { TtlStore, TtlTags } from '../../src/store/types.ts';
+import type { TtlStore, TtlTags } from '../../src/core.ts';
 
 /** Models used once; `consumed` is set on them when they are. */
 const CONSUMABLE = new Set(['AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode', 'PushedAuthorizationRequest']);

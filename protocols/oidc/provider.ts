@@ -21,7 +21,7 @@ import Provider, { errors, interactionPolicy, type AdapterPayload, type Asymmetr
 import type { CoreConfig } from '../../src/config/schema.ts';
 import type { OidcConfig } from './config.ts';
 import type { Core } from '../../src/core.ts';
-import type { TtlStore } from '../../src/store/types.ts';
+import type { TtlStore } from '../../src/core.ts';
 import { ACR, auditRefusal, checkAccount, claimsOf } from './account.ts';
 import { TtlAdapter, type AdapterHooks } from './adapter.ts';
 import type { KeySet } from '../../src/keys/signing.ts';

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuthMethod, SecondFactor } from '../../src/access/types.ts';
 import type { Core } from '../../src/core.ts';
 import type { WebConfig } from './config.ts';
-import type { TtlStore } from '../../src/store/types.ts';
+import type { TtlStore } from '../../src/core.ts';
 import { clearCookie, cookieValue, setCookie, type Ctx } from './http.ts';
 import type { SignInParams } from './params.ts';
 

@@ -83,6 +83,17 @@ describe.each(backends)('LDAP Password Modify ($name)', (backend) => {
     expect(await bindCode(dnOf('dave'), PASSWORD)).toBe(0);
   });
 
+  it("ends the person's Gatehouse sessions elsewhere (the portal's, OpenID Connect's), as a change in the portal does", async () => {
+    const erin = await t.core.directory.users.find('erin');
+    const { token } = await t.core.sessions.create({ user: erin, authn: [{ method: 'password', at: new Date().toISOString() }] });
+    expect(await t.core.sessions.resolve(token)).toBeDefined();
+    const c = await secureClient(dnOf('erin'));
+    await c.exop(PASSWORD_MODIFY, passwdModify({ oldPasswd: PASSWORD, newPasswd: NEW_PASSWORD }));
+    expect(await t.core.sessions.resolve(token)).toBeUndefined();
+    const [ended] = (await t.core.audit.query({ type: 'session.ended', user: 'erin', limit: 1 })).items;
+    expect(ended).toMatchObject({ protocol: 'ldap', details: { reason: 'password_changed' } });
+  });
+
   it('changes the bound user\'s password: the new one binds, the old one does not', async () => {
     const c = await secureClient(dnOf('dave'));
     await c.exop(PASSWORD_MODIFY, passwdModify({ userIdentity: dnOf('dave'), oldPasswd: PASSWORD, newPasswd: NEW_PASSWORD }));
