@@ -1,6 +1,5 @@
 /** `gatehouse user add|list|passwd|suspend|activate|mfa`. */
 import { Option, type Command } from 'commander';
-import { UserInput } from '../directory/model.ts';
 import { collect, defined, integer, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { CliError, formatTable, printJson, readNewPassword, readPasswordFromStdin, type CliIo } from './io.ts';
@@ -43,6 +42,7 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .action(async (username: string, options: AddOptions, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const password = options.passwordStdin ? await readPasswordFromStdin(io) : undefined;
+        const { UserInput } = await import('../directory/model.ts');
         const input = UserInput.parse(
           defined({
             username, email: options.email, displayName: options.name, uidNumber: options.uid, gidNumber: options.gid,
