@@ -20,7 +20,7 @@ import { registerDeviceCommands } from './device.ts';
 import { registerDocsCommand } from './docs.ts';
 import { registerGroupCommands } from './group.ts';
 import { registerKeysCommands } from './keys.ts';
-import type { CliIo } from './io.ts';
+import { CliError, type CliIo } from './io.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerNetworkCommands } from './network.ts';
 import { registerPolicyCommands } from './policy.ts';
@@ -87,13 +87,18 @@ async function report(io: CliIo, err: unknown): Promise<number> {
     // Commander has printed the help, version or usage error already.
     return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
   }
-  // Imported here, not above: a command that threw one of these has loaded them already.
-  const [{ ConfigInvalidError }, { ZodError }] = await Promise.all([import('../config/load.ts'), import('zod')]);
-  if (err instanceof ConfigInvalidError) {
-    io.stderr.write(`${err.message}\n`);
-    return 2;
+  let message: string;
+  if (err instanceof CliError) message = describe(err);
+  else {
+    // Imported here, not above: a command that threw one of these has loaded them already.
+    const [{ ConfigInvalidError }, { ZodError }] = await Promise.all([import('../config/load.ts'), import('zod')]);
+    if (err instanceof ConfigInvalidError) {
+      io.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    message = err instanceof ZodError ? describeIssues(err.issues) : describe(err);
   }
-  io.stderr.write(`gatehouse: ${err instanceof ZodError ? describeIssues(err.issues) : describe(err)}\n`);
+  io.stderr.write(`gatehouse: ${message}\n`);
   if (io.env.GATEHOUSE_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   return 1;
 }
