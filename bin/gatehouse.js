@@ -20,6 +20,13 @@ async function run() {
     process.exit(result.status === null ? 1 : result.status);
   }
 
+  // Node's on-disk compile cache (in the system's temporary folder unless NODE_COMPILE_CACHE names
+  // one) keeps the compiled code of every module, our stripped TypeScript included: a command then
+  // starts in a fraction of the time. Entries are checked against the source, so an edit is never
+  // served stale; a cache that cannot be written (a read-only file system) is skipped silently.
+  const { default: module } = await import('node:module');
+  if (module.enableCompileCache) module.enableCompileCache();
+
   const { main } = await import('../src/cli/main.ts');
   process.exitCode = await main(process.argv.slice(2));
 }

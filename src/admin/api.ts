@@ -9,9 +9,10 @@ import { z } from 'zod';
 import type { AuditContext } from '../audit/audit.ts';
 import type { Core } from '../core.ts';
 import type { ApiKey } from '../directory/model.ts';
+import { ValidationError } from '../directory/service.ts';
 import { readJson } from '../server/body.ts';
 import type { HttpMount, RequestState } from '../http/types.ts';
-import { HttpProblem } from '../http/problem.ts';
+import { HttpProblem, zodProblems } from '../http/problem.ts';
 import { authenticate } from './auth.ts';
 import { API_PREFIX, type Input, type Route } from './route.ts';
 import { ROUTES } from './routes.ts';
@@ -61,8 +62,17 @@ async function parseInput(core: Core, route: Route, ctx: Ctx): Promise<Input<Rec
   const params = parseIn('path', route.params, { ...ctx.params });
   const query = parseIn('query', route.query, { ...ctx.query });
   const expectVersion = route.ifMatch ? parseIfMatch(ctx.get('if-match')) : undefined;
-  const body = route.body ? route.body.parse(await readJson(ctx, core.config.server.http.maxBodyBytes)) : undefined;
+  const body = route.body ? parseBody(core, route, await readJson(ctx, core.config.server.http.maxBodyBytes)) : undefined;
   return { params, query, body, expectVersion };
+}
+
+/** The body through the route's schema; refused, with the problems of its bodyChecks as well (see route.ts). */
+function parseBody(core: Core, route: Route, raw: unknown): unknown {
+  const parsed = route.body!.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const more = route.bodyChecks?.(raw, core) ?? [];
+  if (more.length) throw new ValidationError([...zodProblems(parsed.error), ...more]);
+  throw parsed.error;
 }
 
 /** Parses path parameters or the query string, prefixing each problem's path with where it was. */

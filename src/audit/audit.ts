@@ -73,6 +73,17 @@ export interface EventDraft {
   actor?: Principal;
 }
 
+/**
+ * The log level of a committed event: a failure is worth an operator's attention (warn), a success
+ * is info; except the changes the configuration reconciler makes (actor 'config'), which the
+ * reconciler sums up in one line per run ('configuration reconciled') so a start is not a page of
+ * them; they stay in the audit log (the store) and reach the process log at debug.
+ */
+function logLevel(event: AuditEvent): 'debug' | 'info' | 'warn' {
+  if (event.outcome !== 'success') return 'warn';
+  return event.actor.type === 'config' ? 'debug' : 'info';
+}
+
 export const SYSTEM: AuditContext = { actor: { type: 'system', name: 'gatehouse' } };
 
 /**
@@ -109,8 +120,7 @@ export class Auditor {
   }
 
   log(event: AuditEvent): void {
-    const level = event.outcome === 'success' ? 'info' : 'warn';
-    this.logger[level]({ audit: event }, 'audit');
+    this.logger[logLevel(event)]({ audit: event }, 'audit');
     for (const listener of this.listeners) listener(event);
   }
 

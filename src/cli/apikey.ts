@@ -1,6 +1,5 @@
 /** `gatehouse apikey create|list|revoke`: keys for the admin API. */
 import { Option, type Command } from 'commander';
-import { ApiKeyInput } from '../directory/model.ts';
 import { collectChoice, defined, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { formatTable, printJson, type CliIo } from './io.ts';
@@ -17,6 +16,7 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
     .option('--json', 'print {apiKey, secret} as JSON')
     .action(async (name: string, options: { scope?: string[]; expires?: string; json?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
+        const { ApiKeyInput } = await import('../directory/model.ts');
         const input = ApiKeyInput.parse(defined({ name, scopes: options.scope, expiresAt: options.expires }));
         const { apiKey, secret } = await core.directory.apiKeys.create(audit, input);
         if (options.json) return printJson(io, { apiKey, secret });

@@ -1,6 +1,6 @@
 /** `gatehouse app list|show|add|remove|secret`: the applications people sign in to, and their secrets. */
 import { Option, type Command } from 'commander';
-import { ApplicationInput, ApplicationType } from '../directory/model.ts';
+import { APPLICATION_TYPES } from '../directory/names.ts';
 import { collect, defined, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { formatTable, printJson, type CliIo } from './io.ts';
@@ -44,7 +44,7 @@ export function registerAppCommands(program: Command, io: CliIo): void {
     .command('add')
     .description('Create an application')
     .argument('<name>', 'application name, as policies refer to it (app:<name>)')
-    .addOption(new Option('--type <type>', 'protocol it signs in with').choices(ApplicationType.options).default('generic'))
+    .addOption(new Option('--type <type>', 'protocol it signs in with').choices(APPLICATION_TYPES).default('generic'))
     .option('--display-name <text>', 'name shown to people in the portal')
     .option('--description <text>', 'what the application is')
     .option('--group <group>', 'a group whose members may use it (repeatable)', collect)
@@ -59,6 +59,7 @@ export function registerAppCommands(program: Command, io: CliIo): void {
           throw new Error(`--settings is not JSON: ${(err as Error).message}`);
         }
       }
+      const { ApplicationInput } = await import('../directory/model.ts');
       const input = ApplicationInput.parse(defined({ name, type: options.type, displayName: options.displayName, description: options.description, groups: options.group, settings }));
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const created = await core.directory.resources.create(audit, 'applications', input);

@@ -1,15 +1,10 @@
 /** `gatehouse config check|reference`: neither opens the store. */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { LineCounter, parseDocument } from 'yaml';
-import { ConfigInvalidError, type ConfigError } from '../config/load.ts';
-import { configWarnings, type Config } from '../front-ends.ts';
-import { locate } from '../config/yaml-locate.ts';
-import { checkPasswordPolicy, passwordContextWords, validatePasswordInput } from '../credentials/password.ts';
-import { Keyring, SecretError } from '../secrets/keyring.ts';
+import type { ConfigError } from '../config/load.ts';
+import type { Config } from '../front-ends.ts';
 import { configFileOf, loadConfig } from './context.ts';
 import type { CliIo } from './io.ts';
-import { renderConfigReference } from './reference.ts';
 
 export function registerConfigCommands(program: Command, io: CliIo): void {
   const config = program.command('config').description('Check a configuration file, or print the reference of every option');
@@ -23,6 +18,7 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
       const target = file ?? configFileOf(command);
       const loaded = await loadConfig(io, target); // ConfigInvalidError: reported by main, exit 2
       const problems = await startProblems(target, loaded);
+      const [{ ConfigInvalidError }, { configWarnings }] = await Promise.all([import('../config/load.ts'), import('../front-ends.ts')]);
       if (problems.length) throw new ConfigInvalidError(problems);
       io.stdout.write(`${target}: ok\n`);
       for (const warning of configWarnings(loaded)) io.stdout.write(`${target}: warning: ${warning}\n`);
@@ -31,13 +27,17 @@ export function registerConfigCommands(program: Command, io: CliIo): void {
   config
     .command('reference')
     .description('Print every configuration option with its type, default and description (Markdown)')
-    .action(() => {
+    .action(async () => {
+      const { renderConfigReference } = await import('./reference.ts');
       io.stdout.write(renderConfigReference());
     });
 }
 
 /** What a start would refuse in a schema-valid file, short of what needs the store. */
 async function startProblems(file: string, config: Config): Promise<ConfigError[]> {
+  const [{ LineCounter, parseDocument }, { locate }, { checkPasswordPolicy, passwordContextWords, validatePasswordInput }, { Keyring, SecretError }] = await Promise.all([
+    import('yaml'), import('../config/yaml-locate.ts'), import('../credentials/password.ts'), import('../secrets/keyring.ts'),
+  ]);
   const problems: Array<Omit<ConfigError, 'file'> & { at: PropertyKey[] }> = [];
   if (config.secrets.keys.length > 0) {
     try {

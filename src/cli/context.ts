@@ -2,16 +2,16 @@
  * What most commands need before they can act: the configuration, the store it names (or
  * GATEHOUSE_STORAGE_URL), and the core over it, with the operator as the audited actor. The store is
  * always closed afterwards, whatever happens.
+ *
+ * Every command module imports this one to build its options, and `gatehouse --help` builds them
+ * all: so the configuration loader, the store (knex and its drivers) and the core (argon2, the
+ * WebAuthn and X.509 libraries) are imported when a command runs, not when the program is built.
  */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { AuditContext } from '../audit/audit.ts';
-import { loadConfigFile } from '../config/load.ts';
-import { ConfigSchema, registerSettingsChecks, type Config } from '../front-ends.ts';
-import { createCore, type Core } from '../core.ts';
-import { createLogger } from '../log.ts';
-import { loadKeyring } from '../secrets/keyring.ts';
-import { openStore } from '../store/open.ts';
+import type { Config } from '../front-ends.ts';
+import type { Core } from '../core.ts';
 import type { Store } from '../store/types.ts';
 import { CliError, type CliIo } from './io.ts';
 
@@ -22,7 +22,8 @@ export function configFileOf(command: Command): string {
   return (command.optsWithGlobals() as { config: string }).config;
 }
 
-export function loadConfig(io: CliIo, file: string): Promise<Config> {
+export async function loadConfig(io: CliIo, file: string): Promise<Config> {
+  const [{ loadConfigFile }, { ConfigSchema }] = await Promise.all([import('../config/load.ts'), import('../front-ends.ts')]);
   return loadConfigFile(file, ConfigSchema, io.env);
 }
 
@@ -40,6 +41,7 @@ export function cliActor(io: CliIo): AuditContext {
 
 /** Opens the configured store (GATEHOUSE_STORAGE_URL wins, as for the server) and closes it after `work`. */
 export async function withStore<T>(io: CliIo, config: Config, work: (store: Store) => Promise<T>): Promise<T> {
+  const { openStore } = await import('../store/open.ts');
   const store = await openStore(io.env.GATEHOUSE_STORAGE_URL ?? config.storage.url, { poolMax: Math.min(config.storage.poolMax, 2), acquireTimeoutMs: config.storage.acquireTimeoutMs, sqliteSynchronous: config.storage.sqliteSynchronous });
   try {
     return await work(store);
@@ -67,6 +69,9 @@ const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
  */
 export async function withCore<T>(io: CliIo, file: string, work: (ctx: CommandContext) => Promise<T>): Promise<T> {
   const config = await loadConfig(io, file);
+  const [{ createCore }, { createLogger }, { loadKeyring }, { registerSettingsChecks }] = await Promise.all([
+    import('../core.ts'), import('../log.ts'), import('../secrets/keyring.ts'), import('../front-ends.ts'),
+  ]);
   return withStore(io, config, async (store) => {
     const health = await store.health();
     if (!health.ok) throw new CliError(`the store at ${store.url} is not ready: ${health.detail}`);

@@ -5,7 +5,8 @@
 import { open, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { Core } from '../core.ts';
-import { DeviceInput, DevicePlatform, type Device } from '../directory/model.ts';
+import type { Device } from '../directory/model.ts';
+import { DEVICE_PLATFORMS } from '../directory/names.ts';
 import type { Compliance } from '../devices/posture.ts';
 import type { DeviceCertificateRecord } from '../store/types.ts';
 import { collect, defined, listAll } from './args.ts';
@@ -55,10 +56,11 @@ export function registerDeviceCommands(program: Command, io: CliIo): void {
     .description('Register a device')
     .argument('<name>', 'device name, e.g. the host name (need not be unique: the id printed is)')
     .option('--owner <user>', 'username of a person who uses the device (repeatable)', collect)
-    .addOption(new Option('--platform <platform>', 'operating system (default other)').choices(DevicePlatform.options))
+    .addOption(new Option('--platform <platform>', 'operating system (default other)').choices(DEVICE_PLATFORMS))
     .option('--serial <serial>', 'hardware serial number (a CSR may then name it as its CN)')
     .option('--managed', 'the device is enrolled in device management; only managed devices can be compliant')
     .action(async (name: string, options: AddOptions, command: Command) => {
+      const { DeviceInput } = await import('../directory/model.ts');
       const input = DeviceInput.parse(defined({ name, owners: options.owner, platform: options.platform, serial: options.serial, managed: options.managed }));
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const created = await core.directory.resources.create(audit, 'devices', input);

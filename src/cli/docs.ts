@@ -3,15 +3,13 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { renderEventCatalogue } from '../audit/catalogue.ts';
 import { CliError, type CliIo } from './io.ts';
-import { renderReasonCatalogue } from '../reasons.ts';
-import { renderConfigReference } from './reference.ts';
 
 /** The repository's docs/ folder, wherever the command is run from. */
 export const DOCS_DIR = fileURLToPath(new URL('../../docs/', import.meta.url));
 
-export function generatedDocs(): Array<{ file: string; text: string }> {
+export async function generatedDocs(): Promise<Array<{ file: string; text: string }>> {
+  const [{ renderEventCatalogue }, { renderReasonCatalogue }, { renderConfigReference }] = await Promise.all([import('../audit/catalogue.ts'), import('../reasons.ts'), import('./reference.ts')]);
   return [
     { file: 'events.md', text: renderEventCatalogue() },
     { file: 'reasons.md', text: renderReasonCatalogue() },
@@ -27,7 +25,7 @@ export function registerDocsCommand(program: Command, io: CliIo): void {
     .option('--check', 'exit with code 1 when the files in docs/ are not what would be written')
     .option('--dir <dir>', "the folder to write to or check (default: the repository's docs/)")
     .action(async (options: { write?: boolean; check?: boolean; dir?: string }) => {
-      const docs = generatedDocs();
+      const docs = await generatedDocs();
       const dir = options.dir ?? DOCS_DIR;
       if (options.write) {
         await mkdir(dir, { recursive: true });

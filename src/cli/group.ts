@@ -1,6 +1,6 @@
 /** `gatehouse group add|list|members`. */
 import type { Command } from 'commander';
-import { GroupInput, type MemberKind } from '../directory/model.ts';
+import type { MemberKind } from '../directory/model.ts';
 import { defined, integer, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { CliError, formatTable, printJson, type CliIo } from './io.ts';
@@ -24,6 +24,7 @@ export function registerGroupCommands(program: Command, io: CliIo): void {
     .option('--gid <n>', 'POSIX gid', integer)
     .action(async (name: string, options: { description?: string; gid?: number }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
+        const { GroupInput } = await import('../directory/model.ts');
         const input = GroupInput.parse(defined({ name, description: options.description, gidNumber: options.gid }));
         const created = await core.directory.groups.create(audit, input);
         io.stdout.write(`created group '${created.name}' (${created.id})\n`);

@@ -4,11 +4,13 @@
  *
  * Exit codes: 0 success; 1 the command failed (not found, already exists, refused input, store
  * unreachable); 2 the command line or the configuration file is wrong.
+ *
+ * Building the program loads only the command definitions (commander and this folder): what a
+ * command works with (the configuration loader, the store, the core) is imported when it runs, so
+ * `--help` and a command that fails on its arguments start at once (see context.ts).
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ZodError } from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
-import { ConfigInvalidError } from '../config/load.ts';
 import { registerApiKeyCommands } from './apikey.ts';
 import { registerAppCommands } from './app.ts';
 import { registerCaCommands } from './ca.ts';
@@ -18,7 +20,7 @@ import { registerDeviceCommands } from './device.ts';
 import { registerDocsCommand } from './docs.ts';
 import { registerGroupCommands } from './group.ts';
 import { registerKeysCommands } from './keys.ts';
-import type { CliIo } from './io.ts';
+import { CliError, type CliIo } from './io.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerNetworkCommands } from './network.ts';
 import { registerPolicyCommands } from './policy.ts';
@@ -41,7 +43,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     await buildProgram(io).parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
-    return report(io, err);
+    return await report(io, err);
   }
 }
 
@@ -80,24 +82,32 @@ export function buildProgram(io: CliIo): Command {
 }
 
 /** One clear line (a list of lines for a configuration file) on stderr, never a stack trace. */
-function report(io: CliIo, err: unknown): number {
+async function report(io: CliIo, err: unknown): Promise<number> {
   if (err instanceof CommanderError) {
     // Commander has printed the help, version or usage error already.
     return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
   }
-  if (err instanceof ConfigInvalidError) {
-    io.stderr.write(`${err.message}\n`);
-    return 2;
+  let message: string;
+  if (err instanceof CliError) message = describe(err);
+  else {
+    // Imported here, not above: a command that threw one of these has loaded them already.
+    const [{ ConfigInvalidError }, { ZodError }] = await Promise.all([import('../config/load.ts'), import('zod')]);
+    if (err instanceof ConfigInvalidError) {
+      io.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    message = err instanceof ZodError ? describeIssues(err.issues) : describe(err);
   }
-  io.stderr.write(`gatehouse: ${describe(err)}\n`);
+  io.stderr.write(`gatehouse: ${message}\n`);
   if (io.env.GATEHOUSE_DEBUG && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   return 1;
 }
 
+function describeIssues(issues: ReadonlyArray<{ path: readonly PropertyKey[]; message: string }>): string {
+  return issues.map((issue) => `${issue.path.length ? `${formatPath(issue.path)}: ` : ''}${issue.message}`).join('; ');
+}
+
 function describe(err: unknown): string {
-  if (err instanceof ZodError) {
-    return err.issues.map((issue) => `${issue.path.length ? `${formatPath(issue.path)}: ` : ''}${issue.message}`).join('; ');
-  }
   const message = err instanceof Error ? err.message : String(err);
   return message.split('\n')[0] ?? message;
 }

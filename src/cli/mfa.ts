@@ -1,6 +1,6 @@
 /** `gatehouse user mfa`: a user's second factors, and the changes an administrator makes to them. */
 import type { Command } from 'commander';
-import { newRecoveryCodes, removeCredential, renameCredential, resetTotp, userFactors, type UserFactorsView } from '../admin/factors.ts';
+import type { UserFactorsView } from '../admin/factors.ts';
 import { configFileOf, withCore } from './context.ts';
 import { CliError, formatTable, printJson, type CliIo } from './io.ts';
 
@@ -30,6 +30,7 @@ export function registerUserMfaCommand(user: Command, io: CliIo): void {
       if (changes.length > 1) throw new CliError('give one of --reset-totp, --new-recovery-codes, --remove-key, --rename-key per run');
       if (options.renameKey !== undefined && options.name === undefined) throw new CliError('--rename-key needs --name');
       if (options.name !== undefined && options.renameKey === undefined) throw new CliError('--name goes with --rename-key');
+      const { newRecoveryCodes, removeCredential, renameCredential, resetTotp, userFactors } = await import('../admin/factors.ts');
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         if (options.resetTotp) {
           const found = await resetTotp(core, audit, username);

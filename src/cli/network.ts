@@ -1,6 +1,5 @@
 /** `gatehouse network list|add|remove`: named sets of CIDRs that policies refer to (`network in office`). */
 import type { Command } from 'commander';
-import { NetworkInput } from '../directory/model.ts';
 import { collect, defined, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { formatTable, printJson, type CliIo } from './io.ts';
@@ -37,6 +36,7 @@ export function registerNetworkCommands(program: Command, io: CliIo): void {
     .option('--description <text>', 'what the network is')
     .option('--risky', 'sign-ins from here raise the risk level (e.g. anonymising proxies, Tor exits)')
     .action(async (name: string, options: AddOptions, command: Command) => {
+      const { NetworkInput } = await import('../directory/model.ts');
       const input = NetworkInput.parse(defined({ name, cidrs: options.cidr, description: options.description, risky: options.risky }));
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const created = await core.directory.resources.create(audit, 'networks', input);

@@ -4,13 +4,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { LineCounter, parseDocument, stringify } from 'yaml';
 import type { z } from 'zod';
-import { explainAccess, type AccessExplanation } from '../admin/explain.ts';
-import { AccessEvaluationInput } from '../admin/schemas.ts';
+import type { AccessExplanation } from '../admin/explain.ts';
 import type { Core } from '../core.ts';
-import { PolicyInput, Protocol, type Policy, type PolicyConditions } from '../directory/model.ts';
-import { ValidationError } from '../directory/service.ts';
+import type { Policy, PolicyConditions, PolicyInput, Protocol } from '../directory/model.ts';
+import { PROTOCOLS } from '../directory/names.ts';
 import { collectChoice, defined, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { CliError, formatTable, printJson, readStdin, type CliIo } from './io.ts';
@@ -50,8 +48,9 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .argument('<name>', 'policy name or id')
     .option('--json', 'print JSON (as the admin API returns it) instead of YAML')
     .action(async (name: string, options: { json?: boolean }, command: Command) => {
+      const [{ stringify }, { PolicyInput }] = await Promise.all([import('yaml'), import('../directory/model.ts')]);
       await withCore(io, configFileOf(command), async ({ core }) => {
-        const shown = orderedPolicy(await core.directory.resources.find('policies', name));
+        const shown = orderedPolicy(await core.directory.resources.find('policies', name), Object.keys(PolicyInput.shape));
         if (options.json) return printJson(io, shown);
         io.stdout.write(stringify(shown));
       });
@@ -78,12 +77,13 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       'configuration file); `gatehouse policy explain` shows what it decides.',
     ].join('\n'))
     .action(async (options: { file: string }, command: Command) => {
-      const input = parsePolicyDocument(io, await readDocument(io, options.file), options.file === '-' ? 'standard input' : options.file);
+      const input = await parsePolicyDocument(io, await readDocument(io, options.file), options.file === '-' ? 'standard input' : options.file);
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         let created: Policy;
         try {
           created = await core.directory.resources.create(audit, 'policies', input);
         } catch (err) {
+          const { ValidationError } = await import('../directory/service.ts');
           if (err instanceof ValidationError) refuse(io, err.problems.map((p) => (p.path && !p.message.startsWith(p.path) ? `${p.path}: ${p.message}` : p.message)));
           throw err;
         }
@@ -130,11 +130,12 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .option('--ip <address>', 'client IPv4 or IPv6 address')
     .option('--device <device>', 'the device behind the request (id or name)')
     .option('--certificate', 'the device was identified by its Gatehouse device certificate')
-    .addOption(new Option('--protocol <protocol>', "the front-end (default: the resource's own)").choices(Protocol.options))
+    .addOption(new Option('--protocol <protocol>', "the front-end (default: the resource's own)").choices(PROTOCOLS))
     .option('--method <method>', 'a second factor already done, besides the password (repeatable): totp, webauthn, certificate', collectChoice(['totp', 'webauthn', 'certificate']))
     .option('--json', 'print JSON (as POST /api/v1/access/evaluate answers)')
     .addHelpText('after', '\nThe exit code is 0 whatever the decision: this is a report, not a sign-in.')
     .action(async (options: ExplainOptions, command: Command) => {
+      const [{ AccessEvaluationInput }, { explainAccess }] = await Promise.all([import('../admin/schemas.ts'), import('../admin/explain.ts')]);
       const input = AccessEvaluationInput.parse(
         defined({
           user: options.user, resource: options.resource, ip: options.ip, device: options.device, certificate: options.certificate, protocol: options.protocol,
@@ -171,7 +172,8 @@ async function readDocument(io: CliIo, file: string): Promise<string> {
  * One policy from a YAML or JSON text (JSON is YAML), checked against PolicyInput. Refused with a
  * line per problem: YAML syntax errors with their position, then schema issues with their path.
  */
-function parsePolicyDocument(io: CliIo, text: string, source: string): z.output<typeof PolicyInput> {
+async function parsePolicyDocument(io: CliIo, text: string, source: string): Promise<z.output<typeof PolicyInput>> {
+  const [{ LineCounter, parseDocument }, model] = await Promise.all([import('yaml'), import('../directory/model.ts')]);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length) {
@@ -188,7 +190,7 @@ function parsePolicyDocument(io: CliIo, text: string, source: string): z.output<
     refuse(io, [`${source}: ${err instanceof Error ? err.message : String(err)}`]);
   }
   if (value === null || value === undefined) refuse(io, [`${source}: no policy in the document`]);
-  const parsed = PolicyInput.safeParse(value);
+  const parsed = model.PolicyInput.safeParse(value);
   if (!parsed.success) refuse(io, parsed.error.issues.map((issue) => `${issue.path.length ? `${formatPath(issue.path)}: ` : ''}${issue.message}`));
   return parsed.data;
 }
@@ -217,11 +219,11 @@ async function apiManagedPolicy(core: Core, ref: string, verb: 'remove' | 'enabl
   return found;
 }
 
-/** The policy's fields in the order of the schema, then its bookkeeping. */
-function orderedPolicy(p: Policy): Record<string, unknown> {
+/** The policy's fields in the order of the schema (`fields`, PolicyInput's), then its bookkeeping. */
+function orderedPolicy(p: Policy, fields: string[]): Record<string, unknown> {
   const { id, managedBy, version, createdAt, updatedAt, ...body } = p;
   const ordered: Record<string, unknown> = {};
-  for (const key of Object.keys(PolicyInput.shape)) if ((body as Record<string, unknown>)[key] !== undefined) ordered[key] = (body as Record<string, unknown>)[key];
+  for (const key of fields) if ((body as Record<string, unknown>)[key] !== undefined) ordered[key] = (body as Record<string, unknown>)[key];
   for (const [key, value] of Object.entries(body)) if (!(key in ordered) && value !== undefined) ordered[key] = value;
   return { ...ordered, id, managedBy, version, createdAt, updatedAt };
 }

@@ -3,7 +3,7 @@
  * The server bootstrap is imported only here, so the other commands do not load the HTTP stack.
  */
 import type { Command } from 'commander';
-import { createLogger, type Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
 import type { Gatehouse } from '../server/start.ts';
 import { configFileOf, loadConfig } from './context.ts';
 import type { CliIo } from './io.ts';
@@ -24,6 +24,7 @@ export function registerStartCommand(program: Command, io: CliIo): void {
       const file = configFileOf(command);
       // Loaded first for the log level; a bad file stops here with its errors (exit code 2).
       const config = await loadConfig(io, file);
+      const { createLogger } = await import('../log.ts');
       const logger = createLogger(config.log.level, { write: (line: string) => io.stdout.write(line) });
       const { startGatehouse } = await import('../server/start.ts');
       const gatehouse = await startGatehouse({ configFile: file, env: io.env, logger });

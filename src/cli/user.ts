@@ -1,9 +1,8 @@
 /** `gatehouse user add|list|passwd|suspend|activate|mfa`. */
 import { Option, type Command } from 'commander';
-import { UserInput } from '../directory/model.ts';
 import { collect, defined, integer, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
-import { formatTable, printJson, readNewPassword, readPasswordFromStdin, type CliIo } from './io.ts';
+import { CliError, formatTable, printJson, readNewPassword, readPasswordFromStdin, type CliIo } from './io.ts';
 import { registerUserMfaCommand } from './mfa.ts';
 
 interface AddOptions {
@@ -21,6 +20,7 @@ interface ListOptions {
   q?: string;
   status?: 'active' | 'suspended';
   group?: string;
+  direct?: boolean;
   json?: boolean;
 }
 
@@ -42,6 +42,7 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .action(async (username: string, options: AddOptions, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const password = options.passwordStdin ? await readPasswordFromStdin(io) : undefined;
+        const { UserInput } = await import('../directory/model.ts');
         const input = UserInput.parse(
           defined({
             username, email: options.email, displayName: options.name, uidNumber: options.uid, gidNumber: options.gid,
@@ -59,13 +60,15 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .description('List users')
     .option('--q <prefix>', 'only usernames or e-mail addresses starting with this')
     .addOption(new Option('--status <status>', 'only users with this status').choices(['active', 'suspended']))
-    .option('--group <group>', 'only direct members of this group')
+    .option('--group <group>', 'only members of this group, directly or through the groups nested in it')
+    .option('--direct', 'with --group: only its direct members')
     .option('--json', 'print JSON instead of a table')
     .action(async (options: ListOptions, command: Command) => {
+      if (options.direct && options.group === undefined) throw new CliError('--direct goes with --group');
       await withCore(io, configFileOf(command), async ({ core }) => {
         const group = options.group !== undefined ? await core.directory.groups.find(options.group) : undefined;
         const users = await listAll((after) =>
-          core.directory.users.list(defined({ limit: 1000, after, q: options.q, memberOf: group?.id, where: options.status ? { status: options.status } : undefined })),
+          core.directory.users.list(defined({ limit: 1000, after, q: options.q, memberOf: group?.id, nested: !options.direct, where: options.status ? { status: options.status } : undefined })),
         );
         if (options.json) return printJson(io, users);
         io.stdout.write(formatTable(['USERNAME', 'STATUS', 'EMAIL', 'NAME', 'UID', 'GID'], users.map((u) => [u.username, u.status, u.email, u.displayName, u.uidNumber, u.gidNumber])));

@@ -20,6 +20,7 @@ import { open } from 'node:fs/promises';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
 import type { Document, Node, YAMLError } from 'yaml';
 import type { z } from 'zod';
+import { knownKeys, nearestKey } from './suggest.ts';
 import { substituteEnvInDocument } from './yaml-env.ts';
 import { formatPath, locate, pathAtOffset } from './yaml-locate.ts';
 
@@ -156,12 +157,16 @@ export function parseConfig<S extends z.ZodType>(text: string, schema: S, opts: 
   const errors: ConfigError[] = [];
   for (const issue of result.error.issues) {
     if (issue.code === 'unrecognized_keys') {
+      // The keys that could have been meant: accepted here and not written already.
+      const written = valueAt(value, issue.path);
+      const candidates = knownKeys(schema, issue.path).filter((k) => !(typeof written === 'object' && written !== null && Object.hasOwn(written, k)));
       // One error per key, each pointing at its own key in the file.
       for (const key of issue.keys) {
         const path = [...issue.path, key];
         const { keyNode, node, resolved } = locate(doc, path);
         const at = resolved === path.length ? (keyNode ?? node) : node;
-        errors.push({ file, path: formatPath(path), ...nodePosition(at), message: 'unknown key' });
+        const meant = nearestKey(key, candidates);
+        errors.push({ file, path: formatPath(path), ...nodePosition(at), message: meant === undefined ? 'unknown key' : `unknown key; did you mean '${meant}'?` });
       }
       continue;
     }
@@ -242,6 +247,16 @@ function tooBig(file: string, bytes: number | undefined, maxBytes: number): Conf
  * An empty or comment-only file, or a bare `---`, means "all defaults". An
  * explicit `null` or `~` is content, and is left for the schema to judge.
  */
+/** The part of the parsed document at a zod issue's path (undefined where there is none). */
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let here = value;
+  for (const segment of path) {
+    if (typeof here !== 'object' || here === null) return undefined;
+    here = (here as Record<PropertyKey, unknown>)[segment];
+  }
+  return here;
+}
+
 function isEmptyDocument(doc: Document): boolean {
   const contents = doc.contents;
   if (contents === null) return true;

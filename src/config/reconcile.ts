@@ -5,7 +5,8 @@
  * never touched — a declaration that collides with one is refused before anything changes.
  *
  * Running it twice with the same file changes nothing the second time. Each change is audited by
- * the directory service; the run as a whole is one `config.reconciled` event.
+ * the directory service; the run as a whole is one `config.reconciled` event and one log line with
+ * the counts per kind (the per-object events reach the process log at debug only).
  */
 import { createHash } from 'node:crypto';
 import type { AuditContext } from '../audit/audit.ts';
@@ -20,6 +21,31 @@ export interface ReconcileSummary {
   created: number;
   updated: number;
   deleted: number;
+}
+
+/** A change the run made, as counted per kind: objects are created, updated, deleted; memberships added, removed. */
+type Change = 'created' | 'updated' | 'deleted' | 'added' | 'removed';
+
+/**
+ * What one run changed: the totals (the run's audit event and the caller's summary; a membership
+ * added or removed counts as an update of its group) and the counts per kind, for the one log line
+ * that stands for the run's per-object events (those reach the log at debug only, see Auditor).
+ */
+class Tally {
+  readonly summary: ReconcileSummary = { created: 0, updated: 0, deleted: 0 };
+  readonly kinds: Record<string, Partial<Record<Change, number>>> = {};
+
+  count(kind: string, change: Change): void {
+    const counts = (this.kinds[kind] ??= {});
+    counts[change] = (counts[change] ?? 0) + 1;
+    this.summary[change === 'added' || change === 'removed' ? 'updated' : change]++;
+  }
+
+  /** 'networks 1 created, groups 2 created, memberships 2 added', or 'no changes'. */
+  describe(): string {
+    const parts = Object.entries(this.kinds).map(([kind, counts]) => `${kind} ${Object.entries(counts).map(([change, n]) => `${n} ${change}`).join(' ')}`);
+    return parts.length ? parts.join(', ') : 'no changes';
+  }
 }
 
 export class ReconcileError extends Error {
@@ -39,49 +65,50 @@ export async function reconcile(core: Core, storage: Store, config: CoreConfig, 
   const service = core.directory;
   const store = storage.directory;
   const declared = config.directory;
-  const summary: ReconcileSummary = { created: 0, updated: 0, deleted: 0 };
+  const tally = new Tally();
 
   await preflight(core, store, config);
 
   // Create and update, in dependency order: networks and groups before what refers to them.
-  await reconcileKind(service, store, ctx, 'networks', declared.networks, summary);
+  await reconcileKind(service, store, ctx, 'networks', declared.networks, tally);
   for (const group of declared.groups) {
     const { memberOf: _m, ...fields } = group;
     const current = await store.groups.findByName(group.name);
     if (!current) {
       await service.groups.create(ctx, fields, { managedBy: 'config' });
-      summary.created++;
+      tally.count('groups', 'created');
     } else if (changedFields(comparable(current), { ...comparable(current), ...fields }).length) {
       await service.groups.update(ctx, current.id, nullify(current, fields));
-      summary.updated++;
+      tally.count('groups', 'updated');
     }
   }
-  for (const user of declared.users) await reconcileUser(service, store, ctx, user, summary);
-  await reconcileMemberships(service, store, ctx, declared.users, declared.groups, summary);
-  await reconcileKind(service, store, ctx, 'applications', declared.applications, summary);
-  await reconcileKind(service, store, ctx, 'radiusClients', declared.radiusClients, summary);
-  await reconcileKind(service, store, ctx, 'policies', declared.policies, summary);
+  for (const user of declared.users) await reconcileUser(service, store, ctx, user, tally);
+  await reconcileMemberships(service, store, ctx, declared.users, declared.groups, tally);
+  await reconcileKind(service, store, ctx, 'applications', declared.applications, tally);
+  await reconcileKind(service, store, ctx, 'radiusClients', declared.radiusClients, tally);
+  await reconcileKind(service, store, ctx, 'policies', declared.policies, tally);
 
   // Remove config-managed objects no longer declared, dependents first.
-  await prune(service, store, ctx, 'policies', declared.policies, summary);
-  await prune(service, store, ctx, 'radiusClients', declared.radiusClients, summary);
-  await prune(service, store, ctx, 'applications', declared.applications, summary);
+  await prune(service, store, ctx, 'policies', declared.policies, tally);
+  await prune(service, store, ctx, 'radiusClients', declared.radiusClients, tally);
+  await prune(service, store, ctx, 'applications', declared.applications, tally);
   for (const user of await store.users.all({ managedBy: 'config' })) {
     if (!declared.users.some((u) => u.username === user.username)) {
       await service.users.delete(ctx, user.id);
-      summary.deleted++;
+      tally.count('users', 'deleted');
     }
   }
   for (const group of await store.groups.all({ managedBy: 'config' })) {
     if (!declared.groups.some((g) => g.name === group.name)) {
       await service.groups.delete(ctx, group.id);
-      summary.deleted++;
+      tally.count('groups', 'deleted');
     }
   }
-  await prune(service, store, ctx, 'networks', declared.networks, summary);
+  await prune(service, store, ctx, 'networks', declared.networks, tally);
 
+  const { summary } = tally;
   await service.change(ctx, async (_tx, emit) => emit({ type: 'config.reconciled', outcome: 'success', details: { file: source, ...summary } }));
-  core.logger.info({ file: source, ...summary }, 'configuration reconciled');
+  core.logger.info({ file: source, ...summary, kinds: tally.kinds }, `configuration reconciled: ${tally.describe()}`);
   return summary;
 }
 
@@ -119,12 +146,12 @@ async function preflight(core: Core, store: DirectoryStore, config: CoreConfig):
   if (problems.length) throw new ReconcileError(problems.join('\n'));
 }
 
-async function reconcileUser(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, declared: DeclaredUser, summary: ReconcileSummary): Promise<void> {
+async function reconcileUser(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, declared: DeclaredUser, tally: Tally): Promise<void> {
   const { password, passwordHash, groups: _g, status, ...fields } = declared;
   let user = await store.users.findByName(declared.username);
   if (!user) {
     user = await service.users.create(ctx, { ...fields, status, ...(password !== undefined ? { password } : {}), ...(passwordHash ? { passwordHash, passwordSource: fingerprint(passwordHash) } : {}) }, { managedBy: 'config' });
-    summary.created++;
+    tally.count('users', 'created');
     return;
   }
   let changed = false;
@@ -146,11 +173,11 @@ async function reconcileUser(service: DirectoryService, store: DirectoryStore, c
     await service.users.importPasswordHash(ctx, user.id, passwordHash, fingerprint(passwordHash));
     changed = true;
   }
-  if (changed) summary.updated++;
+  if (changed) tally.count('users', 'updated');
 }
 
 /** Memberships the file declares (users' `groups`, groups' `memberOf`), managed like objects. */
-async function reconcileMemberships(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, users: DeclaredUser[], groups: DeclaredGroup[], summary: ReconcileSummary): Promise<void> {
+async function reconcileMemberships(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, users: DeclaredUser[], groups: DeclaredGroup[], tally: Tally): Promise<void> {
   const want = new Map<string, { group: string; kind: 'user' | 'group'; member: string }>();
   for (const u of users) for (const g of u.groups ?? []) want.set(`${g}/user/${u.username}`, { group: g, kind: 'user', member: u.username });
   for (const child of groups) for (const parent of child.memberOf) want.set(`${parent}/group/${child.name}`, { group: parent, kind: 'group', member: child.name });
@@ -165,13 +192,13 @@ async function reconcileMemberships(service: DirectoryService, store: DirectoryS
   for (const [key, m] of want) {
     if (have.has(key)) continue;
     await service.groups.addMember(ctx, m.group, m.kind, m.member, 'config');
-    summary.updated++;
+    tally.count('memberships', 'added');
   }
   for (const [key, managedBy] of have) {
     if (managedBy !== 'config' || want.has(key)) continue;
     const [group, kind, member] = key.split('/') as [string, 'user' | 'group', string];
     await service.groups.removeMember(ctx, group, kind, member);
-    summary.updated++;
+    tally.count('memberships', 'removed');
   }
 }
 
@@ -181,12 +208,12 @@ async function nameIndex(store: DirectoryStore): Promise<{ users: Map<string, st
   return { users, groups };
 }
 
-async function reconcileKind<K extends ResourceKind>(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, kind: K, declared: Array<Record<string, unknown> & { name: string }>, summary: ReconcileSummary): Promise<void> {
+async function reconcileKind<K extends ResourceKind>(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, kind: K, declared: Array<Record<string, unknown> & { name: string }>, tally: Tally): Promise<void> {
   for (const fields of declared) {
     const current = (await store[kind].findByName(fields.name)) as unknown as (Named & Record<string, unknown>) | undefined;
     if (!current) {
       await service.resources.create(ctx, kind, fields as never, { managedBy: 'config' });
-      summary.created++;
+      tally.count(kind, 'created');
       continue;
     }
     // A RADIUS secret is stored encrypted: compare it by decrypting. An application's is stored
@@ -199,16 +226,16 @@ async function reconcileKind<K extends ResourceKind>(service: DirectoryService, 
     const differs = changedFields(comparable(current), { ...comparable(current), ...plain }).length > 0 || droppedFields(current, plain).length > 0;
     if (differs || secretChanged) {
       await service.resources.update(ctx, kind, current.id, nullify(current, secretChanged ? fields : plain) as never);
-      summary.updated++;
+      tally.count(kind, 'updated');
     }
   }
 }
 
-async function prune(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, kind: ResourceKind, declared: Array<{ name: string }>, summary: ReconcileSummary): Promise<void> {
+async function prune(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, kind: ResourceKind, declared: Array<{ name: string }>, tally: Tally): Promise<void> {
   for (const current of (await store[kind].all({ managedBy: 'config' })) as unknown as Named[]) {
     if (declared.some((d) => d.name === current.name)) continue;
     await service.resources.delete(ctx, kind, current.id);
-    summary.deleted++;
+    tally.count(kind, 'deleted');
   }
 }
 

@@ -18,7 +18,13 @@ import { SecretError, type Keyring } from '../secrets/keyring.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { DeviceCertificateRecord, DirectoryStore, Store } from '../store/types.ts';
 import { buildPkcs12 } from './pkcs12.ts';
-import { x509 } from './x509.ts';
+import type { x509 } from './x509.ts';
+
+/**
+ * @peculiar/x509, loaded when a certificate is made or read rather than with this module: it is
+ * large (ASN.1 schemas, a DI container), and every command line run builds the core without it.
+ */
+const x509Library = () => import('./x509.ts');
 
 export const DEVICE_CA_NAME = 'device';
 /** Keyring purpose of the CA's private key: its ciphertext cannot be replayed as another secret. */
@@ -157,6 +163,7 @@ export class DeviceAuthority {
     const now = this.clock();
     const notAfter = new Date(now);
     notAfter.setUTCFullYear(notAfter.getUTCFullYear() + CA_VALIDITY_YEARS);
+    const { x509 } = await x509Library();
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: randomSerial(),
       name: CA_SUBJECT,
@@ -217,6 +224,7 @@ export class DeviceAuthority {
     }
     // Generated off the event loop: an RSA-3072 key takes a noticeable fraction of a second.
     const pair = keyType === 'rsa' ? await generateKeys('rsa', { modulusLength: 3072 }) : await generateKeys('ec', { namedCurve: 'P-256' });
+    const { x509 } = await x509Library();
     const publicKey = new x509.PublicKey(pair.publicKey.export({ type: 'spki', format: 'der' }));
     const issued = await this.issue(ctx, device, publicKey, keyType, 'pkcs12');
     const pkcs12 = buildPkcs12({
@@ -237,6 +245,7 @@ export class DeviceAuthority {
     // Never past the CA's own end: such a certificate would fail path validation anyway.
     const notAfter = wanted > ca.node.validToDate ? ca.node.validToDate : wanted;
     const rsa = publicKey.algorithm.name.startsWith('RSA');
+    const { x509 } = await x509Library();
     const cert = await x509.X509CertificateGenerator.create({
       serialNumber: randomSerial(),
       subject: [{ O: [DEVICE_ORGANIZATION] }, { CN: [device.id] }],
@@ -311,6 +320,7 @@ export class DeviceAuthority {
     const ca = this.loaded();
     const now = this.clock();
     const revoked = await this.dir.pki.listRevoked();
+    const { x509 } = await x509Library();
     const crl = await x509.X509CrlGenerator.create({
       issuer: ca.cert.subjectName,
       thisUpdate: now,
@@ -371,6 +381,7 @@ export async function checkCsr(text: string, device: Device): Promise<{ publicKe
   if (typeof text !== 'string' || text.trim() === '') throw refusal('malformed_csr', 'the CSR is empty: send a PEM "-----BEGIN CERTIFICATE REQUEST-----" block');
   if (text.length > MAX_CSR_BYTES) throw refusal('malformed_csr', `the CSR is larger than ${MAX_CSR_BYTES} bytes`);
   const der = csrDer(text);
+  const { x509 } = await x509Library();
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(new Uint8Array(der));
@@ -457,6 +468,7 @@ export function pkcs12PasswordProblem(password: unknown): string | undefined {
 
 async function loadAuthority(pem: string, keyPem: string): Promise<LoadedCa> {
   const node = new X509Certificate(pem);
+  const { x509 } = await x509Library();
   const cert = new x509.X509Certificate(pem);
   const key = createPrivateKey(keyPem);
   let signingKey: webcrypto.CryptoKey;

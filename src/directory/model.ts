@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
+import { APPLICATION_TYPES, DEVICE_PLATFORMS, PROTOCOLS } from './names.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
@@ -201,7 +202,7 @@ export type Member = z.infer<typeof Member>;
 // ---------------------------------------------------------------------------------------------
 // Resources: applications and RADIUS clients (groups are assigned to them: least privilege)
 
-export const ApplicationType = z.enum(['oidc', 'saml', 'generic']);
+export const ApplicationType = z.enum(APPLICATION_TYPES);
 /** Application secrets are compared by SHA-256, so they must carry their own entropy. */
 const AppSecret = z.string().min(32, 'application secrets must be at least 32 characters (use: openssl rand -base64 32)').max(256);
 export const ApplicationInput = z.strictObject({
@@ -290,7 +291,7 @@ export const Network = z.object({
 });
 export type Network = z.infer<typeof Network>;
 
-export const DevicePlatform = z.enum(['macos', 'windows', 'linux', 'ios', 'android', 'chromeos', 'other']);
+export const DevicePlatform = z.enum(DEVICE_PLATFORMS);
 export const Posture = z.strictObject({
   osVersion: z.string().max(128).optional(),
   diskEncrypted: z.boolean().optional(),
@@ -337,7 +338,7 @@ export type Device = z.infer<typeof Device>;
 export const AuthMethod = z.enum(['password', 'totp', 'webauthn', 'certificate']);
 export const PolicyAction = z.enum(['allow', 'deny', 'mfa']);
 export const RiskLevel = z.enum(['low', 'medium', 'high']);
-export const Protocol = z.enum(['oidc', 'saml', 'ldap', 'radius', 'portal', 'admin']);
+export const Protocol = z.enum(PROTOCOLS);
 export type Protocol = z.infer<typeof Protocol>;
 
 /** A resource reference: `app:<name>`, `radius:<name>`, `ldap`, `portal` or `admin`. */

@@ -44,15 +44,20 @@ export function zodPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
 }
 
+/** A ZodError's issues as field problems; an unknown-keys issue is one problem per key. */
+export function zodProblems(err: z.ZodError): Array<{ path: string; message: string; code: string }> {
+  return err.issues.flatMap((i): Array<{ path: string; message: string; code: string }> =>
+    i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ path: zodPath([...i.path, k]), message: `unknown field '${k}'`, code: i.code })) : [{ path: zodPath(i.path), message: i.message, code: i.code }],
+  );
+}
+
 export function toProblem(err: unknown): { problem: Problem; headers: Record<string, string>; unexpected: boolean } {
   const plain = (p: Problem) => ({ problem: p, headers: {}, unexpected: false });
   if (err instanceof HttpProblem) {
     return { problem: problem(err.status, slugOf(err.title), err.title, err.message, err.errors), headers: err.headers, unexpected: false };
   }
   if (err instanceof z.ZodError) {
-    const errors = err.issues.flatMap((i): Array<{ path: string; message: string; code: string }> =>
-      i.code === 'unrecognized_keys' ? i.keys.map((k) => ({ path: zodPath([...i.path, k]), message: `unknown field '${k}'`, code: i.code })) : [{ path: zodPath(i.path), message: i.message, code: i.code }],
-    );
+    const errors = zodProblems(err);
     return plain(problem(400, 'invalid-input', 'Invalid input', errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; '), errors));
   }
   if (err instanceof ValidationError) return plain(problem(400, 'invalid-input', 'Invalid input', err.message, err.problems));

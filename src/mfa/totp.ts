@@ -9,8 +9,7 @@
  * Seeds are encrypted with the keyring (AES-256-GCM, purpose-bound) and never logged or audited.
  */
 import { reason } from '../reasons.ts';
-import QRCode from 'qrcode';
-import { NobleCryptoPlugin, ScureBase32Plugin, TOTP } from 'otplib';
+import type { TOTP } from 'otplib';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import type { Throttle, ThrottleKeys } from '../authn/throttle.ts';
 import type { CoreConfig } from '../config/schema.ts';
@@ -125,7 +124,7 @@ export class TotpService {
   private readonly config: TotpConfig;
   private readonly throttle: Throttle | undefined;
   private readonly now: () => number;
-  private readonly otp: TOTP;
+  private otp: Promise<TOTP> | undefined;
 
   constructor(deps: TotpServiceDeps) {
     this.store = deps.store;
@@ -134,7 +133,16 @@ export class TotpService {
     this.config = deps.config;
     this.throttle = deps.throttle;
     this.now = deps.now ?? Date.now;
-    this.otp = new TOTP({ crypto: new NobleCryptoPlugin(), base32: new ScureBase32Plugin(), algorithm: 'sha1', digits: TOTP_DIGITS, period: TOTP_PERIOD });
+  }
+
+  /**
+   * otplib, loaded at the first enrolment or check rather than with the core, which every command
+   * line run builds without needing it (qrcode likewise, in `enrol`).
+   */
+  private generator(): Promise<TOTP> {
+    this.otp ??= import('otplib').then(({ NobleCryptoPlugin, ScureBase32Plugin, TOTP }) =>
+      new TOTP({ crypto: new NobleCryptoPlugin(), base32: new ScureBase32Plugin(), algorithm: 'sha1', digits: TOTP_DIGITS, period: TOTP_PERIOD }));
+    return this.otp;
   }
 
   /**
@@ -146,7 +154,8 @@ export class TotpService {
     const account = checkLabel(label);
     const user = await this.store.directory.users.get(userId);
     // Everything that can fail without the store is done before anything is written.
-    const secret = this.otp.generateSecret();
+    const [otp, { default: QRCode }] = await Promise.all([this.generator(), import('qrcode')]);
+    const secret = otp.generateSecret();
     const uri = otpauthUri(this.config.issuer, account, secret);
     const [qrSvg, qrDataUrl] = await Promise.all([
       QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }),
@@ -340,7 +349,7 @@ export class TotpService {
     const latest = Math.floor(epoch / TOTP_PERIOD) + this.config.window;
     // Nothing in the window is later than `after` (otplib refuses such a bound rather than answering).
     if (after !== undefined && after >= latest) return undefined;
-    const result = await this.otp.verify(code, {
+    const result = await (await this.generator()).verify(code, {
       secret,
       epoch,
       epochTolerance: this.config.window * TOTP_PERIOD,

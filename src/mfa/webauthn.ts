@@ -17,12 +17,10 @@
 import { reason } from '../reasons.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import {
-  generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse,
-  type AuthenticationResponseJSON, type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON, type RegistrationResponseJSON, type VerifiedAuthenticationResponse, type VerifiedRegistrationResponse,
+import type {
+  AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON, VerifiedAuthenticationResponse, VerifiedRegistrationResponse,
 } from '@simplewebauthn/server';
-import { COSEALG } from '@simplewebauthn/server/helpers';
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import type { CoreConfig } from '../config/schema.ts';
 import type { Principal, Reason, User } from '../directory/model.ts';
@@ -145,7 +143,13 @@ type RegistrationInfo = NonNullable<VerifiedRegistrationResponse['registrationIn
  * default (which adds ML-DSA-44 where Web Crypto has it): every process sharing a store then agrees,
  * whatever its Node version. ES256 first (every authenticator has it), then Ed25519 and RS256 (Windows Hello).
  */
-const ALGORITHMS = [COSEALG.ES256, COSEALG.EdDSA, COSEALG.RS256];
+const ALGORITHMS = [-7, -8, -257]; // COSE algorithm identifiers (IANA registry): ES256, EdDSA (RFC 9053 §2.1, §2.2), RS256 (RFC 8812 §2)
+
+/**
+ * The library, loaded at the first ceremony rather than with this module: it is large (ASN.1, CBOR,
+ * every attestation format), and every command line run builds the core without needing it.
+ */
+const library = () => import('@simplewebauthn/server');
 
 const CHALLENGE_PREFIX = 'webauthn:challenge:';
 
@@ -215,6 +219,7 @@ export class WebAuthnService {
   async registrationOptions(_ctx: AuditContext, user: User): Promise<{ challengeId: string; options: PublicKeyCredentialCreationOptionsJSON }> {
     if (user.status !== 'active') throw new WebAuthnRegistrationError('suspended', 'the account is suspended');
     const existing = await this.store.directory.factors.listWebAuthn(user.id);
+    const { generateRegistrationOptions } = await library();
     const options = await generateRegistrationOptions({
       rpName: this.config.rpName,
       rpID: this.config.rpId,
@@ -264,6 +269,7 @@ export class WebAuthnService {
     }
     const body = parsed.data;
     let info: RegistrationInfo;
+    const { verifyRegistrationResponse } = await library();
     try {
       const verification = await verifyRegistrationResponse({
         response: {
@@ -332,6 +338,7 @@ export class WebAuthnService {
    */
   async authenticationOptions(_ctx: AuditContext, user?: User): Promise<{ challengeId: string; options: PublicKeyCredentialRequestOptionsJSON }> {
     const credentials = user ? await this.store.directory.factors.listWebAuthn(user.id) : [];
+    const { generateAuthenticationOptions } = await library();
     const options = await generateAuthenticationOptions({
       rpID: this.config.rpId,
       allowCredentials: credentials.map((c) => ({ id: c.id, transports: c.transports })),
@@ -399,6 +406,7 @@ export class WebAuthnService {
     //    so it is given a zero counter here, which turns the library's own counter check off.
     let verified: boolean;
     let info: VerifiedAuthenticationResponse['authenticationInfo'];
+    const { verifyAuthenticationResponse } = await library();
     try {
       const result = await verifyAuthenticationResponse({
         response: {

@@ -25,6 +25,8 @@ export interface ListQuery {
   where?: Record<string, string | number | boolean>;
   /** Users only: direct members of the group with this id. */
   memberOf?: string;
+  /** With memberOf: the members of the groups nested in it (at any depth) as well. */
+  nested?: boolean;
 }
 
 export interface Page<T> {

@@ -109,6 +109,24 @@ describe.each(backends)('admin API users ($name)', (backend) => {
       expect(problem.errors!.map((e) => e.path).sort()).toEqual(['email', 'sshPublicKeys[0]', 'username']);
     });
 
+    it('names the password policy\'s problems with the other fields\' in one 400', async () => {
+      const res = await createUser({ username: 'mixed', email: 'not-an-email', password: 'Zq8#vT2m-k' });
+      const problem = await expectProblem(res, 400);
+      expect(problem.errors).toEqual([
+        expect.objectContaining({ path: 'email' }),
+        expect.objectContaining({ path: 'password', code: 'too_short' }),
+      ]);
+      expect(problem.detail).toMatch(/^email: .+; password must be at least 15 characters$/);
+      // Context words come from the body as sent, as they do once the other fields are right.
+      const named = await expectProblem(await createUser({ username: 'marmaduke', email: 'bad', password: 'marmaduke-password-2024' }), 400);
+      expect(named.errors!.map((e) => `${e.path}:${e.code}`)).toEqual(['email:invalid_format', 'password:context']);
+      // A password the policy accepts adds nothing to the other problems.
+      const fine = await expectProblem(await createUser({ username: 'mixed', email: 'not-an-email', password: STRONG_PASSWORD }), 400);
+      expect(fine.errors!.map((e) => e.path)).toEqual(['email']);
+      await expectProblem(await server.api('/api/v1/users/mixed'), 404);
+      expect(await eventsOf(server, res)).toEqual([]);
+    });
+
     it('refuses a 1 MB password with 400 and creates nothing', async () => {
       const res = await createUser({ username: 'huge', password: 'x'.repeat(1_000_000) });
       const problem = await expectProblem(res, 400);

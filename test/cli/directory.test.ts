@@ -116,6 +116,27 @@ describe.each(backends)('gatehouse directory commands on $name', (backend) => {
       expect((await fx.cli(['user', 'list', '--group', 'nope'])).stderr).toBe("gatehouse: group 'nope' not found\n");
     });
 
+    it('user list --group includes the members of nested groups at any depth, once each; --direct only the direct ones', async () => {
+      for (const g of ['staff', 'eng', 'backend', 'other']) await fx.cli(['group', 'add', g]);
+      await fx.cli(['group', 'members', 'staff', '--add-group', 'eng']);
+      await fx.cli(['group', 'members', 'eng', '--add-group', 'backend']);
+      await fx.cli(['user', 'add', 'sam', '--group', 'staff']);
+      await fx.cli(['user', 'add', 'erin', '--group', 'eng', '--group', 'staff']);
+      await fx.cli(['user', 'add', 'bea', '--group', 'backend']);
+      await fx.cli(['user', 'add', 'olga', '--group', 'other']);
+      await fx.cli(['user', 'suspend', 'bea']);
+
+      const names = async (...args: string[]) => ((JSON.parse((await fx.cli(['user', 'list', '--json', ...args])).stdout) as Array<{ username: string }>).map((u) => u.username));
+      expect(await names('--group', 'staff')).toEqual(['bea', 'erin', 'sam']);
+      expect(await names('--group', 'staff', '--direct')).toEqual(['erin', 'sam']);
+      expect(await names('--group', 'eng')).toEqual(['bea', 'erin']);
+      expect(await names('--group', 'backend', '--direct')).toEqual(['bea']);
+      expect(await names('--group', 'staff', '--status', 'active')).toEqual(['erin', 'sam']);
+      const table = await fx.cli(['user', 'list', '--group', 'staff']);
+      expect(table.stdout.trimEnd().split('\n').slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['bea', 'erin', 'sam']);
+      expect(await fx.cli(['user', 'list', '--direct'])).toMatchObject({ code: 1, stderr: 'gatehouse: --direct goes with --group\n' });
+    });
+
     it('user passwd sets the password from stdin; a weak one is refused and the old one keeps working', async () => {
       await fx.cli(['user', 'add', 'dave', '--password-stdin'], { stdin: GOOD_PASSWORD });
       // Not a terminal: the password is read from stdin even without --password-stdin.

@@ -4,7 +4,7 @@
  */
 import { namespacedTtl } from '../../src/store/namespaced.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Fields, Store } from '../../src/store/types.ts';
+import type { Fields, ListQuery, Store } from '../../src/store/types.ts';
 import type { User } from '../../src/directory/model.ts';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/errors.ts';
 import { freshStore, type Backend } from '../helpers/backends.ts';
@@ -135,6 +135,25 @@ export function storeConformance(backend: Backend): void {
         await store.directory.memberships.add(a!.id, 'user', u.id);
         await store.directory.users.delete(u.id);
         expect(await store.directory.memberships.members(a!.id)).toEqual([]);
+      });
+
+      it('lists the users of a group directly, or through the groups nested in it (one page at a time)', async () => {
+        const [top, mid, low] = await Promise.all(['deep-top', 'deep-mid', 'deep-low'].map((name) => store.directory.groups.create({ name, attributes: {} })));
+        await store.directory.memberships.add(top!.id, 'group', mid!.id);
+        await store.directory.memberships.add(mid!.id, 'group', low!.id);
+        const [d1, d2, d3] = await Promise.all(['deep-1', 'deep-2', 'deep-3'].map((name) => store.directory.users.create(user(name))));
+        await store.directory.memberships.add(top!.id, 'user', d1!.id);
+        await store.directory.memberships.add(mid!.id, 'user', d2!.id);
+        await store.directory.memberships.add(low!.id, 'user', d2!.id);
+        await store.directory.memberships.add(low!.id, 'user', d3!.id);
+        const names = async (query: ListQuery) => (await store.directory.users.all(query)).map((u) => u.username);
+        expect(await names({ memberOf: top!.id })).toEqual(['deep-1']);
+        expect(await names({ memberOf: top!.id, nested: true })).toEqual(['deep-1', 'deep-2', 'deep-3']);
+        expect(await names({ memberOf: mid!.id, nested: true, q: 'deep-3' })).toEqual(['deep-3']);
+        const first = await store.directory.users.list({ memberOf: top!.id, nested: true, limit: 2 });
+        const second = await store.directory.users.list({ memberOf: top!.id, nested: true, limit: 2, after: first.next });
+        expect([...first.items, ...second.items].map((u) => u.username)).toEqual(['deep-1', 'deep-2', 'deep-3']);
+        expect(second.next).toBeUndefined();
       });
     });
 

@@ -190,7 +190,18 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
         for (const column of columns) w.orWhereRaw(`lower(??) like ? escape '\\'`, [column, pattern]);
       });
     }
-    if (query.memberOf) {
+    if (query.memberOf && query.nested) {
+      // One query however deep the nesting: a recursive walk down from the group (UNION, not
+      // UNION ALL, stops at cycles), then the users in any group it reached.
+      q.whereRaw(
+        `id in (with recursive down(id) as (
+           select id from groups where id = ?
+           union
+           select m.member_id from memberships m join down on m.member_kind = 'group' and m.group_id = down.id
+         ) select member_id from memberships where member_kind = 'user' and group_id in (select id from down))`,
+        [query.memberOf],
+      );
+    } else if (query.memberOf) {
       q.whereIn('id', this.db('memberships').select('member_id').where({ group_id: query.memberOf, member_kind: 'user' }));
     }
     return q;

@@ -10,6 +10,8 @@ import {
   parseConfig,
 } from '../../../src/config/load.ts';
 import type { ConfigError, LoadOptions } from '../../../src/config/load.ts';
+import { ConfigSchema } from '../../../src/front-ends.ts';
+import { knownKeys } from '../../../src/config/suggest.ts';
 import { substituteEnvString } from '../../../src/config/yaml-env.ts';
 
 // A deliberately small schema: the loader is schema-agnostic.
@@ -127,6 +129,42 @@ describe('schema errors carry paths and positions', () => {
       { file: FILE, path: 'server.prot', line: 3, column: 3, message: 'unknown key' },
       { file: FILE, path: 'extra', line: 4, column: 1, message: 'unknown key' },
     ]);
+  });
+
+  it('suggests the key probably meant: a typo, another case or snake_case; never one written already', () => {
+    const errors = errorsOf(() => parse(lines('server:', '  hots: a', '  TLS: true', '  ban_ner: hi', 'users:', '  - name: x', '    emial: x@example.com')));
+    expect(errors.map((e) => `${e.line}:${e.column} ${e.path}: ${e.message}`)).toEqual([
+      "2:3 server.hots: unknown key; did you mean 'host'?",
+      "3:3 server.TLS: unknown key; did you mean 'tls'?",
+      "4:3 server.ban_ner: unknown key; did you mean 'banner'?",
+      '6:5 users[0].email: required key is missing (expected string)',
+      "7:5 users[0].emial: unknown key; did you mean 'email'?",
+    ]);
+    expect(errorsOf(() => parse(lines('usres: []'))).map((e) => e.message)).toEqual(["unknown key; did you mean 'users'?"]);
+    // Too far from every key: no guess. `prot` next to a `port` already written: not a typo of it.
+    expect(errorsOf(() => parse(lines('server:', '  colour: red', '  port: 1', '  prot: 2'))).map((e) => e.message)).toEqual(['unknown key', 'unknown key']);
+    expect(errorsOf(() => parse(lines('usres: []', 'users: []'))).map((e) => e.message)).toEqual(['unknown key']);
+  });
+
+  it("refuses `ldap: { prot: 389 }` in the real configuration with the path, the line and \"did you mean 'port'?\"", () => {
+    const errors = errorsOf(() => parseConfig(lines('server:', '  http: { port: 9090 }', 'ldap: { prot: 389 }'), ConfigSchema, { file: FILE, env: {} }));
+    expect(errors).toEqual([{ file: FILE, path: 'ldap.prot', line: 3, column: 9, message: "unknown key; did you mean 'port'?" }]);
+    expect(formatConfigErrors(errors)).toBe(`${FILE}:3:9: ldap.prot: unknown key; did you mean 'port'?`);
+  });
+
+  it('finds the accepted keys through defaults, arrays, records, unions, pipes and lazy schemas', () => {
+    const nested = z.strictObject({
+      apps: z.record(z.string(), z.strictObject({ redirectUris: z.array(z.string()).default([]) })).default({}),
+      hooks: z.array(z.lazy(() => z.strictObject({ command: z.string().optional() }).pipe(z.transform((v) => v)))).optional(),
+      either: z.union([z.strictObject({ redirectUris: z.array(z.string()) }), z.strictObject({ acsUrl: z.string() })]).optional(),
+    });
+    const messages = (text: string) => errorsOf(() => parseConfig(text, nested, { file: FILE, env: {} })).map((e) => `${e.path}: ${e.message}`);
+    expect(messages(lines('apps:', '  web: { redirectUri: [] }'))).toEqual(["apps.web.redirectUri: unknown key; did you mean 'redirectUris'?"]);
+    expect(messages(lines('hooks:', '  - { comand: x }'))).toEqual(["hooks[0].comand: unknown key; did you mean 'command'?"]);
+    // zod reports a union's branches as one invalid_union issue; the keys of every branch are known.
+    expect(knownKeys(nested, ['either'])).toEqual(['redirectUris', 'acsUrl']);
+    expect(knownKeys(nested, ['apps', 'web'])).toEqual(['redirectUris']);
+    expect(knownKeys(nested, ['nowhere'])).toEqual([]);
   });
 
   it('reports a wrong type at the offending value', () => {
