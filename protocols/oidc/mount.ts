@@ -1,0 +1,97 @@
+/**
+ * The mount: everything under /oidc on the HTTP listener. It pins the request's origin to the
+ * issuer's, sets the security headers on the paths a browser is sent to, serves the interaction
+ * routes, keeps the device verification page for a signed-in person (and throttles wrong user
+ * codes), and hands the rest to oidc-provider (discovery, JWKS, auth, token, userinfo, …).
+ *
+ *   GET  /oidc/device                  the device verification page needs a Gatehouse session first
+ *   everything else under /oidc        oidc-provider
+ */
+import type { HttpMount } from '../../src/http/types.ts';
+import { HttpProblem } from '../../src/http/problem.ts';
+import { MOUNT_PATH, type Ctx, type OidcContext } from './context.ts';
+import { INTERACTION, interactionRoute } from './interaction.ts';
+import { afterEndSession } from './logout.ts';
+import * as pages from './pages.ts';
+import { html, seeOther, signIn } from './respond.ts';
+
+/** Paths a browser is sent to (HTML, cookies): they get the security headers. */
+const BROWSER_PATHS = /^\/(auth|interaction|session\/end|device(?!\/auth))(\/|$)/;
+
+/**
+ * oidc-provider builds absolute URLs (redirects, discovery) from the request's origin and decides
+ * whether cookies are Secure from it. Pinning the request's origin to the issuer's makes both
+ * follow the configuration: a forged Host header cannot point anyone elsewhere, and behind a
+ * TLS-terminating proxy (server.http.publicUrl https://…) the URLs are https and the cookies Secure.
+ */
+function pinOrigin(ctx: Ctx, origin: URL): void {
+  const secure = origin.protocol === 'https:';
+  Object.defineProperties(ctx.request, {
+    protocol: { value: origin.protocol.slice(0, -1), configurable: true },
+    secure: { value: secure, configurable: true },
+    host: { value: origin.host, configurable: true },
+    hostname: { value: origin.hostname, configurable: true },
+    origin: { value: origin.origin, configurable: true },
+  });
+  ctx.cookies.secure = secure;
+}
+
+function browserHeaders(ctx: Ctx): void {
+  // No inline script or style (oidc-provider adds the hash of its one auto-submit script itself).
+  ctx.set('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'");
+  ctx.set('X-Frame-Options', 'DENY');
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Referrer-Policy', 'no-referrer');
+}
+
+export function createMount(front: OidcContext): HttpMount {
+  const { core, config } = front;
+  return async (ctx, next) => {
+    const path = ctx.path;
+    if (path !== MOUNT_PATH && !path.startsWith(`${MOUNT_PATH}/`)) return next();
+    const current = front.live;
+    const issuer = front.issuer;
+    if (!current || !issuer) throw new HttpProblem(503, 'Service unavailable', 'the OpenID Connect provider is starting');
+    pinOrigin(ctx, new URL(issuer));
+    const sub = path.slice(MOUNT_PATH.length) || '/';
+    if (BROWSER_PATHS.test(sub)) browserHeaders(ctx);
+
+    const interaction = INTERACTION.exec(sub);
+    if (interaction) return interactionRoute(front, ctx, interaction[1]!, interaction[2] !== undefined);
+
+    const deviceForm = sub === '/device' && config.deviceFlow && (ctx.method === 'GET' || ctx.method === 'POST');
+    if (deviceForm && !(await front.sessionOf(ctx))) {
+      // The verification page is for a signed-in person: sign in first, then enter (or confirm) the code.
+      const userCode = ctx.method === 'GET' ? ctx.query.user_code : undefined;
+      const back = `${MOUNT_PATH}/device${typeof userCode === 'string' && userCode.length <= 64 ? `?${new URLSearchParams({ user_code: userCode })}` : ''}`;
+      ctx.state.route = `${MOUNT_PATH}/device`;
+      return seeOther(ctx, signIn(back, 'portal'));
+    }
+
+    // RFC 8628 §5.1: wrong user codes are rate limited (the shared throttle, per person and address).
+    const codeKeys = deviceForm && ctx.method === 'POST' ? { user: `device-code:${(await front.sessionOf(ctx))!.session.userId}`, ...(ctx.state.clientIp ? { ip: ctx.state.clientIp } : {}) } : undefined;
+    if (codeKeys) {
+      const verdict = await core.throttle.check(codeKeys);
+      if (!verdict.allowed) {
+        ctx.state.route = `${MOUNT_PATH}/device`;
+        ctx.set('Retry-After', String(verdict.retryAfterSeconds));
+        return html(ctx, 429, pages.errorPage({ status: 429, error: 'too_many_attempts', requestId: ctx.state.requestId }));
+      }
+    }
+
+    ctx.path = sub;
+    (ctx as Ctx & { mountPath?: string }).mountPath = new URL(issuer).pathname.replace(/\/+$/, '');
+    try {
+      await current.dispatch(ctx, async () => {
+        ctx.path = path;
+        await next();
+      });
+    } finally {
+      ctx.path = path;
+    }
+    const matched = (ctx as Ctx & { _matchedRoute?: string })._matchedRoute;
+    if (matched) ctx.state.route = `${MOUNT_PATH}${matched}`;
+    if ((ctx.state as { oidcEndSession?: unknown }).oidcEndSession) await afterEndSession(front, ctx);
+    if (codeKeys && (ctx.state as { oidcWrongUserCode?: boolean }).oidcWrongUserCode) await core.throttle.failure(codeKeys);
+  };
+}
