@@ -15,7 +15,7 @@ import type { User } from '../../src/directory/model.ts';
 import type { RequestState } from '../../src/http/types.ts';
 import type { Session } from '../../src/sessions/service.ts';
 import { currentSession } from '../../src/http/session-cookie.ts';
-import type { TtlStore } from '../../src/store/types.ts';
+import type { TtlStore } from '../../src/core.ts';
 import type { KeySet, SigningKeyManager } from '../../src/keys/signing.ts';
 import type { OidcConfig } from './config.ts';
 

@@ -45,7 +45,7 @@ describe('gatehouse --help (what it loads)', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: gatehouse \[options\] \[command\]/);
     expect([...help.packages]).toEqual(['commander']);
-    expect([...help.files].filter((f) => !f.startsWith('src/cli/'))).toEqual(['bin/gatehouse.js', 'package.json', 'src/directory/names.ts']);
+    expect([...help.files].filter((f) => !f.startsWith('src/cli/'))).toEqual(['bin/gatehouse.js', 'bin/node-version.cjs', 'package.json', 'src/directory/names.ts']);
 
     // A command's own help, with choices from the model's lists, is as light.
     const appAdd = await loadsOf(['app', 'add', '--help']);

@@ -84,13 +84,13 @@ describe.each(backends)('LDAP Password Modify ($name)', (backend) => {
   });
 
   it("ends the person's Gatehouse sessions elsewhere (the portal's, OpenID Connect's), as a change in the portal does", async () => {
-    const erin = await t.core.directory.users.find('erin');
-    const { token } = await t.core.sessions.create({ user: erin, authn: [{ method: 'password', at: new Date().toISOString() }] });
+    const bob = await t.core.directory.users.find('bob');
+    const { token } = await t.core.sessions.create({ user: bob, authn: [{ method: 'password', at: new Date().toISOString() }] });
     expect(await t.core.sessions.resolve(token)).toBeDefined();
-    const c = await secureClient(dnOf('erin'));
+    const c = await secureClient(dnOf('bob'));
     await c.exop(PASSWORD_MODIFY, passwdModify({ oldPasswd: PASSWORD, newPasswd: NEW_PASSWORD }));
     expect(await t.core.sessions.resolve(token)).toBeUndefined();
-    const [ended] = (await t.core.audit.query({ type: 'session.ended', user: 'erin', limit: 1 })).items;
+    const [ended] = (await t.core.audit.query({ type: 'session.ended', user: 'bob', limit: 1 })).items;
     expect(ended).toMatchObject({ protocol: 'ldap', details: { reason: 'password_changed' } });
   });
 
