@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { backends } from '../helpers/backends.ts';
@@ -26,6 +27,19 @@ describe.each(backends)('gatehouse start on $name', (backend) => {
     }
     server = undefined;
     await fx.cleanup();
+  });
+
+  it('a second start beside a running one says the port is taken and what to do, before it changes anything in the store', async () => {
+    const port = await freePort();
+    fx.writeConfig({ server: { http: { host: '127.0.0.1', port } } });
+    server = startCli(['-c', fx.configFile, 'start']);
+    await server.waitFor(LISTENER);
+    const before = await fx.withCore(async (core) => (await core.audit.query({ limit: 1000 })).items.length);
+    const second = await spawnCli(['-c', fx.configFile, 'start']);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toBe(`gatehouse: the HTTP listener cannot listen on 127.0.0.1:${port}/tcp: something else is listening there: another Gatehouse already running? Stop it, or choose another port (set server.http.port, or GATEHOUSE_HTTP_PORT in the demo configuration)\n`);
+    // No reconcile run, no key, nothing: the store is as the first server left it.
+    expect(await fx.withCore(async (core) => (await core.audit.query({ limit: 1000 })).items.length)).toBe(before);
   });
 
   it('prints the listener and a one-time admin key, serves, reloads on SIGHUP and stops on SIGTERM with exit code 0', async () => {
@@ -123,3 +137,13 @@ describe('gatehouse start refuses to start', () => {
     expect(result.stderr).toMatch(new RegExp(`^${configFile}:3:11: server\\.http\\.port: .*\n$`));
   });
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
