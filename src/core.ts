@@ -34,6 +34,7 @@ export interface Core {
   readonly directory: DirectoryService;
   /** The sign-in pipeline every front-end calls with what its protocol presented. */
   readonly signIn: SignIn;
+  /** The password check alone: the pipeline's first factor (front-ends sign people in through `signIn`). */
   readonly passwords: PasswordAuthenticator;
   readonly throttle: Throttle;
   readonly keyring: Keyring;

@@ -1,4 +1,4 @@
-/** docs/events.md and docs/configuration.md are generated; the committed copies must match the code. */
+/** docs/events.md, docs/reasons.md and docs/configuration.md are generated; the committed copies must match the code. */
 import { describe, expect, it } from 'vitest';
 import { run } from './helpers.ts';
 
