@@ -132,6 +132,10 @@ export class SignIn {
     try {
       const protocol = request.protocol ?? (await this.protocolFor(request.resource));
       return await this.run(request, protocol, attempt);
+    } catch (err) {
+      // Fail closed: whatever broke (the store, most likely), the attempt is refused.
+      this.deps.auditor.warn('a sign-in attempt failed; refusing it', err);
+      return { ok: false, reason: reason('store_unavailable', err instanceof Error ? err.message : String(err)) };
     } finally {
       // Checks no decision took (a right password with a wrong code) are recorded on their own.
       await this.deps.auditor.settle(attempt);

@@ -71,3 +71,25 @@ describe.each(backends)('sign-in pipeline ($name)', (backend) => {
     expect(events.map((e) => [e.type, e.outcome])).toEqual([['authn.password', 'failure']]);
   });
 });
+
+describe.each(backends)('sign-in pipeline with the store gone ($name)', (backend) => {
+  it('refuses every kind of attempt (fail closed), and an LDAP bind answers unavailable', async () => {
+    const t = await coreFor(backend);
+    try {
+      await t.core.directory.users.create(CLI_CTX, { username: 'alice', password: PASSWORD, status: 'active', sshPublicKeys: [], attributes: {} });
+      await t.store.close();
+      for (const presented of [
+        { kind: 'password', login: 'alice', password: PASSWORD },
+        { kind: 'password', login: 'alice@example.com', password: PASSWORD, loginAttributes: ['mail'] },
+        { kind: 'session', userId: '00000000-0000-4000-8000-000000000000' },
+      ] as const) {
+        expect(await t.core.signIn.attempt({ presented, resource: 'portal' })).toMatchObject({ ok: false, reason: { code: 'store_unavailable' } });
+      }
+      const { simpleBind } = await import('../../protocols/ldap/bind.ts');
+      const { LDAP_DEFAULTS } = await import('../../protocols/ldap/options.ts');
+      expect(await simpleBind(t.core, LDAP_DEFAULTS, 'alice', PASSWORD)).toMatchObject({ status: 52 });
+    } finally {
+      await t.cleanup().catch(() => undefined);
+    }
+  });
+});
