@@ -60,11 +60,6 @@ export interface FrontEnd<Schema extends z.ZodType = z.ZodType, Name extends str
   warnings?(section: z.output<Schema>, config: CoreConfig): string[];
   /** The addresses it will bind, checked before anything in the store changes. */
   bindings?(section: z.output<Schema>): Binding[];
-  /**
-   * Settings outside its own section that it is built from (`server.http.publicUrl`): a change of
-   * one of them restarts it on reload, as a change of its own section does.
-   */
-  readonly restartOn?: readonly string[];
   /** Starts it with `section`; resolves once it listens. */
   start(host: FrontEndHost, section: z.output<Schema>): Promise<RunningFrontEnd>;
 }

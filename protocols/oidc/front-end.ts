@@ -12,8 +12,6 @@ export const oidcFrontEnd = defineFrontEnd({
   configSchema: OidcConfig,
   enabled: (section) => section.enabled,
   settingsCheck: oidcSettingsProblems,
-  // The issuer is the public URL's; sessions' lifetimes bound the provider's.
-  restartOn: ['server.http.publicUrl', 'sessions'],
   async start({ core, http, publicUrl }, section) {
     const { createOidcFrontEnd } = await import('./index.ts');
     // Signing keys are made on the first start, before anything is served.

@@ -79,11 +79,6 @@ export async function loadConfig(options: Pick<StartOptions, 'configFile' | 'con
   return loadConfigFile(options.configFile, schema, env);
 }
 
-/** The value at a dotted path of the configuration (`server.http.publicUrl`). */
-function valueAt(config: unknown, path: string): unknown {
-  return path.split('.').reduce<unknown>((value, key) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined), config);
-}
-
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export async function startGatehouse(options: StartOptions): Promise<Gatehouse> {
@@ -213,7 +208,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
         for (const frontEnd of frontEnds) {
           const before = sectionOf(config, frontEnd);
           const after = sectionOf(next, frontEnd);
-          const changed = !same(before, after) || (frontEnd.restartOn ?? []).some((path) => !same(valueAt(config, path), valueAt(next, path)));
+          const changed = !same(before, after);
           const current = running.get(frontEnd.name);
           if (!changed) {
             await current?.reloaded?.().catch((err: unknown) => logger.warn({ err, frontEnd: frontEnd.name }, 'front-end reload hook failed'));
