@@ -51,11 +51,11 @@ function pinOrigin(ctx: Ctx, origin: URL): void {
   ctx.cookies.secure = secure;
 }
 
+/** The page headers (the listener sets nosniff and HSTS on every response). */
 function browserHeaders(ctx: Ctx): void {
   // No inline script or style (oidc-provider adds the hash of its one auto-submit script itself).
   ctx.set('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'");
   ctx.set('X-Frame-Options', 'DENY');
-  ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Referrer-Policy', 'no-referrer');
 }
 

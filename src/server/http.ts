@@ -1,11 +1,12 @@
 /**
- * The HTTP listener's Koa application: request id, client address, access log, problem+json errors,
- * operations endpoints (/healthz, /readyz, /metrics) and the mounted front-ends (admin API; OIDC and
- * the portal later). Each front-end is a middleware factory taking the core.
+ * The HTTP listener's Koa application: request id, client address, nosniff and HSTS on every
+ * response, access log, problem+json errors, operations endpoints (/healthz, /readyz, /metrics)
+ * and the mounted front-ends (admin API, device API, OIDC, the sign-in pages and portal). Each
+ * front-end is a middleware factory taking the core.
  */
 import { randomUUID } from 'node:crypto';
 import Koa from 'koa';
-import { securityHeaders } from '../http/headers.ts';
+import { securityHeaders, transportHeaders } from '../http/headers.ts';
 import { errorPage } from '../http/html.ts';
 import type { Core } from '../core.ts';
 import { metricMethod, UNMATCHED_ROUTE, type Metrics } from './metrics.ts';
@@ -28,6 +29,7 @@ export function createHttpApp(core: Core, metrics: Metrics, mounts: HttpMount[] 
     ctx.state.requestId = randomUUID();
     ctx.state.clientIp = core.clientIp(ctx.req.socket.remoteAddress, ctx.req.headers['x-forwarded-for']);
     ctx.set('X-Request-Id', ctx.state.requestId);
+    transportHeaders(ctx, core.config);
     try {
       await next();
     } catch (err) {
@@ -87,7 +89,7 @@ export function createHttpApp(core: Core, metrics: Metrics, mounts: HttpMount[] 
     // A browser that followed a stale link gets a page in the Gatehouse layout; API clients (which
     // send */*, application/json or problem+json, never text/html first) keep RFC 9457 problem+json.
     if (ctx.accepts('application/problem+json', 'text/html') === 'text/html') {
-      securityHeaders(ctx, core.config);
+      securityHeaders(ctx);
       ctx.type = 'text/html; charset=utf-8';
       ctx.body = errorPage({ title: 'Page not found', message: 'There is no page at this address.', reference: ctx.state.requestId });
       return;
