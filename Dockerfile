@@ -28,7 +28,10 @@ ENV GATEHOUSE_HTTP_HOST=0.0.0.0 GATEHOUSE_LDAP_HOST=0.0.0.0
 ENV GATEHOUSE_CONFIG=/app/config/gatehouse.yaml
 EXPOSE 9090 3389
 VOLUME ["/app/data"]
+# The health check asks /readyz on the HTTP listener. A configuration that moves /readyz to a
+# management listener (server.management) or the HTTP listener to another port says where with
+# GATEHOUSE_HEALTHCHECK_URL, e.g. -e GATEHOUSE_HEALTHCHECK_URL=http://127.0.0.1:9091/readyz.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:9090/readyz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
+  CMD node -e "fetch(process.env.GATEHOUSE_HEALTHCHECK_URL || 'http://127.0.0.1:9090/readyz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 ENTRYPOINT ["node", "bin/gatehouse.js"]
 CMD ["start"]

@@ -6,6 +6,9 @@
  *
  *   GET  /oidc/device                  the device verification page needs a Gatehouse session first
  *   everything else under /oidc        oidc-provider
+ *
+ * oidc-provider's router ignores letter case and a trailing slash; the decisions taken here read
+ * the path the same way (routedPath), so no other spelling of a route escapes them.
  */
 import type { HttpMount } from '../../src/http/types.ts';
 import { HttpProblem } from '../../src/http/problem.ts';
@@ -15,8 +18,20 @@ import { afterEndSession } from './logout.ts';
 import * as pages from './pages.ts';
 import { html, seeOther, signIn } from './respond.ts';
 
-/** Paths a browser is sent to (HTML, cookies): they get the security headers. */
+/** Paths a browser is sent to (HTML, cookies), in their routed form: they get the security headers. */
 const BROWSER_PATHS = /^\/(auth|interaction|session\/end|device(?!\/auth))(\/|$)/;
+
+/**
+ * A path as oidc-provider's router matches it (lib/helpers/router.js): letters in any case, and one
+ * trailing slash dropped when nothing matches with it. Its routes are ASCII and its case folding
+ * never turns another character into an ASCII one, so folding ASCII letters only gives the route
+ * a path reaches. Every decision taken here in front of the router (the security headers, the
+ * device page's sign-in gate and its throttle) reads this form: `/oidc/DEVICE/` is the device page.
+ */
+function routedPath(sub: string): string {
+  const folded = sub.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return folded.length > 1 && folded.endsWith('/') ? folded.slice(0, -1) : folded;
+}
 
 /**
  * oidc-provider builds absolute URLs (redirects, discovery) from the request's origin and decides
@@ -36,11 +51,11 @@ function pinOrigin(ctx: Ctx, origin: URL): void {
   ctx.cookies.secure = secure;
 }
 
+/** The page headers (the listener sets nosniff and HSTS on every response). */
 function browserHeaders(ctx: Ctx): void {
   // No inline script or style (oidc-provider adds the hash of its one auto-submit script itself).
   ctx.set('Content-Security-Policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'");
   ctx.set('X-Frame-Options', 'DENY');
-  ctx.set('X-Content-Type-Options', 'nosniff');
   ctx.set('Referrer-Policy', 'no-referrer');
 }
 
@@ -54,15 +69,19 @@ export function createMount(front: OidcContext): HttpMount {
     if (!current || !issuer) throw new HttpProblem(503, 'Service unavailable', 'the OpenID Connect provider is starting');
     pinOrigin(ctx, new URL(issuer));
     const sub = path.slice(MOUNT_PATH.length) || '/';
-    if (BROWSER_PATHS.test(sub)) browserHeaders(ctx);
+    const routed = routedPath(sub);
+    if (BROWSER_PATHS.test(routed)) browserHeaders(ctx);
 
+    // Gatehouse's own routes, matched exactly: any other spelling goes on to the router, which has none.
     const interaction = INTERACTION.exec(sub);
     if (interaction) return interactionRoute(front, ctx, interaction[1]!, interaction[2] !== undefined);
 
-    const deviceForm = sub === '/device' && config.deviceFlow && (ctx.method === 'GET' || ctx.method === 'POST');
+    // The router serves HEAD with the GET route: it is the page too.
+    const read = ctx.method === 'GET' || ctx.method === 'HEAD';
+    const deviceForm = routed === '/device' && config.deviceFlow && (read || ctx.method === 'POST');
     if (deviceForm && !(await front.sessionOf(ctx))) {
       // The verification page is for a signed-in person: sign in first, then enter (or confirm) the code.
-      const userCode = ctx.method === 'GET' ? ctx.query.user_code : undefined;
+      const userCode = read ? ctx.query.user_code : undefined;
       const back = `${MOUNT_PATH}/device${typeof userCode === 'string' && userCode.length <= 64 ? `?${new URLSearchParams({ user_code: userCode })}` : ''}`;
       ctx.state.route = `${MOUNT_PATH}/device`;
       return seeOther(ctx, signIn(back, 'portal'));

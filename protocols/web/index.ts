@@ -81,7 +81,7 @@ export function createWebFrontEnd(core: Core, config: WebConfig): HttpMount {
   return async (ctx, next) => {
     const path = ctx.path;
     if (path !== '/' && !PREFIXES.some((p) => path === p || path.startsWith(`${p}/`))) return next();
-    securityHeaders(ctx, core.config);
+    securityHeaders(ctx);
     const method = ctx.method === 'HEAD' ? 'GET' : ctx.method;
 
     const asset = assets.get(path);

@@ -47,7 +47,7 @@ interface Signed {
  * a step-up, a denial) has been given already.
  */
 async function signedIn(web: Web, ctx: Ctx): Promise<Signed | undefined> {
-  securityHeaders(ctx, web.core.config);
+  securityHeaders(ctx);
   const returnTo = ctx.method === 'GET' ? safeReturnTo(ctx.originalUrl) : '/';
   const current = await currentSession(web.core, ctx);
   if (!current) {

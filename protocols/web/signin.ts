@@ -72,7 +72,7 @@ function formActionSource(uri: unknown): string | undefined {
 }
 
 async function signInHeaders(web: Web, ctx: Ctx, resource: SignInResource): Promise<void> {
-  securityHeaders(ctx, web.core.config, await formActionFor(web, resource));
+  securityHeaders(ctx, await formActionFor(web, resource));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ async function startSession(web: Web, ctx: Ctx, user: User, params: SignInParams
 
 export async function getMfa(web: Web, ctx: Ctx): Promise<void> {
   const { pending } = await requirePending(web, ctx);
-  securityHeaders(ctx, web.core.config, await formActionFor(web, pending.params.resource));
+  securityHeaders(ctx, await formActionFor(web, pending.params.resource));
   return showMfa(web, ctx, pending, 200);
 }
 
@@ -198,7 +198,7 @@ export async function postMfaCode(web: Web, ctx: Ctx): Promise<void> {
   const form = await readForm(ctx, web.config.maxFormBytes);
   await web.csrf.checkAnonymous(ctx, form.get(CSRF_FIELD));
   const { id, pending } = await requirePending(web, ctx);
-  securityHeaders(ctx, web.core.config, await formActionFor(web, pending.params.resource));
+  securityHeaders(ctx, await formActionFor(web, pending.params.resource));
   if (!pending.methods.includes('totp')) throw new WebError(400, 'Bad request', 'This sign-in does not accept a code.');
   await checkIpThrottle(web, ctx, 'mfa');
   const result = await secondFactor(web, ctx, pending, { kind: 'totp', userId: pending.userId, code: form.get('code') ?? '' });
@@ -227,7 +227,7 @@ export async function postMfaWebAuthn(web: Web, ctx: Ctx): Promise<void> {
   const form = await readForm(ctx, WEBAUTHN_FORM_BYTES);
   await web.csrf.checkAnonymous(ctx, form.get(CSRF_FIELD));
   const { id, pending } = await requirePending(web, ctx);
-  securityHeaders(ctx, web.core.config, await formActionFor(web, pending.params.resource));
+  securityHeaders(ctx, await formActionFor(web, pending.params.resource));
   if (!pending.methods.includes('webauthn')) throw new WebError(400, 'Bad request', 'This sign-in does not accept a security key.');
   await checkIpThrottle(web, ctx, 'mfa');
   const result = await secondFactor(web, ctx, pending, { kind: 'webauthn', userId: pending.userId, challengeId: form.get('challengeId') ?? '', response: parseCredential(form) });
@@ -300,14 +300,14 @@ async function followSessionDecision(web: Web, ctx: Ctx, user: User, session: Se
 // Logout
 
 export async function getLogout(web: Web, ctx: Ctx): Promise<void> {
-  securityHeaders(ctx, web.core.config);
+  securityHeaders(ctx);
   const current = await currentSession(web.core, ctx);
   if (!current) return render(ctx, 200, signedOutPage());
   render(ctx, 200, logoutConfirmPage({ name: current.session.username, csrf: await web.csrf.sessionToken(current.session.handle) }));
 }
 
 export async function postLogout(web: Web, ctx: Ctx): Promise<void> {
-  securityHeaders(ctx, web.core.config);
+  securityHeaders(ctx);
   const form = await readForm(ctx, web.config.maxFormBytes);
   const current = await currentSession(web.core, ctx);
   if (current) {
@@ -318,8 +318,8 @@ export async function postLogout(web: Web, ctx: Ctx): Promise<void> {
   seeOther(ctx, '/logout/done');
 }
 
-export async function getSignedOut(web: Web, ctx: Ctx): Promise<void> {
-  securityHeaders(ctx, web.core.config);
+export async function getSignedOut(_web: Web, ctx: Ctx): Promise<void> {
+  securityHeaders(ctx);
   render(ctx, 200, signedOutPage());
 }
 

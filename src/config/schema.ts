@@ -27,9 +27,23 @@ const Https = z.strictObject({
   keyFile: z.string().describe('Server private key (PEM)'),
 }).describe('An HTTPS listener serving the same endpoints; it asks for (but does not require) a client certificate, so devices holding a Gatehouse device certificate are identified by mTLS');
 
+const Management = z.strictObject({
+  host: z.string().default('127.0.0.1').describe("Address the management listener binds to; '0.0.0.0' in a container, for probes and Prometheus from outside it"),
+  port: port.default(9091).describe('Management port (0 picks a free port)'),
+}).describe('A separate plain-HTTP listener for /healthz, /readyz and /metrics only (Kubernetes probes, Prometheus), on a port kept off the public network; when set, the HTTP and HTTPS listeners no longer serve these three paths');
+
+/** RFC 6750 §2.1 b64token: what an Authorization: Bearer header can carry. */
+const BearerToken = z
+  .string()
+  .regex(/^[A-Za-z0-9._~+/-]+=*$/, 'letters, digits and - . _ ~ + / only, = at the end (e.g. openssl rand -base64 32)')
+  .min(32, 'at least 32 characters (make one with: openssl rand -base64 32)')
+  .max(1024);
+
 const Server = z.strictObject({
   http: Http.prefault({}),
   https: Https.optional(),
+  management: Management.optional(),
+  metricsToken: BearerToken.optional().describe('Bearer token /metrics requires, on whichever listener serves it (Prometheus: authorization: { credentials_file: … }); at least 32 characters (openssl rand -base64 32). Without it /metrics is open to anyone who reaches the listener. A secret: give it as ${ENV}. /healthz and /readyz never ask for it (probes send none)'),
   trustedProxies: z.array(Cidr).default([]).describe('Proxies whose X-Forwarded-For is believed; everyone else is identified by the socket address'),
   shutdownTimeoutSeconds: seconds('On SIGTERM, how long in-flight requests may take before connections are closed').default(10),
 });
@@ -203,14 +217,22 @@ export function composeConfigSchema<const F extends ReadonlyArray<{ name: string
 export type DeclaredUser = z.output<typeof DeclaredUser>;
 export type DeclaredGroup = z.output<typeof DeclaredGroup>;
 
+const isLoopback = (host: string) => ['127.0.0.1', 'localhost', '::1'].includes(host);
+
 /** Settings that work but deserve a loud warning at start. */
 export function insecureSettings(config: CoreConfig): string[] {
   const warnings: string[] = [];
   if (config.secrets.keys.length === 0) {
     warnings.push(`no secrets.keys configured: secrets at rest are encrypted with a generated key in ${config.secrets.keyFile}; back it up, or set secrets.keys from the environment`);
   }
-  if (!['127.0.0.1', 'localhost', '::1'].includes(config.server.http.host) && !config.server.http.publicUrl?.startsWith('https://')) {
+  if (!isLoopback(config.server.http.host) && !config.server.http.publicUrl?.startsWith('https://')) {
     warnings.push(`the HTTP listener binds to ${config.server.http.host} without TLS: put it behind an HTTPS reverse proxy and set server.http.publicUrl`);
+  }
+  if (!config.server.management && !config.server.metricsToken) {
+    const exposed = [config.server.http, ...(config.server.https ? [config.server.https] : [])].find((l) => !isLoopback(l.host));
+    if (exposed) {
+      warnings.push(`/metrics is open to anyone who reaches ${exposed.host}:${exposed.port}: set server.metricsToken, or serve it on a separate listener (server.management)`);
+    }
   }
   if (config.passwords.policy.minLength < 15) {
     warnings.push(`passwords.policy.minLength is ${config.passwords.policy.minLength}: NIST SP 800-63B-4 asks for 15 when a password is the only factor`);

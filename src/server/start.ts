@@ -1,8 +1,8 @@
 /**
  * The server bootstrap, the one place where front-ends are started: load the configuration, check
  * that every address can be bound, open and migrate the store, build the core, make sure an admin
- * can get in, reconcile the declared objects, then start the HTTP listener and every enabled
- * front-end (src/front-ends.ts). Also reload (SIGHUP: a front-end whose settings changed restarts
+ * can get in, reconcile the declared objects, then start the HTTP listener (and the HTTPS and
+ * management listeners, when configured) and every enabled front-end (src/front-ends.ts). Also reload (SIGHUP: a front-end whose settings changed restarts
  * with the new ones) and graceful stop (SIGTERM).
  */
 import { readFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ import { loadKeyring } from '../secrets/keyring.ts';
 import { openStore } from '../store/open.ts';
 import type { Store } from '../store/types.ts';
 import type { OidcFrontEnd } from '../../protocols/oidc/index.ts';
-import { createHttpApp } from './http.ts';
+import { createHttpApp, createManagementApp } from './http.ts';
 import { Metrics } from './metrics.ts';
 
 export type { Listener } from '../frontend.ts';
@@ -92,7 +92,8 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
   // touches the store.
   const httpBinding: Binding = { label: 'the HTTP listener', transport: 'tcp', host: config.server.http.host, port: config.server.http.port, setting: 'server.http.port, or GATEHOUSE_HTTP_PORT in the demo configuration' };
   const httpsBinding: Binding | undefined = config.server.https ? { label: 'the HTTPS listener', transport: 'tcp', host: config.server.https.host, port: config.server.https.port, setting: 'server.https.port' } : undefined;
-  await checkBindings([httpBinding, ...(httpsBinding ? [httpsBinding] : []), ...frontEnds.flatMap((f) => (f.enabled(sectionOf(config, f)) ? (f.bindings?.(sectionOf(config, f)) ?? []) : []))]);
+  const managementBinding: Binding | undefined = config.server.management ? { label: 'the management listener', transport: 'tcp', host: config.server.management.host, port: config.server.management.port, setting: 'server.management.port' } : undefined;
+  await checkBindings([httpBinding, ...(httpsBinding ? [httpsBinding] : []), ...(managementBinding ? [managementBinding] : []), ...frontEnds.flatMap((f) => (f.enabled(sectionOf(config, f)) ? (f.bindings?.(sectionOf(config, f)) ?? []) : []))]);
 
   const store = await openStore(env.GATEHOUSE_STORAGE_URL ?? config.storage.url, {
     poolMax: config.storage.poolMax,
@@ -140,6 +141,12 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
       servers.push(https);
       httpsUrl = urlOf('https', await listen(https, httpsBinding));
     }
+    let managementUrl: string | undefined;
+    if (managementBinding) {
+      const management = createHttpServer(createManagementApp(core, metrics).callback());
+      servers.push(management);
+      managementUrl = urlOf('http', await listen(management, managementBinding));
+    }
 
     const host = { core, http: app, publicUrl };
     const startOne = async (frontEnd: FrontEnd, section: Section) => {
@@ -149,12 +156,16 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
     for (const frontEnd of frontEnds) await startOne(frontEnd, sectionOf(config, frontEnd));
     remount();
 
+    // The server section applies at a restart only: what the listeners serve is fixed now.
+    const operations = `/healthz, /readyz, /metrics${config.server.metricsToken ? ' with its bearer token' : ''}`;
     const listeners = (): Listener[] => {
       const paths = [...running.values()].flatMap((r) => (r.httpPaths ? [r.httpPaths] : []));
+      const served = ['admin API /api/v1', 'device check-in /device/v1', ...paths, ...(managementUrl ? [] : [operations])];
       return [
-        { name: `http (admin API /api/v1, device check-in /device/v1, ${paths.map((p) => `${p}, `).join('')}/healthz, /readyz, /metrics)`, url: httpUrl },
+        { name: `http (${served.join(', ')})`, url: httpUrl },
         ...frontEnds.flatMap((f) => running.get(f.name)?.listeners ?? []),
         ...(httpsUrl ? [{ name: 'https (the same, with device certificates over mTLS)', url: httpsUrl }] : []),
+        ...(managementUrl ? [{ name: `management (${operations})`, url: managementUrl }] : []),
       ];
     };
     const sweeper = setInterval(() => void housekeeping(core, store, config), 60_000).unref();

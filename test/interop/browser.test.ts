@@ -202,7 +202,7 @@ describe('the sign-in pages and portal in Chromium', () => {
     expect(await page.getByRole('listitem').filter({ hasText: 'Grafana' }).count()).toBe(0); // not her groups
     await shot('03-portal-applications');
     const cookies = await context.cookies();
-    expect(cookies.find((c) => c.name === 'gatehouse_session')).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Lax' });
+    expect(cookies.find((c) => c.name === '__Host-gatehouse_session')).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Lax' });
 
     await page.getByRole('link', { name: 'Account' }).click();
     await page.getByRole('heading', { name: 'Change your password' }).waitFor();
@@ -293,7 +293,7 @@ describe('the sign-in pages and portal in Chromium', () => {
     expect(reference).toMatch(/^[0-9a-f-]{36}$/);
     expect(await page.content()).not.toContain('kiosk');
     await shot('30-denied');
-    expect((await context.cookies()).some((c) => c.name === 'gatehouse_session')).toBe(false);
+    expect((await context.cookies()).some((c) => c.name === '__Host-gatehouse_session')).toBe(false);
     const [decision] = (await gh.core.audit.query({ type: 'access.decision', user: 'kim', limit: 1 })).items;
     expect(decision).toMatchObject({ requestId: reference, outcome: 'denied' });
   });

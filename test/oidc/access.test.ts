@@ -80,7 +80,7 @@ describe.each(backends)('OpenID Connect access and sessions ($name)', (backend) 
     const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
     expect(action).toMatch(/^\/oidc\/interaction\/[\w-]+\/abort$/);
     // No session was started by a denied sign-in.
-    expect(browser.jar.get('gatehouse_session') ?? '').toBe('');
+    expect(browser.jar.get('__Host-gatehouse_session') ?? '').toBe('');
     const back = await browser.post(action!, {});
     const callback = new URL((await browser.fetch(back.headers.get('location')!)).headers.get('location')!);
     expect(Object.fromEntries(callback.searchParams)).toMatchObject({ error: 'access_denied', state: auth.state, iss: server.issuer });
@@ -208,7 +208,7 @@ describe.each(backends)('OpenID Connect access and sessions ($name)', (backend) 
     const done = await browser.post('/oidc/session/end/confirm', { xsrf, logout: 'yes' });
     expect(done.status).toBe(303);
     expect(done.headers.get('location')).toBe(`${RP}/signed-out?state=bye`);
-    expect(browser.jar.has('gatehouse_session')).toBe(false);
+    expect(browser.jar.has('__Host-gatehouse_session')).toBe(false);
     expect(await server.gh.core.sessions.get(handle)).toBeUndefined();
     const [ended] = await auditEvents(server, { type: 'session.ended', user: 'carol' });
     expect(ended).toMatchObject({ details: { reason: 'logout' }, protocol: 'oidc' });

@@ -169,6 +169,49 @@ describe.each(backends)('OpenID Connect security and bad input ($name)', (backen
     await expectPage(limited, 429, /Too many wrong codes/);
   });
 
+  // oidc-provider's router matches paths in any letter case and with one trailing slash: every
+  // decision the mount makes in front of it must see those spellings as the route they reach.
+  const spellings = (path: string) => [path, `${path}/`, path.toUpperCase().replace(/^\/OIDC/, '/oidc'), `${path.toUpperCase().replace(/^\/OIDC/, '/oidc')}/`];
+
+  it('keeps the device page behind the sign-in whatever the spelling of its path', async () => {
+    const anonymous = new Browser(server.url);
+    for (const path of spellings('/oidc/device')) {
+      const get = await anonymous.fetch(path);
+      expect(get.status, path).toBe(303);
+      expect(get.headers.get('location'), path).toMatch(/^\/login\?return_to=%2Foidc%2Fdevice/);
+      expect((await anonymous.fetch(path, { method: 'HEAD' })).status, `HEAD ${path}`).toBe(303);
+      const post = await anonymous.post(path, { user_code: 'BCDF-GHJK' });
+      expect(post.status, path).toBe(303);
+      expect(post.headers.get('location'), path).toMatch(/^\/login\?/);
+    }
+    // The mount itself is /oidc exactly: nothing under /OIDC reaches the provider.
+    expect((await anonymous.fetch('/OIDC/device')).status).toBe(404);
+  });
+
+  it('limits wrong device user codes however the path is spelled', async () => {
+    const browser = new Browser(server.url);
+    await signInTo(browser, web, 'dave');
+    let page = await expectPage(await browser.fetch('/oidc/device/'), 200, /Enter the code your device shows/);
+    const [plain, slash, upper, upperSlash] = spellings('/oidc/device');
+    for (const path of [slash!, upper!, upperSlash!]) {
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(page)![1]!;
+      page = await expectPage(await browser.post(path, { xsrf, user_code: 'BCDF-GHJK' }), 200, /That code is not right/);
+    }
+    for (const path of [slash!, upper!, upperSlash!, plain!]) {
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(page)![1]!;
+      await expectPage(await browser.post(path, { xsrf, user_code: 'BCDF-GHJK' }), 429, /Too many wrong codes/);
+    }
+  });
+
+  it('sends the page security headers on every spelling of the browser paths', async () => {
+    for (const path of [...spellings('/oidc/auth'), ...spellings('/oidc/session/end'), ...spellings('/oidc/device')]) {
+      const res = await signedIn.fetch(path);
+      await res.body?.cancel();
+      expect(res.headers.get('content-security-policy'), path).toContain("frame-ancestors 'none'");
+      expect(res.headers.get('x-frame-options'), path).toBe('DENY');
+    }
+  });
+
   it('sees client changes at the next request (no stale cache) and refuses clients with invalid settings', async () => {
     const extra = `${RP}/other-callback`;
     const first = await signedIn.fetch(authUrl({ redirect_uri: extra }));

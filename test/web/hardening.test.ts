@@ -119,7 +119,7 @@ describe.each(backends)('web front-end under bad input ($name)', (backend) => {
       // A tampered nonce cookie no longer matches its token.
       a.jar.set('__Host-gatehouse_csrf', `${a.jar.get('__Host-gatehouse_csrf')!.slice(0, -2)}xx`);
       await expectPage(await a.post('/login', { ...form, csrf: tokenA }), 403);
-      expect(a.jar.has('gatehouse_session') || b.jar.has('gatehouse_session')).toBe(false);
+      expect(a.jar.has('__Host-gatehouse_session') || b.jar.has('__Host-gatehouse_session')).toBe(false);
     });
 
     it('refuses portal forms and WebAuthn calls without the session\'s token; the pre-sign-in token is not it', async () => {
@@ -185,10 +185,10 @@ describe.each(backends)('web front-end under bad input ($name)', (backend) => {
       const { user } = await newUser();
       const c = client();
       await signIn(c, user.username);
-      const token = c.jar.get('gatehouse_session')!;
+      const token = c.jar.get('__Host-gatehouse_session')!;
       for (const forged of [`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`, 'not a token', 'x'.repeat(500), '%00%0d%0a']) {
         const other = new Client(server.url, c.ip);
-        other.jar.set('gatehouse_session', forged);
+        other.jar.set('__Host-gatehouse_session', forged);
         await expectSeeOther(await other.get('/account'), /^\/login\?/);
       }
     });
@@ -232,7 +232,7 @@ describe.each(backends)('web front-end under bad input ($name)', (backend) => {
       const limited = await postCode(b, totpCode(second.secret!));
       await expectPage(limited, 429, 'Too many attempts from your network');
       expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(29);
-      expect(b.jar.has('gatehouse_session')).toBe(false);
+      expect(b.jar.has('__Host-gatehouse_session')).toBe(false);
     });
 
     it('passkey challenges per address are capped', async () => {

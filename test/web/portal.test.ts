@@ -138,7 +138,7 @@ describe.each(backends)('user portal ($name)', (backend) => {
     const user = await newUser(['staff']);
     const { token } = await server.gh.core.sessions.create({ user, authn: [{ method: 'password', at: new Date(Date.now() - 3_600_000).toISOString() }] });
     const c = new Client(server.url);
-    c.jar.set('gatehouse_session', token);
+    c.jar.set('__Host-gatehouse_session', token);
     const { html, csrf } = await c.page('/account/security');
     expect(html).toContain('sign in again');
     const reauth = '/login?return_to=%2Faccount%2Fsecurity&resource=portal&force=1';
@@ -162,13 +162,13 @@ describe.each(backends)('user portal ($name)', (backend) => {
     expect(html).toContain('This session');
     expect(html).toContain(`${user.username}-laptop`);
     expect(html).not.toContain('someone-elses');
-    const otherHandle = (await server.gh.core.sessions.resolve(other.jar.get('gatehouse_session')))!.handle;
-    const mine = (await server.gh.core.sessions.resolve(c.jar.get('gatehouse_session')))!.handle;
+    const otherHandle = (await server.gh.core.sessions.resolve(other.jar.get('__Host-gatehouse_session')))!.handle;
+    const mine = (await server.gh.core.sessions.resolve(c.jar.get('__Host-gatehouse_session')))!.handle;
     expect(html).toContain(`value="${otherHandle}"`);
     expect(html).not.toContain(`value="${mine}"`);
     // Someone else's session cannot be ended from here.
     const stranger = await signedIn();
-    const strangerHandle = (await server.gh.core.sessions.resolve(stranger.c.jar.get('gatehouse_session')))!.handle;
+    const strangerHandle = (await server.gh.core.sessions.resolve(stranger.c.jar.get('__Host-gatehouse_session')))!.handle;
     await expectSeeOther(await c.post('/account/sessions/revoke', { csrf, session: strangerHandle }), '/account/sessions?done=revoked');
     await expectPage(await stranger.c.get('/'), 200);
     await expectSeeOther(await c.post('/account/sessions/revoke', { csrf, session: otherHandle }), '/account/sessions?done=revoked');
@@ -184,7 +184,7 @@ describe.each(backends)('user portal ($name)', (backend) => {
     const res = await postPassword(c, user.username, PASSWORD, { resource: 'portal' });
     await expectPage(res, 403, 'Access denied');
     const { token } = await server.gh.core.sessions.create({ user, authn: [{ method: 'password', at: new Date().toISOString() }] });
-    c.jar.set('gatehouse_session', token);
+    c.jar.set('__Host-gatehouse_session', token);
     const html = await expectPage(await c.get('/account'), 403, 'You cannot use the portal right now.');
     expect(html).toContain('action="/logout"');
   });

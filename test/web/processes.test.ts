@@ -51,8 +51,8 @@ describe('sign-in across two processes on one PostgreSQL', () => {
     for (const [name, value] of onA.jar) onB.jar.set(name, value);
     await expectSeeOther(await onB.post('/login/mfa', { csrf: mfa, code: totpCode(secret) }), '/account');
 
-    const token = onB.jar.get('gatehouse_session')!;
-    onA.jar.set('gatehouse_session', token);
+    const token = onB.jar.get('__Host-gatehouse_session')!;
+    onA.jar.set('__Host-gatehouse_session', token);
     await expectPage(await onA.get('/account'), 200, 'roamer');
     await expectPage(await onB.get('/account/sessions'), 200, 'This session');
 

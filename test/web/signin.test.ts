@@ -56,7 +56,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     return key;
   }
 
-  const sessionOf = async (c: Client) => server.gh.core.sessions.resolve(c.jar.get('gatehouse_session'));
+  const sessionOf = async (c: Client) => server.gh.core.sessions.resolve(c.jar.get('__Host-gatehouse_session'));
 
   beforeAll(async () => {
     server = await startTestServer(backend, SIGNIN_CONFIG);
@@ -70,7 +70,9 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const html = await expectPage(login, 200, /<form method="post" action="\/login"/);
     expect(html).toContain('name="return_to" value="/account"');
     const res = await c.post('/login', { csrf: /name="csrf" value="([^"]+)"/.exec(html)![1]!, username: user.username.toUpperCase(), password: PASSWORD, return_to: '/account', resource: 'portal' });
-    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('gatehouse_session='))!;
+    // __Host- (RFC 6265bis §4.1.3.2): Secure, path /, no Domain, so no sibling subdomain can plant one.
+    const cookie = res.headers.getSetCookie().find((c) => c.startsWith('__Host-gatehouse_session='))!;
+    expect(cookie).not.toMatch(/; domain=/i);
     expect(cookie).toMatch(/; path=\//);
     expect(cookie).toMatch(/; samesite=lax/);
     expect(cookie).toMatch(/; secure/);
@@ -86,6 +88,22 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     await expectSeeOther(await c.get('/login?return_to=/account/sessions'), '/account/sessions');
   });
 
+  it('does not believe a session cookie without the __Host- prefix, and expires one at the next sign-in', async () => {
+    const { user } = await newUser(['staff']);
+    const owner = client();
+    await signIn(owner, user.username);
+    const token = owner.jar.get('__Host-gatehouse_session')!;
+    // The same live session token under the unprefixed name (planted by a sibling subdomain, or left
+    // by an earlier version): no session.
+    const c = client();
+    c.jar.set('gatehouse_session', token);
+    await expectSeeOther(await c.get('/account'), /^\/login\?/);
+    const res = await postPassword(c, user.username, PASSWORD);
+    expect(res.headers.getSetCookie().find((line) => line.startsWith('gatehouse_session='))).toMatch(/expires=Thu, 01 Jan 1970/);
+    await expectSeeOther(res);
+    expect([...c.jar.keys()].filter((name) => name.includes('gatehouse_session'))).toEqual(['__Host-gatehouse_session']);
+  });
+
   it('a wrong password re-shows the page with a generic message and sets no session', async () => {
     const { user } = await newUser(['staff']);
     const c = client();
@@ -93,7 +111,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     expect(html).toContain(`value="${user.username}"`);
     expect(html).not.toContain('not-the-password-at-all');
     await expectPage(await postPassword(c, 'nobody-here', PASSWORD), 401, 'Wrong username or password.');
-    expect(c.jar.has('gatehouse_session')).toBe(false);
+    expect(c.jar.has('__Host-gatehouse_session')).toBe(false);
   });
 
   it('password + TOTP: the MFA page, a code, a session with both factors; the same code again is refused', async () => {
@@ -101,7 +119,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const c = client();
     const passwordStep = await postPassword(c, user.username, PASSWORD, { returnTo: '/account' });
     await expectSeeOther(passwordStep, '/login/mfa');
-    expect(c.jar.has('gatehouse_session')).toBe(false);
+    expect(c.jar.has('__Host-gatehouse_session')).toBe(false);
     expect(c.jar.get('__Host-gatehouse_signin')).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const page = await c.page('/login/mfa');
     expect(page.html).toContain('autocomplete="one-time-code"');
@@ -166,7 +184,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const params = { return_to: '/account', resource: 'portal' };
     const bad = new SoftwareAuthenticator({ origin: ORIGIN });
     await expectPage(await webauthnGet(c, bad, loginPath({ returnTo: '/account' }), '/login/passkey/options', '/login/passkey', params), 401, 'could not sign you in');
-    expect(c.jar.has('gatehouse_session')).toBe(false);
+    expect(c.jar.has('__Host-gatehouse_session')).toBe(false);
     await expectSeeOther(await webauthnGet(c, passkey, loginPath({ returnTo: '/account' }), '/login/passkey/options', '/login/passkey', params), '/account');
     expect(await sessionOf(c)).toMatchObject({ userId: user.id, authn: [{ method: 'webauthn' }] });
     // One event for the passkey sign-in: the decision, carrying the assertion it checked.
@@ -183,7 +201,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const c = client();
     const res = await webauthnGet(c, key, '/login', '/login/passkey/options', '/login/passkey');
     await expectPage(res, 401, 'did not verify you');
-    expect(c.jar.has('gatehouse_session')).toBe(false);
+    expect(c.jar.has('__Host-gatehouse_session')).toBe(false);
     // No decision followed the check, so the check is the attempt's one event (settled at the end of the request).
     const events = (await server.gh.core.audit.query({ requestId: res.headers.get('x-request-id')! })).items;
     expect(events).toMatchObject([{ type: 'authn.webauthn', outcome: 'success', details: { passkey: true, userVerified: false } }]);
@@ -197,7 +215,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const html = await expectPage(res, 403, 'Access denied');
     expect(html).toContain(`<code>${reference}</code>`);
     expect(html).not.toContain('kiosk');
-    expect(c.jar.has('gatehouse_session')).toBe(false);
+    expect(c.jar.has('__Host-gatehouse_session')).toBe(false);
     const [decision] = await auditEvents(server.gh, { type: 'access.decision', user: user.username });
     expect(decision).toMatchObject({ requestId: reference, outcome: 'denied', protocol: 'oidc', target: { name: 'app:wiki' }, reasons: expect.arrayContaining([expect.objectContaining({ code: 'policy_deny', policy: 'kiosk-deny' })]) });
 
@@ -219,14 +237,14 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const { user, secret } = await newUser(['staff'], { totp: true });
     const c = client();
     await signIn(c, user.username);
-    const before = c.jar.get('gatehouse_session')!;
+    const before = c.jar.get('__Host-gatehouse_session')!;
     // Allowed already: straight on.
     await expectSeeOther(await c.get('/login/step-up?resource=app:wiki&return_to=/oidc/auth/1'), '/oidc/auth/1');
     await expectSeeOther(await c.get('/login/step-up?resource=app:vault&return_to=/oidc/auth/2'), '/login/mfa');
     const page = await c.page('/login/mfa');
     expect(page.html).toContain('this needs a second step');
     await expectSeeOther(await c.post('/login/mfa', { csrf: page.csrf, code: totpCode(secret!) }), '/oidc/auth/2');
-    const after = c.jar.get('gatehouse_session')!;
+    const after = c.jar.get('__Host-gatehouse_session')!;
     expect(after).not.toBe(before);
     expect(await server.gh.core.sessions.resolve(before)).toBeUndefined();
     expect((await sessionOf(c))!.authn.map((a) => a.method)).toEqual(['password', 'totp']);
@@ -242,11 +260,11 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const { user } = await newUser(['staff']);
     const c = client();
     await signIn(c, user.username);
-    const old = c.jar.get('gatehouse_session')!;
+    const old = c.jar.get('__Host-gatehouse_session')!;
     const page = await expectPage(await c.get(loginPath({ force: true, returnTo: '/account' })), 200, 'Sign in again to continue');
     expect(page).toContain('name="force" value="1"');
     await signIn(c, user.username, PASSWORD, { force: true, returnTo: '/account' });
-    expect(c.jar.get('gatehouse_session')).not.toBe(old);
+    expect(c.jar.get('__Host-gatehouse_session')).not.toBe(old);
     expect(await server.gh.core.sessions.resolve(old)).toBeUndefined();
     expect(await sessionOf(c)).toMatchObject({ userId: user.id });
     const [ended] = await auditEvents(server.gh, { type: 'session.ended', user: user.username });
@@ -257,7 +275,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     const { user } = await newUser(['staff']);
     const c = client();
     await signIn(c, user.username);
-    const token = c.jar.get('gatehouse_session')!;
+    const token = c.jar.get('__Host-gatehouse_session')!;
     const ended: string[] = [];
     server.gh.core.sessions.onEnded((session, reason) => {
       if (session.userId === user.id) ended.push(reason);
@@ -268,10 +286,10 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     expect(await server.gh.core.sessions.resolve(token)).toBeDefined();
     await expectSeeOther(await c.post('/logout', { csrf }), '/logout/done');
     await expectPage(await c.get('/logout/done'), 200, 'You are signed out');
-    expect(c.jar.has('gatehouse_session')).toBe(false);
+    expect(c.jar.has('__Host-gatehouse_session')).toBe(false);
     expect(ended).toEqual(['logout']);
     const replay = new Client(server.url);
-    replay.jar.set('gatehouse_session', token);
+    replay.jar.set('__Host-gatehouse_session', token);
     await expectSeeOther(await replay.get('/'), /^\/login\?/);
     // Signed out already: the page says so.
     await expectPage(await c.get('/logout'), 200, 'You are signed out');
@@ -300,7 +318,7 @@ describe.each(backends)('sign-in pages ($name)', (backend) => {
     await expectPage(await c.post('/login/mfa', { csrf, code: totpCode(secret!) }), 400, 'Sign-in expired');
     c.jar.set('__Host-gatehouse_signin', 'forged-forged-forged-forged-forged-forged-fo');
     await expectPage(await c.get('/login/mfa'), 400, 'Sign-in expired');
-    expect(c.jar.has('gatehouse_session')).toBe(false);
+    expect(c.jar.has('__Host-gatehouse_session')).toBe(false);
   });
 
   it('adaptive MFA: engineering signs in with the password alone from the office, and needs a second factor elsewhere', async () => {

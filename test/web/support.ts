@@ -124,7 +124,7 @@ export async function postPassword(client: Client, username: string, password: s
 /** Password only, expecting a session: returns where the 303 goes. */
 export async function signIn(client: Client, username: string, password = PASSWORD, options: SignInOptions = {}): Promise<string> {
   const location = await expectSeeOther(await postPassword(client, username, password, options));
-  expect(client.jar.get('gatehouse_session')).toBeTruthy();
+  expect(client.jar.get('__Host-gatehouse_session')).toBeTruthy();
   return location;
 }
 
