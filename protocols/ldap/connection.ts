@@ -14,15 +14,17 @@ import type { ExtensionRequest, LdapMessage } from '@ldapjs/messages';
 import type { Logger } from '../../src/log.ts';
 import type { Bound } from './bind.ts';
 import { NOTICE_OF_DISCONNECTION, RESULT, START_TLS } from './codes.ts';
-import { decodeSearchRequest, type DecodedSearch } from './decode.ts';
+import { criticalRefusal } from './controls.ts';
+import { decodeSearchRequest, splitRequest, type DecodedSearch } from './decode.ts';
 import { nextFrame, peekRequest } from './framing.ts';
 import { responseFor } from './operations.ts';
 import type { LdapOptions } from './options.ts';
+import type { RequestControl } from './paging.ts';
 import type { LdapTls } from './tls.ts';
 
 const { BindResponse, ExtensionResponse, LdapMessage: Message } = ldapMessages;
 
-/** A SearchRequest, decoded by decode.ts (every other request by @ldapjs/messages). */
+/** A SearchRequest, decoded by decode.ts (every other request by @ldapjs/messages, its controls by decode.ts). */
 export interface SearchMessage {
   type: 'SearchRequest';
   messageId: number;
@@ -38,8 +40,11 @@ export interface ConnectionContext {
   readonly log: Logger;
   /** The `ldap.tls` certificate, for StartTLS; undefined when TLS is not configured. */
   readonly tls: LdapTls | undefined;
-  /** Runs one operation (operations.ts); the connection calls it for one message at a time, in order. */
-  readonly handle: (conn: Connection, message: Incoming) => Promise<void> | undefined;
+  /**
+   * Runs one operation (operations.ts) with the request's controls; the connection calls it for one
+   * message at a time, in order. Settles with the response's result code (undefined: none).
+   */
+  readonly handle: (conn: Connection, message: Incoming, controls: readonly RequestControl[]) => Promise<number | undefined>;
 }
 
 /** RFC 4511 §4.4.1: the unsolicited notification that precedes closing a connection. */
@@ -215,11 +220,16 @@ export class Connection {
         this.disconnect(RESULT.protocolError, `malformed LDAP message: ${err instanceof Error ? err.message : String(err)}`);
         return false;
       }
-      return this.receive({ type: 'SearchRequest', messageId: search.messageId, search });
+      return this.receive({ type: 'SearchRequest', messageId: search.messageId, search }, search.controls);
     }
     let message: LdapMessage;
+    let controls: RequestControl[];
     try {
-      message = Message.parse(new BerReader(Buffer.from(bytes)));
+      // The controls are decoded by decode.ts, the rest by the codec (whose control codec throws
+      // on a control it knows with a value it does not expect, or none).
+      const split = splitRequest(bytes);
+      controls = split.controls;
+      message = Message.parse(new BerReader(Buffer.from(split.message)));
     } catch (err) {
       const request = peekRequest(bytes);
       if (request?.op === BIND_REQUEST && isSaslBind(bytes, request.opOffset)) {
@@ -233,19 +243,24 @@ export class Connection {
     }
     if (message.type === 'ExtensionRequest' && (message as ExtensionRequest).requestName === START_TLS) {
       // Whatever followed the request in this segment is dropped, never processed in clear.
-      return !this.startTls(message.messageId);
+      return !this.startTls(message.messageId, controls);
     }
-    return this.receive(message);
+    return this.receive(message, controls);
   }
 
   /**
    * StartTLS (RFC 4511 §4.14, RFC 4513 §3): answered at once, outside the operation queue, since
    * it must be the only operation in progress. True when the connection switched to TLS.
    */
-  private startTls(messageId: number): boolean {
+  private startTls(messageId: number, controls: readonly RequestControl[]): boolean {
     // RFC 4511 §4.14.2: the response carries the StartTLS OID as responseName.
     const answer = (status: number, diagnosticMessage?: string) =>
       void this.send(new ExtensionResponse({ messageId, status, responseName: START_TLS, ...(diagnosticMessage ? { diagnosticMessage } : {}) }));
+    const refusal = criticalRefusal({ type: 'ExtensionRequest', requestName: START_TLS }, controls);
+    if (refusal) {
+      answer(refusal.status, refusal.message);
+      return false;
+    }
     const tls = this.context.tls;
     if (!tls) {
       answer(RESULT.unavailable, 'TLS is not configured on this server (ldap.tls)');
@@ -277,8 +292,8 @@ export class Connection {
     return true;
   }
 
-  /** Takes one decoded message; false when the connection is closing. */
-  private receive(message: Incoming): boolean {
+  /** Takes one decoded message and its controls; false when the connection is closing. */
+  private receive(message: Incoming, controls: readonly RequestControl[]): boolean {
     switch (message.type) {
       case 'UnbindRequest':
         // RFC 4511 §4.3: no response; the connection ends.
@@ -299,15 +314,17 @@ export class Connection {
       if (response) void this.send(response);
       return true;
     }
-    this.enqueue(message);
+    this.enqueue(message, controls);
     return true;
   }
 
   /** Runs `message` after the operations received before it; a failure answers with `other`. */
-  private enqueue(message: Incoming): void {
+  private enqueue(message: Incoming, controls: readonly RequestControl[]): void {
     this.outstanding++;
     this.queue = this.queue
-      .then(() => this.context.handle(this, message))
+      .then(async () => {
+        await this.context.handle(this, message, controls);
+      })
       .catch((err: unknown) => {
         this.context.log.warn({ err, op: message.type }, 'LDAP operation failed');
         const response = responseFor(message, RESULT.other, 'internal error');

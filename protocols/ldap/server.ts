@@ -36,7 +36,7 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
   const tls = ldapTls(options);
   const searcher = createSearcher(core, options, log);
   const operations = new Operations(core, options, searcher);
-  const context: ConnectionContext = { options, log, tls, handle: (conn, message) => operations.handle(conn, message) };
+  const context: ConnectionContext = { options, log, tls, handle: (conn, message, controls) => operations.handle(conn, message, controls) };
 
   /** One accepted connection, clear (LDAP) or already TLS (LDAPS). */
   const accept = (socket: Socket, secure: boolean): void => {
