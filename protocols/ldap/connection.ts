@@ -40,6 +40,8 @@ export interface ConnectionContext {
   readonly log: Logger;
   /** The `ldap.tls` certificate, for StartTLS; undefined when TLS is not configured. */
   readonly tls: LdapTls | undefined;
+  /** The connection bound successfully for the first time (as a person or a service account): it leaves the unauthenticated pool. */
+  readonly authenticated: (conn: Connection) => void;
   /**
    * Runs one operation (operations.ts) with the request's controls; the connection calls it for one
    * message at a time, in order. Settles with the response's result code (undefined: none).
@@ -63,7 +65,14 @@ export class Connection {
   private tlsEstablished: boolean;
   private readonly context: ConnectionContext;
   /** Whom the last successful bind authenticated; undefined = anonymous. */
-  bound: Bound | undefined = undefined;
+  private boundAs: Bound | undefined = undefined;
+  /** A bind has succeeded on this connection (anonymous binds do not count); it stays set. */
+  private authenticatedOnce = false;
+  /**
+   * Running until the first successful bind (ldap.idleTimeoutBeforeBindSeconds): restarted only by
+   * an operation that succeeded, so a client cannot hold a connection with requests that are refused.
+   */
+  private preBindTimer: NodeJS.Timeout | undefined = undefined;
   /** Set once the connection is ending: nothing more is read, run or written. */
   closing = false;
   /** Bytes received and not yet framed into a whole message. */
@@ -84,7 +93,34 @@ export class Connection {
     this.ip = ip;
     this.context = context;
     this.attach(socket);
-    socket.on('close', () => this.stopReadTimer());
+    this.startPreBindTimer();
+    socket.on('close', () => {
+      this.stopReadTimer();
+      this.stopPreBindTimer();
+    });
+  }
+
+  /** Whom the last successful bind authenticated; undefined = anonymous. */
+  get bound(): Bound | undefined {
+    return this.boundAs;
+  }
+
+  /**
+   * A bind's outcome (undefined: anonymous, or a bind that failed). The first person or service
+   * account bound takes the connection out of the unauthenticated pool for good, and the idle
+   * timeout after bind (ldap.idleTimeoutSeconds) is all that applies from then on.
+   */
+  set bound(who: Bound | undefined) {
+    this.boundAs = who;
+    if (!who || this.authenticatedOnce) return;
+    this.authenticatedOnce = true;
+    this.stopPreBindTimer();
+    this.context.authenticated(this);
+  }
+
+  /** A bind has succeeded on this connection once (as a person or a service account). */
+  get authenticated(): boolean {
+    return this.authenticatedOnce;
   }
 
   /** TLS is established (LDAPS, or after StartTLS). */
@@ -120,6 +156,7 @@ export class Connection {
     this.closing = true;
     this.buffer = Buffer.alloc(0);
     this.stopReadTimer();
+    this.stopPreBindTimer();
     this.socket.pause();
     if (this.socket.destroyed || !this.socket.writable) return void this.socket.destroy();
     this.socket.write(noticeOfDisconnection(status, reason), () => this.socket.destroy());
@@ -167,6 +204,22 @@ export class Connection {
   private stopReadTimer(): void {
     if (this.readTimer) clearTimeout(this.readTimer);
     this.readTimer = undefined;
+  }
+
+  private startPreBindTimer(): void {
+    this.stopPreBindTimer();
+    const seconds = this.context.options.idleTimeoutBeforeBindSeconds;
+    this.preBindTimer = setTimeout(() => this.disconnect(RESULT.unavailable, `idle timeout: no successful bind and no operation that succeeded for ${seconds} s`), seconds * 1000);
+  }
+
+  private stopPreBindTimer(): void {
+    if (this.preBindTimer) clearTimeout(this.preBindTimer);
+    this.preBindTimer = undefined;
+  }
+
+  /** An operation succeeded: before the first bind, the idle timer starts again; refusals never restart it. */
+  private succeeded(): void {
+    if (!this.authenticatedOnce && !this.closing) this.startPreBindTimer();
   }
 
   /** Reads, times out and logs on `socket`: the clear socket at first, the TLS one after StartTLS. */
@@ -276,6 +329,7 @@ export class Connection {
       return false;
     }
     answer(RESULT.success);
+    this.succeeded();
     this.buffer = Buffer.alloc(0);
     const clear = this.socket;
     // The TLS socket takes over the clear socket's handle: the success response was written to
@@ -323,7 +377,8 @@ export class Connection {
     this.outstanding++;
     this.queue = this.queue
       .then(async () => {
-        await this.context.handle(this, message, controls);
+        const status = await this.context.handle(this, message, controls);
+        if (status === RESULT.success) this.succeeded();
       })
       .catch((err: unknown) => {
         this.context.log.warn({ err, op: message.type }, 'LDAP operation failed');
