@@ -36,7 +36,7 @@ export const LdapConfig = z.strictObject({
   maxConnections: z.int().min(1).default(1000).describe('Open LDAP connections in all; more are refused'),
   maxConnectionsPerIp: z.int().min(1).default(50).describe('Open LDAP connections from one client address; more are refused'),
   maxUnauthenticatedConnections: z.int().min(1).default(200).describe('Open LDAP connections that have not bound successfully yet (anonymous ones included), in all; more are refused, so clients that hold connections without binding cannot keep out those that bind. A connection leaves this count at its first successful bind'),
-  maxUnauthenticatedConnectionsPerIp: z.int().min(1).default(20).describe('Open LDAP connections that have not bound successfully yet, from one client address; more are refused'),
+  maxUnauthenticatedConnectionsPerIp: z.int().min(1).default(20).describe('Open LDAP connections that have not bound successfully yet, from one client address; more are refused (raise it for a client that opens many connections at once before binding them, such as a connection pool filled in one go)'),
   maxOutstanding: z.int().min(1).max(1000).default(16).describe('Operations one connection may have in progress; more get busy (51)'),
   tls: LdapTls.optional().describe('Certificate for StartTLS (RFC 4511 §4.14) and LDAPS; without it StartTLS answers unavailable (52)'),
   ldapsPort: port.optional().describe('Also serve LDAP over TLS from the first byte (LDAPS) on this port, same host (636 needs privileges; 0 picks a free port); needs `tls`'),
