@@ -139,7 +139,8 @@ async function startGatehouse(dir: string, hashes: string[]): Promise<{ server: 
     'log: { level: error }',
     `passwords: { argon2: { memoryKiB: ${ARGON2.memoryCost}, iterations: ${ARGON2.timeCost}, parallelism: ${ARGON2.parallelism} } }`,
     'throttle: { freeAttempts: 1000, freeAttemptsPerIp: 100000 }',
-    `ldap: { host: 127.0.0.1, port: ${port}, baseDn: "${BASE}", maxConnections: 1000, maxConnectionsPerIp: 1000 }`,
+    // The load generator opens all its connections at once from one address, before binding them.
+    `ldap: { host: 127.0.0.1, port: ${port}, baseDn: "${BASE}", maxConnections: 1000, maxConnectionsPerIp: 1000, maxUnauthenticatedConnections: 1000, maxUnauthenticatedConnectionsPerIp: 1000 }`,
     '',
   ].join('\n'));
   const child = spawn(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'start', '--config', config], {

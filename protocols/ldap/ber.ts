@@ -1,8 +1,10 @@
 /**
  * The few BER encodings (X.690 definite lengths, RFC 4511 §5.1) the hot path of a search needs,
  * written out directly: an entry's encoding is cached per directory snapshot (search.ts), and the
- * LDAPMessages around a search's results are written into one buffer (MessageBatch).
- * @ldapjs/messages encodes everything else.
+ * LDAPMessages around a search's results are written into one buffer (MessageBatch). Also the
+ * responses that carry response controls (a bind's or a Password Modify's password policy control),
+ * which @ldapjs/messages cannot encode without its control classes. @ldapjs/messages encodes
+ * everything else.
  */
 
 /** Tag octets (RFC 4511 Appendix B). */
@@ -16,6 +18,11 @@ const ENUMERATED = 0x0a;
 /** [APPLICATION 4] SearchResultEntry, [APPLICATION 5] SearchResultDone. */
 const SEARCH_RESULT_ENTRY = 0x64;
 const SEARCH_RESULT_DONE = 0x65;
+/** [APPLICATION 1] BindResponse, [APPLICATION 24] ExtendedResponse: the responses that may carry a password policy control. */
+export const BIND_RESPONSE = 0x61;
+export const EXTENDED_RESPONSE = 0x78;
+/** Context tags of PasswordPolicyResponseValue (draft-behera-ldap-password-policy-10 §6.2). */
+const PPOLICY_ERROR = 0x81;
 
 const SHORT_LENGTHS = Array.from({ length: 0x80 }, (_, n) => Buffer.from([n]));
 
@@ -34,6 +41,9 @@ function tlv(tag: number, parts: readonly Buffer[]): Buffer {
   const length = parts.reduce((n, p) => n + p.length, 0);
   return Buffer.concat([Buffer.from([tag]), lengthOctets(length), ...parts]);
 }
+
+/** A SEQUENCE of encoded elements. */
+export const sequence = (parts: readonly Buffer[]): Buffer => tlv(SEQUENCE, parts);
 
 const octets = (value: string | Buffer) => tlv(OCTET_STRING, [typeof value === 'string' ? Buffer.from(value, 'utf8') : value]);
 
@@ -58,9 +68,17 @@ export function searchResultEntryOp(dn: string, attributes: ReadonlyArray<{ type
   return tlv(SEARCH_RESULT_ENTRY, [octets(dn), tlv(SEQUENCE, partials)]);
 }
 
+/**
+ * A protocolOp that is just an LDAPResult (RFC 4511 §4.1.9), without referral: a SearchResultDone,
+ * or a BindResponse without serverSaslCreds, an ExtendedResponse without responseName or value.
+ */
+export function resultOp(tag: number, status: number, matchedDN = '', diagnosticMessage = ''): Buffer {
+  return tlv(tag, [integer(ENUMERATED, status), octets(matchedDN), octets(diagnosticMessage)]);
+}
+
 /** The protocolOp of a SearchResultDone (RFC 4511 §4.1.9 LDAPResult), without referral. */
 export function searchResultDoneOp(status: number, matchedDN = '', diagnosticMessage = ''): Buffer {
-  return tlv(SEARCH_RESULT_DONE, [integer(ENUMERATED, status), octets(matchedDN), octets(diagnosticMessage)]);
+  return resultOp(SEARCH_RESULT_DONE, status, matchedDN, diagnosticMessage);
 }
 
 /** The SearchResultDone of a search that succeeded, the same every time. */
@@ -85,6 +103,22 @@ export function controlsOp(controls: readonly ResponseControl[]): Buffer {
 /** RFC 2696 §2: realSearchControlValue ::= SEQUENCE { size INTEGER (0..maxInt), cookie OCTET STRING }. */
 export function pagedResultsValue(size: number, cookie: Buffer): Buffer {
   return tlv(SEQUENCE, [integer(INTEGER, size), octets(cookie)]);
+}
+
+/**
+ * draft-behera-ldap-password-policy-10 §6.2: PasswordPolicyResponseValue ::= SEQUENCE { warning [0]
+ * CHOICE {…} OPTIONAL, error [1] ENUMERATED {…} OPTIONAL }. No warning is ever sent (Gatehouse has no
+ * password expiry or grace logins); without an error the value is an empty SEQUENCE.
+ */
+export function passwordPolicyValue(error?: number): Buffer {
+  return tlv(SEQUENCE, error === undefined ? [] : [integer(PPOLICY_ERROR, error)]);
+}
+
+/** One LDAPMessage: `messageId`, the protocolOp, and its controls (controlsOp) when it has any. */
+export function responseMessage(messageId: number, op: Buffer, controls?: readonly ResponseControl[]): Buffer {
+  const batch = new MessageBatch(messageId);
+  batch.add(op, controls?.length ? controlsOp(controls) : undefined);
+  return batch.take();
 }
 
 function lengthSize(length: number): number {

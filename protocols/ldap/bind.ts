@@ -42,7 +42,8 @@ export type Bound = BoundUser | BoundService;
 
 export type BindOutcome =
   | { status: typeof RESULT.success; bound?: Bound }
-  | { status: number; message: string };
+  /** `locked`: refused because the account (or the client's address) is backed off, or suspended (a password policy response says accountLocked). */
+  | { status: number; message: string; locked?: true };
 
 const INVALID = { status: RESULT.invalidCredentials, message: 'invalid credentials' } as const;
 const UNAVAILABLE = { status: RESULT.unavailable, message: 'the directory is unavailable' } as const;
@@ -91,9 +92,21 @@ export async function simpleBind(core: Core, options: LdapOptions, name: string,
   return { status: RESULT.success, bound: { kind: 'user', userId: result.user.id, username: result.user.username, dn: userDn(result.user.username, options.baseDn) } };
 }
 
-/** A refused attempt: the directory failing is `unavailable`, anything else `invalidCredentials`. */
+/**
+ * A refused attempt: the directory failing is `unavailable`, anything else `invalidCredentials`;
+ * backed off (the throttle, checked before any credential) or suspended (said only once the password
+ * was right) is also `locked`, for the password policy response control.
+ */
 function refused(result: Refused): BindOutcome {
-  return result.reason.code === 'store_unavailable' ? UNAVAILABLE : INVALID;
+  switch (result.reason.code) {
+    case 'store_unavailable':
+      return UNAVAILABLE;
+    case 'throttled':
+    case 'suspended':
+      return { ...INVALID, locked: true };
+    default:
+      return INVALID;
+  }
 }
 
 /** The naming context's RDNs, parsed once per configuration. */

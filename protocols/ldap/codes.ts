@@ -9,6 +9,7 @@ export const RESULT = {
   compareTrue: 6,
   authMethodNotSupported: 7,
   adminLimitExceeded: 11,
+  unavailableCriticalExtension: 12,
   confidentialityRequired: 13,
   constraintViolation: 19,
   noSuchObject: 32,
@@ -30,3 +31,16 @@ export const WHO_AM_I = '1.3.6.1.4.1.4203.1.11.3';
 export const START_TLS = '1.3.6.1.4.1.1466.20037';
 /** RFC 3062: Password Modify. */
 export const PASSWORD_MODIFY = '1.3.6.1.4.1.4203.1.11.1';
+
+/** draft-behera-ldap-password-policy-10 §6.2: the error of a PasswordPolicyResponseValue. */
+export const PPOLICY_ERROR = {
+  passwordExpired: 0,
+  accountLocked: 1,
+  changeAfterReset: 2,
+  passwordModNotAllowed: 3,
+  mustSupplyOldPassword: 4,
+  insufficientPasswordQuality: 5,
+  passwordTooShort: 6,
+  passwordTooYoung: 7,
+  passwordInHistory: 8,
+} as const;

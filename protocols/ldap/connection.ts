@@ -14,15 +14,17 @@ import type { ExtensionRequest, LdapMessage } from '@ldapjs/messages';
 import type { Logger } from '../../src/log.ts';
 import type { Bound } from './bind.ts';
 import { NOTICE_OF_DISCONNECTION, RESULT, START_TLS } from './codes.ts';
-import { decodeSearchRequest, type DecodedSearch } from './decode.ts';
+import { criticalRefusal } from './controls.ts';
+import { decodeSearchRequest, splitRequest, type DecodedSearch } from './decode.ts';
 import { nextFrame, peekRequest } from './framing.ts';
 import { responseFor } from './operations.ts';
 import type { LdapOptions } from './options.ts';
+import type { RequestControl } from './paging.ts';
 import type { LdapTls } from './tls.ts';
 
 const { BindResponse, ExtensionResponse, LdapMessage: Message } = ldapMessages;
 
-/** A SearchRequest, decoded by decode.ts (every other request by @ldapjs/messages). */
+/** A SearchRequest, decoded by decode.ts (every other request by @ldapjs/messages, its controls by decode.ts). */
 export interface SearchMessage {
   type: 'SearchRequest';
   messageId: number;
@@ -38,8 +40,13 @@ export interface ConnectionContext {
   readonly log: Logger;
   /** The `ldap.tls` certificate, for StartTLS; undefined when TLS is not configured. */
   readonly tls: LdapTls | undefined;
-  /** Runs one operation (operations.ts); the connection calls it for one message at a time, in order. */
-  readonly handle: (conn: Connection, message: Incoming) => Promise<void> | undefined;
+  /** The connection bound successfully for the first time (as a person or a service account): it leaves the unauthenticated pool. */
+  readonly authenticated: (conn: Connection) => void;
+  /**
+   * Runs one operation (operations.ts) with the request's controls; the connection calls it for one
+   * message at a time, in order. Settles with the response's result code (undefined: none).
+   */
+  readonly handle: (conn: Connection, message: Incoming, controls: readonly RequestControl[]) => Promise<number | undefined>;
 }
 
 /** RFC 4511 §4.4.1: the unsolicited notification that precedes closing a connection. */
@@ -58,7 +65,14 @@ export class Connection {
   private tlsEstablished: boolean;
   private readonly context: ConnectionContext;
   /** Whom the last successful bind authenticated; undefined = anonymous. */
-  bound: Bound | undefined = undefined;
+  private boundAs: Bound | undefined = undefined;
+  /** A bind has succeeded on this connection (anonymous binds do not count); it stays set. */
+  private authenticatedOnce = false;
+  /**
+   * Running until the first successful bind (ldap.idleTimeoutBeforeBindSeconds): restarted only by
+   * an operation that succeeded, so a client cannot hold a connection with requests that are refused.
+   */
+  private preBindTimer: NodeJS.Timeout | undefined = undefined;
   /** Set once the connection is ending: nothing more is read, run or written. */
   closing = false;
   /** Bytes received and not yet framed into a whole message. */
@@ -79,7 +93,34 @@ export class Connection {
     this.ip = ip;
     this.context = context;
     this.attach(socket);
-    socket.on('close', () => this.stopReadTimer());
+    this.startPreBindTimer();
+    socket.on('close', () => {
+      this.stopReadTimer();
+      this.stopPreBindTimer();
+    });
+  }
+
+  /** Whom the last successful bind authenticated; undefined = anonymous. */
+  get bound(): Bound | undefined {
+    return this.boundAs;
+  }
+
+  /**
+   * A bind's outcome (undefined: anonymous, or a bind that failed). The first person or service
+   * account bound takes the connection out of the unauthenticated pool for good, and the idle
+   * timeout after bind (ldap.idleTimeoutSeconds) is all that applies from then on.
+   */
+  set bound(who: Bound | undefined) {
+    this.boundAs = who;
+    if (!who || this.authenticatedOnce) return;
+    this.authenticatedOnce = true;
+    this.stopPreBindTimer();
+    this.context.authenticated(this);
+  }
+
+  /** A bind has succeeded on this connection once (as a person or a service account). */
+  get authenticated(): boolean {
+    return this.authenticatedOnce;
   }
 
   /** TLS is established (LDAPS, or after StartTLS). */
@@ -115,6 +156,7 @@ export class Connection {
     this.closing = true;
     this.buffer = Buffer.alloc(0);
     this.stopReadTimer();
+    this.stopPreBindTimer();
     this.socket.pause();
     if (this.socket.destroyed || !this.socket.writable) return void this.socket.destroy();
     this.socket.write(noticeOfDisconnection(status, reason), () => this.socket.destroy());
@@ -162,6 +204,22 @@ export class Connection {
   private stopReadTimer(): void {
     if (this.readTimer) clearTimeout(this.readTimer);
     this.readTimer = undefined;
+  }
+
+  private startPreBindTimer(): void {
+    this.stopPreBindTimer();
+    const seconds = this.context.options.idleTimeoutBeforeBindSeconds;
+    this.preBindTimer = setTimeout(() => this.disconnect(RESULT.unavailable, `idle timeout: no successful bind and no operation that succeeded for ${seconds} s`), seconds * 1000);
+  }
+
+  private stopPreBindTimer(): void {
+    if (this.preBindTimer) clearTimeout(this.preBindTimer);
+    this.preBindTimer = undefined;
+  }
+
+  /** An operation succeeded: before the first bind, the idle timer starts again; refusals never restart it. */
+  private succeeded(): void {
+    if (!this.authenticatedOnce && !this.closing) this.startPreBindTimer();
   }
 
   /** Reads, times out and logs on `socket`: the clear socket at first, the TLS one after StartTLS. */
@@ -215,11 +273,16 @@ export class Connection {
         this.disconnect(RESULT.protocolError, `malformed LDAP message: ${err instanceof Error ? err.message : String(err)}`);
         return false;
       }
-      return this.receive({ type: 'SearchRequest', messageId: search.messageId, search });
+      return this.receive({ type: 'SearchRequest', messageId: search.messageId, search }, search.controls);
     }
     let message: LdapMessage;
+    let controls: RequestControl[];
     try {
-      message = Message.parse(new BerReader(Buffer.from(bytes)));
+      // The controls are decoded by decode.ts, the rest by the codec (whose control codec throws
+      // on a control it knows with a value it does not expect, or none).
+      const split = splitRequest(bytes);
+      controls = split.controls;
+      message = Message.parse(new BerReader(Buffer.from(split.message)));
     } catch (err) {
       const request = peekRequest(bytes);
       if (request?.op === BIND_REQUEST && isSaslBind(bytes, request.opOffset)) {
@@ -233,19 +296,24 @@ export class Connection {
     }
     if (message.type === 'ExtensionRequest' && (message as ExtensionRequest).requestName === START_TLS) {
       // Whatever followed the request in this segment is dropped, never processed in clear.
-      return !this.startTls(message.messageId);
+      return !this.startTls(message.messageId, controls);
     }
-    return this.receive(message);
+    return this.receive(message, controls);
   }
 
   /**
    * StartTLS (RFC 4511 §4.14, RFC 4513 §3): answered at once, outside the operation queue, since
    * it must be the only operation in progress. True when the connection switched to TLS.
    */
-  private startTls(messageId: number): boolean {
+  private startTls(messageId: number, controls: readonly RequestControl[]): boolean {
     // RFC 4511 §4.14.2: the response carries the StartTLS OID as responseName.
     const answer = (status: number, diagnosticMessage?: string) =>
       void this.send(new ExtensionResponse({ messageId, status, responseName: START_TLS, ...(diagnosticMessage ? { diagnosticMessage } : {}) }));
+    const refusal = criticalRefusal({ type: 'ExtensionRequest', requestName: START_TLS }, controls);
+    if (refusal) {
+      answer(refusal.status, refusal.message);
+      return false;
+    }
     const tls = this.context.tls;
     if (!tls) {
       answer(RESULT.unavailable, 'TLS is not configured on this server (ldap.tls)');
@@ -261,6 +329,7 @@ export class Connection {
       return false;
     }
     answer(RESULT.success);
+    this.succeeded();
     this.buffer = Buffer.alloc(0);
     const clear = this.socket;
     // The TLS socket takes over the clear socket's handle: the success response was written to
@@ -277,8 +346,8 @@ export class Connection {
     return true;
   }
 
-  /** Takes one decoded message; false when the connection is closing. */
-  private receive(message: Incoming): boolean {
+  /** Takes one decoded message and its controls; false when the connection is closing. */
+  private receive(message: Incoming, controls: readonly RequestControl[]): boolean {
     switch (message.type) {
       case 'UnbindRequest':
         // RFC 4511 §4.3: no response; the connection ends.
@@ -299,15 +368,18 @@ export class Connection {
       if (response) void this.send(response);
       return true;
     }
-    this.enqueue(message);
+    this.enqueue(message, controls);
     return true;
   }
 
   /** Runs `message` after the operations received before it; a failure answers with `other`. */
-  private enqueue(message: Incoming): void {
+  private enqueue(message: Incoming, controls: readonly RequestControl[]): void {
     this.outstanding++;
     this.queue = this.queue
-      .then(() => this.context.handle(this, message))
+      .then(async () => {
+        const status = await this.context.handle(this, message, controls);
+        if (status === RESULT.success) this.succeeded();
+      })
       .catch((err: unknown) => {
         this.context.log.warn({ err, op: message.type }, 'LDAP operation failed');
         const response = responseFor(message, RESULT.other, 'internal error');

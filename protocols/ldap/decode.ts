@@ -7,8 +7,10 @@
  * as it is deeper than `ldap.maxFilterDepth` or larger than `ldap.maxFilterElements` (the request
  * is then answered unwillingToPerform, without recursion ever going deeper than the limit).
  *
- * Every other operation is decoded by @ldapjs/messages.
+ * Every other operation is decoded by @ldapjs/messages, but its controls are decoded here
+ * (splitRequest, decodeControls): the codec must never see them.
  */
+import { sequence } from './ber.ts';
 import type { RequestControl } from './paging.ts';
 import { PAGED_RESULTS } from './paging.ts';
 
@@ -137,33 +139,72 @@ export function decodeSearchRequest(frame: Buffer, maxDepth: number, maxElements
   }
   if (pos !== op.end) throw new DecodeError('trailing bytes in SearchRequest');
 
-  const controls: RequestControl[] = [];
-  if (op.end < message.end) {
-    const all = expect(frame, op.end, message.end, 0xa0, 'controls');
-    if (all.end !== message.end) throw new DecodeError('trailing bytes after controls');
-    for (let p = all.start; p < all.end;) {
-      const c = expect(frame, p, all.end, 0x30, 'Control');
-      p = c.end;
-      const type = expect(frame, c.start, c.end, 0x04, 'controlType');
-      let q = type.end;
-      let criticality = false;
-      let value: Buffer | undefined;
-      if (q < c.end && frame[q] === 0x01) {
-        const b = expect(frame, q, c.end, 0x01, 'criticality');
-        criticality = frame[b.start] !== 0;
-        q = b.end;
-      }
-      if (q < c.end) {
-        const v = expect(frame, q, c.end, 0x04, 'controlValue');
-        value = frame.subarray(v.start, v.end);
-        q = v.end;
-      }
-      if (q !== c.end) throw new DecodeError('trailing bytes in Control');
-      const oid = text(frame, type);
-      controls.push({ type: oid, criticality, ...(value ? { value: oid === PAGED_RESULTS ? pagedValue(value) : value } : {}) });
-    }
-  }
+  const controls = op.end < message.end ? decodeControls(frame, op.end, message.end) : [];
   return { messageId, base, scope, sizeLimit, timeLimit, typesOnly, filter, filterBytes, ...(refused ? { refused } : {}), attributes, controls };
+}
+
+/**
+ * The `[0] Controls` of an LDAPMessage (RFC 4511 §4.1.11) from `pos` to `end`, which they must fill:
+ * `SEQUENCE { controlType LDAPOID, criticality BOOLEAN DEFAULT FALSE, controlValue OCTET STRING
+ * OPTIONAL }` each. A control's value is kept as it came (the paged results one parsed), whatever
+ * its type: whether a control applies is decided per operation (controls.ts), never here.
+ * @throws DecodeError when they are malformed
+ */
+export function decodeControls(frame: Buffer, pos: number, end: number): RequestControl[] {
+  const controls: RequestControl[] = [];
+  const all = expect(frame, pos, end, 0xa0, 'controls');
+  if (all.end !== end) throw new DecodeError('trailing bytes after controls');
+  for (let p = all.start; p < all.end;) {
+    const c = expect(frame, p, all.end, 0x30, 'Control');
+    p = c.end;
+    const type = expect(frame, c.start, c.end, 0x04, 'controlType');
+    let q = type.end;
+    let criticality = false;
+    let value: Buffer | undefined;
+    if (q < c.end && frame[q] === 0x01) {
+      const b = expect(frame, q, c.end, 0x01, 'criticality');
+      if (b.end - b.start !== 1) throw new DecodeError('criticality: bad boolean');
+      criticality = frame[b.start] !== 0;
+      q = b.end;
+    }
+    if (q < c.end) {
+      const v = expect(frame, q, c.end, 0x04, 'controlValue');
+      value = frame.subarray(v.start, v.end);
+      q = v.end;
+    }
+    if (q !== c.end) throw new DecodeError('trailing bytes in Control');
+    const oid = text(frame, type);
+    controls.push({ type: oid, criticality, ...(value ? { value: oid === PAGED_RESULTS ? pagedValue(value) : Buffer.from(value) } : {}) });
+  }
+  return controls;
+}
+
+/** A request other than a search, split into what @ldapjs/messages decodes and what it must not see. */
+export interface SplitRequest {
+  messageId: number;
+  /** The protocolOp's tag. */
+  op: number;
+  /** The LDAPMessage without its controls: `SEQUENCE { messageID, protocolOp }`. */
+  message: Buffer;
+  controls: RequestControl[];
+}
+
+/**
+ * Reads a framed LDAPMessage's envelope (RFC 4511 §4.1.1) and decodes its controls here, so that
+ * @ldapjs/messages decodes only the protocolOp: its control codec throws on controls it knows with
+ * a value it does not expect (the password policy request control, sent with no value by SSSD on
+ * every bind), which would cost the client its connection.
+ * @throws DecodeError when the envelope or the controls are malformed
+ */
+export function splitRequest(frame: Buffer): SplitRequest {
+  const message = expect(frame, 0, frame.length, 0x30, 'LDAPMessage');
+  if (message.end !== frame.length) throw new DecodeError('trailing bytes after the LDAPMessage');
+  const id = expect(frame, message.start, message.end, 0x02, 'messageID');
+  const messageId = uint(frame, id, 'messageID');
+  const op = tlv(frame, id.end, message.end);
+  if (op.end === message.end) return { messageId, op: op.tag, message: frame, controls: [] };
+  const controls = decodeControls(frame, op.end, message.end);
+  return { messageId, op: op.tag, message: sequence([frame.subarray(message.start, op.end)]), controls };
 }
 
 /** RFC 2696 §2: realSearchControlValue ::= SEQUENCE { size INTEGER, cookie OCTET STRING }; undefined when malformed. */

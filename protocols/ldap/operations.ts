@@ -7,14 +7,16 @@
 import ldapMessages from '@ldapjs/messages';
 import type { BindRequest, ExtensionRequest, LdapMessage, LdapResult } from '@ldapjs/messages';
 import type { Core } from '../../src/core.ts';
-import { controlsOp, MessageBatch, searchResultDoneOp, SUCCESS_DONE } from './ber.ts';
+import { BIND_RESPONSE, controlsOp, EXTENDED_RESPONSE, MessageBatch, passwordPolicyValue, responseMessage, resultOp, searchResultDoneOp, SUCCESS_DONE } from './ber.ts';
 import { simpleBind } from './bind.ts';
-import { PASSWORD_MODIFY, RESULT, WHO_AM_I } from './codes.ts';
+import { PASSWORD_MODIFY, PPOLICY_ERROR, RESULT, WHO_AM_I } from './codes.ts';
 import type { Connection, Incoming, SearchMessage } from './connection.ts';
+import { criticalRefusal, PASSWORD_POLICY, wantsPasswordPolicy } from './controls.ts';
 import type { DecodedSearch } from './decode.ts';
 import { parseDn } from './dn.ts';
 import { passwordModify, type PasswdModifyRequest } from './extended.ts';
 import type { LdapOptions } from './options.ts';
+import type { RequestControl } from './paging.ts';
 import { SCOPE, type Searcher, type SearchSink } from './search.ts';
 
 const { AddResponse, BindResponse, CompareResponse, DeleteResponse, ExtensionResponse, ModifyDnResponse, ModifyResponse, SearchResultDone } = ldapMessages;
@@ -33,42 +35,53 @@ export class Operations {
     this.searcher = searcher;
   }
 
-  /** Runs one request of `conn`; settles once its response is written (or the client took it). */
-  handle(conn: Connection, message: Incoming): Promise<void> | undefined {
+  /**
+   * Runs one request of `conn`; settles once its response is written (or the client took it), with
+   * the response's result code (undefined when there is none). `controls` are the request's.
+   */
+  async handle(conn: Connection, message: Incoming, controls: readonly RequestControl[]): Promise<number | undefined> {
     if (conn.closing) return undefined;
+    // RFC 4511 §4.1.11: a critical control that does not apply stops the operation before it starts.
+    const refusal = criticalRefusal({ type: message.type, ...(message.type === 'ExtensionRequest' ? { requestName: (message as ExtensionRequest).requestName } : {}) }, controls);
+    if (refusal) return answer(conn, responseFor(message, refusal.status, refusal.message), refusal.status);
     switch (message.type) {
       case 'BindRequest':
-        return this.bind(conn, message as BindRequest);
+        return this.bind(conn, message as BindRequest, controls);
       case 'SearchRequest':
         return this.search(conn, message.messageId, (message as SearchMessage).search);
       case 'ExtensionRequest':
-        return this.extended(conn, message as ExtensionRequest);
+        return this.extended(conn, message as ExtensionRequest, controls);
       case 'CompareRequest':
-        return conn.send(new CompareResponse({ messageId: message.messageId, status: RESULT.unwillingToPerform, diagnosticMessage: 'compare is not supported yet' }));
-      default: {
-        const response = responseFor(message, RESULT.insufficientAccessRights, 'the directory is read-only over LDAP: change it through the admin API (/api/v1) or the gatehouse CLI');
-        return response ? conn.send(response) : undefined;
-      }
+        return answer(conn, new CompareResponse({ messageId: message.messageId, status: RESULT.unwillingToPerform, diagnosticMessage: 'compare is not supported yet' }), RESULT.unwillingToPerform);
+      default:
+        return answer(conn, responseFor(message, RESULT.insufficientAccessRights, 'the directory is read-only over LDAP: change it through the admin API (/api/v1) or the gatehouse CLI'), RESULT.insufficientAccessRights);
     }
   }
 
-  private async bind(conn: Connection, req: BindRequest): Promise<void> {
+  private async bind(conn: Connection, req: BindRequest, controls: readonly RequestControl[]): Promise<number> {
     const messageId = req.messageId;
+    // draft-behera-ldap-password-policy-10 §6.2: asked for, the response control comes with every bind response.
+    const ppolicy = wantsPasswordPolicy(controls);
+    const respond = async (status: number, diagnosticMessage = '', error?: number) => {
+      await conn.write(responseMessage(messageId, resultOp(BIND_RESPONSE, status, '', diagnosticMessage), ppolicy ? [{ type: PASSWORD_POLICY, value: passwordPolicyValue(error) }] : []));
+      return status;
+    };
     // RFC 4511 §4.2.1: a bind starts by dropping the previous authentication.
     conn.bound = undefined;
     // RFC 4513 §5.1.3: a server may refuse name/password binds without confidentiality protection.
-    if (this.options.requireTls && !conn.secure) return conn.send(new BindResponse({ messageId, status: RESULT.confidentialityRequired, diagnosticMessage: 'TLS is required: use StartTLS or LDAPS before binding' }));
-    if (req.version !== 3) return conn.send(new BindResponse({ messageId, status: RESULT.protocolError, diagnosticMessage: 'only LDAPv3 is supported' }));
+    if (this.options.requireTls && !conn.secure) return respond(RESULT.confidentialityRequired, 'TLS is required: use StartTLS or LDAPS before binding');
+    if (req.version !== 3) return respond(RESULT.protocolError, 'only LDAPv3 is supported');
     const outcome = await simpleBind(this.core, this.options, String(req.name ?? ''), String(req.credentials ?? ''), { clientIp: conn.ip, requestId: `ldap-${conn.id}-${messageId}` });
     if ('bound' in outcome && outcome.bound) conn.bound = outcome.bound;
-    return conn.send(new BindResponse({ messageId, status: outcome.status, ...('message' in outcome ? { diagnosticMessage: outcome.message } : {}) }));
+    if (!('message' in outcome)) return respond(outcome.status);
+    return respond(outcome.status, outcome.message, outcome.locked ? PPOLICY_ERROR.accountLocked : undefined);
   }
 
-  private async search(conn: Connection, messageId: number, req: DecodedSearch): Promise<void> {
+  private async search(conn: Connection, messageId: number, req: DecodedSearch): Promise<number | undefined> {
     const base = baseOf(req.base);
     // The root DSE stays readable in clear: clients read it to learn that StartTLS is offered.
     if (this.options.requireTls && !conn.secure && !(base?.length === 0 && req.scope === SCOPE.base)) {
-      return conn.send(new SearchResultDone({ messageId, status: RESULT.confidentialityRequired, diagnosticMessage: 'TLS is required: use StartTLS or LDAPS' }));
+      return answer(conn, new SearchResultDone({ messageId, status: RESULT.confidentialityRequired, diagnosticMessage: 'TLS is required: use StartTLS or LDAPS' }), RESULT.confidentialityRequired);
     }
     // Entries go out in batches; a client that does not keep up makes the search wait (Connection.write).
     const batch = new MessageBatch(messageId);
@@ -94,24 +107,35 @@ export class Operations {
     // The SearchResultDone, with its response controls (paging) when it has any.
     const done = result.status === RESULT.success && !result.message && !result.matchedDN ? SUCCESS_DONE : searchResultDoneOp(result.status, result.matchedDN, result.message);
     batch.add(done, result.controls ? controlsOp(result.controls) : undefined);
-    return flush();
+    await flush();
+    return result.status;
   }
 
-  private async extended(conn: Connection, req: ExtensionRequest): Promise<void> {
+  private async extended(conn: Connection, req: ExtensionRequest, controls: readonly RequestControl[]): Promise<number | undefined> {
     const messageId = req.messageId;
     if (req.requestName === WHO_AM_I) {
       // RFC 4532 §2.2: "dn:<DN>" for a bound user, an empty authzId for anonymous.
-      return conn.send(new ExtensionResponse({ messageId, status: RESULT.success, responseValue: conn.bound ? `dn:${conn.bound.dn}` : '' }));
+      return answer(conn, new ExtensionResponse({ messageId, status: RESULT.success, responseValue: conn.bound ? `dn:${conn.bound.dn}` : '' }), RESULT.success);
     }
     if (req.requestName === PASSWORD_MODIFY) {
       const value = typeof req.requestValue === 'object' && req.requestValue !== null ? (req.requestValue as PasswdModifyRequest) : undefined;
       const outcome = await passwordModify(this.core, conn.bound, conn.secure, conn.ip, value);
-      // RFC 3062 §2: no responseValue, as no password is ever generated.
-      return conn.send(new ExtensionResponse({ messageId, status: outcome.status, ...(outcome.message ? { diagnosticMessage: outcome.message } : {}) }));
+      // RFC 3062 §2: no responseValue, as no password is ever generated. draft-behera §6.2: the
+      // password policy response control when asked for, with the policy's objection if any.
+      const ppolicy = wantsPasswordPolicy(controls) ? [{ type: PASSWORD_POLICY, value: passwordPolicyValue(outcome.ppolicy) }] : [];
+      await conn.write(responseMessage(messageId, resultOp(EXTENDED_RESPONSE, outcome.status, '', outcome.message), ppolicy));
+      return outcome.status;
     }
     // RFC 4511 §4.12: an unrecognized requestName gets protocolError, without response name.
-    return conn.send(new ExtensionResponse({ messageId, status: RESULT.protocolError, diagnosticMessage: `unsupported extended operation ${req.requestName}` }));
+    return answer(conn, new ExtensionResponse({ messageId, status: RESULT.protocolError, diagnosticMessage: `unsupported extended operation ${req.requestName}` }), RESULT.protocolError);
   }
+}
+
+/** Writes `response` (if any) and settles, once the client took it, with `status`. */
+async function answer(conn: Connection, response: LdapMessage | undefined, status: number): Promise<number | undefined> {
+  if (!response) return undefined;
+  await conn.send(response);
+  return status;
 }
 
 type ResultClass = new (options: { messageId: number; status?: number; diagnosticMessage?: string; matchedDN?: string }) => LdapResult;

@@ -22,6 +22,7 @@ import type { Bound } from './bind.ts';
 import { TreeCache } from './cache.ts';
 import type { RawFilter } from './decode.ts';
 import { RESULT, START_TLS } from './codes.ts';
+import { criticalRefusal, SUPPORTED_CONTROLS } from './controls.ts';
 import { isUnder, sameDn } from './dn.ts';
 import { makeEntry, orderKey, type Entry } from './entry.ts';
 import { SUPPORTED_EXTENSIONS } from './extended.ts';
@@ -34,10 +35,6 @@ import type { Tree } from './tree.ts';
 
 export const SCOPE = { base: 0, one: 1, sub: 2 } as const;
 
-/** Request controls a search understands (advertised as supportedControl in the root DSE). */
-export const SUPPORTED_CONTROLS: readonly string[] = [PAGED_RESULTS];
-/** RFC 4511 §4.1.11: a critical control the server does not implement. */
-const UNAVAILABLE_CRITICAL_EXTENSION = 12;
 /** Bytes of encoded entries kept per snapshot; past it, entries are encoded for each search. */
 const ENCODED_BUDGET = 32 * 1024 * 1024;
 
@@ -53,7 +50,7 @@ export interface SearchInput {
   /** Seconds the client allows (RFC 4511 §4.5.1.5); 0 = none asked for. Absent = 0. */
   timeLimit?: number;
   typesOnly: boolean;
-  /** The request's controls (RFC 4511 §4.1.11), as @ldapjs/messages decodes them. */
+  /** The request's controls (RFC 4511 §4.1.11), as decode.ts decodes them. */
   controls?: readonly RequestControl[];
 }
 
@@ -109,8 +106,9 @@ export function createSearcher(core: Core, options: LdapOptions, log: Logger = c
 
   const stream = async (bound: Bound | undefined, input: SearchInput, sink: SearchSink): Promise<SearchDone> => {
     if (!input.base) return { status: RESULT.invalidDNSyntax, message: 'the base object is not a valid DN' };
-    const unknown = input.controls?.find((c) => c.criticality && !SUPPORTED_CONTROLS.includes(c.type));
-    if (unknown) return { status: UNAVAILABLE_CRITICAL_EXTENSION, message: `unsupported critical control ${unknown.type}` };
+    // RFC 4511 §4.1.11 (operations.ts checks it for every request; a search may also come from elsewhere).
+    const refusal = criticalRefusal({ type: 'SearchRequest' }, input.controls ?? []);
+    if (refusal) return refusal;
     const page = pageRequestOf(input.controls);
     if (typeof page === 'string') return { status: RESULT.protocolError, message: page };
     // Checked before any evaluation, iteratively: a hostile filter costs neither stack nor time.

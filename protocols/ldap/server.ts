@@ -1,10 +1,11 @@
 /**
  * The LDAP front-end's listeners: a node:net server of our own (ldapjs's Server is unmaintained
  * and crashes on hostile input; see README.md) and, with `ldapsPort`, a node:tls one for LDAPS.
- * Both hand each accepted socket, within the connection limits, to a Connection (connection.ts:
- * framing, decoding, timers, StartTLS, the operation queue), which runs its requests through
- * operations.ts. Anything malformed closes only the connection it came on, after a Notice of
- * Disconnection (RFC 4511 §4.4.1).
+ * Both hand each accepted socket, within the connection limits (in all and per address, and the
+ * same again for connections that have not bound yet), to a Connection (connection.ts: framing,
+ * decoding, timers, StartTLS, the operation queue), which runs its requests through operations.ts.
+ * Anything malformed closes only the connection it came on, after a Notice of Disconnection
+ * (RFC 4511 §4.4.1).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
@@ -25,6 +26,8 @@ export interface LdapFrontEnd {
   close(): Promise<void>;
   /** Open connections (tests, metrics). */
   readonly connections: number;
+  /** Open connections that have not bound successfully yet (tests, metrics). */
+  readonly unauthenticatedConnections: number;
   /** Bytes written to connections that their clients have not taken yet, in all (tests, metrics). */
   readonly bufferedBytes: number;
 }
@@ -33,30 +36,43 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
   const log = core.logger.child({ component: 'ldap' });
   const open = new Set<Connection>();
   const perIp = new Map<string, number>();
+  // Connections not bound yet (as a person or a service account), counted apart: clients that open
+  // connections and never bind must not keep out those that do (every connection starts here).
+  const unauthenticated = new Set<Connection>();
+  const unauthenticatedPerIp = new Map<string, number>();
   const tls = ldapTls(options);
   const searcher = createSearcher(core, options, log);
   const operations = new Operations(core, options, searcher);
-  const context: ConnectionContext = { options, log, tls, handle: (conn, message) => operations.handle(conn, message) };
+  /** Takes `conn` out of the unauthenticated pool (its first successful bind, or its end). */
+  const leavePool = (conn: Connection): void => {
+    if (unauthenticated.delete(conn)) decrement(unauthenticatedPerIp, conn.ip);
+  };
+  const context: ConnectionContext = { options, log, tls, authenticated: leavePool, handle: (conn, message, controls) => operations.handle(conn, message, controls) };
 
   /** One accepted connection, clear (LDAP) or already TLS (LDAPS). */
   const accept = (socket: Socket, secure: boolean): void => {
     const ip = core.clientIp(socket.remoteAddress) ?? 'unknown';
     const count = perIp.get(ip) ?? 0;
-    if (open.size >= options.maxConnections || count >= options.maxConnectionsPerIp) {
-      log.warn({ ip, total: open.size, fromIp: count }, 'LDAP connection refused: too many connections');
+    const unbound = unauthenticatedPerIp.get(ip) ?? 0;
+    const refusal =
+      open.size >= options.maxConnections || count >= options.maxConnectionsPerIp ? 'too many connections'
+      : unauthenticated.size >= options.maxUnauthenticatedConnections || unbound >= options.maxUnauthenticatedConnectionsPerIp ? 'too many connections without a successful bind'
+      : undefined;
+    if (refusal) {
+      log.warn({ ip, total: open.size, fromIp: count, unauthenticated: unauthenticated.size, unauthenticatedFromIp: unbound }, `LDAP connection refused: ${refusal}`);
       socket.on('error', () => undefined);
-      socket.end(noticeOfDisconnection(RESULT.busy, 'too many connections'));
+      socket.end(noticeOfDisconnection(RESULT.busy, refusal));
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
     const conn = new Connection(socket, secure, ip, context);
     open.add(conn);
     perIp.set(ip, count + 1);
+    unauthenticated.add(conn);
+    unauthenticatedPerIp.set(ip, unbound + 1);
     socket.on('close', () => {
-      if (!open.delete(conn)) return;
-      const left = (perIp.get(ip) ?? 1) - 1;
-      if (left > 0) perIp.set(ip, left);
-      else perIp.delete(ip);
+      leavePool(conn);
+      if (open.delete(conn)) decrement(perIp, ip);
     });
   };
 
@@ -82,6 +98,9 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
     get connections() {
       return open.size;
     },
+    get unauthenticatedConnections() {
+      return unauthenticated.size;
+    },
     get bufferedBytes() {
       let bytes = 0;
       for (const conn of open) bytes += conn.bufferedBytes;
@@ -102,4 +121,11 @@ export function createLdapFrontEnd(core: Core, options: LdapOptions): LdapFrontE
       await Promise.all(closed);
     },
   };
+}
+
+/** One connection fewer from `ip`. */
+function decrement(counts: Map<string, number>, ip: string): void {
+  const left = (counts.get(ip) ?? 1) - 1;
+  if (left > 0) counts.set(ip, left);
+  else counts.delete(ip);
 }

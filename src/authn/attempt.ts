@@ -148,7 +148,7 @@ export class SignIn {
    * the person's other sessions end (`keepSession`, the one making the change, stays).
    */
   async changeOwnPassword(ctx: AuditContext, change: { userId: string; current: string; next: string; keepSession?: string }): Promise<
-    { ok: true } | { ok: false; reason: Reason; retryAfterSeconds?: number; problems?: string[] }
+    { ok: true } | { ok: false; reason: Reason; retryAfterSeconds?: number; problems?: string[]; problemCodes?: string[] }
   > {
     const user = await this.deps.directory.users.byId(change.userId);
     if (!user) return { ok: false, reason: reason('bad_credentials') };
@@ -161,7 +161,7 @@ export class SignIn {
     try {
       await this.deps.directory.users.setPassword(ctx, user.id, change.next);
     } catch (err) {
-      if (err instanceof ValidationError) return { ok: false, reason: reason('weak_password'), problems: err.problems.map((p) => p.message) };
+      if (err instanceof ValidationError) return { ok: false, reason: reason('weak_password'), problems: err.problems.map((p) => p.message), problemCodes: err.problems.map((p) => p.code) };
       throw err;
     }
     await this.deps.sessions.endAll(ctx, user.id, 'password_changed', change.keepSession);

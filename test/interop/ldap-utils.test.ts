@@ -61,7 +61,8 @@ describe.each(backends)('ldap-utils against Gatehouse ($name)', (backend) => {
     const caFile = join(files.tls.certFile, '..', 'ca.pem');
     writeFileSync(caFile, files.ca);
     tlsEnv = { ...process.env, LDAPTLS_CACERT: caFile, LDAPTLS_REQCERT: 'demand' };
-    t = await startTestServer(backend, { ldap: { baseDn: BASE, tls: files.tls, ldapsPort: 0 } });
+    // Two free failed attempts per account, then a minute's back-off (the ppolicy test backs one off).
+    t = await startTestServer(backend, { ldap: { baseDn: BASE, tls: files.tls, ldapsPort: 0 }, throttle: { freeAttempts: 2, baseDelaySeconds: 60 } });
     url = t.gh.listeners.find((l) => l.url.startsWith('ldap://'))!.url;
     ldapsUrl = t.gh.listeners.find((l) => l.url.startsWith('ldaps://'))!.url;
     const d = t.gh.core.directory;
@@ -144,6 +145,75 @@ describe.each(backends)('ldap-utils against Gatehouse ($name)', (backend) => {
     expect(stdout.trim()).toBe(`dn:${service}`);
     golden('ldap-service-scope.ldif', normalize(await ldapsearch('', ['-b', BASE, '(|(objectClass=posixAccount)(objectClass=groupOfNames))', 'uid', 'cn', 'memberUid'], { bindDn: service, password: SERVICE_SECRET })));
     golden('ldap-extensible.ldif', normalize(await ldapsearch('bob', ['-b', BASE, `(&(objectClass=posixAccount)(memberOf:distinguishedNameMatch:=CN=Staff,OU=Groups,${BASE.toUpperCase()})(!(cn:caseExactMatch:=Carol Danvers)))`, 'uid', 'cn'])));
+  });
+
+  /** A person for one test, removed after it (the other tests count the people). */
+  const withUser = async (username: string, test: () => Promise<void>) => {
+    const d = t.gh.core.directory;
+    await d.users.create(CLI_CTX, UserInput.parse({ username, password: PASSWORD }));
+    try {
+      await test();
+    } finally {
+      await d.users.delete(CLI_CTX, username);
+    }
+  };
+  /** An ldap-utils command's exit code and output, whether it failed or not. */
+  const attempt = (command: string, args: string[]) =>
+    run(command, args, { encoding: 'utf8', env: tlsEnv }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (err: unknown) => ({ code: exitCode(err), stdout: (err as { stdout: string }).stdout, stderr: (err as { stderr: string }).stderr }),
+    );
+
+  it('binds and changes passwords with the password policy control (-e ppolicy, which SSSD sends on every bind)', async () => {
+    const { stdout } = await run('ldapwhoami', ['-x', '-e', 'ppolicy', '-H', url, '-D', dnOf('alice'), '-w', PASSWORD], { encoding: 'utf8' });
+    expect(stdout.trim()).toBe(`dn:${dnOf('alice')}`);
+    await withUser('heidi', async () => {
+      const passwd = (next: string) => attempt('ldappasswd', ['-x', '-ZZ', '-e', 'ppolicy', '-H', url, '-D', dnOf('heidi'), '-w', PASSWORD, '-a', PASSWORD, '-s', next]);
+      // The policy's objection comes back in the response control, and ldappasswd prints it.
+      const short = await passwd('short');
+      expect(short.code).not.toBe(0);
+      expect(short.stdout).toContain('Result: Constraint violation (19)');
+      expect(short.stdout).toContain('ppolicy: error=6 (Password is too short for policy)');
+      const next = 'a passphrase worth keeping, truly';
+      const changed = await passwd(next);
+      expect(changed).toMatchObject({ code: 0 });
+      expect(changed.stdout).toContain('Result: Success (0)');
+      const { stdout: whoami } = await run('ldapwhoami', ['-x', '-ZZ', '-e', 'ppolicy', '-H', url, '-D', dnOf('heidi'), '-w', next], { encoding: 'utf8', env: tlsEnv });
+      expect(whoami.trim()).toBe(`dn:${dnOf('heidi')}`);
+    });
+  });
+
+  it("takes every control OpenLDAP's clients send (-e manageDSAit, relax, a made-up OID), and refuses a critical one it cannot apply with 12", async () => {
+    const whoami = (control: string) => attempt('ldapwhoami', ['-x', '-e', control, '-H', url, '-D', dnOf('alice'), '-w', PASSWORD]);
+    for (const control of ['manageDSAit', '!manageDSAit', 'relax', '1.2.3.4.5']) {
+      const out = await whoami(control);
+      expect(out, control).toMatchObject({ code: 0 });
+      expect(out.stdout.trim(), control).toBe(`dn:${dnOf('alice')}`);
+    }
+    // RFC 4511 §4.1.11: a critical control the server does not recognise (or, Relax, cannot apply).
+    for (const [control, oid] of [['!1.2.3.4.5', '1.2.3.4.5'], ['!relax', '1.3.6.1.4.1.4203.666.5.12']] as const) {
+      const out = await whoami(control);
+      expect(out.code, control).not.toBe(0);
+      expect(out.stderr, control).toContain(`ldap_parse_result: Critical extension is unavailable (12)\n\tadditional info: unsupported critical control ${oid}`);
+    }
+    // ldapsearch sends them on its search (and ppolicy on its bind).
+    const args = ['-b', dnOf('alice'), '-s', 'base', '(objectClass=*)', 'uid'];
+    expect(await ldapsearch('alice', ['-e', 'ppolicy', '-e', '!manageDSAit', '-e', '1.2.3.4.5', ...args])).toBe(`dn: ${dnOf('alice')}\nuid: alice\n\n`);
+    const critical = await attempt('ldapsearch', ['-x', '-LLL', '-H', url, '-D', dnOf('alice'), '-w', PASSWORD, '-e', '!1.2.3.4.5', ...args]);
+    expect(critical.code).toBe(12);
+    expect(critical.stderr).toContain('Critical extension is unavailable (12)');
+  });
+
+  it('says why a backed-off account is refused: ldapwhoami -e ppolicy prints "Account locked"', async () => {
+    await withUser('ivan', async () => {
+      const whoami = (password: string, ...extra: string[]) => attempt('ldapwhoami', ['-x', ...extra, '-H', url, '-D', dnOf('ivan'), '-w', password]);
+      // Two free failures (throttle.freeAttempts here), then the account is backed off for a minute.
+      for (let i = 0; i < 2; i++) expect(await whoami('not the password', '-e', 'ppolicy')).toMatchObject({ code: 49, stderr: 'ldap_bind: Invalid credentials (49)\n\tadditional info: invalid credentials\n' });
+      const locked = await whoami(PASSWORD, '-e', 'ppolicy');
+      expect(locked).toMatchObject({ code: 49, stderr: 'ldap_bind: Invalid credentials (49); Account locked\n\tadditional info: invalid credentials\n' });
+      // A client that does not ask is told nothing more than before.
+      expect(await whoami(PASSWORD)).toMatchObject({ code: 49, stderr: 'ldap_bind: Invalid credentials (49)\n\tadditional info: invalid credentials\n' });
+    });
   });
 
   it('pages with -E pr=2/noprompt', async () => {
