@@ -50,6 +50,9 @@ export async function passwordModify(core: Core, bound: Bound | undefined, secur
     case 'weak_password':
       // The password policy (length, common passwords, history) refused it.
       return { status: RESULT.constraintViolation, message: (changed.problems ?? [changed.reason.description]).join('; ') };
+    case 'declared_password':
+      // The configuration file sets it: the reconciler would put it back at the next reload.
+      return { status: RESULT.unwillingToPerform, message: changed.reason.description };
     default:
       return { status: RESULT.invalidCredentials, message: 'oldPasswd is not the current password' };
   }

@@ -5,7 +5,7 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.ts';
-import { reconcile, ReconcileError } from '../../src/config/reconcile.ts';
+import { declarationsOf, reconcile, ReconcileError } from '../../src/config/reconcile.ts';
 import { ConfigSchema, type Config } from '../../src/front-ends.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
@@ -153,7 +153,10 @@ describe.each(backends)('reconciliation ($name)', (backend) => {
     expect(await reconcile(t.core, t.store, declare(secret2), CONFIG_CTX, 'a2')).toEqual({ created: 0, updated: 1, deleted: 0 });
     expect(await t.core.directory.applications.verifySecret('nas', secret1)).toBeUndefined();
     expect(await t.core.directory.applications.verifySecret('nas', secret2)).toBeDefined();
-    // A declaration without a secret leaves one generated through the API alone.
+    // A declaration without a secret leaves the one it set before, and one generated through the API, alone.
+    expect(await reconcile(t.core, t.store, declare(), CONFIG_CTX, 'a3')).toEqual({ created: 0, updated: 0, deleted: 0 });
+    expect(await t.core.directory.applications.verifySecret('nas', secret2)).toBeDefined();
+    t.core.directory.declare(declarationsOf(declare(), 'a3'));
     const { secret: generated } = await t.core.directory.applications.rotateSecret(CLI_CTX, 'nas');
     expect(await reconcile(t.core, t.store, declare(), CONFIG_CTX, 'a3')).toEqual({ created: 0, updated: 0, deleted: 0 });
     expect(await t.core.directory.applications.verifySecret('nas', generated)).toBeDefined();
