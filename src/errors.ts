@@ -32,11 +32,30 @@ export class AlreadyExistsError extends StoreError {
 
 /** An optimistic-concurrency check failed (the caller's version is stale) or a change would break an invariant. */
 export class ConflictError extends StoreError {
-  override readonly name = 'ConflictError';
+  override readonly name: string = 'ConflictError';
   readonly reason: 'stale' | 'invariant';
   constructor(message: string, reason: 'stale' | 'invariant' = 'invariant') {
     super(message);
     this.reason = reason;
+  }
+}
+
+/**
+ * A change through the admin API, the CLI or a front-end to what the configuration file declares
+ * (or the environment: the GATEHOUSE_ADMIN_KEY API key). The reconciler would undo it without a word
+ * at the next reload or start, so it is refused unless the caller forces it; the message says where
+ * to make the change instead.
+ */
+export class ManagedByConfigError extends ConflictError {
+  override readonly name = 'ManagedByConfigError';
+  /** What is declared, as the message names it: "user 'alice'", "the membership of …". */
+  readonly object: string;
+  /** Where it is declared: the configuration file, or the environment variable. */
+  readonly source: string;
+  constructor(object: string, source: string, message: string) {
+    super(message);
+    this.object = object;
+    this.source = source;
   }
 }
 

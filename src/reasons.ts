@@ -47,6 +47,7 @@ export const REASON_CATALOGUE = [
   { code: 'already_registered', area: 'second factor', description: 'this authenticator is registered already' },
   { code: 'invalid_name', area: 'input', description: 'the name is not acceptable' },
   { code: 'weak_password', area: 'input', description: 'the password does not meet the password policy' },
+  { code: 'declared_password', area: 'input', description: 'the password is set in the configuration file: an administrator changes it there' },
   // Access decisions
   { code: 'policy_allow', area: 'access', description: 'a policy allows access' },
   { code: 'policy_deny', area: 'access', description: 'a policy denies access' },

@@ -55,6 +55,9 @@ export async function passwordModify(core: Core, bound: Bound | undefined, secur
     case 'suspended':
       // Backed off (too many wrong old passwords) or suspended since binding: as a bind would be.
       return { status: RESULT.invalidCredentials, message: 'oldPasswd is not the current password', ppolicy: PPOLICY_ERROR.accountLocked };
+    case 'declared_password':
+      // The configuration file sets it: the reconciler would put it back at the next reload.
+      return { status: RESULT.unwillingToPerform, message: changed.reason.description, ppolicy: PPOLICY_ERROR.passwordModNotAllowed };
     default:
       return { status: RESULT.invalidCredentials, message: 'oldPasswd is not the current password' };
   }

@@ -1,6 +1,6 @@
 /**
  * The admin API (/api/v1): a Koa router built from the route table. Each request goes through the
- * same fixed steps: authenticate (per the route's scope) → parse params, query, If-Match and body
+ * same fixed steps: authenticate (per the route's scope) → parse params, query (with `force`), If-Match and body
  * with the route's schemas → run the handler → serialize the result through the response schema.
  * Errors are thrown, and src/server/http.ts turns them into problem+json.
  */
@@ -60,10 +60,11 @@ function auditContext(ctx: Ctx, apiKey: ApiKey | undefined): AuditContext {
 /** Parses everything the handler will see, once; a ZodError here becomes a 400 naming each field. */
 async function parseInput(core: Core, route: Route, ctx: Ctx): Promise<Input<Record<string, unknown>, Record<string, unknown>, unknown>> {
   const params = parseIn('path', route.params, { ...ctx.params });
-  const query = parseIn('query', route.query, { ...ctx.query });
+  const { force, ...query } = parseIn('query', route.query, { ...ctx.query });
   const expectVersion = route.ifMatch ? parseIfMatch(ctx.get('if-match')) : undefined;
   const body = route.body ? parseBody(core, route, await readJson(ctx, core.config.server.http.maxBodyBytes)) : undefined;
-  return { params, query, body, expectVersion };
+  // Only a route declaring `force` has the parameter (route.ts); elsewhere the strict query refused it.
+  return { params, query, body, expectVersion, force: force === true };
 }
 
 /** The body through the route's schema; refused, with the problems of its bodyChecks as well (see route.ts). */

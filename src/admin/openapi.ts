@@ -23,7 +23,12 @@ const ERROR_RESPONSES: Record<number, { name: string; description: string; heade
   403: { name: 'Forbidden', description: 'The API key lacks the scope this operation needs' },
   404: { name: 'NotFound', description: 'The object (or one the input names) does not exist' },
   405: { name: 'MethodNotAllowed', description: 'The path exists but not with this method' },
-  409: { name: 'Conflict', description: 'The name is taken, or the change would break an invariant (a policy refers to the object, a group cycle)' },
+  409: {
+    name: 'Conflict',
+    description:
+      'The name is taken, the change would break an invariant (a policy refers to the object, a group cycle), ' +
+      'or the object is declared in the configuration file (problem type …/managed-by-config, naming the file): change it there, or repeat with ?force=true where the operation takes it',
+  },
   412: { name: 'PreconditionFailed', description: 'If-Match names a version that is no longer current: fetch the object again' },
   413: { name: 'ContentTooLarge', description: 'The body is larger than server.http.maxBodyBytes' },
   415: { name: 'UnsupportedMediaType', description: 'The body is not application/json' },
@@ -76,6 +81,11 @@ export function buildOpenApiDocument(routes: readonly Route[]): object {
   };
 }
 
+/** On every operation that takes `force`: what the configuration file declares is its own. */
+const FORCE_NOTE =
+  'What the configuration file declares (`managedBy: config`) is put back by every reload and start, so changing it here is refused (409, problem type managed-by-config, naming the file to edit) ' +
+  'unless `force=true`: the change then lasts until the next reload or start.';
+
 /** '/users/:id' → '/users/{id}' */
 export function openApiPath(template: string): string {
   return template.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, '{$1}');
@@ -86,7 +96,7 @@ function operation(route: Route): Record<string, unknown> {
   return {
     operationId: route.operationId,
     summary: route.summary,
-    description: [route.description, scopeNote].filter(Boolean).join('\n\n'),
+    description: [route.description, route.force ? FORCE_NOTE : undefined, scopeNote].filter(Boolean).join('\n\n'),
     tags: [route.tag],
     ...(route.access === 'public' ? { security: [] } : {}),
     parameters: [
@@ -133,6 +143,7 @@ export function errorStatuses(route: Route): number[] {
   if (Object.keys(route.params.shape).length) statuses.add(404);
   if (route.body) for (const s of [413, 415]) statuses.add(s);
   if (route.ifMatch) statuses.add(412);
+  if (route.force) statuses.add(409);
   return [...statuses].sort((a, b) => a - b);
 }
 

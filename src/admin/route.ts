@@ -7,7 +7,7 @@ import type { z } from 'zod';
 import type { AuditContext } from '../audit/audit.ts';
 import type { Core } from '../core.ts';
 import type { ApiScope } from '../directory/model.ts';
-import { NoParams, NoQuery } from './schemas.ts';
+import { ForceQuery, NoParams, NoQuery } from './schemas.ts';
 
 export const API_PREFIX = '/api/v1';
 
@@ -29,6 +29,8 @@ export interface Input<P, Q, B> {
   body: B;
   /** From `If-Match: "<version>"`, for routes that declare `ifMatch`; undefined for `*` or no header. */
   expectVersion: number | undefined;
+  /** From `?force=true`, for routes that declare `force`: change what the configuration file declares anyway. */
+  force: boolean;
 }
 
 type ObjectSchema = z.ZodObject;
@@ -56,6 +58,11 @@ export interface RouteSpec<P extends ObjectSchema, Q extends ObjectSchema, B ext
   bodyChecks?: (body: unknown, core: Core) => Array<{ path: string; code: string; message: string }>;
   /** The route honours If-Match (optimistic concurrency on PATCH and DELETE). */
   ifMatch?: boolean;
+  /**
+   * The route changes something the configuration file may declare: such a change is refused (409)
+   * unless the query says `force=true` (ForceQuery, added to the route's query).
+   */
+  force?: boolean;
   status: 200 | 201 | 204;
   /** The response body schema; every response is serialized through it (omitted for 204). */
   response?: R;
@@ -76,10 +83,12 @@ export type Route = RouteSpec<ObjectSchema, ObjectSchema, z.ZodType, z.ZodType> 
 export function route<P extends ObjectSchema = typeof NoParams, Q extends ObjectSchema = typeof NoQuery, B extends z.ZodType = z.ZodUndefined, R extends z.ZodType = z.ZodUndefined>(
   spec: RouteSpec<P, Q, B, R>,
 ): Route {
+  const query = spec.query ?? NoQuery;
   return {
     ...spec,
     access: spec.access ?? (spec.method === 'get' ? 'read' : 'write'),
     params: spec.params ?? NoParams,
-    query: spec.query ?? NoQuery,
+    // Parsed, checked and documented with the route's own parameters; api.ts hands it over as Input.force.
+    query: spec.force ? query.extend(ForceQuery.shape) : query,
   } as unknown as Route;
 }

@@ -42,14 +42,14 @@ const users: Route[] = [
   }),
   route({
     operationId: 'updateUser', method: 'patch', path: '/users/:id', tag: 'users', summary: 'Change a user',
-    params: IdParams, body: REQUEST.UserPatch, ifMatch: true, status: 200, response: RESPONSE.User, etag: true, errors: [409],
-    handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.users.update(audit, params.id, body, { expectVersion }),
+    params: IdParams, body: REQUEST.UserPatch, ifMatch: true, force: true, status: 200, response: RESPONSE.User, etag: true, errors: [409],
+    handle: ({ params, body, expectVersion, force }, { core, audit }) => core.directory.users.update(audit, params.id, body, { expectVersion, force }),
   }),
   route({
     operationId: 'deleteUser', method: 'delete', path: '/users/:id', tag: 'users', summary: 'Delete a user (their sessions and tokens are revoked)',
-    params: IdParams, ifMatch: true, status: 204,
-    async handle({ params, expectVersion }, { core, audit }) {
-      await core.directory.users.delete(audit, params.id, { expectVersion });
+    params: IdParams, ifMatch: true, force: true, status: 204,
+    async handle({ params, expectVersion, force }, { core, audit }) {
+      await core.directory.users.delete(audit, params.id, { expectVersion, force });
     },
   }),
   route({
@@ -62,22 +62,22 @@ const users: Route[] = [
   }),
   route({
     operationId: 'setUserPassword', method: 'post', path: '/users/:id/password', tag: 'users', summary: "Set a user's password",
-    description: 'The password policy (length, common passwords, context words, history) applies.',
-    params: IdParams, body: REQUEST.SetPasswordInput, status: 204,
-    async handle({ params, body }, { core, audit }) {
-      await core.directory.users.setPassword(audit, params.id, body.password);
+    description: 'The password policy (length, common passwords, context words, history) applies. A declared user whose declaration sets no password keeps the one set here.',
+    params: IdParams, body: REQUEST.SetPasswordInput, force: true, status: 204,
+    async handle({ params, body, force }, { core, audit }) {
+      await core.directory.users.setPassword(audit, params.id, body.password, { force });
     },
   }),
   route({
     operationId: 'suspendUser', method: 'post', path: '/users/:id/suspend', tag: 'users', summary: 'Suspend a user',
     description: 'Every front-end refuses the user from then on; their sessions and tokens are revoked.',
-    params: IdParams, status: 200, response: RESPONSE.User, etag: true,
-    handle: ({ params }, { core, audit }) => core.directory.users.suspend(audit, params.id),
+    params: IdParams, force: true, status: 200, response: RESPONSE.User, etag: true,
+    handle: ({ params, force }, { core, audit }) => core.directory.users.suspend(audit, params.id, { force }),
   }),
   route({
     operationId: 'activateUser', method: 'post', path: '/users/:id/activate', tag: 'users', summary: 'Reactivate a suspended user',
-    params: IdParams, status: 200, response: RESPONSE.User, etag: true,
-    handle: ({ params }, { core, audit }) => core.directory.users.activate(audit, params.id),
+    params: IdParams, force: true, status: 200, response: RESPONSE.User, etag: true,
+    handle: ({ params, force }, { core, audit }) => core.directory.users.activate(audit, params.id, { force }),
   }),
 ];
 
@@ -171,15 +171,15 @@ const groups: Route[] = [
   route({
     operationId: 'updateGroup', method: 'patch', path: '/groups/:id', tag: 'groups', summary: 'Change a group',
     description: 'A group a policy refers to cannot be renamed (409).',
-    params: IdParams, body: REQUEST.GroupPatch, ifMatch: true, status: 200, response: RESPONSE.Group, etag: true, errors: [409],
-    handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.groups.update(audit, params.id, body, { expectVersion }),
+    params: IdParams, body: REQUEST.GroupPatch, ifMatch: true, force: true, status: 200, response: RESPONSE.Group, etag: true, errors: [409],
+    handle: ({ params, body, expectVersion, force }, { core, audit }) => core.directory.groups.update(audit, params.id, body, { expectVersion, force }),
   }),
   route({
     operationId: 'deleteGroup', method: 'delete', path: '/groups/:id', tag: 'groups', summary: 'Delete a group',
     description: 'A group a policy refers to cannot be deleted (409).',
-    params: IdParams, ifMatch: true, status: 204, errors: [409],
-    async handle({ params, expectVersion }, { core, audit }) {
-      await core.directory.groups.delete(audit, params.id, { expectVersion });
+    params: IdParams, ifMatch: true, force: true, status: 204, errors: [409],
+    async handle({ params, expectVersion, force }, { core, audit }) {
+      await core.directory.groups.delete(audit, params.id, { expectVersion, force });
     },
   }),
   route({
@@ -192,7 +192,7 @@ const groups: Route[] = [
   }),
   route({
     operationId: 'addGroupMember', method: 'post', path: '/groups/:id/members', tag: 'groups', summary: 'Add a user or a nested group to a group',
-    description: 'A membership that would make a group contain itself is refused (409).',
+    description: 'A membership that would make a group contain itself is refused (409). The membership is managed by the API, in a group the configuration file declares too: reloads leave it.',
     params: IdParams, body: REQUEST.MemberInput, status: 204, errors: [409],
     async handle({ params, body }, { core, audit }) {
       const [kind, member]: [MemberKind, string] = body.user !== undefined ? ['user', body.user] : ['group', body.group!];
@@ -201,9 +201,9 @@ const groups: Route[] = [
   }),
   route({
     operationId: 'removeGroupMember', method: 'delete', path: '/groups/:id/members/:kind/:member', tag: 'groups', summary: 'Remove a direct member from a group',
-    params: MemberParams, status: 204,
-    async handle({ params }, { core, audit }) {
-      await core.directory.groups.removeMember(audit, params.id, params.kind, params.member);
+    params: MemberParams, force: true, status: 204,
+    async handle({ params, force }, { core, audit }) {
+      await core.directory.groups.removeMember(audit, params.id, params.kind, params.member, { force });
     },
   }),
 ];
@@ -225,6 +225,8 @@ interface ResourceApi<K extends ResourceKind> {
   list: z.ZodType;
   /** Policies may refer to objects of this kind by name: renaming or deleting one of those is a 409. */
   referenced?: boolean;
+  /** The configuration file may declare objects of this kind (devices it does not). */
+  declarable: boolean;
 }
 
 function resourceRoutes<K extends ResourceKind>(api: ResourceApi<K>): Route[] {
@@ -249,14 +251,14 @@ function resourceRoutes<K extends ResourceKind>(api: ResourceApi<K>): Route[] {
     }),
     route({
       operationId: `update${one}`, method: 'patch', path: `${base}/:id`, tag, summary: `Change a ${label}`, description: refNote,
-      params: IdParams, body: api.patch, ifMatch: true, status: 200, response: api.entity, etag: true, errors: [409],
-      handle: ({ params, body, expectVersion }, { core, audit }) => core.directory.resources.update(audit, kind, params.id, body, { expectVersion }),
+      params: IdParams, body: api.patch, ifMatch: true, force: api.declarable, status: 200, response: api.entity, etag: true, errors: [409],
+      handle: ({ params, body, expectVersion, force }, { core, audit }) => core.directory.resources.update(audit, kind, params.id, body, { expectVersion, force }),
     }),
     route({
       operationId: `delete${one}`, method: 'delete', path: `${base}/:id`, tag, summary: `Delete a ${label}`, description: refNote,
-      params: IdParams, ifMatch: true, status: 204, errors: api.referenced ? [409] : [],
-      async handle({ params, expectVersion }, { core, audit }) {
-        await core.directory.resources.delete(audit, kind, params.id, { expectVersion });
+      params: IdParams, ifMatch: true, force: api.declarable, status: 204, errors: api.referenced ? [409] : [],
+      async handle({ params, expectVersion, force }, { core, audit }) {
+        await core.directory.resources.delete(audit, kind, params.id, { expectVersion, force });
       },
     }),
   ];
@@ -264,31 +266,33 @@ function resourceRoutes<K extends ResourceKind>(api: ResourceApi<K>): Route[] {
 
 const resources: Route[] = [
   ...resourceRoutes({
-    kind: 'applications', tag: 'applications', one: 'Application', many: 'Applications', label: 'application', labels: 'applications', referenced: true,
+    kind: 'applications', tag: 'applications', one: 'Application', many: 'Applications', label: 'application', labels: 'applications', referenced: true, declarable: true,
     input: REQUEST.ApplicationInput, patch: REQUEST.ApplicationPatch, entity: RESPONSE.Application, list: RESPONSE.ApplicationList,
   }),
   route({
     operationId: 'rotateApplicationSecret', method: 'post', path: '/applications/:id/secret', tag: 'applications', summary: "Generate a new secret for an application",
-    description: 'The OIDC client secret or LDAP service-account password. The response carries it; it is shown this once, only its SHA-256 is stored, and the previous secret stops working at once.',
-    params: IdParams, status: 201, response: RESPONSE.ApplicationSecretCreated,
-    handle: ({ params }, { core, audit }) => core.directory.applications.rotateSecret(audit, params.id),
+    description:
+      'The OIDC client secret or LDAP service-account password. The response carries it; it is shown this once, only its SHA-256 is stored, and the previous secret stops working at once. ' +
+      'A declared application whose declaration sets no secret keeps the one made here.',
+    params: IdParams, force: true, status: 201, response: RESPONSE.ApplicationSecretCreated,
+    handle: ({ params, force }, { core, audit }) => core.directory.applications.rotateSecret(audit, params.id, { force }),
   }),
   ...resourceRoutes({
-    kind: 'networks', tag: 'networks', one: 'Network', many: 'Networks', label: 'network', labels: 'networks', referenced: true,
+    kind: 'networks', tag: 'networks', one: 'Network', many: 'Networks', label: 'network', labels: 'networks', referenced: true, declarable: true,
     input: REQUEST.NetworkInput, patch: REQUEST.NetworkPatch, entity: RESPONSE.Network, list: RESPONSE.NetworkList,
   }),
   ...resourceRoutes({
-    kind: 'devices', tag: 'devices', one: 'Device', many: 'Devices', label: 'device', labels: 'devices',
+    kind: 'devices', tag: 'devices', one: 'Device', many: 'Devices', label: 'device', labels: 'devices', declarable: false,
     input: REQUEST.DeviceInput, patch: REQUEST.DevicePatch, entity: RESPONSE.Device, list: RESPONSE.DeviceList,
   }),
   ...resourceRoutes({
-    kind: 'policies', tag: 'policies', one: 'Policy', many: 'Policies', label: 'policy', labels: 'policies',
+    kind: 'policies', tag: 'policies', one: 'Policy', many: 'Policies', label: 'policy', labels: 'policies', declarable: true,
     // The service types a policy patch as Partial<PolicyInput>, without the nulls that remove a
     // field; applyPatch handles null for every kind, so the wider type is safe here.
     input: REQUEST.PolicyInput, patch: REQUEST.PolicyPatch, entity: RESPONSE.Policy, list: RESPONSE.PolicyList,
   }),
   ...resourceRoutes({
-    kind: 'radiusClients', tag: 'radius-clients', one: 'RadiusClient', many: 'RadiusClients', label: 'RADIUS client', labels: 'RADIUS clients', referenced: true,
+    kind: 'radiusClients', tag: 'radius-clients', one: 'RadiusClient', many: 'RadiusClients', label: 'RADIUS client', labels: 'RADIUS clients', referenced: true, declarable: true,
     input: REQUEST.RadiusClientInput, patch: REQUEST.RadiusClientPatch, entity: RESPONSE.RadiusClient, list: RESPONSE.RadiusClientList,
   }),
 ];
@@ -310,9 +314,10 @@ const apiKeys: Route[] = [
   }),
   route({
     operationId: 'revokeApiKey', method: 'delete', path: '/api-keys/:id', tag: 'api-keys', summary: 'Revoke an API key (it stops working at once)',
-    params: IdParams, status: 204,
-    async handle({ params }, { core, audit }) {
-      await core.directory.apiKeys.revoke(audit, params.id);
+    description: 'The key GATEHOUSE_ADMIN_KEY sets (managedBy config) comes back at the next start.',
+    params: IdParams, force: true, status: 204,
+    async handle({ params, force }, { core, audit }) {
+      await core.directory.apiKeys.revoke(audit, params.id, { force });
     },
   }),
 ];

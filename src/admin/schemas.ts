@@ -271,6 +271,22 @@ export const UserListQuery = z.strictObject({
   ...page,
 });
 
+/**
+ * `?force=true`, on the routes that change what the configuration file may declare (route.ts adds
+ * it to their query): change a declared object anyway, until the next reload or start puts the
+ * declaration back.
+ */
+export const ForceQuery = z.strictObject({
+  force: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional()
+    .describe(
+      'true: make the change even if the configuration file declares the object (or, for an API key, GATEHOUSE_ADMIN_KEY sets it). ' +
+        'It lasts until the next reload or start, when the declaration is put back; without it such a change is refused (409, problem type managed-by-config, naming the file to edit)',
+    ),
+});
+
 export const UserGroupsQuery = z.strictObject({
   direct: z
     .enum(['true', 'false'])

@@ -13,10 +13,17 @@ export interface EventType {
   details?: string[];
 }
 
-const crud = (kind: string, label: string, extra: EventType[] = []): EventType[] => [
+/**
+ * `forced`: true on a change an administrator forced on what the configuration file declares
+ * (?force=true, --force); the next reload or start puts the declaration back.
+ */
+const FORCED = 'forced';
+
+/** The three events of a kind; `declarable`: the configuration file may declare objects of it (`forced`). */
+const crud = (kind: string, label: string, extra: EventType[] = [], declarable = true): EventType[] => [
   { type: `${kind}.created`, description: `A ${label} was created.`, details: ['object'] },
-  { type: `${kind}.updated`, description: `A ${label} was changed.`, details: ['changed'] },
-  { type: `${kind}.deleted`, description: `A ${label} was deleted.` },
+  { type: `${kind}.updated`, description: `A ${label} was changed.`, details: ['changed', ...(declarable ? [FORCED] : [])] },
+  { type: `${kind}.deleted`, description: `A ${label} was deleted.`, ...(declarable ? { details: [FORCED] } : {}) },
   ...extra,
 ];
 
@@ -33,24 +40,24 @@ export const EVENT_CATALOGUE: readonly EventType[] = [
   },
   { type: 'authn.apikey', description: 'A request to the admin API presented a missing, unknown, expired or revoked API key, or one without the scope the request needs (outcome failure or denied). Successful key use is not an event of its own: every change it makes is.', details: ['scope'] },
   ...crud('user', 'user', [
-    { type: 'user.password.set', description: 'A user\'s password was set: by an administrator (set or reset), or by the user themself in the portal (the actor is then the user, who proved the current password first: an authn.password event).' },
+    { type: 'user.password.set', description: 'A user\'s password was set: by an administrator (set or reset), or by the user themself in the portal (the actor is then the user, who proved the current password first: an authn.password event), or imported from the configuration file (details.imported).', details: ['imported', FORCED] },
     { type: 'user.password.rehashed', description: 'A password hash in an old scheme (bcrypt, PBKDF2, {SSHA}) or with old argon2 parameters was upgraded to argon2id at sign-in.', details: ['from'] },
-    { type: 'user.suspended', description: 'A user was suspended: every front-end refuses them from then on, and their sessions and tokens are revoked as soon as the change commits.' },
-    { type: 'user.activated', description: 'A suspended user was reactivated.' },
+    { type: 'user.suspended', description: 'A user was suspended: every front-end refuses them from then on, and their sessions and tokens are revoked as soon as the change commits.', details: [FORCED] },
+    { type: 'user.activated', description: 'A suspended user was reactivated.', details: [FORCED] },
   ]),
   ...crud('group', 'group', [
     { type: 'group.member.added', description: 'A user or group became a direct member of a group.', details: ['member', 'memberKind'] },
-    { type: 'group.member.removed', description: 'A user or group stopped being a direct member of a group.', details: ['member', 'memberKind'] },
+    { type: 'group.member.removed', description: 'A user or group stopped being a direct member of a group.', details: ['member', 'memberKind', FORCED] },
   ]),
   ...crud('application', 'application', [
-    { type: 'application.secret_rotated', description: "An application's secret was replaced by a generated one (shown once; only its hash is stored)." },
+    { type: 'application.secret_rotated', description: "An application's secret was replaced by a generated one (shown once; only its hash is stored).", details: [FORCED] },
   ]),
   ...crud('radius_client', 'RADIUS client'),
   ...crud('network', 'named network'),
-  ...crud('device', 'device'),
+  ...crud('device', 'device', [], false),
   ...crud('policy', 'conditional-access policy'),
   { type: 'apikey.created', description: 'An admin API key was created (the secret is shown once and never stored).', details: ['scopes'] },
-  { type: 'apikey.revoked', description: 'An admin API key was revoked.' },
+  { type: 'apikey.revoked', description: 'An admin API key was revoked.', details: [FORCED] },
   { type: 'config.reconciled', description: 'The objects declared in the configuration file were reconciled into the store, at start or on reload (SIGHUP). Each change is an event of its own as well.', details: ['file', 'created', 'updated', 'deleted'] },
   { type: 'config.rejected', description: 'A configuration reload was refused (invalid file or a conflict with API-managed objects); the last good configuration stays in force.', details: ['file', 'errors'] },
   {
@@ -111,6 +118,10 @@ export function renderEventCatalogue(): string {
     'at `warn` when its outcome is not success, else at `info`, except the changes the configuration file makes',
     '(actor type `config`), logged at `debug`: each reconciliation logs one `info` line with its counts per kind.',
     'Query them with `GET /api/v1/audit?user=&type=&outcome=&since=&until=`.',
+    '',
+    'A change of what the configuration file declares, made through the admin API (`?force=true`) or the CLI (`--force`)',
+    'rather than in the file, carries `details.forced: true`: the next reload or start puts the declaration back. Without',
+    'force such a change is refused (409) and writes no event.',
     '',
     'Fields of every event: `id`, `time` (ISO 8601), `type`, `actor` `{type, id, name}` (type: user, apikey, device, cli,',
     'config, system, anonymous), `target` `{type, id, name}`, `sourceIp`, `protocol`, `outcome`',

@@ -25,6 +25,7 @@ import type { AccessService } from '../access/service.ts';
 import type { AuthMethod, Decision } from '../access/types.ts';
 import { AttemptAudit, type AuditContext, type Auditor } from '../audit/audit.ts';
 import { ValidationError } from '../directory/common.ts';
+import { ManagedByConfigError } from '../errors.ts';
 import type { DirectoryService, LoginAttribute } from '../directory/service.ts';
 import type { Application, Device, Protocol, Reason, User } from '../directory/model.ts';
 import type { TotpService } from '../mfa/totp.ts';
@@ -145,7 +146,8 @@ export class SignIn {
   /**
    * A person changes their own password (the portal, LDAP Password Modify): the current one is
    * checked like a sign-in's (throttled, audited), the new one against the policy and history, and
-   * the person's other sessions end (`keepSession`, the one making the change, stays).
+   * the person's other sessions end (`keepSession`, the one making the change, stays). A password
+   * the configuration file sets is not the person's to change (reason declared_password).
    */
   async changeOwnPassword(ctx: AuditContext, change: { userId: string; current: string; next: string; keepSession?: string }): Promise<
     { ok: true } | { ok: false; reason: Reason; retryAfterSeconds?: number; problems?: string[]; problemCodes?: string[] }
@@ -162,6 +164,8 @@ export class SignIn {
       await this.deps.directory.users.setPassword(ctx, user.id, change.next);
     } catch (err) {
       if (err instanceof ValidationError) return { ok: false, reason: reason('weak_password'), problems: err.problems.map((p) => p.message), problemCodes: err.problems.map((p) => p.code) };
+      // The file's password would come back at the next reload: the person is told who changes it.
+      if (err instanceof ManagedByConfigError) return { ok: false, reason: reason('declared_password'), problems: ['Your password is managed by your administrator: ask them to change it.'] };
       throw err;
     }
     await this.deps.sessions.endAll(ctx, user.id, 'password_changed', change.keepSession);

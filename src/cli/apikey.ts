@@ -44,9 +44,10 @@ export function registerApiKeyCommands(program: Command, io: CliIo): void {
     .command('revoke')
     .description('Revoke an admin API key at once')
     .argument('<name-or-id>', 'name or id of the key')
-    .action(async (ref: string, _options: unknown, command: Command) => {
+    .option('--force', 'revoke it even if GATEHOUSE_ADMIN_KEY sets it (the next start puts it back)')
+    .action(async (ref: string, options: { force?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const revoked = await core.directory.apiKeys.revoke(audit, ref);
+        const revoked = await core.directory.apiKeys.revoke(audit, ref, { force: options.force === true });
         io.stdout.write(`revoked API key '${revoked.name}' (${revoked.id})\n`);
       });
     });

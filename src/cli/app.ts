@@ -1,7 +1,7 @@
 /** `gatehouse app list|show|add|remove|secret`: the applications people sign in to, and their secrets. */
 import { Option, type Command } from 'commander';
 import { APPLICATION_TYPES } from '../directory/names.ts';
-import { collect, defined, listAll } from './args.ts';
+import { collect, defined, FORCE_HELP, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { formatTable, printJson, type CliIo } from './io.ts';
 
@@ -72,9 +72,10 @@ export function registerAppCommands(program: Command, io: CliIo): void {
     .command('remove')
     .description('Delete an application (refused while a policy refers to it)')
     .argument('<name>', 'application name or id')
-    .action(async (ref: string, _options: unknown, command: Command) => {
+    .option('--force', FORCE_HELP)
+    .action(async (ref: string, options: { force?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const gone = await core.directory.resources.delete(audit, 'applications', ref);
+        const gone = await core.directory.resources.delete(audit, 'applications', ref, { force: options.force === true });
         io.stdout.write(`removed application '${gone.name}' (${gone.id})\n`);
       });
     });
@@ -84,9 +85,10 @@ export function registerAppCommands(program: Command, io: CliIo): void {
     .description("Generate a new secret for an application (its OIDC client secret or LDAP service-account password); the old one stops working")
     .argument('<name>', 'application name or id')
     .option('--json', 'print {application, secret} as JSON')
-    .action(async (ref: string, options: { json?: boolean }, command: Command) => {
+    .option('--force', 'replace it even if the configuration file declares it (the next reload or start puts the declared secret back; a declaration without a secret keeps this one)')
+    .action(async (ref: string, options: { json?: boolean; force?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const { application, secret } = await core.directory.applications.rotateSecret(audit, ref);
+        const { application, secret } = await core.directory.applications.rotateSecret(audit, ref, { force: options.force === true });
         if (options.json) return printJson(io, { application, secret });
         printSecret(io, application.name, secret);
       });

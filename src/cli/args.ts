@@ -21,6 +21,12 @@ export function collectChoice(choices: readonly string[]): (value: string, previ
   };
 }
 
+/**
+ * `--force` on the commands that change what the configuration file may declare: without it such a
+ * change is refused, naming the file to edit (the directory service's rule, WriteOptions.force).
+ */
+export const FORCE_HELP = 'change it even if the configuration file declares it (the next reload or start puts the declaration back)';
+
 /** The object without its undefined properties, so strict schemas see only what was given. */
 export function defined<T extends Record<string, unknown>>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;

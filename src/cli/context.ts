@@ -69,8 +69,8 @@ const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
  */
 export async function withCore<T>(io: CliIo, file: string, work: (ctx: CommandContext) => Promise<T>): Promise<T> {
   const config = await loadConfig(io, file);
-  const [{ createCore }, { createLogger }, { loadKeyring }, { registerSettingsChecks }] = await Promise.all([
-    import('../core.ts'), import('../log.ts'), import('../secrets/keyring.ts'), import('../front-ends.ts'),
+  const [{ createCore }, { createLogger }, { loadKeyring }, { registerSettingsChecks }, { declarationsOf }] = await Promise.all([
+    import('../core.ts'), import('../log.ts'), import('../secrets/keyring.ts'), import('../front-ends.ts'), import('../config/reconcile.ts'),
   ]);
   return withStore(io, config, async (store) => {
     const health = await store.health();
@@ -79,6 +79,8 @@ export async function withCore<T>(io: CliIo, file: string, work: (ctx: CommandCo
     const logger = createLogger(level, { write: (line: string) => io.stderr.write(line) });
     const core = createCore(config, store, loadKeyring(config.secrets), logger);
     registerSettingsChecks(core);
+    // What this file declares is the reconciler's: a command changing it is refused (naming the file) unless --force.
+    core.directory.declare(declarationsOf(config, file));
     return work({ io, config, store, core, audit: cliActor(io) });
   });
 }

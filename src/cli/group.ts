@@ -1,7 +1,7 @@
 /** `gatehouse group add|list|members`. */
 import type { Command } from 'commander';
 import type { MemberKind } from '../directory/model.ts';
-import { defined, integer, listAll } from './args.ts';
+import { defined, FORCE_HELP, integer, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { CliError, formatTable, printJson, type CliIo } from './io.ts';
 
@@ -10,6 +10,7 @@ interface MembersOptions {
   remove?: string;
   addGroup?: string;
   removeGroup?: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -52,8 +53,9 @@ export function registerGroupCommands(program: Command, io: CliIo): void {
     .option('--remove <user>', 'remove this user')
     .option('--add-group <group>', 'nest this group in it (its members become members)')
     .option('--remove-group <group>', 'un-nest this group')
+    .option('--force', `with --remove or --remove-group: ${FORCE_HELP}`)
     .option('--json', 'print the members as JSON')
-    .addHelpText('after', '\nOne change per run, so a run either happens completely or not at all.')
+    .addHelpText('after', '\nOne change per run, so a run either happens completely or not at all. A member added here is\nmanaged here, in a group the configuration file declares too; one the file declares is removed there.')
     .action(async (name: string, options: MembersOptions, command: Command) => {
       const changes: Array<{ op: 'add' | 'remove'; kind: MemberKind; ref: string }> = [];
       if (options.add !== undefined) changes.push({ op: 'add', kind: 'user', ref: options.add });
@@ -66,7 +68,7 @@ export function registerGroupCommands(program: Command, io: CliIo): void {
         const change = changes[0];
         if (change) {
           if (change.op === 'add') await core.directory.groups.addMember(audit, target.id, change.kind, change.ref);
-          else await core.directory.groups.removeMember(audit, target.id, change.kind, change.ref);
+          else await core.directory.groups.removeMember(audit, target.id, change.kind, change.ref, { force: options.force === true });
           io.stdout.write(`${change.kind} '${change.ref.trim().toLowerCase()}' ${change.op === 'add' ? 'added to' : 'removed from'} group '${target.name}'\n`);
           return;
         }

@@ -1,6 +1,6 @@
 /** `gatehouse network list|add|remove`: named sets of CIDRs that policies refer to (`network in office`). */
 import type { Command } from 'commander';
-import { collect, defined, listAll } from './args.ts';
+import { collect, defined, FORCE_HELP, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { formatTable, printJson, type CliIo } from './io.ts';
 
@@ -48,9 +48,10 @@ export function registerNetworkCommands(program: Command, io: CliIo): void {
     .command('remove')
     .description('Delete a network (refused while a policy refers to it)')
     .argument('<name>', 'network name or id')
-    .action(async (name: string, _options: unknown, command: Command) => {
+    .option('--force', FORCE_HELP)
+    .action(async (name: string, options: { force?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const gone = await core.directory.resources.delete(audit, 'networks', name);
+        const gone = await core.directory.resources.delete(audit, 'networks', name, { force: options.force === true });
         io.stdout.write(`removed network '${gone.name}' (${gone.id})\n`);
       });
     });

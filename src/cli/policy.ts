@@ -6,10 +6,9 @@ import { readFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import type { z } from 'zod';
 import type { AccessExplanation } from '../admin/explain.ts';
-import type { Core } from '../core.ts';
 import type { Policy, PolicyConditions, PolicyInput, Protocol } from '../directory/model.ts';
 import { PROTOCOLS } from '../directory/names.ts';
-import { collectChoice, defined, listAll } from './args.ts';
+import { collectChoice, defined, FORCE_HELP, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { CliError, formatTable, printJson, readStdin, type CliIo } from './io.ts';
 
@@ -93,12 +92,13 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
 
   policy
     .command('remove')
-    .description('Delete a policy (not one declared in the configuration file: remove it there)')
+    .description('Delete a policy (one declared in the configuration file is removed there)')
     .argument('<name>', 'policy name or id')
-    .action(async (name: string, _options: unknown, command: Command) => {
+    .option('--force', FORCE_HELP)
+    .action(async (name: string, options: { force?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const found = await apiManagedPolicy(core, name, 'remove');
-        const gone = await core.directory.resources.delete(audit, 'policies', found.id, { expectVersion: found.version });
+        const found = await core.directory.resources.find('policies', name);
+        const gone = await core.directory.resources.delete(audit, 'policies', found.id, { expectVersion: found.version, force: options.force === true });
         io.stdout.write(`removed policy '${gone.name}' (${gone.id})\n`);
       });
     });
@@ -109,14 +109,15 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       .command(verb)
       .description(enabled ? 'Enable a policy: it is evaluated again' : 'Disable a policy: it is kept but no longer evaluated')
       .argument('<name>', 'policy name or id')
-      .action(async (name: string, _options: unknown, command: Command) => {
+      .option('--force', FORCE_HELP)
+      .action(async (name: string, options: { force?: boolean }, command: Command) => {
         await withCore(io, configFileOf(command), async ({ core, audit }) => {
-          const found = await apiManagedPolicy(core, name, verb);
+          const found = await core.directory.resources.find('policies', name);
           if (found.enabled === enabled) {
             io.stdout.write(`policy '${found.name}' is already ${verb}d\n`);
             return;
           }
-          const updated = await core.directory.resources.update(audit, 'policies', found.id, { enabled }, { expectVersion: found.version });
+          const updated = await core.directory.resources.update(audit, 'policies', found.id, { enabled }, { expectVersion: found.version, force: options.force === true });
           io.stdout.write(`${verb}d policy '${updated.name}' (${updated.id})\n`);
         });
       });
@@ -207,16 +208,6 @@ function refuse(io: CliIo, problems: string[]): never {
 /** `users.groups[0]`, as main prints the paths of other commands' input errors. */
 function formatPath(path: readonly PropertyKey[]): string {
   return path.map((segment, i) => (typeof segment === 'number' ? `[${segment}]` : `${i === 0 ? '' : '.'}${String(segment)}`)).join('');
-}
-
-/**
- * The policy, unless the configuration file declares it: the reconciler would undo a change made
- * here at the next start or reload, so the change belongs in the file.
- */
-async function apiManagedPolicy(core: Core, ref: string, verb: 'remove' | 'enable' | 'disable'): Promise<Policy> {
-  const found = await core.directory.resources.find('policies', ref);
-  if (found.managedBy === 'config') throw new CliError(`policy '${found.name}' is managed by the configuration file: ${verb} it there`);
-  return found;
 }
 
 /** The policy's fields in the order of the schema (`fields`, PolicyInput's), then its bookkeeping. */

@@ -1,6 +1,6 @@
 /** `gatehouse user add|list|passwd|suspend|activate|mfa`. */
 import { Option, type Command } from 'commander';
-import { collect, defined, integer, listAll } from './args.ts';
+import { collect, defined, FORCE_HELP, integer, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { CliError, formatTable, printJson, readNewPassword, readPasswordFromStdin, type CliIo } from './io.ts';
 import { registerUserMfaCommand } from './mfa.ts';
@@ -80,11 +80,12 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .description('Set a user\'s password: prompted twice on a terminal, else read from standard input')
     .argument('<username>', 'username or id')
     .option('--password-stdin', 'read the password from standard input even on a terminal')
-    .action(async (username: string, options: { passwordStdin?: boolean }, command: Command) => {
+    .option('--force', FORCE_HELP)
+    .action(async (username: string, options: { passwordStdin?: boolean; force?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
         const found = await core.directory.users.find(username); // before asking for a password
         const password = await readNewPassword(io, options.passwordStdin === true);
-        await core.directory.users.setPassword(audit, found.id, password);
+        await core.directory.users.setPassword(audit, found.id, password, { force: options.force === true });
         io.stdout.write(`password of user '${found.username}' set\n`);
       });
     });
@@ -93,9 +94,10 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .command('suspend')
     .description('Suspend a user: every front-end refuses them, and their sessions and tokens are revoked')
     .argument('<username>', 'username or id')
-    .action(async (username: string, _options: unknown, command: Command) => {
+    .option('--force', FORCE_HELP)
+    .action(async (username: string, options: { force?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const suspended = await core.directory.users.suspend(audit, username);
+        const suspended = await core.directory.users.suspend(audit, username, { force: options.force === true });
         io.stdout.write(`user '${suspended.username}' suspended\n`);
       });
     });
@@ -104,9 +106,10 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     .command('activate')
     .description('Reactivate a suspended user')
     .argument('<username>', 'username or id')
-    .action(async (username: string, _options: unknown, command: Command) => {
+    .option('--force', FORCE_HELP)
+    .action(async (username: string, options: { force?: boolean }, command: Command) => {
       await withCore(io, configFileOf(command), async ({ core, audit }) => {
-        const activated = await core.directory.users.activate(audit, username);
+        const activated = await core.directory.users.activate(audit, username, { force: options.force === true });
         io.stdout.write(`user '${activated.username}' active\n`);
       });
     });

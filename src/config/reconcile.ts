@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import type { AuditContext } from '../audit/audit.ts';
 import type { Core } from '../core.ts';
-import { type DirectoryService, type ResourceKind, applyPatch, changedFields } from '../directory/service.ts';
+import { type Declarations, type DirectoryService, type ResourceKind, applyPatch, changedFields } from '../directory/service.ts';
 import { hashSecret } from '../secrets/digest.ts';
 import type { DirectoryStore, Store, StoredRadiusClient } from '../store/types.ts';
 import type { Group, ManagedBy, User } from '../directory/model.ts';
@@ -55,6 +55,12 @@ export class ReconcileError extends Error {
 /** Fingerprint of a declared password hash, so an imported hash is not re-imported after a rehash. */
 const fingerprint = (hash: string) => createHash('sha256').update(hash).digest('hex');
 
+/**
+ * How every write of a run says it is the reconciler's: the directory refuses changes of declared
+ * objects from anyone else (unforced), and marks what a run creates as managed by the config.
+ */
+const AS_CONFIG = { managedBy: 'config' } as const;
+
 interface Named {
   id: string;
   name: string;
@@ -75,10 +81,10 @@ export async function reconcile(core: Core, storage: Store, config: CoreConfig, 
     const { memberOf: _m, ...fields } = group;
     const current = await store.groups.findByName(group.name);
     if (!current) {
-      await service.groups.create(ctx, fields, { managedBy: 'config' });
+      await service.groups.create(ctx, fields, AS_CONFIG);
       tally.count('groups', 'created');
     } else if (changedFields(comparable(current), { ...comparable(current), ...fields }).length) {
-      await service.groups.update(ctx, current.id, nullify(current, fields));
+      await service.groups.update(ctx, current.id, nullify(current, fields), AS_CONFIG);
       tally.count('groups', 'updated');
     }
   }
@@ -94,13 +100,13 @@ export async function reconcile(core: Core, storage: Store, config: CoreConfig, 
   await prune(service, store, ctx, 'applications', declared.applications, tally);
   for (const user of await store.users.all({ managedBy: 'config' })) {
     if (!declared.users.some((u) => u.username === user.username)) {
-      await service.users.delete(ctx, user.id);
+      await service.users.delete(ctx, user.id, AS_CONFIG);
       tally.count('users', 'deleted');
     }
   }
   for (const group of await store.groups.all({ managedBy: 'config' })) {
     if (!declared.groups.some((g) => g.name === group.name)) {
-      await service.groups.delete(ctx, group.id);
+      await service.groups.delete(ctx, group.id, AS_CONFIG);
       tally.count('groups', 'deleted');
     }
   }
@@ -110,6 +116,20 @@ export async function reconcile(core: Core, storage: Store, config: CoreConfig, 
   await service.change(ctx, async (_tx, emit) => emit({ type: 'config.reconciled', outcome: 'success', details: { file: source, ...summary } }));
   core.logger.info({ file: source, ...summary, kinds: tally.kinds }, `configuration reconciled: ${tally.describe()}`);
   return summary;
+}
+
+/**
+ * What a run puts back, for the directory to refuse changes it would undo (DirectoryService.declare):
+ * the declared users whose password the file sets, the declared applications whose secret it sets
+ * (the others keep what was set through the API), and the file to name.
+ */
+export function declarationsOf(config: Pick<CoreConfig, 'directory'>, file: string | undefined): Declarations {
+  const d = config.directory;
+  return {
+    ...(file !== undefined ? { file } : {}),
+    passwords: new Set(d.users.filter((u) => u.password !== undefined || u.passwordHash !== undefined).map((u) => u.username)),
+    secrets: new Set(d.applications.filter((a) => a.secret !== undefined).map((a) => a.name)),
+  };
 }
 
 /**
@@ -150,27 +170,27 @@ async function reconcileUser(service: DirectoryService, store: DirectoryStore, c
   const { password, passwordHash, groups: _g, status, ...fields } = declared;
   let user = await store.users.findByName(declared.username);
   if (!user) {
-    user = await service.users.create(ctx, { ...fields, status, ...(password !== undefined ? { password } : {}), ...(passwordHash ? { passwordHash, passwordSource: fingerprint(passwordHash) } : {}) }, { managedBy: 'config' });
+    user = await service.users.create(ctx, { ...fields, status, ...(password !== undefined ? { password } : {}), ...(passwordHash ? { passwordHash, passwordSource: fingerprint(passwordHash) } : {}) }, AS_CONFIG);
     tally.count('users', 'created');
     return;
   }
   let changed = false;
   const { status: _s, ...current } = comparable(user);
   if (changedFields(current, { ...current, ...fields }).length || droppedFields(current, fields).length) {
-    user = await service.users.update(ctx, user.id, nullify(current, fields));
+    user = await service.users.update(ctx, user.id, nullify(current, fields), AS_CONFIG);
     changed = true;
   }
   // Status goes through suspend/activate so a suspension revokes sessions like any other.
   if (status !== user.status) {
-    user = status === 'suspended' ? await service.users.suspend(ctx, user.id) : await service.users.activate(ctx, user.id);
+    user = status === 'suspended' ? await service.users.suspend(ctx, user.id, AS_CONFIG) : await service.users.activate(ctx, user.id, AS_CONFIG);
     changed = true;
   }
   const record = await store.passwords.get(user.id);
   if (password !== undefined && !(record && (await service.users.isCurrentPassword(user.id, password)))) {
-    await service.users.setPassword(ctx, user.id, password);
+    await service.users.setPassword(ctx, user.id, password, AS_CONFIG);
     changed = true;
   } else if (passwordHash !== undefined && record?.source !== fingerprint(passwordHash)) {
-    await service.users.importPasswordHash(ctx, user.id, passwordHash, fingerprint(passwordHash));
+    await service.users.importPasswordHash(ctx, user.id, passwordHash, fingerprint(passwordHash), AS_CONFIG);
     changed = true;
   }
   if (changed) tally.count('users', 'updated');
@@ -191,13 +211,13 @@ async function reconcileMemberships(service: DirectoryService, store: DirectoryS
   }
   for (const [key, m] of want) {
     if (have.has(key)) continue;
-    await service.groups.addMember(ctx, m.group, m.kind, m.member, 'config');
+    await service.groups.addMember(ctx, m.group, m.kind, m.member, AS_CONFIG);
     tally.count('memberships', 'added');
   }
   for (const [key, managedBy] of have) {
     if (managedBy !== 'config' || want.has(key)) continue;
     const [group, kind, member] = key.split('/') as [string, 'user' | 'group', string];
-    await service.groups.removeMember(ctx, group, kind, member);
+    await service.groups.removeMember(ctx, group, kind, member, AS_CONFIG);
     tally.count('memberships', 'removed');
   }
 }
@@ -212,7 +232,7 @@ async function reconcileKind<K extends ResourceKind>(service: DirectoryService, 
   for (const fields of declared) {
     const current = (await store[kind].findByName(fields.name)) as unknown as (Named & Record<string, unknown>) | undefined;
     if (!current) {
-      await service.resources.create(ctx, kind, fields as never, { managedBy: 'config' });
+      await service.resources.create(ctx, kind, fields as never, AS_CONFIG);
       tally.count(kind, 'created');
       continue;
     }
@@ -225,7 +245,7 @@ async function reconcileKind<K extends ResourceKind>(service: DirectoryService, 
       : false);
     const differs = changedFields(comparable(current), { ...comparable(current), ...plain }).length > 0 || droppedFields(current, plain).length > 0;
     if (differs || secretChanged) {
-      await service.resources.update(ctx, kind, current.id, nullify(current, secretChanged ? fields : plain) as never);
+      await service.resources.update(ctx, kind, current.id, nullify(current, secretChanged ? fields : plain) as never, AS_CONFIG);
       tally.count(kind, 'updated');
     }
   }
@@ -234,7 +254,7 @@ async function reconcileKind<K extends ResourceKind>(service: DirectoryService, 
 async function prune(service: DirectoryService, store: DirectoryStore, ctx: AuditContext, kind: ResourceKind, declared: Array<{ name: string }>, tally: Tally): Promise<void> {
   for (const current of (await store[kind].all({ managedBy: 'config' })) as unknown as Named[]) {
     if (declared.some((d) => d.name === current.name)) continue;
-    await service.resources.delete(ctx, kind, current.id);
+    await service.resources.delete(ctx, kind, current.id, AS_CONFIG);
     tally.count(kind, 'deleted');
   }
 }

@@ -179,7 +179,7 @@ const Directory = z.strictObject({
   networks: z.array(NetworkInput).default([]).describe('Named networks (CIDR sets) for conditional-access policies'),
   radiusClients: z.array(RadiusClientInput).default([]).describe('RADIUS clients (VPN gateways, WiFi controllers) with their shared secrets'),
   policies: z.array(PolicyInput).default([]).describe('Conditional-access policies: scope, conditions and action'),
-}).describe('Objects declared here are reconciled into the store at start and on SIGHUP; objects made through the API are never touched');
+}).describe('Objects declared here are reconciled into the store at start and on SIGHUP; objects made through the API are never touched. A change of a declared object through the admin API or the CLI is refused (naming this file) unless forced, and a forced one lasts until the next reload or start');
 
 /** The sections the core owns; each front-end adds its own (src/frontend.ts, composed by composeConfigSchema). */
 export const CORE_SECTIONS = {

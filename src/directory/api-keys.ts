@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { AuditContext } from '../audit/audit.ts';
 import { hashSecret } from '../secrets/digest.ts';
 import type { ListQuery, Page, StoredApiKey } from '../store/types.ts';
-import { DirectoryPart, findByRef } from './common.ts';
+import { DirectoryPart, findByRef, whenForced, type WriteOptions } from './common.ts';
 import type { ApiKey, ApiKeyInput, ApiScope, ManagedBy } from './model.ts';
 
 const API_KEY_PREFIX = 'ghk_';
@@ -36,11 +36,16 @@ export class ApiKeys extends DirectoryPart {
     return { apiKey: withoutHash(apiKey), secret: token };
   }
 
-  async revoke(ctx: AuditContext, ref: string): Promise<ApiKey> {
+  /**
+   * A key the environment keeps (GATEHOUSE_ADMIN_KEY, managed by 'config') comes back at the next
+   * start: revoking it needs WriteOptions.force. @throws ManagedByConfigError
+   */
+  async revoke(ctx: AuditContext, ref: string, options: WriteOptions = {}): Promise<ApiKey> {
     const key = await findByRef(this.dir.apiKeys, ref, 'API key');
+    const forced = this.declared.check(ctx, key.managedBy, `API key '${key.name}'`, 'revoke', options, 'environment');
     return this.change(ctx, async (tx, emit) => {
       const gone = await tx.apiKeys.delete(key.id);
-      await emit({ type: 'apikey.revoked', outcome: 'success', target: { type: 'apikey', id: gone.id, name: gone.name } });
+      await emit({ type: 'apikey.revoked', outcome: 'success', target: { type: 'apikey', id: gone.id, name: gone.name }, ...whenForced(forced) });
       return withoutHash(gone);
     });
   }

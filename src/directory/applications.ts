@@ -6,9 +6,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuditContext } from '../audit/audit.ts';
 import { hashSecret } from '../secrets/digest.ts';
-import { DirectoryPart, findByRef, stripBookkeeping } from './common.ts';
+import { DirectoryPart, findByRef, stripBookkeeping, whenForced, type WriteOptions } from './common.ts';
 import type { Application } from './model.ts';
-import { resourceTarget, withoutSecretHash } from './resources.ts';
+import { named, resourceTarget, withoutSecretHash } from './resources.ts';
 
 export class Applications extends DirectoryPart {
   /** The application with this name (or OIDC client id), without its secret's hash. */
@@ -37,14 +37,17 @@ export class Applications extends DirectoryPart {
 
   /**
    * Rotates an application's secret (OIDC client secret, LDAP service-account password): a new
-   * random one, returned this once; only its SHA-256 is stored and the old one stops working.
+   * random one, returned this once; only its SHA-256 is stored and the old one stops working. The
+   * secret a declaration sets is the reconciler's (WriteOptions.force overrides); a declared
+   * application without one keeps the secret made here. @throws ManagedByConfigError
    */
-  async rotateSecret(ctx: AuditContext, ref: string): Promise<{ application: Application; secret: string }> {
+  async rotateSecret(ctx: AuditContext, ref: string, options: WriteOptions = {}): Promise<{ application: Application; secret: string }> {
     const current = await findByRef(this.dir.applications, ref, 'application');
+    const forced = this.declared.declaresSecret(current.name) ? this.declared.check(ctx, current.managedBy, `the secret of ${named('applications', current)}`, 'replace', options) : false;
     const secret = randomBytes(32).toString('base64url');
     const application = await this.change(ctx, async (tx, emit) => {
       const updated = await tx.applications.update(current.id, (cur) => ({ ...stripBookkeeping(cur), secretHash: hashSecret(secret) }));
-      await emit({ type: 'application.secret_rotated', outcome: 'success', target: resourceTarget('applications', updated) });
+      await emit({ type: 'application.secret_rotated', outcome: 'success', target: resourceTarget('applications', updated), ...whenForced(forced) });
       return withoutSecretHash(updated);
     });
     return { application, secret };

@@ -6,7 +6,7 @@
  */
 import type { Auditor, AuditContext, EventDraft } from '../audit/audit.ts';
 import type { PasswordHasher, PasswordPolicy } from '../credentials/password.ts';
-import { NotFoundError } from '../errors.ts';
+import { ManagedByConfigError, NotFoundError } from '../errors.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import type { Collection, DirectoryStore, Fields, Store } from '../store/types.ts';
 import type { ManagedBy } from './model.ts';
@@ -23,9 +23,96 @@ export class ValidationError extends Error {
 }
 
 export interface WriteOptions {
+  /** Fail with ConflictError('stale') unless the stored version is this one (HTTP If-Match). */
   expectVersion?: number;
+  /**
+   * On a create, who manages the new object. On a change, who makes it: 'config' is the reconciler
+   * applying the configuration file, the one writer that changes what the file declares unforced.
+   */
   managedBy?: ManagedBy;
+  /**
+   * Change what the configuration file declares all the same (the admin API's `?force=true`, the
+   * CLI's `--force`): the change lasts until the next reload or start, when the reconciler puts the
+   * declaration back.
+   */
+  force?: boolean;
 }
+
+/**
+ * What the configuration file declares, as far as the directory needs it to refuse the changes the
+ * reconciler would undo (config/reconcile.ts works it out; the server and the CLI hand it over).
+ */
+export interface Declarations {
+  /** The file, named in refusals; absent for a configuration given inline ("the configuration file"). */
+  file?: string;
+  /**
+   * Declared users whose declaration sets `password` or `passwordHash`: the reconciler puts that
+   * password back. The other declared users keep a password set through the API or by themselves.
+   */
+  passwords: ReadonlySet<string>;
+  /** Declared applications whose declaration sets `secret`; the others keep a secret set through the API. */
+  secrets: ReadonlySet<string>;
+}
+
+/** A change the guard let through: whether it overrides the configuration file (its audit event says `forced`). */
+export type Forced = boolean;
+
+/**
+ * The rule every writer (admin API, CLI, front-ends) meets in the directory service: an object, a
+ * membership, a password or a secret the configuration file declares (managedBy 'config') is changed
+ * by the reconciler only, unless the change is forced. Otherwise the reconciler would silently undo
+ * the change at the next reload or start; refused, the caller learns where to make it instead.
+ */
+export class DeclaredObjects {
+  private declarations: Declarations | undefined;
+
+  /** What the configuration in force declares (at start, after each reload, for each CLI run). */
+  set(declarations: Declarations): void {
+    this.declarations = declarations;
+  }
+
+  /** Whether the file sets this declared user's password. Not told what the file declares: assume it does. */
+  declaresPassword(username: string): boolean {
+    return this.declarations?.passwords.has(username) ?? true;
+  }
+
+  /** Whether the file sets this declared application's secret (as declaresPassword). */
+  declaresSecret(name: string): boolean {
+    return this.declarations?.secrets.has(name) ?? true;
+  }
+
+  /**
+   * Lets a change of something managed by `managedBy` through, or refuses it. `what` names it
+   * ("user 'alice'"), `verb` what the caller was doing to it ("delete"); `source` 'environment' is
+   * the API key GATEHOUSE_ADMIN_KEY keeps.
+   * @returns whether the change overrides the configuration (forced)
+   * @throws ManagedByConfigError
+   */
+  check(ctx: AuditContext, managedBy: ManagedBy, what: string, verb: string, options: WriteOptions, source: 'file' | 'environment' = 'file'): Forced {
+    if (managedBy !== 'config' || options.managedBy === 'config') return false;
+    if (options.force) return true;
+    const retry = forceHint(ctx);
+    if (source === 'environment') {
+      throw new ManagedByConfigError(what, ENV_KEY, `${what} is set by ${ENV_KEY}: change the variable (and restart), or ${retry} to ${verb} it here until the next start puts it back`);
+    }
+    const file = this.declarations?.file ?? 'the configuration file';
+    throw new ManagedByConfigError(what, file, `${what} is declared in ${file}: edit it there (and reload), or ${retry} to ${verb} it here until the next reload or start puts the declaration back`);
+  }
+}
+
+const ENV_KEY = 'GATEHOUSE_ADMIN_KEY';
+
+/** How the caller forces a change, in the words of the interface it came through. */
+function forceHint(ctx: AuditContext): string {
+  if (ctx.actor.type === 'cli') return 'repeat with --force';
+  if (ctx.protocol === 'admin') return 'repeat with ?force=true';
+  return 'force the change';
+}
+
+/** The audit details of a forced change, to spread into an event's details… */
+export const forcedDetail = (forced: Forced): { forced?: true } => (forced ? { forced: true } : {});
+/** …or into an event that has no details otherwise. */
+export const whenForced = (forced: Forced): { details?: { forced: true } } => (forced ? { details: { forced: true } } : {});
 
 export interface DirectoryDeps {
   store: Store;
@@ -40,11 +127,21 @@ export interface DirectoryDeps {
   endSessions?: (ctx: AuditContext, userId: string, reason: 'suspended' | 'deleted') => Promise<unknown>;
 }
 
+/** What each part is given: the service's dependencies and the one guard of declared objects they share. */
+export interface PartDeps extends DirectoryDeps {
+  declared: DeclaredObjects;
+}
+
 /** The base of every part: its dependencies, the audited change and lookups. */
 export abstract class DirectoryPart {
-  protected readonly deps: DirectoryDeps;
-  constructor(deps: DirectoryDeps) {
+  protected readonly deps: PartDeps;
+  constructor(deps: PartDeps) {
     this.deps = deps;
+  }
+
+  /** The guard of what the configuration file declares (see DeclaredObjects). */
+  protected get declared(): DeclaredObjects {
+    return this.deps.declared;
   }
 
   protected get dir(): DirectoryStore {

@@ -8,9 +8,9 @@ import type { z } from 'zod';
 import type { AuditContext } from '../audit/audit.ts';
 import { hashSecret } from '../secrets/digest.ts';
 import type { Collection, Fields, ListQuery, Page, StoredApplication, StoredRadiusClient } from '../store/types.ts';
-import { applyPatch, changedFields, DirectoryPart, findByRef, stripBookkeeping, ValidationError, type WriteOptions } from './common.ts';
+import { applyPatch, changedFields, DirectoryPart, findByRef, forcedDetail, stripBookkeeping, ValidationError, whenForced, type Forced, type WriteOptions } from './common.ts';
 import type {
-  Application, ApplicationInput, ApplicationPatch, Device, DeviceInput, DevicePatch, Network, NetworkInput, NetworkPatch, Policy, PolicyInput, PolicyPatch,
+  Application, ApplicationInput, ApplicationPatch, Device, DeviceInput, DevicePatch, ManagedBy, Network, NetworkInput, NetworkPatch, Policy, PolicyInput, PolicyPatch,
   RadiusClient, RadiusClientInput, RadiusClientPatch,
 } from './model.ts';
 import { assertPolicyReferences, assertUnreferenced } from './references.ts';
@@ -59,12 +59,14 @@ export function withoutSecretHash(app: StoredApplication): Application {
 }
 
 export const resourceTarget = (kind: ResourceKind, r: { id: string; name: string }) => ({ type: KIND_INFO[kind].event, id: r.id, name: r.name });
+/** "application 'wiki'", as refusals name an object. */
+export const named = (kind: ResourceKind, r: { name: string }) => `${KIND_INFO[kind].label} '${r.name}'`;
 
 function referenceKind(kind: ResourceKind): 'network' | 'app' | 'radius' {
   return kind === 'networks' ? 'network' : kind === 'applications' ? 'app' : 'radius';
 }
 
-type Named = { id: string; name: string };
+type Named = { id: string; name: string; managedBy: ManagedBy };
 
 export class Resources extends DirectoryPart {
   private readonly settingsChecks: SettingsCheck[] = [];
@@ -107,9 +109,11 @@ export class Resources extends DirectoryPart {
     });
   }
 
+  /** A declared object is the reconciler's to change (WriteOptions.force overrides). @throws ManagedByConfigError */
   async update<K extends ResourceKind>(ctx: AuditContext, kind: K, ref: string, patch: ResourceKinds[K]['patch'], options: WriteOptions = {}): Promise<ResourceKinds[K]['entity']> {
     const current = (await this.stored(kind, ref)) as Named;
     const patchFields = this.toStored(kind, patch as Record<string, unknown>);
+    const forced = this.guardUpdate(ctx, kind, current, patchFields, options);
     return this.change(ctx, async (tx, emit) => {
       const renamed = typeof patchFields.name === 'string' && patchFields.name !== current.name;
       if (renamed && kind !== 'devices' && kind !== 'policies') await assertUnreferenced(tx, referenceKind(kind), current.name, 'renamed');
@@ -126,19 +130,36 @@ export class Resources extends DirectoryPart {
       );
       const changed = changedFields(current, updated);
       if ((patchFields.secretEncrypted !== undefined || patchFields.secretHash !== undefined) && !changed.includes('secret')) changed.push('secret');
-      if (changed.length) await emit({ type: `${KIND_INFO[kind].event}.updated`, outcome: 'success', target: resourceTarget(kind, updated), details: { changed } });
+      if (changed.length) await emit({ type: `${KIND_INFO[kind].event}.updated`, outcome: 'success', target: resourceTarget(kind, updated), details: { changed, ...forcedDetail(forced) } });
       return this.shown(kind, updated) as ResourceKinds[K]['entity'];
     });
   }
 
+  /** @throws ManagedByConfigError for a declared object (WriteOptions.force overrides) */
   async delete<K extends ResourceKind>(ctx: AuditContext, kind: K, ref: string, options: WriteOptions = {}): Promise<ResourceKinds[K]['entity']> {
     const current = (await this.stored(kind, ref)) as Named;
+    const forced = this.declared.check(ctx, current.managedBy, named(kind, current), 'delete', options);
     return this.change(ctx, async (tx, emit) => {
       if (kind !== 'devices' && kind !== 'policies') await assertUnreferenced(tx, referenceKind(kind), current.name, 'deleted');
       const gone = await (tx[kind] as unknown as Collection<Named>).delete(current.id, options);
-      await emit({ type: `${KIND_INFO[kind].event}.deleted`, outcome: 'success', target: resourceTarget(kind, gone) });
+      await emit({ type: `${KIND_INFO[kind].event}.deleted`, outcome: 'success', target: resourceTarget(kind, gone), ...whenForced(forced) });
       return this.shown(kind, gone) as ResourceKinds[K]['entity'];
     });
+  }
+
+  /**
+   * The guard for a patch of a declared object: any field it changes is the file's, and so is the
+   * secret of a RADIUS client (always declared) and of an application whose declaration sets one
+   * (the reconciler leaves an application's other secrets alone).
+   */
+  private guardUpdate(ctx: AuditContext, kind: ResourceKind, current: Named, patchFields: Record<string, unknown>, options: WriteOptions): Forced {
+    if (current.managedBy !== 'config') return false;
+    if (changedFields(current, applyPatch(current, patchFields)).length) return this.declared.check(ctx, current.managedBy, named(kind, current), 'change', options);
+    const secret = patchFields.secretEncrypted !== undefined || patchFields.secretHash !== undefined;
+    if (secret && (kind !== 'applications' || this.declared.declaresSecret(current.name))) {
+      return this.declared.check(ctx, current.managedBy, `the secret of ${named(kind, current)}`, 'change', options);
+    }
+    return false;
   }
 
   private collection(kind: ResourceKind): Collection<Named> {

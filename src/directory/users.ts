@@ -6,7 +6,7 @@ import type { AuditContext } from '../audit/audit.ts';
 import { checkPasswordPolicy, passwordContextWords, validatePasswordInput, type PasswordProblem } from '../credentials/password.ts';
 import { NotFoundError } from '../errors.ts';
 import type { ListQuery, Page } from '../store/types.ts';
-import { applyPatch, changedFields, DirectoryPart, findByRef, groupTarget, stripBookkeeping, userTarget, ValidationError, type WriteOptions } from './common.ts';
+import { applyPatch, changedFields, DirectoryPart, findByRef, forcedDetail, groupTarget, stripBookkeeping, userTarget, ValidationError, whenForced, type Forced, type WriteOptions } from './common.ts';
 import type { Group, User, UserInput, UserPatch } from './model.ts';
 import type { z } from 'zod';
 
@@ -15,6 +15,7 @@ export type LoginAttribute = 'uid' | 'mail';
 
 type NewUser = z.output<typeof UserInput> & { passwordHash?: string | undefined; passwordSource?: string };
 type Person = { username?: string; email?: string | undefined; displayName?: string | undefined };
+const named = (user: { username: string }) => `user '${user.username}'`;
 
 export class Users extends DirectoryPart {
   // -------------------------------------------------------------------------------------------
@@ -109,30 +110,39 @@ export class Users extends DirectoryPart {
     });
   }
 
+  /** A declared user is the reconciler's to change (WriteOptions.force overrides). @throws ManagedByConfigError */
   async update(ctx: AuditContext, ref: string, patch: UserPatch, options: WriteOptions = {}): Promise<User> {
     const user = await this.find(ref);
+    // A patch that changes nothing undoes nothing: let it through.
+    const forced = changedFields(user, applyPatch(user, patch)).length ? this.declared.check(ctx, user.managedBy, named(user), 'change', options) : false;
     return this.change(ctx, async (tx, emit) => {
       const updated = await tx.users.update(user.id, (current) => applyPatch(stripBookkeeping(current), patch), options);
       const changed = changedFields(user, updated);
-      if (changed.length) await emit({ type: 'user.updated', outcome: 'success', target: userTarget(updated), details: { changed } });
+      if (changed.length) await emit({ type: 'user.updated', outcome: 'success', target: userTarget(updated), details: { changed, ...forcedDetail(forced) } });
       return updated;
     });
   }
 
   async delete(ctx: AuditContext, ref: string, options: WriteOptions = {}): Promise<User> {
     const user = await this.find(ref);
+    const forced = this.declared.check(ctx, user.managedBy, named(user), 'delete', options);
     const deleted = await this.change(ctx, async (tx, emit) => {
       const gone = await tx.users.delete(user.id, options);
-      await emit({ type: 'user.deleted', outcome: 'success', target: userTarget(gone) });
+      await emit({ type: 'user.deleted', outcome: 'success', target: userTarget(gone), ...whenForced(forced) });
       return gone;
     });
     await this.revokeAll(ctx, user.id, 'deleted');
     return deleted;
   }
 
-  /** Sets a password chosen by an administrator, declared in config, or by the person (policy and history apply). */
-  async setPassword(ctx: AuditContext, ref: string, password: string): Promise<void> {
+  /**
+   * Sets a password chosen by an administrator, declared in config, or by the person (policy and
+   * history apply). The password of a declared user whose declaration sets one is the
+   * reconciler's, the person's own change included. @throws ManagedByConfigError
+   */
+  async setPassword(ctx: AuditContext, ref: string, password: string, options: WriteOptions = {}): Promise<void> {
     const user = await this.find(ref);
+    const forced = this.guardPassword(ctx, user, options);
     const record = await this.dir.passwords.get(user.id);
     const history = this.deps.passwordPolicy.history;
     const previous = record ? [record.hash, ...record.history].slice(0, Math.max(1, history)) : [];
@@ -140,25 +150,28 @@ export class Users extends DirectoryPart {
     await this.change(ctx, async (tx, emit) => {
       await tx.passwords.set(user.id, hash, history);
       await tx.users.update(user.id, (current) => ({ ...stripBookkeeping(current), passwordChangedAt: new Date().toISOString() }));
-      await emit({ type: 'user.password.set', outcome: 'success', target: userTarget(user) });
+      await emit({ type: 'user.password.set', outcome: 'success', target: userTarget(user), ...whenForced(forced) });
     });
   }
 
-  /** Imports an existing hash as is (config `passwordHash`, migrations from other directories). */
-  async importPasswordHash(ctx: AuditContext, ref: string, hash: string, source?: string): Promise<void> {
+  /** Imports an existing hash as is (config `passwordHash`, migrations from other directories). @throws ManagedByConfigError */
+  async importPasswordHash(ctx: AuditContext, ref: string, hash: string, source?: string, options: WriteOptions = {}): Promise<void> {
     const user = await this.find(ref);
+    const forced = this.guardPassword(ctx, user, options);
     await this.change(ctx, async (tx, emit) => {
       await tx.passwords.set(user.id, hash, this.deps.passwordPolicy.history, source);
       await tx.users.update(user.id, (current) => ({ ...stripBookkeeping(current), passwordChangedAt: new Date().toISOString() }));
-      await emit({ type: 'user.password.set', outcome: 'success', target: userTarget(user), details: { imported: true } });
+      await emit({ type: 'user.password.set', outcome: 'success', target: userTarget(user), details: { imported: true, ...forcedDetail(forced) } });
     });
   }
 
-  async suspend(ctx: AuditContext, ref: string): Promise<User> {
+  /** @throws ManagedByConfigError for a declared user (WriteOptions.force overrides) */
+  async suspend(ctx: AuditContext, ref: string, options: WriteOptions = {}): Promise<User> {
     const user = await this.find(ref);
+    const forced = this.declared.check(ctx, user.managedBy, named(user), 'suspend', options);
     const updated = await this.change(ctx, async (tx, emit) => {
       const suspended = await tx.users.update(user.id, (current) => ({ ...stripBookkeeping(current), status: 'suspended' }));
-      await emit({ type: 'user.suspended', outcome: 'success', target: userTarget(suspended) });
+      await emit({ type: 'user.suspended', outcome: 'success', target: userTarget(suspended), ...whenForced(forced) });
       return suspended;
     });
     // Sessions and tokens live in the TTL store: revoked once the suspension is committed, so no
@@ -167,11 +180,13 @@ export class Users extends DirectoryPart {
     return updated;
   }
 
-  async activate(ctx: AuditContext, ref: string): Promise<User> {
+  /** @throws ManagedByConfigError for a declared user (WriteOptions.force overrides) */
+  async activate(ctx: AuditContext, ref: string, options: WriteOptions = {}): Promise<User> {
     const user = await this.find(ref);
+    const forced = this.declared.check(ctx, user.managedBy, named(user), 'activate', options);
     return this.change(ctx, async (tx, emit) => {
       const updated = await tx.users.update(user.id, (current) => ({ ...stripBookkeeping(current), status: 'active' }));
-      await emit({ type: 'user.activated', outcome: 'success', target: userTarget(updated) });
+      await emit({ type: 'user.activated', outcome: 'success', target: userTarget(updated), ...whenForced(forced) });
       return updated;
     });
   }
@@ -185,6 +200,12 @@ export class Users extends DirectoryPart {
       this.deps.auditor.warn('ending the sessions of a suspended or deleted user failed', err);
     }
     await this.deps.store.ttl.deleteTagged({ subject: userId });
+  }
+
+  /** The guard for a password: only a declared user's whose declaration sets one is the file's. */
+  private guardPassword(ctx: AuditContext, user: User, options: WriteOptions): Forced {
+    if (user.managedBy !== 'config' || !this.declared.declaresPassword(user.username)) return false;
+    return this.declared.check(ctx, user.managedBy, `the password of ${named(user)}`, 'change', options);
   }
 
   private async hashNewPassword(password: string, user: Person, previous: string[]): Promise<string> {

@@ -1,12 +1,12 @@
 /**
  * Errors as RFC 9457 problem details (`application/problem+json`), mapped in one place from the
- * core's typed errors: 400 invalid input, 401/403, 404, 409 duplicate or conflict, 412 stale ETag,
- * 413 too large, 429 throttled, 503 store unavailable.
+ * core's typed errors: 400 invalid input, 401/403, 404, 409 duplicate, conflict or declared in the
+ * configuration file, 412 stale ETag, 413 too large, 429 throttled, 503 store unavailable.
  */
 import { z } from 'zod';
 import { ValidationError } from '../directory/service.ts';
 import { TotpError } from '../mfa/totp.ts';
-import { AlreadyExistsError, ConflictError, NotFoundError, StoreUnavailableError } from '../errors.ts';
+import { AlreadyExistsError, ConflictError, ManagedByConfigError, NotFoundError, StoreUnavailableError } from '../errors.ts';
 import { InvalidCursorError, InvalidQueryError } from '../store/knex/sql.ts';
 import { SecretError } from '../secrets/keyring.ts';
 
@@ -65,6 +65,8 @@ export function toProblem(err: unknown): { problem: Problem; headers: Record<str
   if (err instanceof TotpError) return totpProblem(err);
   if (err instanceof NotFoundError) return plain(problem(404, 'not-found', 'Not found', err.message));
   if (err instanceof AlreadyExistsError) return plain(problem(409, 'already-exists', 'Already exists', err.message));
+  // Its own type, so a client can tell "declared in the configuration file: ?force=true" from other conflicts.
+  if (err instanceof ManagedByConfigError) return plain(problem(409, 'managed-by-config', 'Conflict', err.message));
   if (err instanceof ConflictError) {
     return err.reason === 'stale'
       ? plain(problem(412, 'stale', 'Precondition failed', `${err.message}: fetch the object again and retry with its current ETag`))

@@ -11,7 +11,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createAdminApi } from '../admin/api.ts';
 import { SYSTEM } from '../audit/audit.ts';
 import { loadConfigFile } from '../config/load.ts';
-import { reconcile, type ReconcileSummary } from '../config/reconcile.ts';
+import { declarationsOf, reconcile, type ReconcileSummary } from '../config/reconcile.ts';
 import { composeConfigSchema, CORE_SECTIONS } from '../config/schema.ts';
 import { createCore, type Core } from '../core.ts';
 import { createDeviceApi } from '../devices/http.ts';
@@ -117,6 +117,8 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
     const bootstrapKey = await ensureAdminKey(core, env);
     const source = options.configFile ?? 'inline configuration';
     await reconcile(core, store, config, { actor: { type: 'config', name: source } }, source);
+    // From here on, a change of what the file declares is refused unless forced (a 409 naming the file).
+    core.directory.declare(declarationsOf(config, options.configFile));
 
     // The admin and device APIs, then each running front-end's mount, read per request.
     const fixed: HttpMount[] = [createAdminApi(core), createDeviceApi({ devices: core.devices, config })];
@@ -208,6 +210,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
         } catch (err) {
           return refuse(options.configFile, err);
         }
+        core.directory.declare(declarationsOf(next, options.configFile));
         for (const key of RESTART_SECTIONS) {
           if (!same(next[key], config[key])) logger.warn({ section: key }, `configuration section '${key}' changed: it takes effect at the next restart`);
         }
@@ -271,7 +274,8 @@ async function ensureAdminKey(core: Core, env: Record<string, string | undefined
     if (fromEnv.length < MIN_ENV_KEY_LENGTH) throw new Error(`GATEHOUSE_ADMIN_KEY must be at least ${MIN_ENV_KEY_LENGTH} characters (use: openssl rand -base64 32)`);
     const check = await core.directory.apiKeys.verify(fromEnv, 'write');
     if (check.ok) return undefined;
-    if (existing) await core.directory.apiKeys.revoke(SYSTEM, existing.id);
+    // The environment manages this key (as the file does declared objects): replacing it is no override.
+    if (existing) await core.directory.apiKeys.revoke(SYSTEM, existing.id, { managedBy: 'config' });
     await core.directory.apiKeys.create(SYSTEM, { name: BOOTSTRAP_KEY_NAME, scopes: ['read', 'write'] }, fromEnv, 'config');
     return undefined;
   }

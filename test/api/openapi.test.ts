@@ -137,9 +137,29 @@ describe('OpenAPI document', () => {
     expect(byName.limit).toMatchObject({ in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000 } });
     expect(byName.status!.schema.enum).toEqual(['active', 'suspended']);
     const member = doc.paths[`${API_PREFIX}/groups/{id}/members/{kind}/{member}`].delete as Json;
-    expect((member.parameters as Json[]).map((p) => `${p.in}:${p.name}:${p.required}`)).toEqual(['path:id:true', 'path:kind:true', 'path:member:true']);
+    expect((member.parameters as Json[]).map((p) => `${p.in}:${p.name}:${p.required}`)).toEqual(['path:id:true', 'path:kind:true', 'path:member:true', 'query:force:false']);
     const patch = doc.paths[`${API_PREFIX}/users/{id}`].patch as Json;
     expect(patch.parameters).toContainEqual({ $ref: '#/components/parameters/IfMatch' });
+  });
+
+  it('offers ?force=true, with a 409 and a note, on exactly the operations that change what the configuration file may declare', () => {
+    const forced = Object.entries(doc.paths as Record<string, Json>)
+      .flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ at: `${method} ${path.slice(API_PREFIX.length)}`, op: op as Json })))
+      .filter(({ op }) => (op.parameters as Json[]).some((p) => p.name === 'force'))
+      .map(({ at, op }) => {
+        const force = (op.parameters as Json[]).find((p) => p.name === 'force')!;
+        expect(force, at).toMatchObject({ in: 'query', required: false, schema: { type: 'string', enum: ['true', 'false'] } });
+        expect(force.description, at).toMatch(/configuration file declares the object.*next reload or start.*409, problem type managed-by-config/);
+        expect(op.description, at).toMatch(/refused \(409, problem type managed-by-config, naming the file to edit\) unless `force=true`/);
+        expect(op.responses['409'], at).toEqual({ $ref: '#/components/responses/Conflict' });
+        return at;
+      });
+    expect(forced.sort()).toEqual([
+      ...['applications', 'networks', 'policies', 'radius-clients'].flatMap((k) => [`delete /${k}/{id}`, `patch /${k}/{id}`]),
+      'delete /api-keys/{id}', 'delete /groups/{id}', 'delete /groups/{id}/members/{kind}/{member}', 'delete /users/{id}', 'patch /groups/{id}', 'patch /users/{id}',
+      'post /applications/{id}/secret', 'post /users/{id}/activate', 'post /users/{id}/password', 'post /users/{id}/suspend',
+    ].sort());
+    expect(doc.components.responses.Conflict.description).toMatch(/declared in the configuration file \(problem type …\/managed-by-config, naming the file\)/);
   });
 
   it('marks only the document itself as public', () => {

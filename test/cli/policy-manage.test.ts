@@ -171,13 +171,15 @@ describe.each(backends)('gatehouse policy show|add|remove|enable|disable on $nam
     expect(await fx.cli(['policy', 'remove', 'eng-mfa'])).toEqual({ code: 1, stdout: '', stderr: "gatehouse: policy 'eng-mfa' not found\n" });
   });
 
-  it('refuses to remove, disable or enable a policy the configuration file manages', async () => {
+  it('refuses to remove or disable a policy the configuration file manages (enabling an enabled one changes nothing)', async () => {
     const before = await fx.withCore((core) => core.directory.resources.find('policies', 'contractors-office-only'));
-    for (const verb of ['remove', 'disable', 'enable']) {
+    for (const [verb, change] of [['remove', 'delete'], ['disable', 'change']] as const) {
       expect(await fx.cli(['policy', verb, 'contractors-office-only']), verb).toEqual({
-        code: 1, stdout: '', stderr: `gatehouse: policy 'contractors-office-only' is managed by the configuration file: ${verb} it there\n`,
+        code: 1, stdout: '',
+        stderr: `gatehouse: policy 'contractors-office-only' is declared in ${fx.configFile}: edit it there (and reload), or repeat with --force to ${change} it here until the next reload or start puts the declaration back\n`,
       });
     }
+    expect(await fx.cli(['policy', 'enable', 'contractors-office-only'])).toEqual({ code: 0, stderr: '', stdout: "policy 'contractors-office-only' is already enabled\n" });
     expect(await fx.withCore((core) => core.directory.resources.find('policies', 'contractors-office-only'))).toEqual(before);
   });
 

@@ -5,7 +5,8 @@
 import { randomBytes, createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfigFile } from '../../src/config/load.ts';
-import { reconcile, ReconcileError } from '../../src/config/reconcile.ts';
+import { declarationsOf, reconcile, ReconcileError } from '../../src/config/reconcile.ts';
+import { ManagedByConfigError } from '../../src/errors.ts';
 import { ConfigSchema, type Config } from '../../src/front-ends.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
@@ -153,10 +154,38 @@ describe.each(backends)('reconciliation ($name)', (backend) => {
     expect(await reconcile(t.core, t.store, declare(secret2), CONFIG_CTX, 'a2')).toEqual({ created: 0, updated: 1, deleted: 0 });
     expect(await t.core.directory.applications.verifySecret('nas', secret1)).toBeUndefined();
     expect(await t.core.directory.applications.verifySecret('nas', secret2)).toBeDefined();
-    // A declaration without a secret leaves one generated through the API alone.
+    // A declaration without a secret leaves the one it set before, and one generated through the API, alone.
+    expect(await reconcile(t.core, t.store, declare(), CONFIG_CTX, 'a3')).toEqual({ created: 0, updated: 0, deleted: 0 });
+    expect(await t.core.directory.applications.verifySecret('nas', secret2)).toBeDefined();
+    t.core.directory.declare(declarationsOf(declare(), 'a3'));
     const { secret: generated } = await t.core.directory.applications.rotateSecret(CLI_CTX, 'nas');
     expect(await reconcile(t.core, t.store, declare(), CONFIG_CTX, 'a3')).toEqual({ created: 0, updated: 0, deleted: 0 });
     expect(await t.core.directory.applications.verifySecret('nas', generated)).toBeDefined();
+  });
+
+  it('is the one writer of what the file declares: others are refused unless forced, and a forced change is undone by the next run', async () => {
+    const declared = withDirectory(t.config, { users: [{ username: 'ivy', password: DEMO_PASSWORD }, { username: 'jo' }], applications: [{ name: 'kiosk' }] });
+    await reconcile(t.core, t.store, declared, CONFIG_CTX, 'd1');
+    const fresh = 'copper-meadow-violin-73';
+    // Not told what the file declares: every password and secret of a declared object counts as declared.
+    await expect(t.core.directory.users.setPassword(CLI_CTX, 'jo', fresh)).rejects.toThrow(
+      "the password of user 'jo' is declared in the configuration file: edit it there (and reload), or repeat with --force to change it here until the next reload or start puts the declaration back",
+    );
+    await expect(t.core.directory.applications.rotateSecret(CLI_CTX, 'kiosk')).rejects.toBeInstanceOf(ManagedByConfigError);
+    // Told: what the declaration leaves out is changeable; what it sets is not, but by force.
+    t.core.directory.declare(declarationsOf(declared, 'd1.yaml'));
+    await t.core.directory.users.setPassword(CLI_CTX, 'jo', fresh);
+    await t.core.directory.applications.rotateSecret(CLI_CTX, 'kiosk');
+    await expect(t.core.directory.users.setPassword(CLI_CTX, 'ivy', fresh)).rejects.toThrow(/^the password of user 'ivy' is declared in d1\.yaml: /);
+    await expect(t.core.directory.users.suspend(CLI_CTX, 'ivy')).rejects.toThrow(/^user 'ivy' is declared in d1\.yaml: .* to suspend it here /);
+    await t.core.directory.users.suspend(CLI_CTX, 'ivy', { force: true });
+    await t.core.directory.users.setPassword(CLI_CTX, 'ivy', fresh, { force: true });
+
+    expect(await reconcile(t.core, t.store, declared, CONFIG_CTX, 'd1')).toEqual({ created: 0, updated: 1, deleted: 0 });
+    expect(await t.core.directory.users.find('ivy')).toMatchObject({ status: 'active' });
+    const signIn = (username: string, password: string) => t.core.passwords.authenticate({ username, password, context: { actor: { type: 'anonymous' } } });
+    expect((await signIn('ivy', DEMO_PASSWORD)).outcome).toBe('success');
+    expect((await signIn('jo', fresh)).outcome).toBe('success');
   });
 
   it('suspends through the config like through the API', async () => {

@@ -3,7 +3,9 @@ import { BerWriter, Client } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PASSWORD_MODIFY } from '../../protocols/ldap/codes.ts';
 import { SUPPORTED_EXTENSIONS } from '../../protocols/ldap/extended.ts';
+import { UserInput } from '../../src/directory/model.ts';
 import { backends } from '../helpers/backends.ts';
+import { CLI_CTX } from '../helpers/core.ts';
 import { dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
 import { tlsFiles, type TlsFiles } from './tls-support.ts';
 
@@ -92,6 +94,23 @@ describe.each(backends)('LDAP Password Modify ($name)', (backend) => {
     expect(await t.core.sessions.resolve(token)).toBeUndefined();
     const [ended] = (await t.core.audit.query({ type: 'session.ended', user: 'bob', limit: 1 })).items;
     expect(ended).toMatchObject({ protocol: 'ldap', details: { reason: 'password_changed' } });
+  });
+
+  it('refuses a password the configuration file sets: unwillingToPerform (53) saying who changes it; one it does not set changes', async () => {
+    const declared = { managedBy: 'config' as const };
+    await t.core.directory.users.create(CLI_CTX, UserInput.parse({ username: 'erin', password: PASSWORD }), declared);
+    await t.core.directory.users.create(CLI_CTX, UserInput.parse({ username: 'fay', password: PASSWORD }), declared);
+    // The file sets erin's password, not fay's (fay's was set before, or by fay).
+    t.core.directory.declare({ file: 'gatehouse.yaml', passwords: new Set(['erin']), secrets: new Set() });
+    const erin = await secureClient(dnOf('erin'));
+    const refused = await outcome(erin.exop(PASSWORD_MODIFY, passwdModify({ oldPasswd: PASSWORD, newPasswd: NEW_PASSWORD })));
+    expect(refused.code).toBe(53);
+    expect(refused.message).toMatch(/^the password is set in the configuration file: an administrator changes it there\b/);
+    expect(await bindCode(dnOf('erin'), PASSWORD)).toBe(0);
+    expect(await bindCode(dnOf('erin'), NEW_PASSWORD)).toBe(49);
+    const fay = await secureClient(dnOf('fay'));
+    await fay.exop(PASSWORD_MODIFY, passwdModify({ oldPasswd: PASSWORD, newPasswd: NEW_PASSWORD }));
+    expect(await bindCode(dnOf('fay'), NEW_PASSWORD)).toBe(0);
   });
 
   it('changes the bound user\'s password: the new one binds, the old one does not', async () => {

@@ -15,6 +15,8 @@ import type { TestServer } from '../helpers/server.ts';
 import { auditEvents, authorize, Browser, CALLBACK, expectPage, jwksOf, relyingParty, RP, SECRET, signInTo, startOidcServer, verifyJws } from './helpers.ts';
 
 const CLI = { actor: { type: 'cli' as const, name: 'test' } };
+/** The users here are declared in the configuration (helpers.ts): suspending one is an override. */
+const DECLARED = { force: true };
 
 describe.each(backends)('OpenID Connect access and sessions ($name)', (backend) => {
   let server: TestServer & { issuer: string };
@@ -168,7 +170,7 @@ describe.each(backends)('OpenID Connect access and sessions ($name)', (backend) 
     const tokens = await signInTo(browser, web, 'bob');
     const offline = await signInTo(browser, web, undefined, { scope: 'openid offline_access', prompt: 'consent' });
     expect(offline.refresh_token).toEqual(expect.any(String));
-    await server.gh.core.directory.users.suspend(CLI, 'bob');
+    await server.gh.core.directory.users.suspend(CLI, 'bob', DECLARED);
     for (const refresh of [tokens.refresh_token!, offline.refresh_token!]) {
       await expect(client.refreshTokenGrant(web, refresh)).rejects.toMatchObject({ error: 'invalid_grant' });
     }
@@ -179,7 +181,7 @@ describe.each(backends)('OpenID Connect access and sessions ($name)', (backend) 
     // The browser's next authorization starts from the sign-in page again.
     const next = await authorize(browser, web);
     await expectPage(next.response, 200, /<h1>Sign in<\/h1>/);
-    await server.gh.core.directory.users.activate(CLI, 'bob');
+    await server.gh.core.directory.users.activate(CLI, 'bob', DECLARED);
   });
 
   it('sends back-channel logout when the user is suspended, and audits the sessions ended', async () => {
@@ -187,12 +189,12 @@ describe.each(backends)('OpenID Connect access and sessions ($name)', (backend) 
     const bcl = await relyingParty(server.issuer, 'bcl', SECRET);
     const tokens = await signInTo(browser, bcl, 'carol');
     logoutTokens.length = 0;
-    await server.gh.core.directory.users.suspend(CLI, 'carol');
+    await server.gh.core.directory.users.suspend(CLI, 'carol', DECLARED);
     expect(logoutTokens).toHaveLength(1);
     expect(verifyJws(logoutTokens[0]!, await jwksOf(server.issuer)).payload).toMatchObject({ aud: 'bcl', sub: tokens.claims()!.sub, sid: tokens.claims()!.sid });
     const [ended] = await auditEvents(server, { type: 'session.ended', user: 'carol' });
     expect(ended).toMatchObject({ details: { reason: 'suspended' } });
-    await server.gh.core.directory.users.activate(CLI, 'carol');
+    await server.gh.core.directory.users.activate(CLI, 'carol', DECLARED);
   });
 
   it('ends the Gatehouse session with RP-initiated logout, and back-channel logout reaches the other clients', async () => {

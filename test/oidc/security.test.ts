@@ -217,7 +217,8 @@ describe.each(backends)('OpenID Connect security and bad input ($name)', (backen
     const first = await signedIn.fetch(authUrl({ redirect_uri: extra }));
     expect(first.status).toBe(400);
     await first.body?.cancel();
-    const patch = await server.api('/api/v1/applications/web', { method: 'PATCH', json: { settings: { redirectUris: [CALLBACK, extra], postLogoutRedirectUris: [`${RP}/signed-out`], grantTypes: ['authorization_code', 'refresh_token'] } } });
+    // 'web' is declared in the configuration (helpers.ts): changing it here is an override.
+    const patch = await server.api('/api/v1/applications/web?force=true', { method: 'PATCH', json: { settings: { redirectUris: [CALLBACK, extra], postLogoutRedirectUris: [`${RP}/signed-out`], grantTypes: ['authorization_code', 'refresh_token'] } } });
     expect(patch.status).toBe(200);
     const second = await signedIn.fetch(authUrl({ redirect_uri: extra }));
     expect(second.status).toBe(303);

@@ -87,6 +87,19 @@ describe.each(backends)('user portal ($name)', (backend) => {
     await signIn(new Client(server.url), user.username, OTHER_PASSWORD);
   });
 
+  it('refuses to change a password the configuration file sets, saying who changes it', async () => {
+    const username = `d${randomBytes(3).toString('hex')}`;
+    await server.gh.core.directory.users.create(CLI, { username, status: 'active', sshPublicKeys: [], attributes: {}, groups: ['staff'], password: PASSWORD }, { managedBy: 'config' });
+    // As the server does after a reload of a file declaring this user with a password.
+    server.gh.core.directory.declare({ file: 'gatehouse.yaml', passwords: new Set([username]), secrets: new Set() });
+    const c = new Client(server.url);
+    await signIn(c, username);
+    const { csrf } = await c.page('/account');
+    await expectPage(await c.post('/account/password', { csrf, current_password: PASSWORD, new_password: OTHER_PASSWORD, confirm_password: OTHER_PASSWORD }), 400, 'Your password is managed by your administrator: ask them to change it.');
+    expect(await auditEvents(server.gh, { type: 'user.password.set', user: username })).toEqual([]);
+    await signIn(new Client(server.url), username, PASSWORD);
+  });
+
   it('enrols TOTP with a QR code, shows recovery codes once, and the next sign-in asks for a code', async () => {
     const { user, c } = await signedIn();
     const security = await c.page('/account/security');
