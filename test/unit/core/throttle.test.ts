@@ -8,7 +8,7 @@ function memoryTtl(): TtlStore & { counters: Map<string, Counter> } {
   return {
     counters,
     async increment(key: string) {
-      const c = { count: (counters.get(key)?.count ?? 0) + 1, updatedAt: Date.now() };
+      const c = { count: (counters.get(key)?.count ?? 0) + 1, updatedAt: Date.now(), expiresAt: Date.now() + 3_600_000 };
       counters.set(key, c);
       return c;
     },
@@ -21,7 +21,7 @@ function memoryTtl(): TtlStore & { counters: Map<string, Counter> } {
   } as unknown as TtlStore & { counters: Map<string, Counter> };
 }
 
-const config = { freeAttempts: 3, freeAttemptsPerIp: 10, baseDelaySeconds: 2, maxDelaySeconds: 60, windowSeconds: 3600 };
+const config = { freeAttempts: 3, freeAttemptsPerIp: 10, baseDelaySeconds: 2, maxDelaySeconds: 60, windowSeconds: 3600, networks: [] };
 
 describe('throttle', () => {
   it('doubles the delay after the free attempts, up to the cap', () => {
