@@ -288,21 +288,22 @@ export class SignIn {
 
     let app: Application | undefined;
     try {
-      const verdict = await this.deps.throttle.check(keys);
-      if (!verdict.allowed) {
-        const why = reason('throttled', `per ${verdict.scope}`);
-        await record('failure', undefined, why, { retryAfterSeconds: verdict.retryAfterSeconds });
-        return { ok: false, reason: why, retryAfterSeconds: verdict.retryAfterSeconds };
+      // Reserved before the secret is checked, as a person's password (src/authn/throttle.ts).
+      const reserved = await this.deps.throttle.reserve(keys);
+      if (!reserved.allowed) {
+        const why = reason('throttled', `per ${reserved.scope}`);
+        await record('failure', undefined, why, { retryAfterSeconds: reserved.retryAfterSeconds });
+        return { ok: false, reason: why, retryAfterSeconds: reserved.retryAfterSeconds };
       }
       app = await this.deps.directory.applications.verifySecret(presented.name, presented.secret);
       const problem = app ? presented.accept?.(app) : undefined;
       if (!app || problem !== undefined) {
-        await this.deps.throttle.failure(keys);
+        // The reservation stands as the failure.
         const why = reason('bad_credentials', problem);
         await record('failure', undefined, why);
         return { ok: false, reason: why };
       }
-      await this.deps.throttle.success(keys);
+      await reserved.reservation.success();
     } catch (err) {
       // Fail closed.
       const why = reason('store_unavailable', err instanceof Error ? err.message : String(err));

@@ -51,4 +51,11 @@ describe('throttle', () => {
     for (let i = 0; i < 7; i++) await t.failure({ ip: '192.0.2.1' });
     expect(await t.check({ user: 'carol', ip: '192.0.2.1' }, Date.now())).toMatchObject({ allowed: false, scope: 'ip' });
   });
+
+  it('owes no wait within the free allowance, even for a counter stamped after the check began', async () => {
+    // A concurrent attempt (or another process) may touch the counter between `at` and the read.
+    const t = new Throttle(memoryTtl(), config);
+    await t.failure({ user: 'dora' });
+    expect(await t.check({ user: 'dora' }, Date.now() - 5000)).toMatchObject({ allowed: true });
+  });
 });
