@@ -77,6 +77,20 @@ export class RiskAssessor {
   }
 
   /**
+   * Whether an attempt comes from a familiar place: the address is in the network or address range
+   * (as remember() records it) this person signed in from before, or the device is one they signed
+   * in with. The throttle counts such attempts apart (src/authn/throttle.ts). An address in a network
+   * marked risky is never familiar.
+   */
+  async familiar(input: Pick<RiskInput, 'userId' | 'clientIp' | 'networks' | 'deviceId'>): Promise<boolean> {
+    if (!input.networks.some((n) => n.risky)) {
+      const place = placeOf(input);
+      if (place && (await this.ttl.get(seenKey(input.userId, 'net', place))) !== undefined) return true;
+    }
+    return input.deviceId !== undefined && (await this.ttl.get(seenKey(input.userId, 'device', input.deviceId))) !== undefined;
+  }
+
+  /**
    * After an allowed sign-in the network and device become known for this user, for 180 days.
    * What assess() found remembered within the last day is left as is: a good sign-in usually writes nothing.
    */
@@ -89,7 +103,7 @@ export class RiskAssessor {
 }
 
 /** Where the sign-in comes from: its first named network, else the address's /24 (IPv4) or /48 (IPv6). */
-function placeOf(input: RiskInput): string | undefined {
+function placeOf(input: Pick<RiskInput, 'clientIp' | 'networks'>): string | undefined {
   const named = input.networks.find((n) => !n.risky);
   if (named) return `net:${named.name}`;
   if (!input.clientIp || !ipaddr.isValid(input.clientIp)) return undefined;

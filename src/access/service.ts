@@ -154,6 +154,16 @@ export class AccessService {
     return { request, decision: await this.evaluate(request) };
   }
 
+  /**
+   * Whether a person's attempt comes from a familiar place, as the risk memory knows them: a network
+   * or address range they signed in from before, or a device (identified by its certificate) they
+   * signed in with. Reads only.
+   */
+  async familiar(input: { userId: string; clientIp?: string | undefined; deviceId?: string | undefined }): Promise<boolean> {
+    const networks = await this.networksOf(input.clientIp);
+    return this.risk.familiar({ userId: input.userId, networks, ...(input.clientIp ? { clientIp: input.clientIp } : {}), ...(input.deviceId ? { deviceId: input.deviceId } : {}) });
+  }
+
   /** The named networks an address falls in. */
   async networksOf(clientIp: string | undefined): Promise<Network[]> {
     if (!clientIp) return [];

@@ -23,8 +23,8 @@ const crud = (kind: string, label: string, extra: EventType[] = []): EventType[]
 export const EVENT_CATALOGUE: readonly EventType[] = [
   {
     type: 'authn.password',
-    description: 'A password was checked, on any protocol. When the check is part of a sign-in (a sign-in step, an LDAP bind) and succeeds, the access decision that follows carries it (access.decision, details.checks): one event per attempt. Otherwise: outcome success: the password matched an active user (e.g. the current password before a change); failure: unknown user or wrong password (reason bad_credentials), throttled (reason throttled, details.retryAfterSeconds) or invalid input; denied: the password matched but the user is suspended; error: the store failed and the attempt was refused (fail closed).',
-    details: ['username', 'rehashed', 'retryAfterSeconds'],
+    description: 'A password was checked, on any protocol. When the check is part of a sign-in (a sign-in step, an LDAP bind) and succeeds, the access decision that follows carries it (access.decision, details.checks): one event per attempt. Otherwise: outcome success: the password matched an active user (e.g. the current password before a change); failure: unknown user or wrong password (reason bad_credentials), throttled (reason throttled, details.retryAfterSeconds) or invalid input; details.familiar: whether the attempt came from a place the person signed in from before (the throttle counts those apart; absent for unknown users and service accounts); denied: the password matched but the user is suspended; error: the store failed and the attempt was refused (fail closed).',
+    details: ['username', 'familiar', 'rehashed', 'retryAfterSeconds'],
   },
   {
     type: 'access.decision',

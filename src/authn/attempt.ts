@@ -3,9 +3,10 @@
  * RADIUS next) hands it what its protocol presented and gets back the access decision. The rules
  * of a sign-in live here once:
  *
- *   presented credential ─▶ identify (login names, service accounts) ─▶ verify (throttle, constant
- *   cost, the appended-OTP split) ─▶ the device certificate as a factor ─▶ the protocol the resource
- *   is reached through ─▶ access.decide ─▶ SignInResult
+ *   presented credential ─▶ identify (login names, service accounts) ─▶ a familiar place or not
+ *   (the throttle counts them apart) ─▶ verify (throttle, constant cost, the appended-OTP split)
+ *   ─▶ the device certificate as a factor ─▶ the protocol the resource is reached through
+ *   ─▶ access.decide ─▶ SignInResult
  *
  * One attempt is one audit event (DESIGN.md): the factor checks that succeed are carried by the
  * access decision that concludes the attempt (details.checks); a check that fails is the event
@@ -148,7 +149,8 @@ export class SignIn {
   > {
     const user = await this.deps.directory.users.byId(change.userId);
     if (!user) return { ok: false, reason: reason('bad_credentials') };
-    const checked = await this.deps.passwords.authenticate({ username: user.username, password: change.current, context: ctx });
+    const familiar = await this.familiar(user, ctx.sourceIp);
+    const checked = await this.deps.passwords.authenticate({ username: user.username, password: change.current, context: ctx, familiar });
     if (checked.outcome === 'error') return { ok: false, reason: checked.reasons[0] ?? reason('store_unavailable') };
     if (checked.outcome !== 'success' || checked.user.id !== user.id) {
       const refused = checked.reasons[0] ?? reason('bad_credentials');
@@ -166,7 +168,9 @@ export class SignIn {
 
   // -------------------------------------------------------------------------------------------
 
-  private async run(request: SignInRequest, protocol: Protocol, attempt: AttemptAudit): Promise<SignInResult> {
+  private async run(given: SignInRequest, protocol: Protocol, attempt: AttemptAudit): Promise<SignInResult> {
+    // The device may be asked for twice (a familiar place before the password, the decision after): looked up once.
+    const request: SignInRequest = given.device ? { ...given, device: once(given.device) } : given;
     const presented = request.presented;
     const ctx = (user?: Pick<User, 'id' | 'username'>): AuditContext => ({
       actor: user ? { type: 'user', id: user.id, name: user.username } : { type: 'anonymous' },
@@ -220,7 +224,8 @@ export class SignIn {
   ): Promise<SignInResult> {
     const known = await this.deps.directory.users.byLogin(presented.login, presented.loginAttributes ?? ['uid']);
     const username = known?.username ?? presented.login;
-    const check = (password: string) => this.deps.passwords.authenticate({ username, password, user: known ?? null, context: ctx() });
+    const familiar = known ? await this.familiar(known, request.clientIp, request.device) : undefined;
+    const check = (password: string) => this.deps.passwords.authenticate({ username, password, user: known ?? null, context: ctx(), ...(familiar !== undefined ? { familiar } : {}) });
 
     // A person with active TOTP probably appended a code: that split is tried first, so a correct
     // password+code never also counts as one failed password attempt.
@@ -244,6 +249,26 @@ export class SignIn {
       };
     }
     return this.decide(request, protocol, ctx(result.user), result.user, { groups: result.groups, failures: result.failures, add: [{ method: 'password', at: now() }] });
+  }
+
+  /**
+   * Whether a person's attempt comes from a familiar place, so the throttle counts it apart from
+   * attempts elsewhere (src/authn/throttle.ts): an address in a network or address range they signed
+   * in from before, else a certificate of one of their own devices they signed in with before (the
+   * risk memory decides; the device is looked up only when the network is not familiar). Nothing
+   * here comes from what the client claims: the address is the connection's (forwarded only by
+   * trusted proxies), the device proved by its certificate. Unreadable: not familiar.
+   */
+  private async familiar(user: User, clientIp: string | undefined, device?: () => Promise<DeviceEvidence | undefined>): Promise<boolean> {
+    try {
+      if (await this.deps.access.familiar({ userId: user.id, clientIp })) return true;
+      const evidence = device ? await device() : undefined;
+      if (!evidence?.certificate || !evidence.device.owners.includes(user.username)) return false;
+      return await this.deps.access.familiar({ userId: user.id, deviceId: evidence.device.id });
+    } catch {
+      // The password check that follows reads the same store and refuses, audited (fail closed).
+      return false;
+    }
   }
 
   /** A password with a 6-digit code appended (after the separator), for a person whose TOTP is active. */
@@ -353,4 +378,10 @@ export class SignIn {
     const user = await this.deps.directory.users.byId(id);
     return user?.status === 'active' ? user : undefined;
   }
+}
+
+/** A function that runs once; later calls get its first promise. */
+function once<T>(work: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => (result ??= work());
 }
