@@ -29,6 +29,7 @@ import { deviceFromRequest } from '../../src/devices/http.ts';
 import type { Decision } from '../../src/access/types.ts';
 import type { AuthnFactor } from '../../src/authn/attempt.ts';
 import type { User } from '../../src/directory/model.ts';
+import { reason } from '../../src/reasons.ts';
 import type { HttpMount, RequestState } from '../../src/server/http.ts';
 import { HttpProblem } from '../../src/server/problem.ts';
 import type { Session } from '../../src/sessions/service.ts';
@@ -228,8 +229,8 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
             type: 'oidc.client.auth_failed',
             outcome: 'failure',
             target: { type: 'application', name: String(ctx.oidc.params?.client_id ?? ctx.oidc.client?.clientId ?? '') },
-            reasons: [{ code: err.error ?? 'invalid_client', description: err.error_description ?? 'client authentication failed' }],
-            details: { endpoint: ctx.oidc.route },
+            reasons: [err.retryAfterSeconds !== undefined ? reason('throttled', 'per client and address') : { code: err.error ?? 'invalid_client', description: err.error_description ?? 'client authentication failed' }],
+            details: { endpoint: ctx.oidc.route, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) },
           });
         },
         grantRevoked(ctx, grantId) {
@@ -457,15 +458,14 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
       return seeOther(ctx, signIn(back, 'portal'));
     }
 
-    // RFC 8628 §5.1: wrong user codes are rate limited (the shared throttle, per person and address).
-    const codeKeys = deviceForm && ctx.method === 'POST' ? { user: `device-code:${(await sessionOf(ctx))!.session.userId}`, ...(ctx.state.clientIp ? { ip: ctx.state.clientIp } : {}) } : undefined;
-    if (codeKeys) {
-      const verdict = await core.throttle.check(codeKeys);
-      if (!verdict.allowed) {
-        ctx.state.route = `${MOUNT_PATH}/device`;
-        ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-        return html(ctx, 429, pages.errorPage({ status: 429, error: 'too_many_attempts', requestId: ctx.state.requestId }));
-      }
+    // RFC 8628 §5.1: wrong user codes are rate limited (the shared throttle, per person and address,
+    // device codes apart from other kinds), each reserved before the code is looked up.
+    const codeKeys = deviceForm && ctx.method === 'POST' ? { kind: 'device-code' as const, user: `device-code:${(await sessionOf(ctx))!.session.userId}`, ...(ctx.state.clientIp ? { ip: ctx.state.clientIp } : {}) } : undefined;
+    const reserved = codeKeys ? await core.throttle.reserve(codeKeys) : undefined;
+    if (reserved && !reserved.allowed) {
+      ctx.state.route = `${MOUNT_PATH}/device`;
+      ctx.set('Retry-After', String(reserved.retryAfterSeconds));
+      return html(ctx, 429, pages.errorPage({ status: 429, error: 'too_many_attempts', requestId: ctx.state.requestId }));
     }
 
     ctx.path = sub;
@@ -481,7 +481,8 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
     const matched = (ctx as Ctx & { _matchedRoute?: string })._matchedRoute;
     if (matched) ctx.state.route = `${MOUNT_PATH}${matched}`;
     if ((ctx.state as { oidcEndSession?: unknown }).oidcEndSession) await afterEndSession(ctx);
-    if (codeKeys && (ctx.state as { oidcWrongUserCode?: boolean }).oidcWrongUserCode) await core.throttle.failure(codeKeys);
+    // A wrong code: the reservation stands as the failure; anything else was no guess.
+    if (reserved?.allowed && !(ctx.state as { oidcWrongUserCode?: boolean }).oidcWrongUserCode) await reserved.reservation.release();
   };
 
   return {
