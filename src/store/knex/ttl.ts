@@ -96,6 +96,10 @@ export class KnexTtlStore implements TtlStore {
 
   async decrement(key: string, undo?: { after: Counter; before?: Counter | undefined }): Promise<Counter | undefined> {
     const at = now();
+    // The last count goes with its row: one statement for the usual case, taking back the increment
+    // that made the counter.
+    const deleted = await this.guard(() => this.db.raw('delete from kv where key = ? and expires_at > ? and counter = 1 returning key', [key, at]));
+    if (rowsOf(deleted).length === 1) return undefined;
     // SET expressions read the row as it was (SQL), so `counter` and `updated_at` below are the
     // values the increment being taken back left, when nothing has changed them since.
     const untouched = 'counter = ? and updated_at = ?';
@@ -118,7 +122,8 @@ export class KnexTtlStore implements TtlStore {
     if (!row) return undefined;
     const counter = counterOf(row);
     if (counter.count > 0) return counter;
-    // Only a counter still at zero: an increment that came in between keeps its row.
+    // Brought to zero by a decrement between the two statements. Only a counter still at zero is
+    // deleted: an increment that came in between keeps its row.
     await this.guard(() => this.db('kv').where('key', key).andWhere('counter', '<=', 0).delete());
     return undefined;
   }
