@@ -22,6 +22,7 @@
  *
  * An application signing in with its own secret (an LDAP service account) is `asApplication`.
  */
+import type { Place } from '../access/risk.ts';
 import type { AccessService } from '../access/service.ts';
 import type { AuthMethod, Decision } from '../access/types.ts';
 import { AttemptAudit, type AuditContext, type Auditor } from '../audit/audit.ts';
@@ -149,7 +150,7 @@ export class SignIn {
   > {
     const user = await this.deps.directory.users.byId(change.userId);
     if (!user) return { ok: false, reason: reason('bad_credentials') };
-    const familiar = await this.familiar(user, ctx.sourceIp);
+    const { familiar } = await this.familiar(user, ctx.sourceIp);
     const checked = await this.deps.passwords.authenticate({ username: user.username, password: change.current, context: ctx, familiar });
     if (checked.outcome === 'error') return { ok: false, reason: checked.reasons[0] ?? reason('store_unavailable') };
     if (checked.outcome !== 'success' || checked.user.id !== user.id) {
@@ -224,8 +225,10 @@ export class SignIn {
   ): Promise<SignInResult> {
     const known = await this.deps.directory.users.byLogin(presented.login, presented.loginAttributes ?? ['uid']);
     const username = known?.username ?? presented.login;
-    const familiar = known ? await this.familiar(known, request.clientIp, request.device) : undefined;
-    const check = (password: string) => this.deps.passwords.authenticate({ username, password, user: known ?? null, context: ctx(), ...(familiar !== undefined ? { familiar } : {}) });
+    const where = known ? await this.familiar(known, request.clientIp, request.device) : undefined;
+    const check = (password: string) => this.deps.passwords.authenticate({ username, password, user: known ?? null, context: ctx(), ...(where ? { familiar: where.familiar } : {}) });
+    // The decision reuses the place read for the throttle.
+    const place = where?.place ? { place: where.place } : {};
 
     // A person with active TOTP probably appended a code: that split is tried first, so a correct
     // password+code never also counts as one failed password attempt.
@@ -236,7 +239,7 @@ export class SignIn {
         const verified = await this.deps.totp.verify(ctx(first.user), first.user.id, split.code);
         if (!verified.ok) return { ok: false, reason: reason(verified.reason === 'store_unavailable' ? 'store_unavailable' : 'invalid_code'), user: first.user };
         const at = now();
-        return this.decide(request, protocol, ctx(first.user), first.user, { groups: first.groups, failures: first.failures, add: [{ method: 'password', at }, { method: 'totp', at }] });
+        return this.decide(request, protocol, ctx(first.user), first.user, { groups: first.groups, failures: first.failures, ...place, add: [{ method: 'password', at }, { method: 'totp', at }] });
       }
     }
     const result = await check(presented.password);
@@ -248,7 +251,7 @@ export class SignIn {
         ...(result.user ? { user: result.user } : {}),
       };
     }
-    return this.decide(request, protocol, ctx(result.user), result.user, { groups: result.groups, failures: result.failures, add: [{ method: 'password', at: now() }] });
+    return this.decide(request, protocol, ctx(result.user), result.user, { groups: result.groups, failures: result.failures, ...place, add: [{ method: 'password', at: now() }] });
   }
 
   /**
@@ -259,15 +262,23 @@ export class SignIn {
    * here comes from what the client claims: the address is the connection's (forwarded only by
    * trusted proxies), the device proved by its certificate. Unreadable: not familiar.
    */
-  private async familiar(user: User, clientIp: string | undefined, device?: () => Promise<DeviceEvidence | undefined>): Promise<boolean> {
+  private async familiar(user: User, clientIp: string | undefined, device?: () => Promise<DeviceEvidence | undefined>): Promise<{ familiar: boolean; place?: Place }> {
     try {
-      if (await this.deps.access.familiar({ userId: user.id, clientIp })) return true;
-      const evidence = device ? await device() : undefined;
-      if (!evidence?.certificate || !evidence.device.owners.includes(user.username)) return false;
-      return await this.deps.access.familiar({ userId: user.id, deviceId: evidence.device.id });
+      return await this.deps.access.familiar({
+        userId: user.id,
+        clientIp,
+        ...(device
+          ? {
+              device: async () => {
+                const evidence = await device();
+                return evidence?.certificate && evidence.device.owners.includes(user.username) ? evidence.device.id : undefined;
+              },
+            }
+          : {}),
+      });
     } catch {
       // The password check that follows reads the same store and refuses, audited (fail closed).
-      return false;
+      return { familiar: false };
     }
   }
 
@@ -352,7 +363,7 @@ export class SignIn {
     protocol: Protocol,
     ctx: AuditContext,
     user: User,
-    factors: { proven?: readonly AuthnFactor[]; add?: AuthnFactor[]; groups?: Awaited<ReturnType<DirectoryService['users']['groupsOf']>>; failures?: ThrottleCounters },
+    factors: { proven?: readonly AuthnFactor[]; add?: AuthnFactor[]; groups?: Awaited<ReturnType<DirectoryService['users']['groupsOf']>>; failures?: ThrottleCounters; place?: Place },
   ): Promise<SignInResult> {
     const added = factors.add ?? [];
     const proven: AuthnFactor[] = [...(factors.proven ?? []).filter((a) => !added.some((b) => b.method === a.method)), ...added];
@@ -365,6 +376,7 @@ export class SignIn {
       user,
       ...(factors.groups ? { groups: factors.groups } : {}),
       ...(factors.failures ? { failures: factors.failures } : {}),
+      ...(factors.place ? { place: factors.place } : {}),
       resource: request.resource,
       protocol,
       ...(request.clientIp ? { clientIp: request.clientIp } : {}),
