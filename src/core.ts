@@ -66,13 +66,14 @@ export interface Core {
 export function createCore(config: CoreConfig, store: Store, keyring: Keyring, logger: Logger): Core {
   const auditor = new Auditor(logger, store.directory);
   const hasher = new PasswordHasher(config.passwords.argon2);
-  const throttle = new Throttle(store.ttl, config.throttle);
+  // Per-network allowances (throttle.networks) need the named networks an address falls in.
+  const throttle: Throttle = new Throttle(store.ttl, config.throttle, { networksOf: (ip) => access.networksOf(ip) });
   const trustedProxies = new CidrSet(config.server.trustedProxies);
   const devices = new DeviceService({ store, keyring, auditor, config });
   const sessions = new SessionService({ store, auditor, config: config.sessions });
   const directory = new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring, endSessions: (ctx, userId, reason) => sessions.endAll(ctx, userId, reason) });
   const passwords = new PasswordAuthenticator({ store, hasher, throttle, auditor });
-  const access = new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => devices.compliance(device, new Date(now)).compliant });
+  const access: AccessService = new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => devices.compliance(device, new Date(now)).compliant });
   const totp = new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle });
   const webauthn = new WebAuthnService({ store, auditor, config: config.mfa.webauthn });
   return {

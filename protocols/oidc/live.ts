@@ -4,6 +4,7 @@
  * server errors), rebuilt when the signing keys change in the store, checked every
  * oidc.keys.reloadSeconds.
  */
+import { reason } from '../../src/reasons.ts';
 import type Koa from 'koa';
 import Provider, { errors } from 'oidc-provider';
 import type { RequestState } from '../../src/http/types.ts';
@@ -66,8 +67,8 @@ export function build(front: OidcContext, keySet: KeySet): Live {
           type: 'oidc.client.auth_failed',
           outcome: 'failure',
           target: { type: 'application', name: String(ctx.oidc.params?.client_id ?? ctx.oidc.client?.clientId ?? '') },
-          reasons: [{ code: err.error ?? 'invalid_client', description: err.error_description ?? 'client authentication failed' }],
-          details: { endpoint: ctx.oidc.route },
+          reasons: [err.retryAfterSeconds !== undefined ? reason('throttled', 'per client and address') : { code: err.error ?? 'invalid_client', description: err.error_description ?? 'client authentication failed' }],
+          details: { endpoint: ctx.oidc.route, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) },
         });
       },
       grantRevoked(ctx, grantId) {

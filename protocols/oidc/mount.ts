@@ -87,15 +87,14 @@ export function createMount(front: OidcContext): HttpMount {
       return seeOther(ctx, signIn(back, 'portal'));
     }
 
-    // RFC 8628 §5.1: wrong user codes are rate limited (the shared throttle, per person and address).
-    const codeKeys = deviceForm && ctx.method === 'POST' ? { user: `device-code:${(await front.sessionOf(ctx))!.session.userId}`, ...(ctx.state.clientIp ? { ip: ctx.state.clientIp } : {}) } : undefined;
-    if (codeKeys) {
-      const verdict = await core.throttle.check(codeKeys);
-      if (!verdict.allowed) {
-        ctx.state.route = `${MOUNT_PATH}/device`;
-        ctx.set('Retry-After', String(verdict.retryAfterSeconds));
-        return html(ctx, 429, pages.errorPage({ status: 429, error: 'too_many_attempts', requestId: ctx.state.requestId }));
-      }
+    // RFC 8628 §5.1: wrong user codes are rate limited (the shared throttle, per person and address,
+    // device codes apart from other kinds), each reserved before the code is looked up.
+    const codeKeys = deviceForm && ctx.method === 'POST' ? { kind: 'device-code' as const, user: `device-code:${(await front.sessionOf(ctx))!.session.userId}`, ...(ctx.state.clientIp ? { ip: ctx.state.clientIp } : {}) } : undefined;
+    const reserved = codeKeys ? await core.throttle.reserve(codeKeys) : undefined;
+    if (reserved && !reserved.allowed) {
+      ctx.state.route = `${MOUNT_PATH}/device`;
+      ctx.set('Retry-After', String(reserved.retryAfterSeconds));
+      return html(ctx, 429, pages.errorPage({ status: 429, error: 'too_many_attempts', requestId: ctx.state.requestId }));
     }
 
     ctx.path = sub;
@@ -111,6 +110,7 @@ export function createMount(front: OidcContext): HttpMount {
     const matched = (ctx as Ctx & { _matchedRoute?: string })._matchedRoute;
     if (matched) ctx.state.route = `${MOUNT_PATH}${matched}`;
     if ((ctx.state as { oidcEndSession?: unknown }).oidcEndSession) await afterEndSession(front, ctx);
-    if (codeKeys && (ctx.state as { oidcWrongUserCode?: boolean }).oidcWrongUserCode) await core.throttle.failure(codeKeys);
+    // A wrong code: the reservation stands as the failure; anything else was no guess.
+    if (reserved?.allowed && !(ctx.state as { oidcWrongUserCode?: boolean }).oidcWrongUserCode) await reserved.reservation.release();
   };
 }

@@ -54,8 +54,11 @@ export interface ProviderHooks {
    * throws the OAuth error to send back otherwise.
    */
   silent(ctx: KoaContextWithOIDC): Promise<boolean>;
-  /** A client failed to authenticate (wrong secret, unknown client) on some endpoint. */
-  clientAuthFailed(ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string }): void;
+  /**
+   * A client failed to authenticate (wrong secret, unknown client) on some endpoint, or was refused
+   * before its secret was checked (too many failures: `retryAfterSeconds`).
+   */
+  clientAuthFailed(ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; retryAfterSeconds?: number }): void;
   /** oidc-provider revoked a grant (reuse of a code or refresh token at the token endpoint, logout, revocation). */
   grantRevoked(ctx: KoaContextWithOIDC, grantId: string): void;
   /** RP-initiated logout finished for this provider session. */
@@ -274,11 +277,25 @@ export function buildProvider(options: ProviderOptions): Provider {
   const provider = new Provider(options.issuer, configuration);
   provider.proxy = false;
 
-  // The hashed-secret bridge (see the top of this file).
+  // The hashed-secret bridge (see the top of this file), throttled: RFC 6749 §2.3.1 asks that
+  // endpoints taking client passwords be protected against brute force. Guesses are counted per
+  // client and address and per address (the shared throttle, client secrets apart from other
+  // kinds), each reserved before the secret is checked; a refusal is invalid_client with 429 and
+  // Retry-After. Not per client alone: anyone could then hold a client back.
   (provider.Client.prototype as { compareClientSecret: (secret: string) => Promise<boolean> }).compareClientSecret = async function compareClientSecret(this: { clientId: string }, secret: string) {
     if (typeof secret !== 'string' || secret.length === 0 || secret.length > 512) return false;
+    const ctx = Provider.ctx;
+    const ip = (ctx?.state as { clientIp?: string } | undefined)?.clientIp;
+    const reserved = await core.throttle.reserve({ kind: 'client-secret', user: `client:${this.clientId}${ip ? `@${ip}` : ''}`, ...(ip ? { ip } : {}) });
+    if (!reserved.allowed) {
+      ctx?.set('Retry-After', String(reserved.retryAfterSeconds));
+      throw new ClientAuthThrottled(reserved.retryAfterSeconds);
+    }
     const app = await core.directory.applications.verifySecret(this.clientId, secret);
-    return app?.type === 'oidc' && app.name === this.clientId;
+    const ok = app?.type === 'oidc' && app.name === this.clientId;
+    // A wrong secret: the reservation stands as the failure.
+    if (ok) await reserved.reservation.success();
+    return ok;
   };
 
   // Events by name; their payloads are (ctx, …) as documented in oidc-provider's docs/events.md.
@@ -292,6 +309,18 @@ export function buildProvider(options: ProviderOptions): Provider {
   on('end_session.success', (ctx) => hooks.endSession(ctx));
   on('server_error', (ctx, err: unknown) => hooks.serverError(ctx, err));
   return provider;
+}
+
+/** Too many wrong secrets for this client from this address (or from this address): refused before the secret is checked. */
+class ClientAuthThrottled extends errors.InvalidClientAuth {
+  override error_description = 'too many failed client authentication attempts: retry later';
+  override statusCode = 429;
+  override status = 429;
+  readonly retryAfterSeconds: number;
+  constructor(retryAfterSeconds: number) {
+    super(`throttled for ${retryAfterSeconds} s`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
 }
 
 /** Who and where, for audit events recorded during an oidc-provider request. */

@@ -25,6 +25,19 @@ export interface RiskInput {
   now: number;
   /** The failure counters when the caller has just read them (the password check); else read here. */
   failures?: ThrottleCounters;
+  /** The place when the caller has read it (place(), before the password); else read here. */
+  place?: Place;
+}
+
+/**
+ * Where a sign-in comes from, as the risk memory knows it: read once before the password (the
+ * throttle counts attempts from familiar places apart) and reused by the decision.
+ */
+export interface Place {
+  /** The named networks the client address falls in. */
+  networks: Network[];
+  /** What is remembered for the place's network or address range for this person; undefined: never. */
+  remembered: number | boolean | undefined;
 }
 
 /** When the network and device of a sign-in were last remembered (ms), as assess() found them. */
@@ -62,7 +75,7 @@ export class RiskAssessor {
     const seen: Seen = {};
     const place = placeOf(input);
     if (place) {
-      const at = await this.ttl.get<number | boolean>(seenKey(input.userId, 'net', place));
+      const at = input.place ? input.place.remembered : await this.ttl.get<number | boolean>(seenKey(input.userId, 'net', place));
       if (at === undefined) signals.push({ level: 'medium', code: 'new_network', description: `first sign-in from ${place.startsWith('net:') ? `network '${place.slice(4)}'` : `address range ${place}`}` });
       else if (typeof at === 'number') seen.net = at;
     }
@@ -74,6 +87,25 @@ export class RiskAssessor {
 
     const level = signals.reduce<RiskLevel>((max, s) => (RISK_ORDER[s.level] > RISK_ORDER[max] ? s.level : max), 'low');
     return { risk: { level, signals: signals.map(({ level: _l, ...reason }) => reason) }, seen };
+  }
+
+  /** The place of a sign-in from an address in `networks`: what the risk memory holds for it. */
+  async place(input: Pick<RiskInput, 'userId' | 'clientIp' | 'networks'>): Promise<Place> {
+    const key = placeOf(input);
+    return { networks: input.networks, remembered: key ? await this.ttl.get<number | boolean>(seenKey(input.userId, 'net', key)) : undefined };
+  }
+
+  /**
+   * Whether a place is familiar: this person signed in from its network or address range before
+   * (as remember() records it). An address in a network marked risky never is.
+   */
+  static familiar(place: Place): boolean {
+    return place.remembered !== undefined && !place.networks.some((n) => n.risky);
+  }
+
+  /** Whether this person signed in with this device before. */
+  async knownDevice(userId: string, deviceId: string): Promise<boolean> {
+    return (await this.ttl.get(seenKey(userId, 'device', deviceId))) !== undefined;
   }
 
   /**
@@ -89,7 +121,7 @@ export class RiskAssessor {
 }
 
 /** Where the sign-in comes from: its first named network, else the address's /24 (IPv4) or /48 (IPv6). */
-function placeOf(input: RiskInput): string | undefined {
+function placeOf(input: Pick<RiskInput, 'clientIp' | 'networks'>): string | undefined {
   const named = input.networks.find((n) => !n.risky);
   if (named) return `net:${named.name}`;
   if (!input.clientIp || !ipaddr.isValid(input.clientIp)) return undefined;

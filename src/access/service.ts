@@ -11,7 +11,7 @@ import { CidrSet } from '../net/client-ip.ts';
 import { NotFoundError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
 import { evaluate } from './evaluate.ts';
-import { RiskAssessor, type Seen } from './risk.ts';
+import { RiskAssessor, type Place, type Seen } from './risk.ts';
 import type { AccessDevice, AccessRequest, AccessResource, AuthMethod, Decision } from './types.ts';
 
 /** Who signs in: a person, or an application with its own secret (an LDAP service account). */
@@ -34,6 +34,8 @@ export type AccessInput = AccessPrincipal & {
   authn?: Array<{ method: AuthMethod; at: string }>;
   /** The throttle's failure counters when the caller has just read them (PasswordResult.failures). */
   failures?: ThrottleCounters;
+  /** The client address's place when the caller has read it for this user (AccessService.familiar). */
+  place?: Place;
   now?: number;
 };
 
@@ -72,7 +74,7 @@ export class AccessService {
     const [groups, resource, networks] = await Promise.all([
       input.application ? [] : (input.groups ?? dir.memberships.resolveUserGroups(input.user.id)),
       this.resolveResource(input.resource),
-      this.networksOf(input.clientIp),
+      input.place?.networks ?? this.networksOf(input.clientIp),
     ]);
     const device = input.device ? this.accessDevice(input.device.device, input.device.certificate, now) : undefined;
     const { risk, seen } = await this.risk.assess({
@@ -80,6 +82,7 @@ export class AccessService {
       ...(input.clientIp ? { clientIp: input.clientIp } : {}),
       ...(device ? { deviceId: device.id } : {}),
       ...(input.failures ? { failures: input.failures } : {}),
+      ...(input.place ? { place: input.place } : {}),
     });
     const request: AccessRequest = {
       user: subject,
@@ -152,6 +155,20 @@ export class AccessService {
   async explain(input: AccessInput): Promise<{ request: AccessRequest; decision: Decision }> {
     const { request } = await this.build(input);
     return { request, decision: await this.evaluate(request) };
+  }
+
+  /**
+   * Whether a person's attempt comes from a familiar place, as the risk memory knows them: a network
+   * or address range they signed in from before, else a device they signed in with (`device`, asked
+   * only then, gives its id when a certificate identified one of theirs). Reads only; the place read
+   * is handed back for the decision (AccessInput.place).
+   */
+  async familiar(input: { userId: string; clientIp?: string | undefined; device?: () => Promise<string | undefined> }): Promise<{ familiar: boolean; place: Place }> {
+    const networks = await this.networksOf(input.clientIp);
+    const place = await this.risk.place({ userId: input.userId, networks, ...(input.clientIp ? { clientIp: input.clientIp } : {}) });
+    if (RiskAssessor.familiar(place)) return { familiar: true, place };
+    const deviceId = input.device ? await input.device() : undefined;
+    return { familiar: deviceId !== undefined && (await this.risk.knownDevice(input.userId, deviceId)), place };
   }
 
   /** The named networks an address falls in. */

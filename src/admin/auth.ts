@@ -1,10 +1,11 @@
 /**
  * API key authentication for the admin API: `Authorization: Bearer <key>` (RFC 6750 §2.1).
  *
- * Steps: read the header → throttle check per client IP → verify the key and its scope. A guess
- * that fails (unknown, revoked or expired key) counts against the client IP in the shared throttle,
- * so keys cannot be brute-forced; every refusal is one `authn.apikey` audit event. Successful use
- * is not an event of its own: each change the key makes is.
+ * Steps: read the header → reserve an attempt for the client IP in the shared throttle → verify
+ * the key and its scope. A guess that fails (unknown, revoked or expired key) counts against the
+ * client IP, on a counter of API key guesses only (failed sign-ins from the same address do not
+ * hold back a valid key), so keys cannot be brute-forced; every refusal is one `authn.apikey` audit
+ * event. Successful use is not an event of its own: each change the key makes is.
  */
 import { reason } from '../reasons.ts';
 import type { AuditContext } from '../audit/audit.ts';
@@ -51,16 +52,17 @@ export async function authenticate(core: Core, request: Credentials, scope: ApiS
     throw unauthorized('the Authorization header must be "Bearer <key>"', 'invalid_request');
   }
 
-  const ip = request.clientIp === undefined ? {} : { ip: request.clientIp };
-  const verdict = await core.throttle.check(ip);
-  if (!verdict.allowed) {
+  const keys = { kind: 'apikey' as const, ...(request.clientIp === undefined ? {} : { ip: request.clientIp }) };
+  const reserved = await core.throttle.reserve(keys);
+  if (!reserved.allowed) {
     await refuse('failure', REASONS.throttled);
-    throw new HttpProblem(429, 'Too many requests', `too many failed API key attempts from this address; retry in ${verdict.retryAfterSeconds} s`, {
-      headers: { 'Retry-After': String(verdict.retryAfterSeconds) },
+    throw new HttpProblem(429, 'Too many requests', `too many failed API key attempts from this address; retry in ${reserved.retryAfterSeconds} s`, {
+      headers: { 'Retry-After': String(reserved.retryAfterSeconds) },
     });
   }
 
   const result = await core.directory.apiKeys.verify(token, scope);
+  if (result.ok || result.code === 'scope') await reserved.reservation.release();
   if (result.ok) return result.apiKey;
   if (result.code === 'scope') {
     // A valid key asking for more than it has is not a guess: not throttled, but denied and audited.
@@ -69,7 +71,7 @@ export async function authenticate(core: Core, request: Credentials, scope: ApiS
       headers: { 'WWW-Authenticate': `Bearer realm="${REALM}", error="insufficient_scope", scope="${scope}"` },
     });
   }
-  await core.throttle.failure(ip);
+  // The reservation stands as the failure.
   await refuse('failure', REASONS[result.code], result.apiKey);
   throw unauthorized(result.code === 'expired' ? 'the API key has expired' : 'the API key is unknown or revoked', 'invalid_token');
 }

@@ -3,9 +3,10 @@
  * RADIUS next) hands it what its protocol presented and gets back the access decision. The rules
  * of a sign-in live here once:
  *
- *   presented credential ─▶ identify (login names, service accounts) ─▶ verify (throttle, constant
- *   cost, the appended-OTP split) ─▶ the device certificate as a factor ─▶ the protocol the resource
- *   is reached through ─▶ access.decide ─▶ SignInResult
+ *   presented credential ─▶ identify (login names, service accounts) ─▶ a familiar place or not
+ *   (the throttle counts them apart) ─▶ verify (throttle, constant cost, the appended-OTP split)
+ *   ─▶ the device certificate as a factor ─▶ the protocol the resource is reached through
+ *   ─▶ access.decide ─▶ SignInResult
  *
  * One attempt is one audit event (DESIGN.md): the factor checks that succeed are carried by the
  * access decision that concludes the attempt (details.checks); a check that fails is the event
@@ -21,6 +22,7 @@
  *
  * An application signing in with its own secret (an LDAP service account) is `asApplication`.
  */
+import type { Place } from '../access/risk.ts';
 import type { AccessService } from '../access/service.ts';
 import type { AuthMethod, Decision } from '../access/types.ts';
 import { AttemptAudit, type AuditContext, type Auditor } from '../audit/audit.ts';
@@ -154,7 +156,8 @@ export class SignIn {
   > {
     const user = await this.deps.directory.users.byId(change.userId);
     if (!user) return { ok: false, reason: reason('bad_credentials') };
-    const checked = await this.deps.passwords.authenticate({ username: user.username, password: change.current, context: ctx });
+    const { familiar } = await this.familiar(user, ctx.sourceIp);
+    const checked = await this.deps.passwords.authenticate({ username: user.username, password: change.current, context: ctx, familiar });
     if (checked.outcome === 'error') return { ok: false, reason: checked.reasons[0] ?? reason('store_unavailable') };
     if (checked.outcome !== 'success' || checked.user.id !== user.id) {
       const refused = checked.reasons[0] ?? reason('bad_credentials');
@@ -174,7 +177,9 @@ export class SignIn {
 
   // -------------------------------------------------------------------------------------------
 
-  private async run(request: SignInRequest, protocol: Protocol, attempt: AttemptAudit): Promise<SignInResult> {
+  private async run(given: SignInRequest, protocol: Protocol, attempt: AttemptAudit): Promise<SignInResult> {
+    // The device may be asked for twice (a familiar place before the password, the decision after): looked up once.
+    const request: SignInRequest = given.device ? { ...given, device: once(given.device) } : given;
     const presented = request.presented;
     const ctx = (user?: Pick<User, 'id' | 'username'>): AuditContext => ({
       actor: user ? { type: 'user', id: user.id, name: user.username } : { type: 'anonymous' },
@@ -228,7 +233,10 @@ export class SignIn {
   ): Promise<SignInResult> {
     const known = await this.deps.directory.users.byLogin(presented.login, presented.loginAttributes ?? ['uid']);
     const username = known?.username ?? presented.login;
-    const check = (password: string) => this.deps.passwords.authenticate({ username, password, user: known ?? null, context: ctx() });
+    const where = known ? await this.familiar(known, request.clientIp, request.device) : undefined;
+    const check = (password: string) => this.deps.passwords.authenticate({ username, password, user: known ?? null, context: ctx(), ...(where ? { familiar: where.familiar } : {}) });
+    // The decision reuses the place read for the throttle.
+    const place = where?.place ? { place: where.place } : {};
 
     // A person with active TOTP probably appended a code: that split is tried first, so a correct
     // password+code never also counts as one failed password attempt.
@@ -239,7 +247,7 @@ export class SignIn {
         const verified = await this.deps.totp.verify(ctx(first.user), first.user.id, split.code);
         if (!verified.ok) return { ok: false, reason: reason(verified.reason === 'store_unavailable' ? 'store_unavailable' : 'invalid_code'), user: first.user };
         const at = now();
-        return this.decide(request, protocol, ctx(first.user), first.user, { groups: first.groups, failures: first.failures, add: [{ method: 'password', at }, { method: 'totp', at }] });
+        return this.decide(request, protocol, ctx(first.user), first.user, { groups: first.groups, failures: first.failures, ...place, add: [{ method: 'password', at }, { method: 'totp', at }] });
       }
     }
     const result = await check(presented.password);
@@ -251,7 +259,35 @@ export class SignIn {
         ...(result.user ? { user: result.user } : {}),
       };
     }
-    return this.decide(request, protocol, ctx(result.user), result.user, { groups: result.groups, failures: result.failures, add: [{ method: 'password', at: now() }] });
+    return this.decide(request, protocol, ctx(result.user), result.user, { groups: result.groups, failures: result.failures, ...place, add: [{ method: 'password', at: now() }] });
+  }
+
+  /**
+   * Whether a person's attempt comes from a familiar place, so the throttle counts it apart from
+   * attempts elsewhere (src/authn/throttle.ts): an address in a network or address range they signed
+   * in from before, else a certificate of one of their own devices they signed in with before (the
+   * risk memory decides; the device is looked up only when the network is not familiar). Nothing
+   * here comes from what the client claims: the address is the connection's (forwarded only by
+   * trusted proxies), the device proved by its certificate. Unreadable: not familiar.
+   */
+  private async familiar(user: User, clientIp: string | undefined, device?: () => Promise<DeviceEvidence | undefined>): Promise<{ familiar: boolean; place?: Place }> {
+    try {
+      return await this.deps.access.familiar({
+        userId: user.id,
+        clientIp,
+        ...(device
+          ? {
+              device: async () => {
+                const evidence = await device();
+                return evidence?.certificate && evidence.device.owners.includes(user.username) ? evidence.device.id : undefined;
+              },
+            }
+          : {}),
+      });
+    } catch {
+      // The password check that follows reads the same store and refuses, audited (fail closed).
+      return { familiar: false };
+    }
   }
 
   /** A password with a 6-digit code appended (after the separator), for a person whose TOTP is active. */
@@ -296,21 +332,22 @@ export class SignIn {
 
     let app: Application | undefined;
     try {
-      const verdict = await this.deps.throttle.check(keys);
-      if (!verdict.allowed) {
-        const why = reason('throttled', `per ${verdict.scope}`);
-        await record('failure', undefined, why, { retryAfterSeconds: verdict.retryAfterSeconds });
-        return { ok: false, reason: why, retryAfterSeconds: verdict.retryAfterSeconds };
+      // Reserved before the secret is checked, as a person's password (src/authn/throttle.ts).
+      const reserved = await this.deps.throttle.reserve(keys);
+      if (!reserved.allowed) {
+        const why = reason('throttled', `per ${reserved.scope}`);
+        await record('failure', undefined, why, { retryAfterSeconds: reserved.retryAfterSeconds });
+        return { ok: false, reason: why, retryAfterSeconds: reserved.retryAfterSeconds };
       }
       app = await this.deps.directory.applications.verifySecret(presented.name, presented.secret);
       const problem = app ? presented.accept?.(app) : undefined;
       if (!app || problem !== undefined) {
-        await this.deps.throttle.failure(keys);
+        // The reservation stands as the failure.
         const why = reason('bad_credentials', problem);
         await record('failure', undefined, why);
         return { ok: false, reason: why };
       }
-      await this.deps.throttle.success(keys);
+      await reserved.reservation.success();
     } catch (err) {
       // Fail closed.
       const why = reason('store_unavailable', err instanceof Error ? err.message : String(err));
@@ -334,7 +371,7 @@ export class SignIn {
     protocol: Protocol,
     ctx: AuditContext,
     user: User,
-    factors: { proven?: readonly AuthnFactor[]; add?: AuthnFactor[]; groups?: Awaited<ReturnType<DirectoryService['users']['groupsOf']>>; failures?: ThrottleCounters },
+    factors: { proven?: readonly AuthnFactor[]; add?: AuthnFactor[]; groups?: Awaited<ReturnType<DirectoryService['users']['groupsOf']>>; failures?: ThrottleCounters; place?: Place },
   ): Promise<SignInResult> {
     const added = factors.add ?? [];
     const proven: AuthnFactor[] = [...(factors.proven ?? []).filter((a) => !added.some((b) => b.method === a.method)), ...added];
@@ -347,6 +384,7 @@ export class SignIn {
       user,
       ...(factors.groups ? { groups: factors.groups } : {}),
       ...(factors.failures ? { failures: factors.failures } : {}),
+      ...(factors.place ? { place: factors.place } : {}),
       resource: request.resource,
       protocol,
       ...(request.clientIp ? { clientIp: request.clientIp } : {}),
@@ -360,4 +398,10 @@ export class SignIn {
     const user = await this.deps.directory.users.byId(id);
     return user?.status === 'active' ? user : undefined;
   }
+}
+
+/** A function that runs once; later calls get its first promise. */
+function once<T>(work: () => Promise<T>): () => Promise<T> {
+  let result: Promise<T> | undefined;
+  return () => (result ??= work());
 }

@@ -20,6 +20,12 @@ export interface PasswordAttempt {
   user?: User | null | undefined;
   /** Where the attempt came from and through which protocol (audited). */
   context: AuditContext & { sourceIp?: string; protocol?: string };
+  /**
+   * The attempt comes from a place the person signed in from before (AccessService.familiar): the
+   * throttle counts it apart from attempts elsewhere. Absent: not known (an unknown user), counted
+   * with attempts from anywhere.
+   */
+  familiar?: boolean;
 }
 
 export type PasswordResult =
@@ -70,6 +76,7 @@ export class PasswordAuthenticator {
       reasons: result.reasons,
       details: {
         ...(username ? { username } : {}),
+        ...(attempt.familiar !== undefined ? { familiar: attempt.familiar } : {}),
         ...(rehashedFrom ? { rehashed: rehashedFrom } : {}),
         ...('retryAfterSeconds' in result && result.retryAfterSeconds !== undefined ? { retryAfterSeconds: result.retryAfterSeconds } : {}),
       },
@@ -86,11 +93,13 @@ export class PasswordAuthenticator {
     if (!username || validatePasswordInput(attempt.password)) {
       return { result: { outcome: 'failure', reasons: [REASONS.invalidInput] } };
     }
-    const keys = { user: username, ...(attempt.context.sourceIp ? { ip: attempt.context.sourceIp } : {}) };
-    const verdict = await throttle.check(keys);
-    if (!verdict.allowed) {
-      return { result: { outcome: 'failure', reasons: [reason('throttled', `per ${verdict.scope}`)], retryAfterSeconds: verdict.retryAfterSeconds } };
+    const keys = { user: username, ...(attempt.context.sourceIp ? { ip: attempt.context.sourceIp } : {}), ...(attempt.familiar ? { familiar: true } : {}) };
+    // The attempt's place is reserved before the hash is verified: concurrent guesses cannot all pass.
+    const reserved = await throttle.reserve(keys);
+    if (!reserved.allowed) {
+      return { result: { outcome: 'failure', reasons: [reason('throttled', `per ${reserved.scope}`)], retryAfterSeconds: reserved.retryAfterSeconds } };
     }
+    const { reservation } = reserved;
 
     // The caller may have looked the user up already (a login name by e-mail): one read less.
     const user = attempt.user !== undefined ? (attempt.user ?? undefined) : await store.directory.users.findByName(username);
@@ -98,15 +107,14 @@ export class PasswordAuthenticator {
     if (!user || !record) {
       // Same cost as a real verify, so response times do not reveal which usernames exist.
       await hasher.dummyVerify(attempt.password);
-      await throttle.failure(keys);
+      // The reservation stands as the failure.
       return { result: { outcome: 'failure', reasons: [user ? REASONS.noPassword : REASONS.badCredentials] } };
     }
     const verification = await hasher.verify(record.hash, attempt.password);
     if (!verification.ok) {
-      await throttle.failure(keys);
       return { result: { outcome: 'failure', user, reasons: [REASONS.badCredentials] } };
     }
-    await throttle.success(keys, verdict.counters);
+    await reservation.success();
     if (user.status !== 'active') return { result: { outcome: 'denied', user, reasons: [REASONS.suspended] } };
 
     let rehashedFrom: string | undefined;
@@ -115,7 +123,7 @@ export class PasswordAuthenticator {
       if (await store.directory.passwords.rehash(user.id, record.hash, await hasher.hash(attempt.password))) rehashedFrom = verification.scheme;
     }
     const groups = await store.directory.memberships.resolveUserGroups(user.id);
-    const failures = verdict.counters.ip ? { ip: verdict.counters.ip } : {};
+    const failures = reservation.counters.ip ? { ip: reservation.counters.ip } : {};
     return { result: { outcome: 'success', user, groups, reasons: [REASONS.ok], failures }, ...(rehashedFrom ? { rehashedFrom } : {}) };
   }
 }

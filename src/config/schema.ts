@@ -100,12 +100,23 @@ const Passwords = z.strictObject({
   policy: PasswordPolicy.prefault({}),
 });
 
+const ThrottleNetwork = z.strictObject({
+  network: NetworkInput.shape.name.describe('A named network (directory.networks, or made through the API)'),
+  freeAttemptsPerIp: z.int().min(1).max(1_000_000).describe('Failed attempts per client address in this network before back-off starts (instead of throttle.freeAttemptsPerIp)'),
+});
+
 const Throttle = z.strictObject({
-  freeAttempts: z.int().min(1).max(1000).default(5).describe('Failed attempts per user before back-off starts'),
-  freeAttemptsPerIp: z.int().min(1).max(100_000).default(50).describe('Failed attempts per client IP before back-off starts'),
+  freeAttempts: z.int().min(1).max(1000).default(5).describe('Failed attempts per user before back-off starts. Attempts from a familiar place (a network or address range the person signed in from before, or a device certificate of a device they signed in with) are counted apart from all others, so failures from elsewhere never hold the person back at their desk'),
+  freeAttemptsPerIp: z.int().min(1).max(100_000).default(50).describe('Failed attempts per client address before back-off starts, counted apart for each kind of secret: sign-ins (passwords, LDAP binds), admin API keys, device codes, OpenID Connect client secrets'),
   baseDelaySeconds: z.number().min(0.1).max(3600).default(1).describe('First back-off delay; it doubles with each further failure'),
   maxDelaySeconds: z.number().min(1).max(86_400).default(900).describe('Cap on the back-off delay (never a hard lockout)'),
   windowSeconds: z.int().min(60).max(30 * 86_400).default(3600).describe('Failures are forgotten after this long without a new one'),
+  networks: z
+    .array(ThrottleNetwork)
+    .max(100)
+    .default([])
+    .refine((list) => new Set(list.map((n) => n.network)).size === list.length, 'each network is listed once')
+    .describe('Allowances per client address for named networks whose addresses speak for many people (an office NAT, an LDAP client host such as SSSD or a NAS): an address in several of them gets the largest'),
 });
 
 const Mfa = z.strictObject({

@@ -307,15 +307,17 @@ export class TotpService {
   private async check(userId: string, input: string): Promise<{ result: TotpVerification; details: Record<string, unknown> }> {
     const parsed = parseCode(input);
     if (!parsed) return { result: { ok: false, reason: 'invalid_format' }, details: {} };
-    const keys = throttleKeys(userId);
-    if (this.throttle) {
-      const verdict = await this.throttle.check(keys);
-      if (!verdict.allowed) return { result: { ok: false, reason: 'throttled', retryAfterSeconds: verdict.retryAfterSeconds }, details: {} };
-    }
+    // Reserved before the code is checked, so concurrent guesses cannot all pass (src/authn/throttle.ts).
+    const reserved = await this.throttle?.reserve(throttleKeys(userId));
+    if (reserved && !reserved.allowed) return { result: { ok: false, reason: 'throttled', retryAfterSeconds: reserved.retryAfterSeconds }, details: {} };
+    const reservation = reserved?.reservation;
     const { factors } = this.store.directory;
     const record = await factors.getTotp(userId);
-    // Recovery codes back up the TOTP factor: without an active one they open nothing.
-    if (record?.confirmedAt === undefined) return { result: { ok: false, reason: 'no_factor' }, details: {} };
+    // Recovery codes back up the TOTP factor: without an active one they open nothing (and nothing was guessed).
+    if (record?.confirmedAt === undefined) {
+      await reservation?.release();
+      return { result: { ok: false, reason: 'no_factor' }, details: {} };
+    }
 
     let result: TotpVerification;
     let details: Record<string, unknown> = {};
@@ -336,7 +338,8 @@ export class TotpService {
         result = { ok: false, reason: earlier ? 'replayed' : 'invalid_code' };
       }
     }
-    if (this.throttle) await (result.ok ? this.throttle.success(keys) : this.throttle.failure(keys));
+    // A wrong or replayed code: the reservation stands as the failure.
+    if (result.ok) await reservation?.success();
     return { result, details };
   }
 

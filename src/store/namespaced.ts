@@ -21,6 +21,7 @@ export function namespacedTtl(ttl: TtlStore, namespace: string): TtlStore {
     listTagged: async <T>(tags: TtlTags, keyPrefix: string, limit?: number): Promise<Array<TtlEntry<T>>> =>
       (await ttl.listTagged<T>(tags, k(keyPrefix), limit)).map((e) => ({ ...e, key: e.key.slice(prefix.length) })),
     increment: (key: string, ttlSeconds: number): Promise<Counter> => ttl.increment(k(key), ttlSeconds),
+    decrement: (key: string, undo?: { after: Counter; before?: Counter | undefined }) => ttl.decrement(k(key), undo),
     counter: (key: string) => ttl.counter(k(key)),
     sweep: () => ttl.sweep(),
   };

@@ -316,6 +316,14 @@ export interface TtlStore {
   listTagged<T = unknown>(tags: TtlTags, keyPrefix: string, limit?: number): Promise<Array<TtlEntry<T>>>;
   /** Atomically adds one to a counter (starting from 0 when absent or expired) and extends its life. */
   increment(key: string, ttlSeconds: number): Promise<Counter>;
+  /**
+   * Atomically takes one off a live counter (absent or expired: nothing); a counter that reaches
+   * zero is deleted. With `undo` (what an increment returned, and the counter as it stood before
+   * it), a decrement that finds the counter still as that increment left it also puts back its
+   * time and expiry, so a taken-back increment leaves no trace; when anything counted since, only
+   * the count goes down. @returns the counter after, undefined when absent, expired or deleted.
+   */
+  decrement(key: string, undo?: { after: Counter; before?: Counter | undefined }): Promise<Counter | undefined>;
   counter(key: string): Promise<Counter | undefined>;
   /** Deletes expired entries; returns how many. */
   sweep(): Promise<number>;
@@ -332,6 +340,8 @@ export interface Counter {
   count: number;
   /** When the counter last changed (ms since the epoch). */
   updatedAt: number;
+  /** When it is forgotten (ms since the epoch). */
+  expiresAt: number;
 }
 
 export interface Store {

@@ -61,7 +61,7 @@ describe.each(backends)('reconciliation ($name)', (backend) => {
     const example = await loadConfigFile('config/production.yaml', ConfigSchema, env);
     const config = { ...t.config, directory: example.directory };
     await reconcile(t.core, t.store, config, CONFIG_CTX, 'config/production.yaml');
-    expect((await t.store.directory.networks.all()).map((n) => n.name).sort()).toEqual(['hq', 'tor-exits', 'vpn']);
+    expect((await t.store.directory.networks.all()).map((n) => n.name).sort()).toEqual(['hq', 'ldap-clients', 'tor-exits', 'vpn']);
     expect((await t.store.directory.applications.all()).map((a) => a.name).sort()).toEqual(['aws', 'grafana', 'jenkins']);
     expect((await t.store.directory.policies.all()).map((p) => p.name)).toEqual(['aws-managed-only', 'eng-mfa', 'risky-sign-ins']);
     expect((await t.store.directory.policies.findByName('eng-mfa'))?.except).toEqual({ device: { managed: true }, network: { in: ['hq', 'vpn'] } });

@@ -127,10 +127,11 @@ describe.each(backends)('TOTP second factor ($name)', (backend) => {
   it('lets exactly one of several simultaneous uses of one code through', async () => {
     const user = await enrolled();
     const code = totpStep(user.secret, step());
-    const results = await Promise.all(Array.from({ length: 6 }, () => totp.verify(ctx, user.id, code)));
+    // Five at once, the throttle's free allowance: each is checked (a sixth would be refused unchecked).
+    const results = await Promise.all(Array.from({ length: 5 }, () => totp.verify(ctx, user.id, code)));
     expect(results.filter((r) => r.ok)).toHaveLength(1);
-    expect(results.filter((r) => !r.ok)).toEqual(Array(5).fill({ ok: false, reason: 'replayed' }));
-    // ...also across two service instances (two processes on one store). Another user: the five
+    expect(results.filter((r) => !r.ok)).toEqual(Array(4).fill({ ok: false, reason: 'replayed' }));
+    // ...also across two service instances (two processes on one store). Another user: the four
     // replays above count as failed attempts and would soon throttle this one.
     const second = await enrolled();
     const other = service();
@@ -278,6 +279,15 @@ describe.each(backends)('TOTP second factor ($name)', (backend) => {
     // The code was not spent: once the back-off is over (counter cleared here) it still works.
     await t.store.ttl.delete(`throttle:user:totp:${user.id}`);
     expect(await throttled.verify(ctx, user.id, totpStep(user.secret, step()))).toEqual({ ok: true, method: 'totp' });
+  });
+
+  it('checks exactly the free allowance of 100 concurrent wrong codes', async () => {
+    const throttled = service({ throttle: new Throttle(t.store.ttl, { ...t.config.throttle, freeAttempts: 3, baseDelaySeconds: 30, maxDelaySeconds: 60 }) });
+    const user = await enrolled();
+    const wrong = (n: number) => String((Number(totpStep(user.secret, step())) + n) % 1_000_000).padStart(6, '0');
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => throttled.verify(ctx, user.id, wrong((i + 1) * 7919))));
+    expect(results.filter((r) => !r.ok && r.reason === 'invalid_code')).toHaveLength(3);
+    expect(results.filter((r) => !r.ok && r.reason === 'throttled')).toHaveLength(97);
   });
 
   it('fails closed, audited as an error, when the seed does not decrypt', async () => {

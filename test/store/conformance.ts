@@ -409,6 +409,40 @@ export function storeConformance(backend: Backend): void {
         expect((await store.ttl.increment('ctr:b', 60)).count).toBe(1);
       });
 
+      it('takes an increment back: one off, deleted at zero, never below', async () => {
+        for (let i = 0; i < 10; i++) await store.ttl.increment('dec:a', 60);
+        const results = await Promise.all(Array.from({ length: 12 }, () => store.ttl.decrement('dec:a')));
+        // Concurrent decrements each take one: 9..1, then the one that reached zero and two that found nothing.
+        expect(results.filter((r) => r !== undefined).map((r) => r!.count).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        expect(await store.ttl.counter('dec:a')).toBeUndefined();
+        expect((await store.ttl.increment('dec:a', 60)).count).toBe(1);
+        await store.ttl.increment('dec:c', 0.05);
+        await sleep(120);
+        expect(await store.ttl.decrement('dec:c')).toBeUndefined();
+        expect((await store.ttl.increment('dec:c', 60)).count).toBe(1);
+      });
+
+      it('puts back the time and expiry of an increment taken back, unless something counted since', async () => {
+        const before = await store.ttl.increment('dec:b', 60);
+        await sleep(20);
+        const after = await store.ttl.increment('dec:b', 600);
+        expect(after).toMatchObject({ count: 2, updatedAt: expect.any(Number) });
+        expect(after.updatedAt).toBeGreaterThan(before.updatedAt);
+        expect(await store.ttl.decrement('dec:b', { after, before })).toEqual(before);
+        expect(await store.ttl.counter('dec:b')).toEqual(before);
+
+        const mine = await store.ttl.increment('dec:b', 60);
+        await sleep(5);
+        const theirs = await store.ttl.increment('dec:b', 60);
+        // Another increment came after mine: only the count goes down, its time stays.
+        expect(await store.ttl.decrement('dec:b', { after: mine, before })).toEqual({ ...theirs, count: 2 });
+
+        // Taking back the only increment of a counter that was absent before removes it.
+        const only = await store.ttl.increment('dec:d', 60);
+        expect(await store.ttl.decrement('dec:d', { after: only })).toBeUndefined();
+        expect(await store.ttl.counter('dec:d')).toBeUndefined();
+      });
+
       it('deletes by subject or group tag and sweeps expired entries', async () => {
         await store.ttl.put('sess:1', 1, 60, { subject: 'u-9' });
         await store.ttl.put('sess:2', 2, 60, { subject: 'u-9', group: 'g-1' });

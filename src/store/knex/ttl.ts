@@ -87,17 +87,50 @@ export class KnexTtlStore implements TtlStore {
          on conflict (key) do update set
            counter = case when kv.expires_at <= ? then 1 else kv.counter + 1 end,
            expires_at = excluded.expires_at, updated_at = excluded.updated_at
-         returning counter, updated_at`,
+         returning counter, updated_at, expires_at`,
         [key, expiresAt, at, at],
       ),
     );
-    const row = rowsOf<{ counter: number | string; updated_at: number | string }>(result)[0]!;
-    return { count: Number(row.counter), updatedAt: Number(row.updated_at) };
+    return counterOf(rowsOf<CounterRow>(result)[0]!);
+  }
+
+  async decrement(key: string, undo?: { after: Counter; before?: Counter | undefined }): Promise<Counter | undefined> {
+    const at = now();
+    // The last count goes with its row: one statement for the usual case, taking back the increment
+    // that made the counter.
+    const deleted = await this.guard(() => this.db.raw('delete from kv where key = ? and expires_at > ? and counter = 1 returning key', [key, at]));
+    if (rowsOf(deleted).length === 1) return undefined;
+    // SET expressions read the row as it was (SQL), so `counter` and `updated_at` below are the
+    // values the increment being taken back left, when nothing has changed them since.
+    const untouched = 'counter = ? and updated_at = ?';
+    const restore = undo?.before !== undefined;
+    const result = await this.guard(() =>
+      this.db.raw(
+        `update kv set counter = counter - 1${
+          restore ? `, updated_at = case when ${untouched} then ? else updated_at end, expires_at = case when ${untouched} then ? else expires_at end` : ''
+        }
+         where key = ? and expires_at > ? and counter > 0
+         returning counter, updated_at, expires_at`,
+        [
+          ...(restore ? [undo.after.count, undo.after.updatedAt, undo.before!.updatedAt, undo.after.count, undo.after.updatedAt, undo.before!.expiresAt] : []),
+          key,
+          at,
+        ],
+      ),
+    );
+    const row = rowsOf<CounterRow>(result)[0];
+    if (!row) return undefined;
+    const counter = counterOf(row);
+    if (counter.count > 0) return counter;
+    // Brought to zero by a decrement between the two statements. Only a counter still at zero is
+    // deleted: an increment that came in between keeps its row.
+    await this.guard(() => this.db('kv').where('key', key).andWhere('counter', '<=', 0).delete());
+    return undefined;
   }
 
   async counter(key: string): Promise<Counter | undefined> {
-    const row = await this.guard(() => this.db('kv').where('key', key).andWhere('expires_at', '>', now()).first('counter', 'updated_at'));
-    return row ? { count: Number(row.counter), updatedAt: Number(row.updated_at) } : undefined;
+    const row = await this.guard(() => this.db('kv').where('key', key).andWhere('expires_at', '>', now()).first('counter', 'updated_at', 'expires_at'));
+    return row ? counterOf(row as CounterRow) : undefined;
   }
 
   async sweep(): Promise<number> {
@@ -124,4 +157,11 @@ export class KnexTtlStore implements TtlStore {
       throw mapDriverError(err, 'key');
     }
   }
+}
+
+type CounterRow = { counter: number | string; updated_at: number | string; expires_at: number | string };
+
+/** PostgreSQL returns bigints as strings. */
+function counterOf(row: CounterRow): Counter {
+  return { count: Number(row.counter), updatedAt: Number(row.updated_at), expiresAt: Number(row.expires_at) };
 }
