@@ -229,7 +229,7 @@ export async function createOidcFrontEnd(core: Core): Promise<OidcFrontEnd> {
             type: 'oidc.client.auth_failed',
             outcome: 'failure',
             target: { type: 'application', name: String(ctx.oidc.params?.client_id ?? ctx.oidc.client?.clientId ?? '') },
-            reasons: [err.retryAfterSeconds !== undefined ? reason('throttled', 'per client and address') : { code: err.error ?? 'invalid_client', description: err.error_description ?? 'client authentication failed' }],
+            reasons: [err.retryAfterSeconds !== undefined ? reason('throttled', `per ${err.per ?? 'address'}`) : { code: err.error ?? 'invalid_client', description: err.error_description ?? 'client authentication failed' }],
             details: { endpoint: ctx.oidc.route, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) },
           });
         },
