@@ -67,7 +67,7 @@ export function build(front: OidcContext, keySet: KeySet): Live {
           type: 'oidc.client.auth_failed',
           outcome: 'failure',
           target: { type: 'application', name: String(ctx.oidc.params?.client_id ?? ctx.oidc.client?.clientId ?? '') },
-          reasons: [err.retryAfterSeconds !== undefined ? reason('throttled', 'per client and address') : { code: err.error ?? 'invalid_client', description: err.error_description ?? 'client authentication failed' }],
+          reasons: [err.retryAfterSeconds !== undefined ? reason('throttled', `per ${err.per ?? 'address'}`) : { code: err.error ?? 'invalid_client', description: err.error_description ?? 'client authentication failed' }],
           details: { endpoint: ctx.oidc.route, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) },
         });
       },

@@ -58,7 +58,7 @@ export interface ProviderHooks {
    * A client failed to authenticate (wrong secret, unknown client) on some endpoint, or was refused
    * before its secret was checked (too many failures: `retryAfterSeconds`).
    */
-  clientAuthFailed(ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; retryAfterSeconds?: number }): void;
+  clientAuthFailed(ctx: KoaContextWithOIDC, err: { error?: string; error_description?: string; retryAfterSeconds?: number; per?: string }): void;
   /** oidc-provider revoked a grant (reuse of a code or refresh token at the token endpoint, logout, revocation). */
   grantRevoked(ctx: KoaContextWithOIDC, grantId: string): void;
   /** RP-initiated logout finished for this provider session. */
@@ -289,7 +289,7 @@ export function buildProvider(options: ProviderOptions): Provider {
     const reserved = await core.throttle.reserve({ kind: 'client-secret', user: `client:${this.clientId}${ip ? `@${ip}` : ''}`, ...(ip ? { ip } : {}) });
     if (!reserved.allowed) {
       ctx?.set('Retry-After', String(reserved.retryAfterSeconds));
-      throw new ClientAuthThrottled(reserved.retryAfterSeconds);
+      throw new ClientAuthThrottled(reserved.retryAfterSeconds, reserved.scope === 'ip' ? 'address' : 'client and address');
     }
     const app = await core.directory.applications.verifySecret(this.clientId, secret);
     const ok = app?.type === 'oidc' && app.name === this.clientId;
@@ -317,9 +317,12 @@ class ClientAuthThrottled extends errors.InvalidClientAuth {
   override statusCode = 429;
   override status = 429;
   readonly retryAfterSeconds: number;
-  constructor(retryAfterSeconds: number) {
-    super(`throttled for ${retryAfterSeconds} s`);
+  /** Which counter refused: 'client and address', or 'address' (wrong secrets for any client). */
+  readonly per: string;
+  constructor(retryAfterSeconds: number, per: string) {
+    super(`throttled per ${per} for ${retryAfterSeconds} s`);
     this.retryAfterSeconds = retryAfterSeconds;
+    this.per = per;
   }
 }
 

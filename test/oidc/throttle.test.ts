@@ -45,7 +45,7 @@ describe.each(backends)('OpenID Connect client secret throttling ($name)', (back
 
     const events = (await auditEvents(server, { type: 'oidc.client.auth_failed' })).filter((e) => e.sourceIp === '203.0.113.10');
     expect(events.map((e) => e.reasons[0]!.code).sort()).toEqual(['invalid_client', 'invalid_client', 'invalid_client', 'throttled']);
-    expect(events.find((e) => e.reasons[0]!.code === 'throttled')).toMatchObject({ target: { name: 'service' }, details: { endpoint: 'token', retryAfterSeconds: Number(refused.retryAfter) } });
+    expect(events.find((e) => e.reasons[0]!.code === 'throttled')).toMatchObject({ target: { name: 'service' }, reasons: [{ description: expect.stringMatching(/per client and address$/) }], details: { endpoint: 'token', retryAfterSeconds: Number(refused.retryAfter) } });
   });
 
   it('counts wrong secrets per address across clients and endpoints, apart from sign-ins', async () => {
