@@ -83,10 +83,6 @@ export function reason(code: ReasonCode, detail?: string): Reason {
   return { code, description: detail ? `${description}: ${detail}` : description };
 }
 
-export function isKnownReasonCode(code: string): code is ReasonCode {
-  return BY_CODE.has(code);
-}
-
 /** docs/reasons.md. */
 export function renderReasonCatalogue(): string {
   const lines = [

@@ -91,12 +91,6 @@ export class Resources extends DirectoryPart {
     return this.shown(kind, await this.stored(kind, ref)) as ResourceKinds[K]['entity'];
   }
 
-  /** By exact name, as stored (with the managing source), or undefined. For reconciling declarations. */
-  async byName<K extends ResourceKind>(kind: K, name: string): Promise<ResourceKinds[K]['entity'] | undefined> {
-    const found = await this.collection(kind).findByName(name);
-    return found ? (this.shown(kind, found) as ResourceKinds[K]['entity']) : undefined;
-  }
-
   async create<K extends ResourceKind>(ctx: AuditContext, kind: K, input: ResourceKinds[K]['input'], options: WriteOptions = {}): Promise<ResourceKinds[K]['entity']> {
     const fields = this.toStored(kind, input as Record<string, unknown>);
     return this.change(ctx, async (tx, emit) => {

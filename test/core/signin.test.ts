@@ -64,6 +64,15 @@ describe.each(backends)('sign-in pipeline ($name)', (backend) => {
     expect(borrowed).toMatchObject({ ok: true, authn: [{ method: 'password' }] });
   });
 
+  it('finds a RADIUS client by the source address of a packet, the most specific first, with its secret', async () => {
+    await t.core.directory.resources.create(CLI_CTX, 'radiusClients', { name: 'wifi', address: '192.0.2.0/24', secret: 'the controllers share this one', groups: ['staff'], settings: {} });
+    expect(await t.core.directory.radiusClients.bySource('192.0.2.1')).toMatchObject({ client: { name: 'vpn' }, secret: 'a shared secret of some length' });
+    expect(await t.core.directory.radiusClients.bySource('192.0.2.77')).toMatchObject({ client: { name: 'wifi' }, secret: 'the controllers share this one' });
+    expect(await t.core.directory.radiusClients.bySource('198.51.100.1')).toBeUndefined();
+    // What interfaces show never carries it.
+    expect(JSON.stringify(await t.core.directory.resources.find('radiusClients', 'wifi'))).not.toContain('controllers');
+  });
+
   it('refuses a wrong password with the catalogue reason and one failure event, and no decision', async () => {
     const result = await t.core.signIn.attempt({ presented: { kind: 'password', login: 'alice', password: 'not the password at all' }, resource: 'portal', requestId: 'wrong-1' });
     expect(result).toMatchObject({ ok: false, reason: { code: 'bad_credentials' } });
