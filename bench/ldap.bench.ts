@@ -379,7 +379,8 @@ function bindBenchmark(): Benchmark {
   return {
     name: `LDAP simple bind, Gatehouse (argon2id per user, ${CONNECTIONS} connections)`,
     reference: 'raw @node-rs/argon2 verify, 2 threads',
-    goal: { maxRatio: 1 / 0.9, text: 'binds/s >= 0.9 x argon2 verifies/s' },
+    // The LDAP issue's goal as the hardening issue restated it (the 1.5 x slapd half reads off the slapd row's ops/s).
+    goal: { maxRatio: 1 / 0.8, text: 'binds/s >= 0.8 x argon2 verifies/s' },
     batch: 200,
     async setup() {
       const servers = await shared.start();
