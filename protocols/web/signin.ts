@@ -355,7 +355,7 @@ function parseCredential(form: Form): unknown {
 }
 
 /** Per-client-address limits on the second-factor and passkey steps, through the shared throttle. */
-const ipKey = (ctx: Ctx, step: 'mfa' | 'passkey') => ({ ip: `web-${step}:${ctx.state.clientIp ?? 'unknown'}` });
+const ipKey = (ctx: Ctx, step: 'mfa' | 'passkey') => ({ kind: step, ip: ctx.state.clientIp ?? 'unknown' });
 
 async function checkIpThrottle(web: Web, ctx: Ctx, step: 'mfa' | 'passkey'): Promise<void> {
   const verdict = await web.core.throttle.check(ipKey(ctx, step));

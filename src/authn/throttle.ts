@@ -47,8 +47,11 @@ import type { Counter, TtlStore } from '../store/types.ts';
 
 export type ThrottleConfig = CoreConfig['throttle'];
 
-/** What is being guessed: each kind has its own counter per client address. */
-export type ThrottleKind = 'signin' | 'apikey' | 'device-code' | 'client-secret';
+/**
+ * What is being guessed: each kind has its own counter per client address (`mfa` and `passkey`
+ * are the sign-in pages' per-address limits on their second-factor and passkey steps).
+ */
+export type ThrottleKind = 'signin' | 'apikey' | 'device-code' | 'client-secret' | 'mfa' | 'passkey';
 
 export interface ThrottleKeys {
   /** Username (lower-cased) or another account identifier; unknown usernames are counted too. */

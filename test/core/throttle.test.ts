@@ -91,7 +91,16 @@ describe.each(backends)('throttle ($name)', (backend) => {
   it('keeps an address counter per kind of secret', async () => {
     for (let i = 0; i < 10; i++) await t.core.passwords.authenticate({ username: `stranger${i}`, password: WRONG, context: ctx('198.51.100.60') });
     expect(await t.core.throttle.check({ ip: '198.51.100.60' })).toMatchObject({ allowed: false, scope: 'ip' });
-    for (const kind of ['apikey', 'device-code', 'client-secret'] as const) expect(await t.core.throttle.check({ ip: '198.51.100.60', kind })).toMatchObject({ allowed: true });
+    for (const kind of ['apikey', 'device-code', 'client-secret', 'mfa', 'passkey'] as const) expect(await t.core.throttle.check({ ip: '198.51.100.60', kind })).toMatchObject({ allowed: true });
+  });
+
+  it("applies a listed network's allowance to the sign-in pages' second-factor step too", async () => {
+    for (let i = 0; i < 30; i++) await t.core.throttle.failure({ kind: 'mfa', ip: '192.0.2.6' });
+    expect(await t.core.throttle.check({ kind: 'mfa', ip: '192.0.2.6' })).toMatchObject({ allowed: true });
+    for (let i = 0; i < 10; i++) await t.core.throttle.failure({ kind: 'mfa', ip: '192.0.2.101' });
+    expect(await t.core.throttle.check({ kind: 'mfa', ip: '192.0.2.101' })).toMatchObject({ allowed: false, scope: 'ip' });
+    // Apart from the address's sign-ins.
+    expect(await t.core.throttle.check({ ip: '192.0.2.101' })).toMatchObject({ allowed: true });
   });
 
   it('gives the addresses of a listed network their own allowance (an LDAP client host binding for many people)', async () => {
