@@ -73,7 +73,7 @@ const RESTART_SECTIONS = (Object.keys(CORE_SECTIONS) as Array<keyof typeof CORE_
 export async function loadConfig(options: Pick<StartOptions, 'configFile' | 'config' | 'env' | 'frontEnds'>): Promise<Config> {
   const env = options.env ?? process.env;
   // A test's own list of front-ends composes its own schema; the type stays the standard one.
-  const schema = (options.frontEnds ? composeConfigSchema(options.frontEnds) : ConfigSchema) as typeof ConfigSchema;
+  const schema = (options.frontEnds && options.frontEnds !== FRONT_ENDS ? composeConfigSchema(options.frontEnds) : ConfigSchema) as typeof ConfigSchema;
   if (options.config !== undefined) return schema.parse(options.config);
   if (!options.configFile) throw new Error('no configuration given');
   return loadConfigFile(options.configFile, schema, env);

@@ -5,12 +5,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { backends } from '../helpers/backends.ts';
 import { TEST_ADMIN_KEY } from '../helpers/server.ts';
 import { cliFixture, eventually, run, spawnCli, startCli, testYamlConfig, type CliFixture, type RunningCli } from './helpers.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const LISTENER = /^ {2}http \(admin API[^)]*\): (http:\/\/\S+)$/m;
 
@@ -138,12 +138,3 @@ describe('gatehouse start refuses to start', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}

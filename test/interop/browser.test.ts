@@ -13,7 +13,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import * as oidc from 'openid-client';
@@ -23,21 +22,12 @@ import { createLogger } from '../../src/log.ts';
 import { startGatehouse, type Gatehouse } from '../../src/server/start.ts';
 import { sqlite } from '../helpers/backends.ts';
 import { TEST_ADMIN_KEY, testConfig } from '../helpers/config.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'test-artifacts', 'screenshots');
 const PASSWORD = 'copper-kettle-drifts-north-81';
 const CLI = { actor: { type: 'cli' as const, name: 'browser-test' } };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** The TOTP code of the step `offset` steps from now, waiting out the last seconds of a step. */
 async function totpCode(secret: string, offset = 0): Promise<string> {

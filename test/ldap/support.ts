@@ -74,9 +74,8 @@ export async function startWithReader(backend: Backend, options: Partial<LdapOpt
   return { t, reader };
 }
 
-/** The result code of a simple bind on a fresh connection (0 = success). */
-export async function bindCode(t: LdapFixture, dn: string, password: string): Promise<number> {
-  const c = t.client();
+/** The result code of a simple bind on a fresh connection (0 = success), by default the fixture's client. */
+export async function bindCode(t: LdapFixture, dn: string, password: string, c: Client = t.client()): Promise<number> {
   try {
     await c.bind(dn, password);
     return 0;

@@ -9,7 +9,7 @@ import { Client } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
-import { dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
+import { bindCode, dnOf, PASSWORD, seed, startLdap, type LdapFixture } from './support.ts';
 
 describe.each(backends)('LDAP bind throttling ($name)', (backend) => {
   let t: LdapFixture;
@@ -21,16 +21,8 @@ describe.each(backends)('LDAP bind throttling ($name)', (backend) => {
   afterAll(async () => t?.stop());
 
   /** The result code of a simple bind from the loopback address `from`. */
-  async function bindFrom(from: string, dn: string, password: string): Promise<number> {
-    const c = new Client({ url: t.url, timeout: 5000, connectTimeout: 5000, createConnection: ((port: number, host: string) => connect({ port, host, localAddress: from })) as typeof connect });
-    try {
-      await c.bind(dn, password);
-      return 0;
-    } catch (err) {
-      return (err as { code: number }).code;
-    } finally {
-      await c.unbind().catch(() => undefined);
-    }
+  function bindFrom(from: string, dn: string, password: string): Promise<number> {
+    return bindCode(t, dn, password, new Client({ url: t.url, timeout: 5000, connectTimeout: 5000, createConnection: ((port: number, host: string) => connect({ port, host, localAddress: from })) as typeof connect }));
   }
 
   it('keeps wrong binds from elsewhere from locking a person out where they bind from every day', async () => {
