@@ -249,6 +249,16 @@ function formDecode(raw: string, what: string): string {
   }
 }
 
+/** Raw DEFLATE data inflated, stopping at MAX_INFLATED bytes (zlib checks the limit chunk by chunk). */
+function inflateCapped(deflated: Buffer, param: string): Buffer {
+  try {
+    return inflateRawSync(deflated, { maxOutputLength: MAX_INFLATED });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new SamlRequestError('too_large', `the inflated message is over ${MAX_INFLATED} bytes`);
+    throw new SamlRequestError('inflate_failed', `${param} is neither XML nor DEFLATE-compressed data (SAML bindings §3.4.4.1)`);
+  }
+}
+
 const REDIRECT_PARAMS = new Set(['SAMLRequest', 'SAMLResponse', 'RelayState', 'SigAlg', 'Signature']);
 
 /**
@@ -274,14 +284,7 @@ export function decodeRedirect(rawQuery: string, param: 'SAMLRequest' | 'SAMLRes
   const rawMessage = raw.get(param);
   if (rawMessage === undefined || rawMessage === '') throw new SamlRequestError('missing_message', `no ${param} parameter`);
   const deflated = decodeBase64(formDecode(rawMessage, param), param);
-  let inflated: Buffer;
-  try {
-    inflated = inflateRawSync(deflated, { maxOutputLength: MAX_INFLATED });
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new SamlRequestError('too_large', `the inflated message is over ${MAX_INFLATED} bytes`);
-    throw new SamlRequestError('inflate_failed', `${param} is not DEFLATE-compressed data (SAML bindings §3.4.4.1)`);
-  }
-  const msg: InboundMessage = { binding: 'redirect', param, xml: decodeUtf8(inflated) };
+  const msg: InboundMessage = { binding: 'redirect', param, xml: decodeUtf8(inflateCapped(deflated, param)) };
   const rawRelayState = raw.get('RelayState');
   if (rawRelayState !== undefined) msg.relayState = formDecode(rawRelayState, 'RelayState');
   const rawSigAlg = raw.get('SigAlg');
@@ -302,7 +305,12 @@ export function decodePost(form: Record<string, string | undefined>, param: 'SAM
   const value = form[param];
   if (typeof value !== 'string' || value === '') throw new SamlRequestError('missing_message', `no ${param} field`);
   if (value.length > MAX_POST_BASE64) throw new SamlRequestError('too_large', `${param} is over ${MAX_POST_BASE64} bytes`);
-  const msg: InboundMessage = { binding: 'post', param, xml: decodeUtf8(decodeBase64(value, param)) };
+  let bytes = decodeBase64(value, param);
+  // SAML bindings §3.5.4: HTTP-POST messages are not compressed. @node-saml/node-saml (passport-saml)
+  // deflates them unless told not to, so data that does not start like XML is inflated, with the same
+  // cap as HTTP-Redirect; what comes out goes through every check like any other message.
+  if (!/^(\xEF\xBB\xBF)?[ \t\r\n]*</.test(bytes.subarray(0, 64).toString('latin1'))) bytes = inflateCapped(bytes, param);
+  const msg: InboundMessage = { binding: 'post', param, xml: decodeUtf8(bytes) };
   const relayState = form.RelayState;
   if (typeof relayState === 'string') msg.relayState = relayState;
   return msg;

@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createSign, randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
+import { SAML } from '@node-saml/node-saml';
 import {
   SamlRequestError,
   decodePost,
@@ -320,6 +321,11 @@ describe('hostile encodings and markup', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
   });
 
+  it('a deflate bomb over HTTP-POST (where deflated messages are tolerated for node-saml) stops at the cap too', async () => {
+    const bomb = deflateRawSync(Buffer.alloc(50 * 1024 * 1024));
+    await refused(() => decodePost({ SAMLRequest: bomb.toString('base64') }, 'SAMLRequest'), 'too_large');
+  });
+
   it('an oversized POST message', async () => {
     await refused(() => decodePost({ SAMLRequest: 'A'.repeat(300 * 1024) }, 'SAMLRequest'), 'too_large');
   });
@@ -342,11 +348,13 @@ describe('hostile encodings and markup', () => {
     await refused(() => decodeRedirect('SAMLRequest=abc', 'SAMLRequest'), 'malformed_encoding');
     await refused(() => decodeRedirect('SAMLRequest=%ZZ', 'SAMLRequest'), 'malformed_encoding');
     await refused(() => decodeRedirect(`SAMLRequest=${encodeURIComponent(b64('<plain/>'))}`, 'SAMLRequest'), 'inflate_failed');
-    await refused(() => decodePost({ SAMLRequest: Buffer.from([0xff, 0xfe, 0x41]).toString('base64') }, 'SAMLRequest'), 'bad_encoding');
+    await refused(() => decodePost({ SAMLRequest: Buffer.from([0x3c, 0xff, 0xfe, 0x41]).toString('base64') }, 'SAMLRequest'), 'bad_encoding');
+    await refused(() => decodePost({ SAMLRequest: Buffer.from([0xff, 0xfe, 0x41]).toString('base64') }, 'SAMLRequest'), 'inflate_failed');
     await refused(() => decodeRedirect('RelayState=x', 'SAMLRequest'), 'missing_message');
     await refused(() => decodeRedirect(`${redirectQuery(authnRequestXml())}&SAMLRequest=x`, 'SAMLRequest'), 'duplicate_parameter');
     const opts = unsignedOpts();
-    await refused(readAuthnRequest(decodePost({ SAMLRequest: b64('hello, not XML') }, 'SAMLRequest'), opts), 'malformed_xml');
+    await refused(readAuthnRequest(decodeRedirect(redirectQuery('hello, not XML'), 'SAMLRequest'), opts), 'malformed_xml');
+    await refused(readAuthnRequest(decodePost({ SAMLRequest: b64('<hello, not XML') }, 'SAMLRequest'), opts), 'malformed_xml');
     const xml = authnRequestXml();
     await refused(readAuthnRequest(decodePost({ SAMLRequest: b64(xml.slice(0, xml.length - 10)) }, 'SAMLRequest'), opts), 'malformed_xml');
     await refused(readAuthnRequest(decodePost({ SAMLRequest: b64(`${xml}<extra/>`) }, 'SAMLRequest'), opts), 'malformed_xml');
@@ -414,4 +422,38 @@ it('the Redirect signature is checked over the raw query octets', async () => {
   const upper = `SAMLRequest=${encodeURIComponent(deflated)}&SigAlg=${encodeURIComponent(ALG.rsaSha256)}&Signature=${encodeURIComponent(signature)}`;
   expect(lower).not.toBe(encodeURIComponent(deflated));
   await refused(readAuthnRequest(decodeRedirect(upper, 'SAMLRequest'), signedOpts()), 'signature_invalid');
+});
+
+describe('messages from a second, independent SP library (@node-saml/node-saml) are accepted', () => {
+  const nodeSaml = (binding?: 'HTTP-POST') =>
+    new SAML({
+      entryPoint: IDP_SSO,
+      logoutUrl: IDP_SLO,
+      issuer: SP_ENTITY,
+      callbackUrl: SP_ACS2,
+      idpCert: spKey.certPem,
+      privateKey: spKey.keyPem,
+      signatureAlgorithm: 'sha256',
+      digestAlgorithm: 'sha256',
+      ...(binding ? { authnRequestBinding: binding } : {}),
+    });
+
+  it('a signed AuthnRequest over HTTP-Redirect', async () => {
+    const url = await nodeSaml().getAuthorizeUrlAsync('state-42', undefined, {});
+    const req = await readAuthnRequest(decodeRedirect(queryOf(url), 'SAMLRequest'), signedOpts());
+    expect(req).toMatchObject({ issuer: SP_ENTITY, signed: true, binding: 'redirect', relayState: 'state-42', acs: { url: SP_ACS2, index: 1 } });
+    expect(req.requestedAuthnContext?.classRefs.length).toBeGreaterThan(0);
+  });
+
+  it('a signed AuthnRequest over HTTP-POST', async () => {
+    const form = (await nodeSaml('HTTP-POST').getAuthorizeMessageAsync('state-43')) as Record<string, string>;
+    const req = await readAuthnRequest(decodePost(form, 'SAMLRequest'), signedOpts());
+    expect(req).toMatchObject({ signed: true, binding: 'post', relayState: 'state-43', acs: { url: SP_ACS2 } });
+  });
+
+  it('a signed LogoutRequest over HTTP-Redirect', async () => {
+    const url = await nodeSaml().getLogoutUrlAsync({ issuer: IDP_SSO, nameID: 'alice@example.com', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: 'idx-9' }, 'bye', {});
+    const req = await readLogoutRequest(decodeRedirect(queryOf(url), 'SAMLRequest'), inboundOptions(spTrust(spKey.certPem, true), IDP_SLO));
+    expect(req).toMatchObject({ signed: true, nameId: { value: 'alice@example.com' }, sessionIndexes: ['idx-9'], relayState: 'bye' });
+  });
 });
