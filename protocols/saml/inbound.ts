@@ -21,7 +21,8 @@
  *
  * The order matters: cheap size and markup checks first; the Issuer is only used to find the
  * registered certificates; the signature is verified before any field is trusted, and the fields
- * are then read from the verified element only; the message ID is marked used last, so that a
+ * are then read from the verified element only; the schema (a shared worker) only sees messages
+ * from a registered SP, signed when they must be; the message ID is marked used last, so that a
  * forged copy cannot burn a genuine request's ID.
  */
 import { inflateRawSync } from 'node:zlib';
@@ -381,15 +382,13 @@ async function checkCommon(msg: InboundMessage, opts: InboundOptions, expected: 
   }
   if (msg.xml.length > (msg.binding === 'post' ? MAX_POST_BASE64 : MAX_INFLATED)) throw new SamlRequestError('too_large', 'the message is too large');
 
-  // Markup no parser may see, then the schema (when configured), then a strict parse.
+  // Markup no parser may see, then a strict parse.
   let doc: Document;
   try {
     refuseDangerousMarkup(msg.xml);
-    if (opts.schema) await opts.schema.validate(msg.xml, 'protocol');
     doc = parseStrict(msg.xml);
   } catch (err) {
     if (err instanceof XmlRefusal) throw new SamlRequestError(err.kind, err.message);
-    if (err instanceof SchemaValidationError) throw new SamlRequestError(err.kind === 'invalid' ? 'schema_invalid' : 'schema_unavailable', err.message);
     throw err;
   }
   const parsedRoot = doc.documentElement!;
@@ -425,6 +424,17 @@ async function checkCommon(msg: InboundMessage, opts: InboundOptions, expected: 
     throw err;
   }
   if (!signed && sp.requireSignedRequests) throw new SamlRequestError('unsigned', 'the service provider requires signed messages and this one is not signed', { sp: spId });
+
+  // The schema (when configured) once the message is known to come from a registered SP, signed
+  // when it must be: the worker's queue is shared, and only such messages may take a place in it.
+  if (opts.schema) {
+    try {
+      await opts.schema.validate(msg.xml, 'protocol');
+    } catch (err) {
+      if (err instanceof SchemaValidationError) throw new SamlRequestError(err.kind === 'invalid' ? 'schema_invalid' : 'schema_unavailable', err.message, { sp: spId });
+      throw err;
+    }
+  }
 
   // From here on, every field comes from `root`: the verified element when signed.
   if (readIssuer(root, spId) !== claimedIssuer) throw new SamlRequestError('signature_invalid', 'the signed Issuer differs', { sp: spId });

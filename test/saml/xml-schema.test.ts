@@ -121,4 +121,17 @@ describe('schema validation', () => {
     expect(err).toBeInstanceOf(SamlRequestError);
     expect((err as SamlRequestError).code).toBe('schema_invalid');
   });
+
+  it('only messages from a registered SP, signed when required, reach the shared worker', async () => {
+    let calls = 0;
+    const counting: SchemaValidator = { validate: (xml, kind) => (calls++, validator.validate(xml, kind)), close: async () => {} };
+    const opts = inboundOptions(spTrust(spKey.certPem, true), IDP_SSO, { schema: counting });
+    const stranger = decodePost({ SAMLRequest: b64(authnRequestXml({ issuer: 'https://stranger.test' })) }, 'SAMLRequest');
+    expect(await readAuthnRequest(stranger, opts).catch((e: SamlRequestError) => e.code)).toBe('unknown_issuer');
+    const unsigned = decodePost({ SAMLRequest: b64(authnRequestXml()) }, 'SAMLRequest');
+    expect(await readAuthnRequest(unsigned, opts).catch((e: SamlRequestError) => e.code)).toBe('unsigned');
+    expect(calls).toBe(0);
+    await readAuthnRequest(decodePost({ SAMLRequest: b64(signXml(authnRequestXml(), { keyPem: spKey.keyPem, rootName: 'AuthnRequest' })) }, 'SAMLRequest'), opts);
+    expect(calls).toBe(1);
+  });
 });
