@@ -402,6 +402,10 @@ async function checkCommon(msg: InboundMessage, opts: InboundOptions, expected: 
   if (!sp) throw new SamlRequestError('unknown_issuer', `no service provider is registered with entityID ${JSON.stringify(claimedIssuer.slice(0, 200))}`);
   const spId = sp.entityId;
 
+  // The ID's form before anything uses it (xml-crypto puts a Reference's URI into an XPath).
+  const parsedId = attr(parsedRoot, 'ID');
+  if (!parsedId || parsedId.length > MAX_ID_LENGTH || !ID_PATTERN.test(parsedId)) throw new SamlRequestError('bad_id', 'the ID is missing or not an xs:ID', { sp: spId });
+
   // Signatures: the query signature on Redirect, the enveloped XML one on POST; never the other.
   let signed = false;
   let root = parsedRoot;
@@ -440,7 +444,7 @@ async function checkCommon(msg: InboundMessage, opts: InboundOptions, expected: 
   if (readIssuer(root, spId) !== claimedIssuer) throw new SamlRequestError('signature_invalid', 'the signed Issuer differs', { sp: spId });
   if (attr(root, 'Version') !== '2.0') throw new SamlRequestError('bad_version', 'Version must be 2.0', { sp: spId });
   const id = attr(root, 'ID');
-  if (!id || id.length > MAX_ID_LENGTH || !ID_PATTERN.test(id)) throw new SamlRequestError('bad_id', 'the ID is missing or not an xs:ID', { sp: spId });
+  if (id !== parsedId) throw new SamlRequestError('signature_invalid', 'the signed ID differs', { sp: spId });
 
   // SAML bindings §3.4.5.2 and §3.5.5.2: a signed message must say where it was sent, and it must be us.
   const destination = attr(root, 'Destination');

@@ -502,3 +502,9 @@ describe('messages from a second, independent SP library (@node-saml/node-saml) 
     expect(req).toMatchObject({ signed: true, nameId: { value: 'alice@example.com' }, sessionIndexes: ['idx-9'], relayState: 'bye' });
   });
 });
+
+it('an ID that is not an xs:ID is refused before any signature check uses it', async () => {
+  const xml = signXml(authnRequestXml({ id: "_a' or '1'='1" }), { keyPem: spKey.keyPem, rootName: 'AuthnRequest' });
+  await refused(readAuthnRequest(decodePost({ SAMLRequest: b64(xml) }, 'SAMLRequest'), signedOpts()), 'bad_id');
+  await refused(readAuthnRequest(decodeRedirect(redirectQuery(authnRequestXml({ id: `_${'x'.repeat(300)}` })), 'SAMLRequest'), unsignedOpts()), 'bad_id');
+});
