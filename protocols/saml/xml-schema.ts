@@ -49,6 +49,12 @@ export interface SchemaValidatorOptions {
   timeoutMs?: number;
   /** Validations waiting at most (default 256); more are refused as `unavailable`. */
   maxQueue?: number;
+  /**
+   * A document's size at most, bytes (default 4 MiB); larger ones are refused as `invalid` without
+   * reaching the worker. The worker's heap is capped, and V8 does not always end only the worker
+   * when one allocation is far past the cap: a 40 MB document aborted the whole process.
+   */
+  maxBytes?: number;
 }
 
 /** The folder of the XSDs. */
@@ -75,6 +81,7 @@ interface Job {
 export function createSchemaValidator(options: SchemaValidatorOptions = {}): SchemaValidator {
   const timeoutMs = options.timeoutMs ?? 5000;
   const maxQueue = options.maxQueue ?? 256;
+  const maxBytes = options.maxBytes ?? 4 * 1024 * 1024;
   const queue: Job[] = [];
   let worker: Worker | undefined;
   let current: { job: Job; timer: NodeJS.Timeout } | undefined;
@@ -91,7 +98,7 @@ export function createSchemaValidator(options: SchemaValidatorOptions = {}): Sch
     // A small heap: each validation leaves its instance's JavaScript side (the in-memory file system
     // with a copy of the schemas) to the collector, and a worker with the default heap limits lets
     // it pile up to about 100 MB before collecting. A worker that runs out is replaced, like a crash.
-    const w = new Worker(WORKER_URL, { workerData: { schemaDir: SCHEMA_DIR }, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
+    const w = new Worker(WORKER_URL, { workerData: { schemaDir: SCHEMA_DIR }, resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 } });
     w.on('message', (answer: WorkerAnswer) => {
       if (!current || answer.seq !== current.job.seq) return;
       const { job, timer } = current;
@@ -148,6 +155,7 @@ export function createSchemaValidator(options: SchemaValidatorOptions = {}): Sch
   return {
     validate(xml, kind, validateOptions) {
       if (closed) return Promise.reject(new SchemaValidationError('unavailable', 'the schema validator is closed'));
+      if (xml.length > maxBytes || Buffer.byteLength(xml, 'utf8') > maxBytes) return Promise.reject(new SchemaValidationError('invalid', `the document is over ${maxBytes} bytes`));
       if (queue.length >= maxQueue) return Promise.reject(new SchemaValidationError('unavailable', 'too many schema validations waiting'));
       return new Promise<void>((resolve, reject) => {
         queue.push({ seq: ++seq, xml, kind, timeoutMs: validateOptions?.timeoutMs ?? timeoutMs, resolve, reject });

@@ -85,6 +85,14 @@ describe('schema validation', () => {
     }
   });
 
+  it('a document over the size cap is refused before the worker (a 40 MB one once aborted the process); large ones under it do not hurt', async () => {
+    const huge = await rejection(validator.validate(`<a>${'x'.repeat(40_000_000)}</a>`, 'protocol'));
+    expect(huge.kind).toBe('invalid');
+    expect(huge.message).toMatch(/over 4194304 bytes/);
+    expect((await rejection(validator.validate(`<a>${'<b>x</b>'.repeat(400_000)}</a>`, 'protocol'))).kind).toBe('invalid');
+    await validator.validate(authnRequestXml(), 'protocol');
+  });
+
   it('the queue is bounded, and a closed validator refuses', async () => {
     const small = createSchemaValidator({ maxQueue: 2 });
     const results = await Promise.allSettled(Array.from({ length: 6 }, () => small.validate(authnRequestXml(), 'protocol')));
