@@ -11,6 +11,7 @@ import type {
 } from '../types.ts';
 import { KnexCollection, type CollectionDef, type InTransaction, type LinkDef } from './collection.ts';
 import { KnexFactors } from './factors.ts';
+import { KnexNetworkSessions } from './network-sessions.ts';
 import { KnexPki } from './pki.ts';
 import { KnexSigningKeys } from './signing-keys.ts';
 import { decodeCursor, iso, mapDriverError, now, pageLimit, rowsOf, type Db } from './sql.ts';
@@ -64,6 +65,7 @@ export class KnexDirectory implements DirectoryStore {
   readonly pki: KnexPki;
   readonly signingKeys: KnexSigningKeys;
   readonly audit: AuditLog;
+  readonly networkSessions: KnexNetworkSessions;
   private readonly db: Db;
 
   constructor(db: Db) {
@@ -83,6 +85,7 @@ export class KnexDirectory implements DirectoryStore {
     this.pki = new KnexPki(db);
     this.signingKeys = new KnexSigningKeys(db);
     this.audit = new KnexAuditLog(db);
+    this.networkSessions = new KnexNetworkSessions(db);
   }
 
   transaction<R>(work: (tx: DirectoryStore) => Promise<R>): Promise<R> {
