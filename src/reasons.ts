@@ -11,7 +11,7 @@ export interface ReasonEntry {
   code: string;
   description: string;
   /** Where it appears, for the reference. */
-  area: 'authentication' | 'second factor' | 'access' | 'risk' | 'admin API' | 'device' | 'input';
+  area: 'authentication' | 'second factor' | 'access' | 'risk' | 'admin API' | 'device' | 'input' | 'network session';
 }
 
 export const REASON_CATALOGUE = [
@@ -71,6 +71,11 @@ export const REASON_CATALOGUE = [
   { code: 'unknown_token', area: 'device', description: 'the device token is unknown or revoked' },
   { code: 'untrusted_header', area: 'device', description: 'a client certificate header came from an address that is not a trusted proxy' },
   { code: 'malformed_header', area: 'device', description: 'the client certificate header from the trusted proxy does not hold a certificate' },
+  // Network sessions (RADIUS accounting, Disconnect / CoA)
+  { code: 'too_many_sessions', area: 'network session', description: 'the RADIUS client has as many live network sessions as networkSessions.maxLivePerClient allows: the new one is not recorded' },
+  { code: 'disconnect_nak', area: 'network session', description: 'the NAS refused the Disconnect-Request or CoA-Request (Disconnect-NAK / CoA-NAK, with its Error-Cause)' },
+  { code: 'disconnect_timeout', area: 'network session', description: 'the NAS did not answer the Disconnect-Request or CoA-Request, after every retransmission' },
+  { code: 'disconnect_failed', area: 'network session', description: 'the Disconnect-Request or CoA-Request could not be sent (the RADIUS client is gone or has no single address)' },
 ] as const satisfies readonly ReasonEntry[];
 
 export type ReasonCode = (typeof REASON_CATALOGUE)[number]['code'];

@@ -30,7 +30,7 @@ export function responseBody<S extends z.ZodType>(id: string, schema: S): S {
 }
 
 /** A page of a list: `{ items, next? }`, the cursor shape every list endpoint shares. */
-function pageOf<S extends z.ZodType>(id: string, item: S) {
+export function pageOf<S extends z.ZodType>(id: string, item: S) {
   return responseBody(
     id,
     z.object({
