@@ -74,7 +74,8 @@ export class NetworkSessionService {
   async account(ctx: AuditContext, input: AccountingInput): Promise<AccountingOutcome> {
     const { kind, at, deviceId, ...rest } = input;
     const user = await this.deps.directory.users.byLogin(input.username).catch(() => undefined);
-    const staleAt = at + this.config.interimIntervalSeconds * this.config.staleAfterIntervals * 1000;
+    // Stale counts from when the NAS was last heard from, whatever time the record carries.
+    const staleAt = Date.now() + this.config.interimIntervalSeconds * this.config.staleAfterIntervals * 1000;
     const result = await this.store.record(
       { ...rest, kind, at: Math.min(at, Date.now()), staleAt, ...(user ? { userId: user.id } : {}), ...(deviceId ? { deviceId } : {}) },
       { maxLive: this.config.maxLivePerClient },
@@ -211,7 +212,7 @@ export class NetworkSessionService {
   /** Records how a claimed Disconnect ended, audited. */
   async finish(ctx: AuditContext, session: NetworkSession, owner: string, result: DisconnectResult & { mode: 'disconnect' | 'coa' }): Promise<boolean> {
     const { mode, ...outcome } = result;
-    const done = await this.store.finishDisconnect(session.id, owner, outcome, Date.now());
+    const done = await this.store.finishDisconnect(session.id, owner, { ...outcome, endsSession: mode === 'disconnect' }, Date.now());
     if (!done) return false;
     await this.deps.auditor.record(ctx, {
       type: 'network_session.disconnect', outcome: outcome.state === 'acked' ? 'success' : outcome.state === 'failed' ? 'error' : 'failure',

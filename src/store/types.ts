@@ -311,6 +311,8 @@ export interface DisconnectResult {
   state: Extract<DisconnectState, 'acked' | 'nak' | 'timeout' | 'failed'>;
   attempts: number;
   detail?: string | undefined;
+  /** Whether an ACK ends the session: true for a Disconnect (the default), false for a CoA (it changes the session). */
+  endsSession?: boolean;
 }
 
 /**

@@ -232,7 +232,8 @@ export class KnexNetworkSessions implements NetworkSessions {
   }
 
   async finishDisconnect(id: string, owner: string, result: DisconnectResult, at: number): Promise<boolean> {
-    const ended = result.state === 'acked' ? { live: false, stopped_at: at, stale_at: null } : {};
+    const ends = result.state === 'acked' && result.endsSession !== false;
+    const ended = ends ? { live: false, stopped_at: at, stale_at: null } : {};
     const n = await this.guard(() =>
       this.db(TABLE)
         .where({ id, disconnect_state: 'sending', disconnect_owner: owner })
@@ -242,7 +243,7 @@ export class KnexNetworkSessions implements NetworkSessions {
         }),
     );
     // An ACK ends a session the NAS has not reported stopped yet; its Stop then brings the final counters.
-    if (n === 1 && result.state === 'acked') await this.guard(() => this.db(TABLE).where({ id }).whereNull('terminate_cause').update({ terminate_cause: 'Admin-Reset' }));
+    if (n === 1 && ends) await this.guard(() => this.db(TABLE).where({ id }).whereNull('terminate_cause').update({ terminate_cause: 'Admin-Reset' }));
     return n === 1;
   }
 
