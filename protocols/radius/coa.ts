@@ -28,7 +28,7 @@ import type { RadiusClient } from '../../src/directory/model.ts';
 import { CidrSet } from '../../src/net/client-ip.ts';
 import type { NetworkSession } from '../../src/network-sessions/model.ts';
 import { ATTR, type Attribute, attributeValue, checkMessageAuthenticator, CODE, decodePacket, encodeRequest, RadiusDecodeError, verifyResponseAuthenticator } from './codec.ts';
-import { DictionaryError, standardDictionary } from './dictionary.ts';
+import { standardDictionary } from './dictionary.ts';
 
 export const COA_PORT = 3799;
 const EVENT_TIMESTAMP = 55;
@@ -42,42 +42,11 @@ export interface CoaSettings {
   attributes: Record<string, string | number>;
 }
 
-/** The client's `settings.radius.coa`, defaults filled in (it is checked on every create and update: coaSettingsProblems). */
+/** The client's `settings.radius.coa` (config.ts defines and checks it on every write), defaults filled in. */
 export function coaSettingsOf(client: Pick<RadiusClient, 'settings'>): CoaSettings {
   const radius = client.settings.radius as { coa?: Partial<CoaSettings> } | undefined;
   const coa = radius?.coa ?? {};
   return { ...(coa.host ? { host: coa.host } : {}), port: coa.port ?? COA_PORT, mode: coa.mode ?? 'disconnect', attributes: coa.attributes ?? {} };
-}
-
-/** What is wrong with a `settings.radius.coa` value, for the RADIUS front-end's settings check (empty: fine). */
-export function coaSettingsProblems(value: unknown): Array<{ path: string; message: string }> {
-  if (value === undefined) return [];
-  const problems: Array<{ path: string; message: string }> = [];
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return [{ path: 'settings.radius.coa', message: 'must be an object: { host?, port?, mode?, attributes? }' }];
-  const coa = value as Record<string, unknown>;
-  for (const key of Object.keys(coa)) {
-    if (!['host', 'port', 'mode', 'attributes'].includes(key)) problems.push({ path: `settings.radius.coa.${key}`, message: 'unknown option (host, port, mode, attributes)' });
-  }
-  if (coa.host !== undefined && (typeof coa.host !== 'string' || !isIP(coa.host))) problems.push({ path: 'settings.radius.coa.host', message: 'must be an IPv4 or IPv6 address' });
-  if (coa.port !== undefined && (!Number.isInteger(coa.port) || (coa.port as number) < 1 || (coa.port as number) > 65535)) problems.push({ path: 'settings.radius.coa.port', message: 'must be a port number, 1 to 65535 (RFC 5176: 3799)' });
-  if (coa.mode !== undefined && coa.mode !== 'disconnect' && coa.mode !== 'coa') problems.push({ path: 'settings.radius.coa.mode', message: "must be 'disconnect' (Disconnect-Request) or 'coa' (CoA-Request)" });
-  if (coa.attributes !== undefined) {
-    if (typeof coa.attributes !== 'object' || coa.attributes === null || Array.isArray(coa.attributes)) problems.push({ path: 'settings.radius.coa.attributes', message: 'must be an object of attribute names and values' });
-    else {
-      for (const [name, v] of Object.entries(coa.attributes)) {
-        try {
-          if (typeof v !== 'string' && typeof v !== 'number') throw new DictionaryError('a value is a string or a number');
-          standardDictionary().encode(name, v);
-        } catch (err) {
-          problems.push({ path: `settings.radius.coa.attributes.${name}`, message: err instanceof Error ? err.message : String(err) });
-        }
-      }
-    }
-  }
-  if (coa.mode === 'coa' && (coa.attributes === undefined || Object.keys(coa.attributes as object).length === 0)) {
-    problems.push({ path: 'settings.radius.coa.attributes', message: "mode 'coa' needs the attributes that change the session (e.g. Filter-Id)" });
-  }
-  return problems;
 }
 
 /** Where a session's NAS listens for Dynamic Authorization, or why it cannot be told. */

@@ -5,7 +5,9 @@
  * is generated from the section). `clientDefaults` in the section is what a client's
  * `settings.radius` starts from.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { standardDictionary } from './dictionary.ts';
 
 const port = z.int().min(0).max(65535);
 
@@ -17,9 +19,13 @@ export const RadiusClientOptions = z.strictObject({
   replyMessages: z.boolean().describe('Send a Reply-Message saying why in an Access-Reject (off: a reject says nothing, so an attacker learns nothing); the challenge prompt is always sent'),
   clientAddress: z.enum(['nas', 'calling-station-id', 'framed-ip-address']).describe("Which address network conditions, the throttle and the audit log see: the NAS's own ('nas'), or, for a NAS that reports the person's address (a VPN concentrator), Calling-Station-Id or Framed-IP-Address when it holds an IP address (else the NAS's). The NAS itself is always pinned by the client's `address`"),
   coa: z.strictObject({
-    port: port.default(3799).describe('The NAS\'s Dynamic Authorization port (RFC 5176 §3)'),
-    useCoA: z.boolean().default(false).describe('End sessions with CoA-Request instead of Disconnect-Request'),
-  }).describe('Dynamic Authorization (RFC 5176): where and how Gatehouse tells this NAS to end a session'),
+    host: z.string().refine((h) => isIP(h) !== 0, 'an IPv4 or IPv6 address').optional().describe("Where the NAS listens for Dynamic Authorization; default: the session's NAS-IP-Address when the client's address range holds it, else the client's address when it is a single host"),
+    port: port.min(1).default(3799).describe('The NAS\'s Dynamic Authorization port (RFC 5176 §3)'),
+    mode: z.enum(['disconnect', 'coa']).default('disconnect').describe("'disconnect': end sessions with Disconnect-Request; 'coa': send a CoA-Request with `attributes` instead (e.g. a quarantine Filter-Id), leaving the session up"),
+    attributes: z.record(z.string(), z.union([z.string(), z.number()])).default({}).describe("With mode 'coa': the attributes that change the session, by dictionary name (e.g. { Filter-Id: quarantine })"),
+  })
+    .refine((c) => c.mode !== 'coa' || Object.keys(c.attributes).length > 0, { path: ['attributes'], message: "mode 'coa' needs the attributes that change the session (e.g. Filter-Id)" })
+    .describe('Dynamic Authorization (RFC 5176): where and how Gatehouse tells this NAS to end a session (protocols/radius/coa.ts)'),
 }).partial();
 export type RadiusClientOptions = z.output<typeof RadiusClientOptions>;
 export type ResolvedClientOptions = Required<Omit<RadiusClientOptions, 'coa'>> & Pick<RadiusClientOptions, 'coa'>;
@@ -61,7 +67,16 @@ export const RADIUS_DEFAULTS: RadiusOptions = RadiusConfig.parse({});
 export function radiusClientSettingsProblems(client: { settings: Record<string, unknown> }): Array<{ path: string; message: string }> {
   if (client.settings.radius === undefined) return [];
   const parsed = RadiusClientOptions.safeParse(client.settings.radius);
-  return parsed.success ? [] : parsed.error.issues.map((i) => ({ path: ['settings', 'radius', ...i.path].map(String).join('.'), message: i.message }));
+  if (!parsed.success) return parsed.error.issues.map((i) => ({ path: ['settings', 'radius', ...i.path].map(String).join('.'), message: i.message }));
+  // The CoA attributes must be ones the dictionary can encode (names, value types, lengths).
+  return Object.entries(parsed.data.coa?.attributes ?? {}).flatMap(([name, value]) => {
+    try {
+      standardDictionary().encode(name, value);
+      return [];
+    } catch (err) {
+      return [{ path: `settings.radius.coa.attributes.${name}`, message: err instanceof Error ? err.message : String(err) }];
+    }
+  });
 }
 
 /** A client's options: the section's defaults under its own `settings.radius` (already checked on write; a bad one falls back to the defaults). */

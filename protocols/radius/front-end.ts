@@ -34,14 +34,24 @@ export const radiusFrontEnd = defineFrontEnd({
     ]);
   },
   async start({ core, metrics }, section) {
-    const { createRadiusServer } = await import('./server.ts');
+    const [{ createRadiusServer }, { accountingHandler }, { DisconnectWorker }] = await Promise.all([import('./server.ts'), import('./accounting.ts'), import('./coa.ts')]);
     const { enabled: _, ...options } = section;
-    const server = createRadiusServer({ core, options, metrics });
+    const accounted = metrics.counter('gatehouse_radius_accounting_total', 'Accounting-Requests handled, by what became of them', ['result']);
+    const accounting = accountingHandler(core, (r) => accounted.inc({ result: r.answered ? r.recorded : r.reason }));
+    const server = createRadiusServer({ core, options, metrics, accounting });
     const bound = await server.listen();
+    // Continuous verification (RFC 5176): reviews live sessions and sends the queued Disconnects.
+    const disconnects = new DisconnectWorker(core).start();
     const listeners = [
       ...bound.auth.map((a) => ({ name: 'radius authentication (PAP, Access-Challenge for a second factor)', url: urlOf('radius', a) })),
       ...bound.acct.map((a) => ({ name: 'radius accounting', url: urlOf('radius', a) })),
     ];
-    return { listeners, close: () => server.close() };
+    return {
+      listeners,
+      close: async () => {
+        await disconnects.close();
+        await server.close();
+      },
+    };
   },
 });
