@@ -13,29 +13,20 @@ import type { RadiusClient } from '../../src/directory/model.ts';
 import type { NetworkSession } from '../../src/network-sessions/model.ts';
 import { backends } from '../helpers/backends.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { accountingRequest, TestNas, textOf } from './support-acct.ts';
+import { accountingRequest, CoaListener, eventually, textOf } from './support-acct.ts';
 
 const SECRET = 'disconnect-secret-0123456789';
 const CLI = { actor: { type: 'cli' as const, name: 'tester' } };
 
-export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 5_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > until) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 describe.each(backends)('Disconnect and CoA ($name)', (backend) => {
   let server: TestServer;
-  let nas: TestNas;
+  let nas: CoaListener;
   let worker: DisconnectWorker;
   let client: RadiusClient;
   let n = 0;
 
   beforeAll(async () => {
-    nas = await new TestNas(SECRET).start();
+    nas = await new CoaListener(SECRET).start();
     server = await startTestServer(backend, { networkSessions: { disconnect: { timeoutMs: 150, attempts: 3 }, reviewSeconds: 3600 } });
     const core = server.gh.core;
     await core.directory.groups.create(CLI, { name: 'vpn-users', attributes: {} });

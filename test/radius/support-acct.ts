@@ -76,8 +76,8 @@ export interface ReceivedRequest {
   raw: Buffer;
 }
 
-/** A NAS's Dynamic Authorization Server port (RFC 5176), on loopback. */
-export class TestNas {
+/** A NAS's Dynamic Authorization Server port (RFC 5176) on loopback: what Gatehouse sends Disconnect- and CoA-Requests to. */
+export class CoaListener {
   readonly received: ReceivedRequest[] = [];
   answer: NasAnswer = { code: 'ack' };
   private socket!: Socket;
@@ -133,3 +133,13 @@ export function textOf(request: ReceivedRequest, type: number): string | undefin
 }
 
 export { attributeValue };
+
+/** Reads until `done` holds or `ms` pass; the last value read either way. */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 5_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > until) return value;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
