@@ -6,6 +6,8 @@
 import { createSocket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTR, CODE, decodePacket, encodeRequest } from '../../protocols/radius/codec.ts';
+import type { AccessExplanation } from '../../src/admin/explain.ts';
+import { renderExplanation } from '../../src/cli/policy.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
 import { dict, metric, PASSWORD, SECRET, seed, startRadius, TestNas, totpNow, type RadiusFixture } from './support.ts';
@@ -220,6 +222,21 @@ describe.each(backends)('RADIUS front-end ($name)', (backend) => {
     const request = encodeRequest({ code: CODE.StatusServer, identifier: nas.nextId(), secret: SECRET, attributes: [dict.encode('NAS-Identifier', 'probe')] });
     expect((await nas.exchange(t.authPort, request)).reply?.code).toBe(CODE.AccessAccept);
     expect((await nas.exchange(t.acctPort, request)).reply?.code).toBe(CODE.AccountingResponse);
+  });
+
+  it('policy explain shows the reply attributes for a RADIUS client, as the front-end sends them', async () => {
+    const res = await t.server.api('/api/v1/access/evaluate', { method: 'POST', json: { user: 'alice', resource: 'radius:vpn' } });
+    expect(res.status).toBe(200);
+    const body = await res.json() as AccessExplanation;
+    expect(body.decision).toBe('allow');
+    expect(body.radiusReply!.items.map((i) => `${i.attribute}=${i.value}@${i.group}`)).toEqual([
+      'Tunnel-Type=VLAN@engineering', 'Tunnel-Medium-Type=IEEE-802@engineering', 'Tunnel-Private-Group-Id=20@engineering',
+      'Cisco-AVPair=shell:priv-lvl=15@engineering', 'Cisco-AVPair=ip:addr-pool=eng@engineering', 'Fortinet-Group-Name=eng-vpn@engineering',
+      'Class=staff@staff', 'Session-Timeout=3600@staff',
+    ]);
+    expect(renderExplanation(body)).toMatch(/radius reply .*\n  Tunnel-Type:1 = "VLAN"  \(group engineering\)/);
+    const denied = await (await t.server.api('/api/v1/access/evaluate', { method: 'POST', json: { user: 'dave', resource: 'radius:vpn' } })).json() as AccessExplanation;
+    expect(denied.radiusReply).toBeUndefined();
   });
 
   it('the same secret on two clients is refused; settings.radius is checked', async () => {
