@@ -163,8 +163,9 @@ export class NetworkSessionService {
 
   /**
    * Checks every live session of a known user against the directory now, and queues a Disconnect
-   * for those that must end. Once per session: a request that timed out is not repeated by the
-   * review (an administrator may ask again). @returns the sessions queued
+   * for those that must end. Once per session: a request of its own that timed out is not repeated
+   * (an administrator may ask again); one of an administrator's that failed does not stop it.
+   * @returns the sessions queued
    */
   async review(ctx: AuditContext): Promise<NetworkSession[]> {
     const clients = new Map<string, RadiusClient>((await this.everything<RadiusClient>('radiusClients')).map((c) => [c.name, c]));
@@ -176,7 +177,10 @@ export class NetworkSessionService {
     do {
       const page = await this.store.list({ live: true, limit: 500, ...(after ? { after } : {}) });
       for (const session of page.items) {
-        if (!session.userId || session.disconnect) continue;
+        // Asked already (open, or an automatic one that ended): not again. After an administrator's
+        // that failed, the review may still ask for its own reason.
+        const earlier = session.disconnect;
+        if (!session.userId || (earlier && (earlier.state === 'pending' || earlier.state === 'sending' || earlier.reason !== 'admin'))) continue;
         const client = clients.get(session.client);
         // A client that is gone cannot be sent anything (its secret went with it).
         if (!client) continue;
@@ -194,7 +198,7 @@ export class NetworkSessionService {
             if (!this.deviceCompliant(session, user, devices)) reason = 'device_noncompliant';
           }
         }
-        if (reason && (await this.store.requestDisconnect(session.id, reason, 'system'))) {
+        if (reason && (await this.store.requestDisconnect(session.id, reason, 'system', { again: earlier !== undefined }))) {
           await this.requested(ctx, session, reason);
           queued.push(session);
         }

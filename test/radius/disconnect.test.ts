@@ -147,6 +147,24 @@ describe.each(backends)('Disconnect and CoA ($name)', (backend) => {
     expect(requestsFor(dave2)[0]!.authenticatorValid).toBe(true);
   });
 
+  it("still ends a session whose administrator's Disconnect timed out when its user is suspended, but asks once", async () => {
+    await server.gh.core.directory.users.create(CLI, { username: 'grace', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });
+    const session = await sessionOf('grace');
+    nas.answer = { code: 'none' };
+    await server.gh.core.networkSessions.disconnect(CLI, session.id);
+    worker.kick();
+    expect(await settled(session.id)).toMatchObject({ live: true, disconnect: { state: 'timeout', reason: 'admin' } });
+    await server.gh.core.directory.users.suspend(CLI, 'grace');
+    const retried = await eventually(() => server.gh.core.networkSessions.get(session.id), (s) => s.disconnect?.reason === 'user_suspended' && !['pending', 'sending'].includes(s.disconnect.state));
+    expect(retried).toMatchObject({ live: true, disconnect: { state: 'timeout', reason: 'user_suspended' } });
+    const sent = requestsFor(session).length;
+    // The review does not ask again for its own request that timed out.
+    expect((await server.gh.core.networkSessions.review(CLI)).map((s) => s.id)).not.toContain(session.id);
+    await worker.runOnce();
+    expect(requestsFor(session)).toHaveLength(sent);
+    expect((await server.gh.core.networkSessions.get(session.id)).disconnect).toMatchObject({ state: 'timeout', reason: 'user_suspended' });
+  });
+
   it('disconnects a user who leaves every group the RADIUS client is assigned to', async () => {
     const session = await sessionOf('erin');
     await server.gh.core.directory.groups.addMember(CLI, 'contractors', 'user', (await server.gh.core.directory.users.find('erin')).id);
