@@ -6,9 +6,10 @@
  * limit get no answer at all.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accountingHandler, type AccountingResult, type AccountingSource } from '../../protocols/radius/accounting.ts';
-import { ATTR, attributeValues, CODE, decodePacket, verifyResponseAuthenticator } from '../../protocols/radius/codec.ts';
+import { accountingHandler, parseAccounting, terminateCauseName, type AccountingResult, type AccountingSource } from '../../protocols/radius/accounting.ts';
+import { ATTR, attributeValues, CODE, decodePacket, encodeRequest, verifyResponseAuthenticator } from '../../protocols/radius/codec.ts';
 import type { RadiusClient } from '../../src/directory/model.ts';
+import type { AccountingInput } from '../../src/network-sessions/service.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX, coreFor, type TestCore } from '../helpers/core.ts';
 import { accountingRequest, type AcctFields } from './support-acct.ts';
@@ -151,5 +152,44 @@ describe.each(backends)('RADIUS accounting ($name)', (backend) => {
     } finally {
       await broken.cleanup();
     }
+  });
+});
+
+describe('parsing an Accounting-Request', () => {
+  const packetOf = (attributes: Array<{ type: number; value: Buffer }>) => decodePacket(encodeRequest({ code: CODE.AccountingRequest, identifier: 1, secret: SECRET, attributes }));
+  const u32 = (type: number, n: number) => ({ type, value: Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]) });
+
+  it('treats values of the wrong size as absent, and replaces control characters in text', () => {
+    const parsed = parseAccounting(packetOf([
+      u32(ATTR.AcctStatusType, 3),
+      { type: ATTR.AcctSessionId, value: Buffer.from('odd\u0000one\n') },
+      { type: ATTR.UserName, value: Buffer.from('eve\u001b[31m') },
+      { type: ATTR.NasIpAddress, value: Buffer.from([10, 0, 0, 1, 9]) },
+      { type: ATTR.FramedIpAddress, value: Buffer.from([10, 0]) },
+      { type: 46, value: Buffer.from([0, 1]) },
+      { type: 42, value: Buffer.alloc(8, 0xff) },
+      u32(52, 3),
+    ]), 'vpn', 1_000_000);
+    expect(parsed).toMatchObject({ kind: 'record', input: { kind: 'interim', acctSessionId: 'odd\ufffdone\ufffd', username: 'eve\ufffd[31m', client: 'vpn', at: 1_000_000 } });
+    const input = (parsed as { input: AccountingInput }).input;
+    expect(input.nasIpAddress).toBeUndefined();
+    expect(input.framedIpAddress).toBeUndefined();
+    expect(input.sessionTime).toBeUndefined();
+    // Gigawords alone still count.
+    expect(input.inputOctets).toBe(3 * 2 ** 32);
+  });
+
+  it('needs Acct-Status-Type, and Acct-Session-Id for a session record; names terminate causes', () => {
+    expect(parseAccounting(packetOf([{ type: ATTR.AcctSessionId, value: Buffer.from('x') }]), 'vpn')).toBeUndefined();
+    expect(parseAccounting(packetOf([u32(ATTR.AcctStatusType, 1)]), 'vpn')).toBeUndefined();
+    expect(parseAccounting(packetOf([u32(ATTR.AcctStatusType, 7)]), 'vpn')).toMatchObject({ kind: 'clear', status: 'on', nas: { client: 'vpn' } });
+    expect(terminateCauseName(1)).toBe('User-Request');
+    expect(terminateCauseName(11)).toBe('NAS-Reboot');
+    expect(terminateCauseName(250)).toBe('Cause-250');
+  });
+
+  it('never takes a time in the future from Event-Timestamp', () => {
+    const parsed = parseAccounting(packetOf([u32(ATTR.AcctStatusType, 1), { type: ATTR.AcctSessionId, value: Buffer.from('f') }, u32(55, 4_000_000_000)]), 'vpn', 5_000);
+    expect((parsed as { input: { at: number } }).input.at).toBe(5_000);
   });
 });
