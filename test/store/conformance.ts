@@ -321,6 +321,13 @@ export function storeConformance(backend: Backend): void {
         expect(Number(rest.items[0]!.id)).toBeLessThan(Number(page.items[1]!.id));
       });
 
+      it('matches a type prefix with an underscore literally (radius_client., network_session.)', async () => {
+        const t0 = new Date(Date.now() - 1000).toISOString();
+        await store.directory.audit.append({ type: 'radius_client.created', actor: { type: 'cli' }, outcome: 'success' });
+        await store.directory.audit.append({ type: 'radiusXclient.created', actor: { type: 'cli' }, outcome: 'success' });
+        expect((await store.directory.audit.query({ type: 'radius_client.', since: t0 })).items.map((e) => e.type)).toEqual(['radius_client.created']);
+      });
+
       it('finds the events of one request', async () => {
         await store.directory.audit.append({ type: 'access.decision', actor: { type: 'user', id: 'u-2', name: 'audit-bob' }, outcome: 'denied', requestId: 'req-audit-77' });
         expect((await store.directory.audit.query({ requestId: 'req-audit-77' })).items.map((e) => e.type)).toEqual(['access.decision']);

@@ -297,7 +297,8 @@ class KnexAuditLog implements AuditLog {
       const q = this.db<AuditRow>('audit_events').orderBy('id', 'desc').limit(limit + 1);
       if (query.after) q.where('id', '<', Number(decodeCursor(query.after, 1)[0]));
       if (query.type) {
-        if (query.type.endsWith('.')) q.where('type', 'like', `${query.type.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+        // ESCAPE: SQLite has no default escape character, so `radius\_client.%` would match nothing there.
+        if (query.type.endsWith('.')) q.whereRaw(`type like ? escape '\\'`, [`${query.type.replace(/[\\%_]/g, (c) => `\\${c}`)}%`]);
         else q.where('type', query.type);
       }
       if (query.outcome) q.where('outcome', query.outcome);
