@@ -5,7 +5,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CoaClient, errorCauseText } from '../../protocols/radius/coa.ts';
+import { CoaClient, coaTarget, errorCauseText } from '../../protocols/radius/coa.ts';
 import { ATTR, CODE, decodePacket, encodeResponse, type Packet } from '../../protocols/radius/codec.ts';
 
 const SECRET = 'coa-client-secret-0123456789';
@@ -68,5 +68,16 @@ describe('CoaClient', () => {
     expect(errorCauseText(404)).toBe('Invalid-Request (404)');
     expect(errorCauseText(999)).toBe('Error-Cause 999');
     expect(errorCauseText(undefined)).toBe('NAK without Error-Cause');
+  });
+
+  it("finds the NAS: coa.host, else the session's NAS-IP-Address inside the client's range, else the client's single address", () => {
+    const client = (address: string, coa: Record<string, unknown> = {}) => ({ address, settings: { radius: { coa } } });
+    expect(coaTarget(client('192.0.2.10'), {})).toEqual({ address: '192.0.2.10', port: 3799 });
+    expect(coaTarget(client('192.0.2.10/32', { port: 1700 }), {})).toEqual({ address: '192.0.2.10', port: 1700 });
+    expect(coaTarget(client('2001:db8::7/128'), {})).toEqual({ address: '2001:db8::7', port: 3799 });
+    expect(coaTarget(client('10.0.0.0/24'), { nasIpAddress: '10.0.0.9' })).toEqual({ address: '10.0.0.9', port: 3799 });
+    // A NAS-IP-Address outside the client's range is not believed.
+    expect(coaTarget(client('10.0.0.0/24'), { nasIpAddress: '203.0.113.1' })).toMatchObject({ error: expect.stringMatching(/settings\.radius\.coa\.host/) });
+    expect(coaTarget(client('10.0.0.0/24', { host: '10.0.0.2' }), { nasIpAddress: '10.0.0.9' })).toEqual({ address: '10.0.0.2', port: 3799 });
   });
 });
