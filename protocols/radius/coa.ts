@@ -277,6 +277,7 @@ export class DisconnectWorker {
   private running: Promise<void> | undefined;
   private again = false;
   private closed = false;
+  private failures = 0;
   private generation: number | undefined;
   private reviewedAt = 0;
   private sweptAt = 0;
@@ -332,13 +333,19 @@ export class DisconnectWorker {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.running = this.round()
-        .catch((err: unknown) => this.core.logger.warn({ err }, 'network sessions: a review or Disconnect round failed; trying again'))
+        .then(() => {
+          this.failures = 0;
+        })
+        .catch((err: unknown) => {
+          // Logged once per streak (the store down, say), retried with a growing wait.
+          if (this.failures++ === 0) this.core.logger.warn({ err }, 'network sessions: a review or Disconnect round failed; trying again');
+        })
         .finally(() => {
           this.running = undefined;
           if (this.closed) return;
-          const again = this.again;
+          const again = this.again && this.failures === 0;
           this.again = false;
-          this.schedule(again ? 0 : this.pollMs);
+          this.schedule(again ? 0 : Math.min(this.pollMs * 2 ** this.failures, 30_000));
         });
     }, ms);
     this.timer.unref?.();

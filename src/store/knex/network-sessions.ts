@@ -233,7 +233,9 @@ export class KnexNetworkSessions implements NetworkSessions {
 
   async finishDisconnect(id: string, owner: string, result: DisconnectResult, at: number): Promise<boolean> {
     const ends = result.state === 'acked' && result.endsSession !== false;
-    const ended = ends ? { live: false, stopped_at: at, stale_at: null } : {};
+    // An ACK ends a session the NAS has not reported stopped yet (its Stop then brings the final
+    // counters): one statement, so no reader sees it ended without a cause.
+    const ended = ends ? { live: false, stopped_at: at, stale_at: null, terminate_cause: this.db.raw(`coalesce(terminate_cause, 'Admin-Reset')`) } : {};
     const n = await this.guard(() =>
       this.db(TABLE)
         .where({ id, disconnect_state: 'sending', disconnect_owner: owner })
@@ -242,8 +244,6 @@ export class KnexNetworkSessions implements NetworkSessions {
           disconnect_owner: null, disconnect_lease_until: null, ...ended,
         }),
     );
-    // An ACK ends a session the NAS has not reported stopped yet; its Stop then brings the final counters.
-    if (n === 1 && ends) await this.guard(() => this.db(TABLE).where({ id }).whereNull('terminate_cause').update({ terminate_cause: 'Admin-Reset' }));
     return n === 1;
   }
 
