@@ -57,7 +57,7 @@ describe.each(backends)('Disconnect and CoA ($name)', (backend) => {
     return (await server.gh.core.networkSessions.list({ client: 'vpn', limit: 1000 })).items.find((s) => s.acctSessionId === acctSessionId)!;
   }
 
-  const settled = (id: string) => eventually(() => server.gh.core.networkSessions.get(id), (s) => s.disconnect !== undefined && !['pending', 'sending'].includes(s.disconnect.state));
+  const settled = (id: string) => eventually(() => server.gh.core.networkSessions.get(id), (s) => s.disconnect !== undefined && !['pending', 'sending'].includes(s.disconnect.state), 10_000);
   /** The audit event of a Disconnect's outcome (recorded just after the outcome is stored). */
   const outcomeEvent = (session: NetworkSession) =>
     eventually(async () => (await server.gh.core.audit.query({ type: 'network_session.disconnect' })).items.find((e) => e.target?.id === session.id), (e) => e !== undefined);
