@@ -260,6 +260,8 @@ export interface DisconnectWorkerOptions {
   pollMs?: number;
   /** How stale the view of other processes' directory changes may be (ms). */
   changesMaxAgeMs?: number;
+  /** Told each outcome (metrics). */
+  observe?: (outcome: { state: 'acked' | 'nak' | 'timeout' | 'failed'; mode: 'disconnect' | 'coa' }) => void;
 }
 
 /**
@@ -272,6 +274,7 @@ export class DisconnectWorker {
   private readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   private readonly pollMs: number;
   private readonly changesMaxAgeMs: number;
+  private readonly observe: DisconnectWorkerOptions['observe'];
   private readonly ctx: AuditContext = { ...SYSTEM, protocol: 'radius' };
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -292,6 +295,7 @@ export class DisconnectWorker {
     this.client = new CoaClient({ timeoutMs: config.disconnect.timeoutMs, attempts: config.disconnect.attempts });
     this.pollMs = options.pollMs ?? 1_000;
     this.changesMaxAgeMs = options.changesMaxAgeMs ?? 2_000;
+    this.observe = options.observe;
     this.watch = core.directory.changes.watch();
     this.unsubscribe = core.audit.onEvent((event) => {
       if (REVIEW_AFTER.has(event.type)) {
@@ -378,8 +382,9 @@ export class DisconnectWorker {
   private async disconnect(session: NetworkSession): Promise<void> {
     const stored = await this.core.directory.radiusClients.stored(session.client);
     const mode = stored ? coaSettingsOf(stored).mode : 'disconnect';
-    const finish = (result: { state: 'acked' | 'nak' | 'timeout' | 'failed'; attempts: number; detail?: string }) =>
-      this.core.networkSessions.finish(this.ctx, session, this.owner, { ...result, mode });
+    const finish = async (result: { state: 'acked' | 'nak' | 'timeout' | 'failed'; attempts: number; detail?: string }) => {
+      if (await this.core.networkSessions.finish(this.ctx, session, this.owner, { ...result, mode })) this.observe?.({ state: result.state, mode });
+    };
     try {
       if (!stored) return void (await finish({ state: 'failed', attempts: 0, detail: `RADIUS client '${session.client}' no longer exists` }));
       const target = coaTarget(stored, session);

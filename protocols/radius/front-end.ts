@@ -41,7 +41,8 @@ export const radiusFrontEnd = defineFrontEnd({
     const server = createRadiusServer({ core, options, metrics, accounting });
     const bound = await server.listen();
     // Continuous verification (RFC 5176): reviews live sessions and sends the queued Disconnects.
-    const disconnects = new DisconnectWorker(core).start();
+    const ended = metrics.counter('gatehouse_radius_disconnects_total', 'Disconnect- and CoA-Requests sent to NASes, by outcome', ['mode', 'state']);
+    const disconnects = new DisconnectWorker(core, { observe: (o) => ended.inc({ mode: o.mode, state: o.state }) }).start();
     const listeners = [
       ...bound.auth.map((a) => ({ name: 'radius authentication (PAP, Access-Challenge for a second factor)', url: urlOf('radius', a) })),
       ...bound.acct.map((a) => ({ name: 'radius accounting', url: urlOf('radius', a) })),

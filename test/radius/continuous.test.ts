@@ -58,6 +58,7 @@ describe.each(backends)('accounting and Disconnect through the running front-end
     expect(request.packet.code).toBe(CODE.DisconnectRequest);
     expect(request.authenticatorValid).toBe(true);
     expect(request.messageAuthenticator).toBe('valid');
+    expect(await eventually(() => metric(t, 'gatehouse_radius_disconnects_total', { mode: 'disconnect', state: 'acked' }), (n) => n === 1)).toBe(1);
     // The NAS then reports the Stop, which brings the final counters.
     expect((await account({ status: 'Stop', sessionId: 'u-bob', user: 'bob', sessionTime: 30, terminateCause: 6 }))?.code).toBe(CODE.AccountingResponse);
     expect(await t.server.gh.core.networkSessions.get(session!.id)).toMatchObject({ live: false, sessionTime: 30, terminateCause: 'Admin-Reset' });
