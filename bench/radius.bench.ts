@@ -111,13 +111,20 @@ class Load {
     this.#id = (id + 1) % 256;
     const i = Math.floor(Math.random() * users);
     const request = encodeRequest({ code: CODE.AccessRequest, identifier: id, secret: SECRET, userPassword: passwordOf(i), attributes: [{ type: 1, value: Buffer.from(username(i)) }, { type: 4, value: Buffer.from([127, 0, 0, 1]) }] });
+    // As a NAS does: the same packet again after 3 s without a reply (a flood fills socket buffers and
+    // the kernel drops datagrams); the server's reply cache answers a retransmission without a second attempt.
     const reply = await new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(id);
-        reject(new Error(`no reply to ${username(i)} within 30 s`));
-      }, 30_000);
-      this.#waiting.set(id, { resolve, timer });
-      this.#socket.send(request, this.#port, '127.0.0.1');
+      let tries = 0;
+      const attempt = () => {
+        if (++tries > 10) {
+          this.#waiting.delete(id);
+          reject(new Error(`no reply to ${username(i)} after 10 tries`));
+          return;
+        }
+        this.#waiting.set(id, { resolve, timer: setTimeout(attempt, 3000) });
+        this.#socket.send(request, this.#port, '127.0.0.1');
+      };
+      attempt();
     });
     if (decodePacket(reply).code !== CODE.AccessAccept) throw new Error(`${username(i)} was not accepted (code ${reply[0]})`);
   }
