@@ -8,6 +8,7 @@ import * as access from './20261123_002_access.ts';
 import * as oidc from './20261123_003_oidc.ts';
 import * as auditRequest from './20261123_004_audit_request.ts';
 import * as oidcHashedIds from './20261124_005_oidc_hashed_ids.ts';
+import * as networkSessions from './20261203_006_network_sessions.ts';
 
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
   { name: '20261123_001_directory', migration: directory },
@@ -15,4 +16,5 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261123_003_oidc', migration: oidc },
   { name: '20261123_004_audit_request', migration: auditRequest },
   { name: '20261124_005_oidc_hashed_ids', migration: oidcHashedIds },
+  { name: '20261203_006_network_sessions', migration: networkSessions },
 ];

@@ -19,6 +19,7 @@ import type { Keyring } from './secrets/keyring.ts';
 import { DeviceService } from './devices/service.ts';
 import { SigningKeyManager, type SigningKeyOptions } from './keys/signing.ts';
 import { SessionService } from './sessions/service.ts';
+import { NetworkSessionService } from './network-sessions/service.ts';
 import { SignIn } from './authn/attempt.ts';
 import { namespacedTtl } from './store/namespaced.ts';
 import type { Store, TtlStore } from './store/types.ts';
@@ -49,6 +50,8 @@ export interface Core {
   signingKeys(options: SigningKeyOptions): SigningKeyManager;
   /** Gatehouse sessions shared by the portal, OIDC and SAML. */
   readonly sessions: SessionService;
+  /** Network sessions from RADIUS accounting, and ending them (Disconnect / CoA work through the store). */
+  readonly networkSessions: NetworkSessionService;
   /** Second factors. */
   readonly totp: TotpService;
   readonly webauthn: WebAuthnService;
@@ -88,6 +91,7 @@ export function createCore(config: CoreConfig, store: Store, keyring: Keyring, l
     devices,
     access,
     sessions,
+    networkSessions: new NetworkSessionService({ store, auditor, config: config.networkSessions, directory, devices }),
     signingKeys: (options) => new SigningKeyManager({ store, keyring, auditor }, options),
     totp,
     webauthn,

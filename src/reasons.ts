@@ -11,7 +11,7 @@ export interface ReasonEntry {
   code: string;
   description: string;
   /** Where it appears, for the reference. */
-  area: 'authentication' | 'second factor' | 'access' | 'risk' | 'admin API' | 'device' | 'input' | 'SAML';
+  area: 'authentication' | 'second factor' | 'access' | 'risk' | 'admin API' | 'device' | 'input' | 'SAML' | 'network session';
 }
 
 export const REASON_CATALOGUE = [
@@ -75,6 +75,11 @@ export const REASON_CATALOGUE = [
   { code: 'saml_invalid_request', area: 'SAML', description: 'the SAML message was refused by inbound validation (malformed, oversized, unknown issuer or ACS, wrong destination, out of its time window...)' },
   { code: 'saml_invalid_signature', area: 'SAML', description: "the SAML message is unsigned where a signature is required, or its signature is weak, misplaced or does not verify with the service provider's registered certificate" },
   { code: 'saml_replayed_request', area: 'SAML', description: 'the SAML message ID was used already (each message is accepted once)' },
+  // Network sessions (RADIUS accounting, Disconnect / CoA)
+  { code: 'too_many_sessions', area: 'network session', description: 'the RADIUS client has as many live network sessions as networkSessions.maxLivePerClient allows: the new one is not recorded' },
+  { code: 'disconnect_nak', area: 'network session', description: 'the NAS refused the Disconnect-Request or CoA-Request (Disconnect-NAK / CoA-NAK, with its Error-Cause)' },
+  { code: 'disconnect_timeout', area: 'network session', description: 'the NAS did not answer the Disconnect-Request or CoA-Request, after every retransmission' },
+  { code: 'disconnect_failed', area: 'network session', description: 'the Disconnect-Request or CoA-Request could not be sent (the RADIUS client is gone or has no single address)' },
 ] as const satisfies readonly ReasonEntry[];
 
 export type ReasonCode = (typeof REASON_CATALOGUE)[number]['code'];

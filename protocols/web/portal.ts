@@ -7,7 +7,7 @@
  *   POST /account/totp/enrol              → GET /account/security/totp (QR code) → POST /account/totp/confirm
  *   POST /account/recovery-codes          new codes → GET /account/security/recovery-codes (shown once)
  *   POST /account/webauthn/options (JSON) → POST /account/webauthn (register); POST /account/webauthn/remove
- *   GET  /account/sessions                own sessions (revoke others: POST /account/sessions/revoke) and devices
+ *   GET  /account/sessions                own sessions (revoke others: POST /account/sessions/revoke), live network connections (RADIUS accounting) and devices
  *
  * Every page needs a session and the portal's own access decision (resource `portal`, remembered
  * per session for a few minutes); every POST needs the session's CSRF token; changing sign-in
@@ -415,7 +415,7 @@ export async function postWebAuthnRemove(web: Web, ctx: Ctx): Promise<void> {
 export async function getSessions(web: Web, ctx: Ctx): Promise<void> {
   const me = await signedIn(web, ctx);
   if (!me) return;
-  const [sessions, devices] = await Promise.all([web.core.sessions.list(me.user.id), web.core.directory.resources.all('devices')]);
+  const [sessions, devices, network] = await Promise.all([web.core.sessions.list(me.user.id), web.core.directory.resources.all('devices'), web.core.networkSessions.liveOf(me.user.id)]);
   const mine = devices.filter((d) => d.owners.includes(me.user.username));
   const names = new Map(devices.map((d) => [d.id, d.name] as const));
   const body = html`${notice(ctx)}
@@ -432,6 +432,13 @@ export async function getSessions(web: Web, ctx: Ctx): Promise<void> {
 </table>
 </section>
 <section class="card">
+<h2>Network connections</h2>
+${network.length === 0 ? html`<p class="muted">No live VPN or WiFi connections.</p>` : html`<table class="list">
+<thead><tr><th scope="col">Network</th><th scope="col">Your address</th><th scope="col">Connected from</th><th scope="col">Started</th><th scope="col">Data in / out</th></tr></thead>
+<tbody>${network.map((n) => html`<tr><td>${n.client}${n.nasIdentifier ? ` (${n.nasIdentifier})` : ''}</td><td>${n.framedIpAddress ?? ''}</td><td>${n.callingStationId ?? ''}</td><td>${when(n.startedAt)}</td><td>${megabytes(n.inputOctets)} / ${megabytes(n.outputOctets)}</td></tr>`)}</tbody>
+</table>`}
+</section>
+<section class="card">
 <h2>Your devices</h2>
 ${mine.length === 0 ? html`<p class="muted">No devices are registered to you.</p>` : html`<table class="list">
 <thead><tr><th scope="col">Name</th><th scope="col">Platform</th><th scope="col">Managed</th><th scope="col">Compliant</th><th scope="col">Last seen</th></tr></thead>
@@ -439,6 +446,11 @@ ${mine.length === 0 ? html`<p class="muted">No devices are registered to you.</p
 </table>`}
 </section>`;
   view(ctx, me, 'Sessions and devices', 'sessions', body);
+}
+
+/** Bytes as megabytes with one decimal: enough to tell a connection in use. */
+function megabytes(octets: number): string {
+  return `${(octets / 1_048_576).toFixed(1)} MB`;
 }
 
 function deviceRow(web: Web, device: Device): SafeHtml {

@@ -14,7 +14,7 @@ export const API_PREFIX = '/api/v1';
 export type Method = 'get' | 'post' | 'patch' | 'delete';
 /** The API key scope a route needs, or 'public' for no key at all. */
 export type Access = ApiScope | 'public';
-export type Tag = 'users' | 'access' | 'groups' | 'applications' | 'networks' | 'devices' | 'policies' | 'radius-clients' | 'api-keys' | 'audit' | 'meta';
+export type Tag = 'users' | 'access' | 'groups' | 'applications' | 'networks' | 'devices' | 'policies' | 'radius-clients' | 'network-sessions' | 'api-keys' | 'audit' | 'meta';
 
 /** What a handler is given besides its input: the core, and who is acting (for the audit events). */
 export interface Env {

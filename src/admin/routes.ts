@@ -10,6 +10,7 @@ import type { ResourceKind, ResourceKinds } from '../directory/service.ts';
 import { explainAccess } from './explain.ts';
 import { newRecoveryCodes, removeCredential, renameCredential, resetTotp, userFactors } from './factors.ts';
 import { deviceRoutes } from './device-routes.ts';
+import { networkSessionRoutes } from './network-session-routes.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { route, type Route, type Tag } from './route.ts';
 import { AuditQuery, CredentialParams, IdParams, ListQuery, MemberParams, REQUEST, RESPONSE, UserGroupsQuery, UserListQuery } from './schemas.ts';
@@ -339,7 +340,7 @@ const meta: Route[] = [
   }),
 ];
 
-export const ROUTES: readonly Route[] = [...users, ...factors, ...access, ...groups, ...resources, ...deviceRoutes, ...apiKeys, ...audit, ...meta];
+export const ROUTES: readonly Route[] = [...users, ...factors, ...access, ...groups, ...resources, ...deviceRoutes, ...networkSessionRoutes, ...apiKeys, ...audit, ...meta];
 
 let document: object | undefined;
 

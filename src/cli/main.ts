@@ -23,6 +23,7 @@ import { registerKeysCommands } from './keys.ts';
 import { CliError, type CliIo } from './io.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerNetworkCommands } from './network.ts';
+import { registerNetworkSessionCommands } from './network-session.ts';
 import { registerPolicyCommands } from './policy.ts';
 import { registerStartCommand } from './start.ts';
 import { registerUserCommands } from './user.ts';
@@ -71,6 +72,7 @@ export function buildProgram(io: CliIo): Command {
   registerUserCommands(program, io);
   registerGroupCommands(program, io);
   registerNetworkCommands(program, io);
+  registerNetworkSessionCommands(program, io);
   registerDeviceCommands(program, io);
   registerCaCommands(program, io);
   registerAppCommands(program, io);

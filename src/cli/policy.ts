@@ -134,7 +134,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .addOption(new Option('--protocol <protocol>', "the front-end (default: the resource's own)").choices(PROTOCOLS))
     .option('--method <method>', 'a second factor already done, besides the password (repeatable): totp, webauthn, certificate', collectChoice(['totp', 'webauthn', 'certificate']))
     .option('--json', 'print JSON (as POST /api/v1/access/evaluate answers)')
-    .addHelpText('after', '\nThe exit code is 0 whatever the decision: this is a report, not a sign-in.')
+    .addHelpText('after', '\nFor a RADIUS client (radius:<name>) it also lists the reply attributes an Access-Accept would carry\n(VLAN, Filter-Id, Class, vendor attributes), from the user\'s groups in precedence order.\nThe exit code is 0 whatever the decision: this is a report, not a sign-in.')
     .action(async (options: ExplainOptions, command: Command) => {
       const [{ AccessEvaluationInput }, { explainAccess }] = await Promise.all([import('../admin/schemas.ts'), import('../admin/explain.ts')]);
       const input = AccessEvaluationInput.parse(
@@ -247,6 +247,12 @@ export function renderExplanation(e: AccessExplanation): string {
   ];
   lines.push('request');
   for (const [label, value] of context) lines.push(`  ${label.padEnd(9)}  ${value}`);
+  if (e.radiusReply) {
+    lines.push('radius reply (Access-Accept attributes, from the groups)');
+    if (!e.radiusReply.items.length) lines.push('  -');
+    for (const item of e.radiusReply.items) lines.push(`  ${item.attribute}${item.tag !== undefined ? `:${item.tag}` : ''} = ${JSON.stringify(item.value)}  (group ${item.group})`);
+    for (const problem of e.radiusReply.problems) lines.push(`  skipped: ${problem}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

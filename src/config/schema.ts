@@ -170,6 +170,21 @@ const Sessions = z.strictObject({
   maxHours: z.int().min(1).max(8_784).default(12).describe('…and after this long whatever the activity: the person signs in again'),
 }).describe('Gatehouse sessions: one sign-in shared by the portal, OIDC and SAML, kept in the store so every process sees it');
 
+const NetworkSessions = z.strictObject({
+  maxLivePerClient: z.int().min(1).max(1_000_000).default(10_000).describe('Live network sessions one RADIUS client may have; an Accounting-Request Start beyond it is not recorded (and not answered, RFC 2866 §2), so a misbehaving NAS cannot fill the store'),
+  interimIntervalSeconds: z.int().min(30).max(86_400).default(600).describe('How often NASes send Interim-Updates (set the same Acct-Interim-Interval on them or in the reply attributes)'),
+  staleAfterIntervals: z.int().min(2).max(100).default(3).describe('A live session with no accounting for this many intervals is closed as stale (terminate cause Stale) by a sweep'),
+  retentionDays: z.int().min(1).max(3_650).default(90).describe('Stopped network sessions older than this are deleted by the sweep'),
+  reviewSeconds: z.int().min(5).max(86_400).default(60).describe('Every live session is checked again this often (device compliance changes with time; user and group changes are seen within seconds): a user suspended or deleted, no longer in a group the RADIUS client is assigned to, or on a device out of compliance gets a Disconnect-Request'),
+  deviceCompliance: z.boolean().default(true).describe("Disconnect on device compliance: the session's device when the sign-in identified one, else when the person owns managed devices and none is compliant"),
+  disconnect: z
+    .strictObject({
+      timeoutMs: z.int().min(100).max(60_000).default(2_000).describe('Wait for the answer to the first Disconnect-Request or CoA-Request; doubled for each retransmission (RFC 5176 §2.3, RFC 5080 §2.2.1)'),
+      attempts: z.int().min(1).max(10).default(3).describe('Transmissions before the request counts as timed out'),
+    })
+    .prefault({}),
+}).describe('Network sessions from RADIUS accounting (RFC 2866), and ending them with Disconnect / CoA (RFC 5176)');
+
 const Audit = z.strictObject({
   retentionDays: z.int().min(1).max(36_500).default(400).describe('Audit events older than this are pruned daily'),
 });
@@ -204,6 +219,7 @@ export const CORE_SECTIONS = {
   devices: Devices.prefault({}),
   access: Access.prefault({}),
   sessions: Sessions.prefault({}),
+  networkSessions: NetworkSessions.prefault({}),
   audit: Audit.prefault({}),
   directory: Directory.prefault({}),
 };

@@ -8,6 +8,7 @@
 import type {
   ApiKey, Application, AuditEvent, Device, Group, ManagedBy, Member, MemberKind, Network, NewAuditEvent, Outcome, Policy, RadiusClient, User,
 } from '../directory/model.ts';
+import type { AccountingValues, DisconnectReason, DisconnectState, NetworkSession } from '../network-sessions/model.ts';
 
 type Bookkeeping = 'id' | 'managedBy' | 'version' | 'createdAt' | 'updatedAt';
 /** The stored fields of an entity: everything but the bookkeeping the store maintains. */
@@ -269,6 +270,93 @@ export interface SigningKeys {
   prune(before: string): Promise<number>;
 }
 
+/** Which NAS a record comes from: the RADIUS client, and the NAS within it when it says (RFC 2866 §5.5). */
+export interface NasRef {
+  client: string;
+  nasIdentifier?: string | undefined;
+  nasIpAddress?: string | undefined;
+}
+
+/** One Accounting-Request Start, Interim-Update or Stop (RFC 2866 §5.1), parsed. */
+export interface AccountingRecord extends NasRef, AccountingValues {
+  kind: 'start' | 'interim' | 'stop';
+  acctSessionId: string;
+  userId?: string | undefined;
+  deviceId?: string | undefined;
+  /** When the event happened (Event-Timestamp, else arrival less Acct-Delay-Time), ms. */
+  at: number;
+  /** A live session with no record after this (ms) is closed by `expireStale`. */
+  staleAt: number;
+}
+
+/**
+ * What became of a record: a new session, a change of one, a retransmission or an out-of-order
+ * record that changed nothing ('ignored'), or a new live session refused because its client has
+ * `maxLive` already.
+ */
+export type AccountingOutcome =
+  | { outcome: 'created' | 'updated' | 'ignored'; session: NetworkSession }
+  | { outcome: 'refused'; live: number };
+
+export interface NetworkSessionQuery {
+  limit?: number;
+  after?: string;
+  userId?: string;
+  client?: string;
+  live?: boolean;
+}
+
+/** How a claimed Disconnect / CoA request ended. */
+export interface DisconnectResult {
+  state: Extract<DisconnectState, 'acked' | 'nak' | 'timeout' | 'failed'>;
+  attempts: number;
+  detail?: string | undefined;
+  /** Whether an ACK ends the session: true for a Disconnect (the default), false for a CoA (it changes the session). */
+  endsSession?: boolean;
+}
+
+/**
+ * Network sessions (RADIUS accounting) and the Disconnect / CoA work queued on them. Every state
+ * change is one conditional statement, so several processes may record, sweep and claim at once.
+ */
+export interface NetworkSessions {
+  /**
+   * Applies a Start, Interim-Update or Stop to the session it names (created if unknown: a lost
+   * Start). Idempotent: a retransmission changes nothing. A Start or Interim-Update for a session
+   * that has stopped, or one older than what is stored (a shorter Acct-Session-Time), is ignored;
+   * a Stop always records the final counters. A new live session is refused when the client has
+   * `maxLive` live ones.
+   */
+  record(record: AccountingRecord, options: { maxLive: number }): Promise<AccountingOutcome>;
+  /** Accounting-On / -Off (RFC 2866 §5.1): the NAS restarted, so every live session of it ended. @returns how many */
+  clearNas(nas: NasRef, at: number, terminateCause: string): Promise<number>;
+  /** @throws NotFoundError */
+  get(id: string): Promise<NetworkSession>;
+  /** Newest first. */
+  list(query?: NetworkSessionQuery): Promise<Page<NetworkSession>>;
+  countLive(client: string): Promise<number>;
+  /** Closes every live session whose stale deadline passed (terminate cause 'Stale'). @returns how many */
+  expireStale(now: number): Promise<number>;
+  /** Deletes sessions that stopped before `before` (ms) and have no Disconnect work open. @returns how many */
+  prune(before: number): Promise<number>;
+  /**
+   * Queues a Disconnect for a live session. Without `again`, only if none was ever requested for it
+   * (the automatic triggers ask once); with it, also after one that ended (acked, nak, timeout,
+   * failed). Never while one is pending or being sent. @returns whether it was queued
+   */
+  requestDisconnect(id: string, reason: DisconnectReason, requestedBy: string, options?: { again?: boolean }): Promise<boolean>;
+  /**
+   * Claims up to `limit` pending requests (and requests whose claimant's lease ran out) for
+   * `owner` until `leaseUntil` (ms): of concurrent claimants, each request goes to exactly one.
+   */
+  claimDisconnects(owner: string, leaseUntil: number, limit: number): Promise<NetworkSession[]>;
+  /**
+   * Records the outcome of a claimed request; an ACK also ends the session (the NAS sends its Stop
+   * later with the final counters). @returns false when `owner` no longer holds the claim
+   */
+  finishDisconnect(id: string, owner: string, result: DisconnectResult, at: number): Promise<boolean>;
+}
+
 export interface DirectoryStore {
   readonly users: Collection<User>;
   readonly groups: Collection<Group>;
@@ -284,6 +372,7 @@ export interface DirectoryStore {
   readonly pki: Pki;
   readonly signingKeys: SigningKeys;
   readonly audit: AuditLog;
+  readonly networkSessions: NetworkSessions;
   /**
    * Runs `work` in one transaction: everything it does through `tx` commits together or not at
    * all. Inside, use only `tx` (on SQLite the transaction holds the only connection).

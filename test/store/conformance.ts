@@ -4,7 +4,7 @@
  */
 import { namespacedTtl } from '../../src/store/namespaced.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Fields, ListQuery, Store } from '../../src/store/types.ts';
+import type { AccountingRecord, Fields, ListQuery, Store } from '../../src/store/types.ts';
 import type { User } from '../../src/directory/model.ts';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/errors.ts';
 import { freshStore, type Backend } from '../helpers/backends.ts';
@@ -321,6 +321,13 @@ export function storeConformance(backend: Backend): void {
         expect(Number(rest.items[0]!.id)).toBeLessThan(Number(page.items[1]!.id));
       });
 
+      it('matches a type prefix with an underscore literally (radius_client., network_session.)', async () => {
+        const t0 = new Date(Date.now() - 1000).toISOString();
+        await store.directory.audit.append({ type: 'radius_client.created', actor: { type: 'cli' }, outcome: 'success' });
+        await store.directory.audit.append({ type: 'radiusXclient.created', actor: { type: 'cli' }, outcome: 'success' });
+        expect((await store.directory.audit.query({ type: 'radius_client.', since: t0 })).items.map((e) => e.type)).toEqual(['radius_client.created']);
+      });
+
       it('finds the events of one request', async () => {
         await store.directory.audit.append({ type: 'access.decision', actor: { type: 'user', id: 'u-2', name: 'audit-bob' }, outcome: 'denied', requestId: 'req-audit-77' });
         expect((await store.directory.audit.query({ requestId: 'req-audit-77' })).items.map((e) => e.type)).toEqual(['access.decision']);
@@ -479,6 +486,135 @@ export function storeConformance(backend: Backend): void {
         expect(await b.get('x')).toBeUndefined();
         expect(() => namespacedTtl(store.ttl, 'Bad:Name')).toThrow(RangeError);
         await a.delete('x');
+      });
+    });
+
+    describe('network sessions', () => {
+      const base = { client: 'vpn', nasIdentifier: 'gw1', username: 'alice', staleAt: Date.now() + 600_000 };
+      const rec = (over: Partial<AccountingRecord> & Pick<AccountingRecord, 'kind' | 'acctSessionId'>): AccountingRecord => ({ ...base, at: Date.now(), ...over });
+      const ns = () => store.directory.networkSessions;
+
+      it('records Start, Interim-Update and Stop as one session; retransmissions and out-of-order records change nothing', async () => {
+        const t0 = Date.now() - 60_000;
+        const start = await ns().record(rec({ kind: 'start', acctSessionId: 's-1', at: t0, framedIpAddress: '10.0.0.5', callingStationId: '02-00-00-00-00-01', nasPort: 7, userId: 'u-1' }), { maxLive: 10 });
+        expect(start.outcome).toBe('created');
+        if (start.outcome === 'refused') throw new Error('refused');
+        expect(start.session).toMatchObject({ client: 'vpn', nasIdentifier: 'gw1', acctSessionId: 's-1', username: 'alice', userId: 'u-1', live: true, nasPort: 7, framedIpAddress: '10.0.0.5', inputOctets: 0, startedAt: new Date(t0).toISOString() });
+        expect((await ns().record(rec({ kind: 'start', acctSessionId: 's-1', at: t0 }), { maxLive: 10 })).outcome).toBe('ignored');
+        const interim = rec({ kind: 'interim', acctSessionId: 's-1', at: t0 + 30_000, sessionTime: 30, inputOctets: 5 * 2 ** 32 + 1, outputOctets: 900, inputPackets: 3, outputPackets: 4 });
+        const updated = await ns().record(interim, { maxLive: 10 });
+        expect(updated).toMatchObject({ outcome: 'updated', session: { sessionTime: 30, inputOctets: 5 * 2 ** 32 + 1, outputOctets: 900, live: true } });
+        expect((await ns().record(interim, { maxLive: 10 })).outcome).toBe('ignored');
+        // An older Interim-Update arriving late.
+        expect((await ns().record(rec({ kind: 'interim', acctSessionId: 's-1', at: t0 + 20_000, sessionTime: 20, inputOctets: 1 }), { maxLive: 10 })).outcome).toBe('ignored');
+        const stop = rec({ kind: 'stop', acctSessionId: 's-1', at: t0 + 60_000, sessionTime: 60, inputOctets: 6 * 2 ** 32, outputOctets: 1000, terminateCause: 'User-Request' });
+        const stopped = await ns().record(stop, { maxLive: 10 });
+        expect(stopped).toMatchObject({ outcome: 'updated', session: { live: false, sessionTime: 60, terminateCause: 'User-Request', stoppedAt: new Date(t0 + 60_000).toISOString() } });
+        expect((await ns().record(stop, { maxLive: 10 })).outcome).toBe('ignored');
+        // An Interim-Update after the Stop.
+        expect((await ns().record(rec({ kind: 'interim', acctSessionId: 's-1', sessionTime: 90, inputOctets: 7 }), { maxLive: 10 })).outcome).toBe('ignored');
+        const id = (stopped as { session: { id: string } }).session.id;
+        expect(await ns().get(id)).toMatchObject({ live: false, sessionTime: 60, inputOctets: 6 * 2 ** 32 });
+        await expect(ns().get('00000000-0000-0000-0000-000000000000')).rejects.toBeInstanceOf(NotFoundError);
+        await expect(ns().get('nonsense')).rejects.toBeInstanceOf(NotFoundError);
+      });
+
+      it('keys sessions by client, NAS and Acct-Session-Id; a lost Start is made up from the Interim-Update or Stop', async () => {
+        const a = await ns().record(rec({ kind: 'start', acctSessionId: 'same', client: 'key-a' }), { maxLive: 10 });
+        const b = await ns().record(rec({ kind: 'start', acctSessionId: 'same', client: 'key-a', nasIdentifier: 'other' }), { maxLive: 10 });
+        const c = await ns().record(rec({ kind: 'start', acctSessionId: 'same', client: 'key-b' }), { maxLive: 10 });
+        expect([a.outcome, b.outcome, c.outcome]).toEqual(['created', 'created', 'created']);
+        const at = Date.now();
+        const late = await ns().record(rec({ kind: 'interim', acctSessionId: 'no-start', client: 'key-a', at, sessionTime: 100 }), { maxLive: 10 });
+        expect(late).toMatchObject({ outcome: 'created', session: { live: true, sessionTime: 100, startedAt: new Date(at - 100_000).toISOString() } });
+        const stopOnly = await ns().record(rec({ kind: 'stop', acctSessionId: 'stop-only', client: 'key-a', sessionTime: 5, terminateCause: 'Lost-Carrier' }), { maxLive: 10 });
+        expect(stopOnly).toMatchObject({ outcome: 'created', session: { live: false, terminateCause: 'Lost-Carrier' } });
+      });
+
+      it('refuses a new live session beyond the limit of its client, and clears a NAS on Accounting-On', async () => {
+        for (const id of ['l-1', 'l-2']) expect((await ns().record(rec({ kind: 'start', acctSessionId: id, client: 'limited' }), { maxLive: 2 })).outcome).toBe('created');
+        expect(await ns().record(rec({ kind: 'start', acctSessionId: 'l-3', client: 'limited' }), { maxLive: 2 })).toEqual({ outcome: 'refused', live: 2 });
+        // Records of existing sessions still count.
+        expect((await ns().record(rec({ kind: 'interim', acctSessionId: 'l-1', client: 'limited', sessionTime: 9 }), { maxLive: 2 })).outcome).toBe('updated');
+        expect(await ns().countLive('limited')).toBe(2);
+        await ns().record(rec({ kind: 'start', acctSessionId: 'l-x', client: 'limited', nasIdentifier: 'gw2' }), { maxLive: 3 });
+        expect(await ns().clearNas({ client: 'limited', nasIdentifier: 'gw1' }, Date.now(), 'NAS-Reboot')).toBe(2);
+        expect(await ns().countLive('limited')).toBe(1);
+        const cleared = await ns().list({ client: 'limited', live: false });
+        expect(cleared.items.map((s) => [s.acctSessionId, s.terminateCause]).sort()).toEqual([['l-1', 'NAS-Reboot'], ['l-2', 'NAS-Reboot']]);
+        // Its Stop, arriving after, still brings the final counters.
+        expect(await ns().record(rec({ kind: 'stop', acctSessionId: 'l-1', client: 'limited', sessionTime: 20, inputOctets: 77, terminateCause: 'User-Request' }), { maxLive: 2 })).toMatchObject({ outcome: 'updated', session: { inputOctets: 77, terminateCause: 'User-Request', live: false } });
+      });
+
+      it('lists newest first with filters and cursor paging', async () => {
+        const t = Date.now() - 1_000_000;
+        for (let i = 0; i < 5; i++) await ns().record(rec({ kind: 'start', acctSessionId: `p-${i}`, client: 'paging', at: t + i * 1000, userId: i % 2 ? 'odd' : 'even' }), { maxLive: 10 });
+        await ns().record(rec({ kind: 'stop', acctSessionId: 'p-4', client: 'paging', sessionTime: 1 }), { maxLive: 10 });
+        const first = await ns().list({ client: 'paging', limit: 2 });
+        expect(first.items.map((s) => s.acctSessionId)).toEqual(['p-4', 'p-3']);
+        const second = await ns().list({ client: 'paging', limit: 2, after: first.next! });
+        expect(second.items.map((s) => s.acctSessionId)).toEqual(['p-2', 'p-1']);
+        const third = await ns().list({ client: 'paging', limit: 2, after: second.next! });
+        expect(third.items.map((s) => s.acctSessionId)).toEqual(['p-0']);
+        expect(third.next).toBeUndefined();
+        expect((await ns().list({ client: 'paging', userId: 'even', live: true })).items.map((s) => s.acctSessionId)).toEqual(['p-2', 'p-0']);
+        await expect(ns().list({ after: 'garbage' })).rejects.toThrow(/cursor/);
+      });
+
+      it('expires stale live sessions and prunes old stopped ones, once', async () => {
+        const stale = await ns().record(rec({ kind: 'start', acctSessionId: 'st-1', client: 'stale', staleAt: Date.now() - 1 }), { maxLive: 10 });
+        await ns().record(rec({ kind: 'start', acctSessionId: 'st-2', client: 'stale' }), { maxLive: 10 });
+        const [one, two] = await Promise.all([ns().expireStale(Date.now()), ns().expireStale(Date.now())]);
+        expect(one + two).toBeGreaterThanOrEqual(1);
+        const id = (stale as { session: { id: string } }).session.id;
+        expect(await ns().get(id)).toMatchObject({ live: false, terminateCause: 'Stale' });
+        expect(await ns().countLive('stale')).toBe(1);
+        expect(await ns().prune(Date.now() + 1)).toBeGreaterThanOrEqual(1);
+        await expect(ns().get(id)).rejects.toBeInstanceOf(NotFoundError);
+        expect(await ns().countLive('stale')).toBe(1);
+      });
+
+      it('queues a Disconnect once, gives each claim to one claimant, and records the outcome', async () => {
+        const made = await ns().record(rec({ kind: 'start', acctSessionId: 'd-1', client: 'coa' }), { maxLive: 10 });
+        const id = (made as { session: { id: string } }).session.id;
+        const asked = await Promise.all([ns().requestDisconnect(id, 'user_suspended', 'system'), ns().requestDisconnect(id, 'user_suspended', 'system')]);
+        expect(asked.filter(Boolean)).toHaveLength(1);
+        expect(await ns().get(id)).toMatchObject({ disconnect: { state: 'pending', reason: 'user_suspended', requestedBy: 'system', attempts: 0 } });
+        const claims = await Promise.all([ns().claimDisconnects('p1', Date.now() + 30_000, 10), ns().claimDisconnects('p2', Date.now() + 30_000, 10)]);
+        expect(claims.flat().map((s) => s.id)).toEqual([id]);
+        const winner = claims[0].length ? 'p1' : 'p2';
+        // Not claimable again while the lease holds; not queued again while it is open.
+        expect(await ns().claimDisconnects('p3', Date.now() + 30_000, 10)).toEqual([]);
+        expect(await ns().requestDisconnect(id, 'admin', 'root', { again: true })).toBe(false);
+        expect(await ns().finishDisconnect(id, 'p3', { state: 'acked', attempts: 1 }, Date.now())).toBe(false);
+        expect(await ns().finishDisconnect(id, winner, { state: 'timeout', attempts: 3 }, Date.now())).toBe(true);
+        expect(await ns().get(id)).toMatchObject({ live: true, disconnect: { state: 'timeout', attempts: 3 } });
+        // The automatic triggers ask once; an administrator may ask again.
+        expect(await ns().requestDisconnect(id, 'user_suspended', 'system')).toBe(false);
+        expect(await ns().requestDisconnect(id, 'admin', 'root', { again: true })).toBe(true);
+        const [claimed] = await ns().claimDisconnects('p4', Date.now() + 30_000, 10);
+        expect(claimed).toMatchObject({ id, disconnect: { state: 'sending', reason: 'admin' } });
+        expect(await ns().finishDisconnect(id, 'p4', { state: 'acked', attempts: 2 }, Date.now())).toBe(true);
+        expect(await ns().get(id)).toMatchObject({ live: false, terminateCause: 'Admin-Reset', disconnect: { state: 'acked', attempts: 2 } });
+        // A stopped session is not disconnected.
+        expect(await ns().requestDisconnect(id, 'admin', 'root', { again: true })).toBe(false);
+      });
+
+      it('hands a claim whose lease ran out to another claimant', async () => {
+        const made = await ns().record(rec({ kind: 'start', acctSessionId: 'd-2', client: 'coa' }), { maxLive: 10 });
+        const id = (made as { session: { id: string } }).session.id;
+        expect(await ns().requestDisconnect(id, 'not_assigned', 'system')).toBe(true);
+        expect((await ns().claimDisconnects('crashed', Date.now() - 1, 10)).map((s) => s.id)).toEqual([id]);
+        expect((await ns().claimDisconnects('next', Date.now() + 30_000, 10)).map((s) => s.id)).toEqual([id]);
+        expect(await ns().finishDisconnect(id, 'crashed', { state: 'acked', attempts: 1 }, Date.now())).toBe(false);
+        expect(await ns().finishDisconnect(id, 'next', { state: 'nak', attempts: 1, detail: 'Session-Context-Not-Found (503)' }, Date.now())).toBe(true);
+        expect(await ns().get(id)).toMatchObject({ live: true, disconnect: { state: 'nak', detail: 'Session-Context-Not-Found (503)' } });
+      });
+
+      it('applies concurrent copies of one Start once', async () => {
+        const results = await Promise.all(Array.from({ length: 4 }, () => ns().record(rec({ kind: 'start', acctSessionId: 'race', client: 'race' }), { maxLive: 10 })));
+        expect(results.filter((r) => r.outcome === 'created')).toHaveLength(1);
+        expect(await ns().countLive('race')).toBe(1);
       });
     });
 

@@ -191,6 +191,28 @@ describe.each(backends)('user portal ($name)', (backend) => {
     expect(ended).toMatchObject({ details: { reason: 'revoked' } });
   });
 
+  it("shows the person's own live network connections (RADIUS accounting), not ended ones nor anyone else's", async () => {
+    const { user, c } = await signedIn();
+    const stranger = await newUser(['staff']);
+    const record = (username: string, acctSessionId: string, kind: 'start' | 'interim' | 'stop', extra: Record<string, unknown> = {}) =>
+      server.gh.core.networkSessions.account(CLI, { kind, client: 'office-vpn', nasIdentifier: 'gw-7', acctSessionId, username, at: Date.now(), ...extra });
+    await record(user.username, 'mine-live', 'start', { framedIpAddress: '10.20.30.40', callingStationId: '203.0.113.50' });
+    await record(user.username, 'mine-live', 'interim', { sessionTime: 60, inputOctets: 5 * 1_048_576, outputOctets: 1_048_576 });
+    await record(user.username, 'mine-ended', 'start', { framedIpAddress: '10.20.30.41' });
+    await record(user.username, 'mine-ended', 'stop', { sessionTime: 5 });
+    await record(stranger.username, 'theirs', 'start', { framedIpAddress: '10.20.30.42' });
+    const { html } = await c.page('/account/sessions');
+    expect(html).toContain('Network connections');
+    expect(html).toContain('office-vpn (gw-7)');
+    expect(html).toContain('10.20.30.40');
+    expect(html).toContain('203.0.113.50');
+    expect(html).toContain('5.0 MB / 1.0 MB');
+    expect(html).not.toContain('10.20.30.41');
+    expect(html).not.toContain('10.20.30.42');
+    const { c: other } = await signedIn();
+    expect((await other.page('/account/sessions')).html).toContain('No live VPN or WiFi connections.');
+  });
+
   it('a policy may keep someone out of the portal (403 with a reference) while they keep their session', async () => {
     const user = await newUser(['kiosk']);
     const c = new Client(server.url);

@@ -11,6 +11,7 @@ import type {
 } from '../types.ts';
 import { KnexCollection, type CollectionDef, type InTransaction, type LinkDef } from './collection.ts';
 import { KnexFactors } from './factors.ts';
+import { KnexNetworkSessions } from './network-sessions.ts';
 import { KnexPki } from './pki.ts';
 import { KnexSigningKeys } from './signing-keys.ts';
 import { decodeCursor, iso, mapDriverError, now, pageLimit, rowsOf, type Db } from './sql.ts';
@@ -64,6 +65,7 @@ export class KnexDirectory implements DirectoryStore {
   readonly pki: KnexPki;
   readonly signingKeys: KnexSigningKeys;
   readonly audit: AuditLog;
+  readonly networkSessions: KnexNetworkSessions;
   private readonly db: Db;
 
   constructor(db: Db) {
@@ -83,6 +85,7 @@ export class KnexDirectory implements DirectoryStore {
     this.pki = new KnexPki(db);
     this.signingKeys = new KnexSigningKeys(db);
     this.audit = new KnexAuditLog(db);
+    this.networkSessions = new KnexNetworkSessions(db);
   }
 
   transaction<R>(work: (tx: DirectoryStore) => Promise<R>): Promise<R> {
@@ -294,7 +297,8 @@ class KnexAuditLog implements AuditLog {
       const q = this.db<AuditRow>('audit_events').orderBy('id', 'desc').limit(limit + 1);
       if (query.after) q.where('id', '<', Number(decodeCursor(query.after, 1)[0]));
       if (query.type) {
-        if (query.type.endsWith('.')) q.where('type', 'like', `${query.type.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+        // ESCAPE: SQLite has no default escape character, so `radius\_client.%` would match nothing there.
+        if (query.type.endsWith('.')) q.whereRaw(`type like ? escape '\\'`, [`${query.type.replace(/[\\%_]/g, (c) => `\\${c}`)}%`]);
         else q.where('type', query.type);
       }
       if (query.outcome) q.where('outcome', query.outcome);

@@ -1,0 +1,234 @@
+/**
+ * Continuous verification down to the network (RFC 5176) against a small NAS listening on loopback,
+ * which checks every request's Request Authenticator and Message-Authenticator and answers ACK, NAK
+ * or nothing: an administrator ending a session through the admin API; a suspension, a lost group
+ * and a device out of compliance ending sessions by themselves; NAK, timeout with retransmissions,
+ * a forged answer; CoA-Request for a client configured for it. On both stores, with a real server.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { accountingHandler } from '../../protocols/radius/accounting.ts';
+import { DisconnectWorker } from '../../protocols/radius/coa.ts';
+import { ATTR, CODE, decodePacket } from '../../protocols/radius/codec.ts';
+import type { RadiusClient } from '../../src/directory/model.ts';
+import type { NetworkSession } from '../../src/network-sessions/model.ts';
+import { backends } from '../helpers/backends.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { accountingRequest, CoaListener, eventually, textOf } from './support-acct.ts';
+
+const SECRET = 'disconnect-secret-0123456789';
+const CLI = { actor: { type: 'cli' as const, name: 'tester' } };
+
+describe.each(backends)('Disconnect and CoA ($name)', (backend) => {
+  let server: TestServer;
+  let nas: CoaListener;
+  let worker: DisconnectWorker;
+  let client: RadiusClient;
+  let n = 0;
+
+  beforeAll(async () => {
+    nas = await new CoaListener(SECRET).start();
+    server = await startTestServer(backend, { networkSessions: { disconnect: { timeoutMs: 150, attempts: 3 }, reviewSeconds: 3600 } });
+    const core = server.gh.core;
+    await core.directory.groups.create(CLI, { name: 'vpn-users', attributes: {} });
+    await core.directory.groups.create(CLI, { name: 'contractors', attributes: {} });
+    for (const username of ['alice', 'bob', 'carol', 'dave', 'erin', 'frank']) {
+      await core.directory.users.create(CLI, { username, status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });
+    }
+    client = (await core.directory.resources.create(CLI, 'radiusClients', {
+      name: 'vpn', address: '127.0.0.1/32', secret: SECRET, groups: ['vpn-users', 'contractors'], settings: { radius: { coa: { port: nas.port } } },
+    })) as RadiusClient;
+    worker = new DisconnectWorker(core, { pollMs: 50, changesMaxAgeMs: 100 }).start();
+  });
+  afterAll(async () => {
+    await worker?.close();
+    await server?.stop();
+    await nas?.close();
+  });
+  afterEach(() => {
+    nas.answer = { code: 'ack' };
+  });
+
+  /** A live session for `user`, reported by the NAS through accounting. */
+  async function sessionOf(user: string, over: Record<string, unknown> = {}): Promise<NetworkSession> {
+    const acctSessionId = `sess-${++n}`;
+    const datagram = accountingRequest(SECRET, n & 0xff, { status: 'Start', sessionId: acctSessionId, user, nasIdentifier: 'gw-1', nasIp: '127.0.0.1', framedIp: '10.8.0.9', calling: '198.51.100.7', ...over });
+    const reply = await accountingHandler(server.gh.core)(decodePacket(datagram), { client, secret: SECRET }, { address: '127.0.0.1', port: 1 });
+    expect(reply).toBeDefined();
+    return (await server.gh.core.networkSessions.list({ client: 'vpn', limit: 1000 })).items.find((s) => s.acctSessionId === acctSessionId)!;
+  }
+
+  const settled = (id: string) => eventually(() => server.gh.core.networkSessions.get(id), (s) => s.disconnect !== undefined && !['pending', 'sending'].includes(s.disconnect.state), 10_000);
+  /** The audit event of a Disconnect's outcome (recorded just after the outcome is stored). */
+  const outcomeEvent = (session: NetworkSession) =>
+    eventually(async () => (await server.gh.core.audit.query({ type: 'network_session.disconnect' })).items.find((e) => e.target?.id === session.id), (e) => e !== undefined);
+  const requestsFor = (session: NetworkSession) => nas.received.filter((r) => textOf(r, ATTR.AcctSessionId) === session.acctSessionId);
+
+  it('ends a session an administrator disconnects through the API: a verified Disconnect-Request, ACK, audited', async () => {
+    const session = await sessionOf('alice');
+    const res = await server.api(`/api/v1/network-sessions/${session.id}/disconnect`, { method: 'POST' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ id: session.id, live: true, disconnect: { state: 'pending', reason: 'admin' } });
+    const done = await settled(session.id);
+    expect(done).toMatchObject({ live: false, terminateCause: 'Admin-Reset', disconnect: { state: 'acked', attempts: 1, reason: 'admin' } });
+
+    const [request] = requestsFor(session);
+    expect(request!.packet.code).toBe(CODE.DisconnectRequest);
+    expect(request!.authenticatorValid).toBe(true);
+    expect(request!.messageAuthenticator).toBe('valid');
+    expect(request!.packet.attributes[0]!.type).toBe(ATTR.MessageAuthenticator);
+    expect(textOf(request!, ATTR.UserName)).toBe('alice');
+    expect(textOf(request!, ATTR.NasIdentifier)).toBe('gw-1');
+    expect([...request!.attributes.get(ATTR.NasIpAddress)!]).toEqual([127, 0, 0, 1]);
+    expect([...request!.attributes.get(ATTR.FramedIpAddress)!]).toEqual([10, 8, 0, 9]);
+    expect(textOf(request!, ATTR.CallingStationId)).toBe('198.51.100.7');
+    const eventTimestamp = request!.attributes.get(55)!.readUInt32BE(0);
+    expect(Math.abs(eventTimestamp - Date.now() / 1000)).toBeLessThan(10);
+
+    const events = [
+      ...(await server.gh.core.audit.query({ type: 'network_session.disconnect_requested' })).items,
+      ...(await server.gh.core.audit.query({ type: 'network_session.disconnect' })).items,
+    ];
+    expect(events.find((e) => e.type === 'network_session.disconnect_requested' && e.target?.id === session.id)).toMatchObject({ actor: { type: 'apikey' }, details: { reason: 'admin' } });
+    expect(await outcomeEvent(session)).toMatchObject({ outcome: 'success', details: { mode: 'disconnect', state: 'acked', attempts: 1 } });
+
+    // Ended: a second request is a conflict; the list shows it ended.
+    expect((await server.api(`/api/v1/network-sessions/${session.id}/disconnect`, { method: 'POST' })).status).toBe(409);
+    const listed = (await (await server.api('/api/v1/network-sessions?user=alice&live=false')).json()) as { items: NetworkSession[] };
+    expect(listed.items.map((s: NetworkSession) => s.id)).toContain(session.id);
+  });
+
+  it('records a NAK with its Error-Cause, and lets an administrator ask again', async () => {
+    const session = await sessionOf('bob');
+    nas.answer = { code: 'nak', errorCause: 503 };
+    await server.gh.core.networkSessions.disconnect(CLI, session.id);
+    worker.kick();
+    expect(await settled(session.id)).toMatchObject({ live: true, disconnect: { state: 'nak', detail: 'Session-Context-Not-Found (503)', attempts: 1 } });
+    expect(await outcomeEvent(session)).toMatchObject({ outcome: 'failure', reasons: [{ code: 'disconnect_nak' }] });
+    nas.answer = { code: 'ack' };
+    await server.gh.core.networkSessions.disconnect(CLI, session.id);
+    worker.kick();
+    expect(await settled(session.id)).toMatchObject({ live: false, disconnect: { state: 'acked' } });
+  });
+
+  it('retransmits the same request with a doubling wait, then records a timeout', async () => {
+    const session = await sessionOf('carol');
+    nas.answer = { code: 'none' };
+    const before = Date.now();
+    await server.gh.core.networkSessions.disconnect(CLI, session.id);
+    worker.kick();
+    expect(await settled(session.id)).toMatchObject({ live: true, disconnect: { state: 'timeout', attempts: 3 } });
+    const sent = requestsFor(session);
+    expect(sent).toHaveLength(3);
+    // RFC 5080 §2.2.1: a retransmission is the same packet (identifier, authenticator, attributes).
+    expect(sent[1]!.raw.equals(sent[0]!.raw)).toBe(true);
+    expect(sent[2]!.raw.equals(sent[0]!.raw)).toBe(true);
+    // 150 + 300 + 600 ms of waiting.
+    expect(Date.now() - before).toBeGreaterThanOrEqual(1000);
+    expect(await outcomeEvent(session)).toMatchObject({ outcome: 'failure', reasons: [{ code: 'disconnect_timeout' }] });
+  });
+
+  it('ignores an answer whose Response Authenticator does not verify', async () => {
+    const session = await sessionOf('carol');
+    nas.answer = { code: 'ack-bad-authenticator' };
+    await server.gh.core.networkSessions.disconnect(CLI, session.id);
+    worker.kick();
+    expect(await settled(session.id)).toMatchObject({ live: true, disconnect: { state: 'timeout', attempts: 3 } });
+  });
+
+  it('disconnects the live sessions of a user who is suspended, and not the others', async () => {
+    const dave1 = await sessionOf('dave');
+    const dave2 = await sessionOf('dave', { nasIdentifier: 'gw-2' });
+    const erin = await sessionOf('erin');
+    const res = await server.api('/api/v1/users/dave/suspend', { method: 'POST' });
+    expect(res.status).toBe(200);
+    for (const s of [dave1, dave2]) expect(await settled(s.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'user_suspended', requestedBy: 'system' } });
+    await worker.runOnce();
+    expect((await server.gh.core.networkSessions.get(erin.id)).disconnect).toBeUndefined();
+    expect(requestsFor(dave2)[0]!.authenticatorValid).toBe(true);
+  });
+
+  it("still ends a session whose administrator's Disconnect timed out when its user is suspended, but asks once", async () => {
+    await server.gh.core.directory.users.create(CLI, { username: 'grace', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });
+    const session = await sessionOf('grace');
+    nas.answer = { code: 'none' };
+    await server.gh.core.networkSessions.disconnect(CLI, session.id);
+    worker.kick();
+    expect(await settled(session.id)).toMatchObject({ live: true, disconnect: { state: 'timeout', reason: 'admin' } });
+    await server.gh.core.directory.users.suspend(CLI, 'grace');
+    const retried = await eventually(() => server.gh.core.networkSessions.get(session.id), (s) => s.disconnect?.reason === 'user_suspended' && !['pending', 'sending'].includes(s.disconnect.state));
+    expect(retried).toMatchObject({ live: true, disconnect: { state: 'timeout', reason: 'user_suspended' } });
+    const sent = requestsFor(session).length;
+    // The review does not ask again for its own request that timed out.
+    expect((await server.gh.core.networkSessions.review(CLI)).map((s) => s.id)).not.toContain(session.id);
+    await worker.runOnce();
+    expect(requestsFor(session)).toHaveLength(sent);
+    expect((await server.gh.core.networkSessions.get(session.id)).disconnect).toMatchObject({ state: 'timeout', reason: 'user_suspended' });
+  });
+
+  it('disconnects a user who leaves every group the RADIUS client is assigned to', async () => {
+    const session = await sessionOf('erin');
+    await server.gh.core.directory.groups.addMember(CLI, 'contractors', 'user', (await server.gh.core.directory.users.find('erin')).id);
+    await server.gh.core.directory.groups.removeMember(CLI, 'vpn-users', 'user', 'erin');
+    await worker.runOnce();
+    // Still in contractors, which the client is assigned to as well.
+    expect((await server.gh.core.networkSessions.get(session.id)).disconnect).toBeUndefined();
+    await server.gh.core.directory.groups.removeMember(CLI, 'contractors', 'user', 'erin');
+    expect(await settled(session.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'not_assigned' } });
+  });
+
+  it('disconnects a user whose managed devices all fall out of compliance', async () => {
+    const core = server.gh.core;
+    const device = await core.directory.resources.create(CLI, 'devices', { name: 'frank-laptop', owners: ['frank'], platform: 'linux', managed: true, posture: {}, attributes: {} });
+    expect((await core.devices.checkIn(CLI, device.id, { diskEncrypted: true, firewall: true, screenLock: true }, 'token')).compliant).toBe(true);
+    const session = await sessionOf('frank');
+    await worker.runOnce();
+    expect((await core.networkSessions.get(session.id)).disconnect).toBeUndefined();
+    expect((await core.devices.checkIn(CLI, device.id, { diskEncrypted: false, firewall: true, screenLock: true }, 'token')).compliant).toBe(false);
+    await worker.runOnce();
+    expect(await settled(session.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'device_noncompliant' } });
+  });
+
+  it('disconnects the sessions of a deleted user', async () => {
+    const core = server.gh.core;
+    await core.directory.users.create(CLI, { username: 'gone', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });
+    const session = await sessionOf('gone');
+    expect((await server.api('/api/v1/users/gone', { method: 'DELETE' })).status).toBe(204);
+    expect(await settled(session.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'user_deleted' } });
+  });
+
+  it('sends a CoA-Request with the configured attributes to a client in CoA mode; its ACK leaves the session live', async () => {
+    const core = server.gh.core;
+    await core.directory.resources.update(CLI, 'radiusClients', 'vpn', { settings: { radius: { coa: { port: nas.port, mode: 'coa', attributes: { 'Filter-Id': 'quarantine' } } } } });
+    try {
+      const session = await sessionOf('alice');
+      await core.networkSessions.disconnect(CLI, session.id);
+      worker.kick();
+      expect(await settled(session.id)).toMatchObject({ live: true, disconnect: { state: 'acked' } });
+      const [request] = requestsFor(session);
+      expect(request!.packet.code).toBe(CODE.CoARequest);
+      expect(request!.authenticatorValid).toBe(true);
+      expect(request!.messageAuthenticator).toBe('valid');
+      expect(textOf(request!, ATTR.FilterId)).toBe('quarantine');
+      expect(await outcomeEvent(session)).toMatchObject({ details: { mode: 'coa', state: 'acked' } });
+    } finally {
+      await core.directory.resources.update(CLI, 'radiusClients', 'vpn', { settings: { radius: { coa: { port: nas.port } } } });
+    }
+  });
+
+  it('lists, filters and reads network sessions through the admin API, with 404s and 400s', async () => {
+    const session = await sessionOf('bob');
+    const one = await server.api(`/api/v1/network-sessions/${session.id}`);
+    expect(one.status).toBe(200);
+    expect(await one.json()).toMatchObject({ id: session.id, username: 'bob', client: 'vpn', live: true });
+    const page = (await (await server.api('/api/v1/network-sessions?client=vpn&live=true&limit=2')).json()) as { items: NetworkSession[]; next?: string };
+    expect(page.items).toHaveLength(2);
+    expect(page.next).toEqual(expect.any(String));
+    const next = (await (await server.api(`/api/v1/network-sessions?client=vpn&live=true&limit=2&after=${page.next}`)).json()) as { items: NetworkSession[] };
+    expect(next.items.map((s) => s.id)).not.toContain(page.items[0]!.id);
+    expect((await server.api('/api/v1/network-sessions?user=nobody')).status).toBe(404);
+    expect((await server.api('/api/v1/network-sessions/00000000-0000-0000-0000-000000000000')).status).toBe(404);
+    expect((await server.api('/api/v1/network-sessions/not-a-uuid')).status).toBe(400);
+    expect((await server.api('/api/v1/network-sessions?live=maybe')).status).toBe(400);
+    expect((await fetch(`${server.url}/api/v1/network-sessions`)).status).toBe(401);
+  });
+});
