@@ -307,7 +307,7 @@ server default {
   }
 }
 `);
-  const child = spawn('/usr/sbin/freeradius', ['-f', '-d', dir, '-l', 'stderr'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const child = spawn('/usr/sbin/freeradius', ['-f', '-d', dir, '-l', join(dir, 'log', 'radius.log')], { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
   spawned.push(child);
   child.unref();
   await waitForAnswer(port, child, 'freeradius');
