@@ -36,6 +36,8 @@ export const radiusFrontEnd = defineFrontEnd({
   async start({ core, metrics }, section) {
     const { createRadiusServer } = await import('./server.ts');
     const { enabled: _, ...options } = section;
+    // Accounting (protocols/radius/accounting.ts) and EAP plug in here as `accounting` and `eap`
+    // (server.ts: AccountingHandler, EapHandler); without them, server.ts's defaults apply.
     const server = createRadiusServer({ core, options, metrics });
     const bound = await server.listen();
     const listeners = [
