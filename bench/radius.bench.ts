@@ -47,6 +47,12 @@ function option(name: string, fallback: number): number {
 
 const USERS = option('radius-users', 1000);
 const BCRYPT_USERS = Math.max(20, Math.floor(USERS / 5));
+/** Every server process this benchmark started, killed when it exits (even when a start fails half-way). */
+const spawned: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const child of spawned) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
 const username = (i: number) => `user${String(i).padStart(5, '0')}`;
 const passwordOf = (i: number) => `bench password ${i} of the radius benchmark`;
 
@@ -116,6 +122,7 @@ class Load {
     const reply = await new Promise<Buffer>((resolve, reject) => {
       let tries = 0;
       const attempt = () => {
+        if (this.#closed) return;
         if (++tries > 10) {
           this.#waiting.delete(id);
           reject(new Error(`no reply to ${username(i)} after 10 tries`));
@@ -139,7 +146,12 @@ class Load {
     }));
   }
 
+  #closed = false;
+
   close(): void {
+    this.#closed = true;
+    for (const w of this.#waiting.values()) clearTimeout(w.timer);
+    this.#waiting.clear();
     this.#socket.close();
   }
 }
@@ -217,6 +229,7 @@ async function startGatehouse(dir: string, hashes: string[]): Promise<{ port: nu
     env: { ...process.env, GATEHOUSE_ADMIN_KEY: randomBytes(32).toString('base64url'), UV_THREADPOOL_SIZE: '' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  spawned.push(child);
   child.unref();
   await waitForAnswer(port, child, 'gatehouse');
   return { port, child };
@@ -294,7 +307,8 @@ server default {
   }
 }
 `);
-  const child = spawn('/usr/sbin/freeradius', ['-f', '-d', dir, '-l', 'stderr'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const child = spawn('/usr/sbin/freeradius', ['-f', '-d', dir, '-l', join(dir, 'log', 'radius.log')], { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
+  spawned.push(child);
   child.unref();
   await waitForAnswer(port, child, 'freeradius');
   return { port, child };
@@ -303,10 +317,8 @@ server default {
 /** Both servers, started on first use and stopped (their directory removed) when this process exits. */
 const shared = (() => {
   let ready: Promise<{ gatehouse: number; freeradius: number; argon2: string; bcrypt: string }> | undefined;
-  const children: ChildProcess[] = [];
   let dir = '';
   process.on('exit', () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
   return {
@@ -317,9 +329,7 @@ const shared = (() => {
         mkdirSync(join(dir, 'gatehouse'));
         mkdirSync(join(dir, 'freeradius'));
         const gatehouse = await startGatehouse(join(dir, 'gatehouse'), argon2);
-        children.push(gatehouse.child);
         const freeradius = await startFreeRadius(join(dir, 'freeradius'), bcryptList);
-        children.push(freeradius.child);
         return { gatehouse: gatehouse.port, freeradius: freeradius.port, argon2: argon2[0]!, bcrypt: bcryptList[0]! };
       })();
       return ready;

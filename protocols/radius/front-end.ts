@@ -36,6 +36,7 @@ export const radiusFrontEnd = defineFrontEnd({
   async start({ core, metrics }, section) {
     const [{ createRadiusServer }, { accountingHandler }, { DisconnectWorker }] = await Promise.all([import('./server.ts'), import('./accounting.ts'), import('./coa.ts')]);
     const { enabled: _, ...options } = section;
+    // EAP plugs in here as `eap` (server.ts: EapHandler); without it, server.ts's default applies.
     const accounted = metrics.counter('gatehouse_radius_accounting_total', 'Accounting-Requests handled, by what became of them', ['result']);
     const accounting = accountingHandler(core, (r) => accounted.inc({ result: r.answered ? r.recorded : r.reason }));
     const server = createRadiusServer({ core, options, metrics, accounting });
