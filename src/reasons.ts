@@ -11,7 +11,7 @@ export interface ReasonEntry {
   code: string;
   description: string;
   /** Where it appears, for the reference. */
-  area: 'authentication' | 'second factor' | 'access' | 'risk' | 'admin API' | 'device' | 'input';
+  area: 'authentication' | 'second factor' | 'access' | 'risk' | 'admin API' | 'device' | 'input' | 'SAML';
 }
 
 export const REASON_CATALOGUE = [
@@ -75,6 +75,10 @@ export const REASON_CATALOGUE = [
   { code: 'unknown_token', area: 'device', description: 'the device token is unknown or revoked' },
   { code: 'untrusted_header', area: 'device', description: 'a client certificate header came from an address that is not a trusted proxy' },
   { code: 'malformed_header', area: 'device', description: 'the client certificate header from the trusted proxy does not hold a certificate' },
+  // SAML inbound validation (protocols/saml/inbound.ts): the detail names the check that failed
+  { code: 'saml_invalid_request', area: 'SAML', description: 'the SAML message was refused by inbound validation (malformed, oversized, unknown issuer or ACS, wrong destination, out of its time window...)' },
+  { code: 'saml_invalid_signature', area: 'SAML', description: "the SAML message is unsigned where a signature is required, or its signature is weak, misplaced or does not verify with the service provider's registered certificate" },
+  { code: 'saml_replayed_request', area: 'SAML', description: 'the SAML message ID was used already (each message is accepted once)' },
 ] as const satisfies readonly ReasonEntry[];
 
 export type ReasonCode = (typeof REASON_CATALOGUE)[number]['code'];
