@@ -48,7 +48,6 @@ export const REASON_CATALOGUE = [
   { code: 'invalid_name', area: 'input', description: 'the name is not acceptable' },
   { code: 'weak_password', area: 'input', description: 'the password does not meet the password policy' },
   { code: 'declared_password', area: 'input', description: 'the password is set in the configuration file: an administrator changes it there' },
-  { code: 'saml_refused', area: 'input', description: 'a SAML message failed inbound validation (details.check names the check: signature, issuer, ACS, destination, age, replay, size, DOCTYPE, RelayState)' },
   { code: 'no_passive', area: 'access', description: 'the SAML request asked for no interaction (IsPassive), but the person would have to sign in or give a second factor' },
   { code: 'cancelled', area: 'access', description: 'the person went back to the application without finishing the sign-in' },
   { code: 'no_name_id', area: 'access', description: "the person has no value for the NameID the service provider is registered with (e.g. no email address)" },

@@ -10,6 +10,9 @@
  *   metadata.ts      the IdP metadata
  *   sso.ts           a request waiting for the sign-in, the decision, the response; IdP-initiated SSO
  *   participants.ts  the SPs of a session, for Single Logout
+ *   slo.ts           Single Logout: a LogoutRequest from an SP, propagated to the others, the session ended
+ *   inbound.ts       strict validation of what SPs send (inbound-*.ts, xml-schema.ts: its parts)
+ *   inbound-http.ts  the form reader, the validation options, a refusal audited and answered
  *   mount.ts         the routes
  */
 import type { Core } from '../../src/core.ts';
@@ -19,6 +22,9 @@ import { SamlContext } from './context.ts';
 import { loadSamlKeys, samlKeyManager } from './keys.ts';
 import { createMount } from './mount.ts';
 import { forgetParticipants } from './participants.ts';
+import { sloNextRoute, sloRoute, SLO_NEXT } from './slo.ts';
+import { ssoRoute } from './sso.ts';
+import { createSchemaValidator } from './xml-schema.ts';
 
 export interface SamlFrontEnd {
   readonly mount: HttpMount;
@@ -35,9 +41,11 @@ export async function createSamlFrontEnd(core: Core, config: SamlConfig, publicU
   const front = new SamlContext({ core, config, publicUrl: publicUrl.replace(/\/+$/, ''), keyManager, keys });
   const timer = setInterval(() => void front.refreshKeys().catch((err: unknown) => core.logger.warn({ err }, 'SAML keys could not be reloaded')), config.keysReloadSeconds * 1000);
   timer.unref();
+  // Inbound messages are validated against the SAML 2.0 protocol schema in a worker (xml-schema.ts).
+  const schema = createSchemaValidator();
   const stopListening = core.sessions.onEnded((session) => forgetParticipants(front.kv, session));
   return {
-    mount: createMount(front, {}),
+    mount: createMount(front, { '/sso': (f, ctx) => ssoRoute(f, ctx, schema), '/slo': (f, ctx) => sloRoute(f, ctx, schema) }, [[SLO_NEXT, (f, ctx, id) => sloNextRoute(f, ctx, id)]]),
     context: front,
     async checkServiceProviders() {
       const sps = await front.serviceProviders();
@@ -51,6 +59,7 @@ export async function createSamlFrontEnd(core: Core, config: SamlConfig, publicU
     close() {
       clearInterval(timer);
       stopListening();
+      void schema.close();
     },
   };
 }

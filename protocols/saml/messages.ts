@@ -207,11 +207,12 @@ export function logoutRequestXml(input: { idpEntityId: string; destination: stri
 }
 
 /** A LogoutResponse (SAML Core §3.7.2). */
-export function logoutResponseXml(input: { idpEntityId: string; destination: string; inResponseTo?: string; status: string }): string {
+export function logoutResponseXml(input: { idpEntityId: string; destination: string; inResponseTo?: string; status: string; subStatus?: string }): string {
+  const code = input.subStatus ? `<samlp:StatusCode Value="${input.status}"><samlp:StatusCode Value="${input.subStatus}"/></samlp:StatusCode>` : `<samlp:StatusCode Value="${input.status}"/>`;
   const irt = input.inResponseTo ? ` InResponseTo="${xmlEscape(input.inResponseTo)}"` : '';
   return (
     `<samlp:LogoutResponse xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="${newId()}" Version="2.0" IssueInstant="${instant(Date.now())}" Destination="${xmlEscape(input.destination)}"${irt}>` +
-    `<saml:Issuer>${xmlEscape(input.idpEntityId)}</saml:Issuer><samlp:Status><samlp:StatusCode Value="${input.status}"/></samlp:Status></samlp:LogoutResponse>`
+    `<saml:Issuer>${xmlEscape(input.idpEntityId)}</saml:Issuer><samlp:Status>${code}</samlp:Status></samlp:LogoutResponse>`
   );
 }
 

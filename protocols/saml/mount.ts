@@ -33,7 +33,7 @@ async function metadataRoute(front: SamlContext, ctx: Ctx): Promise<void> {
   ctx.body = idpMetadata({ entityId: front.entityId, baseUrl: front.baseUrl, keys: front.keys, algorithm: front.config.signatureAlgorithm });
 }
 
-export function createMount(front: SamlContext, routes: Record<string, Route>): HttpMount {
+export function createMount(front: SamlContext, routes: Record<string, Route>, patterns: Array<[RegExp, (front: SamlContext, ctx: Ctx, id: string) => Promise<void>]> = []): HttpMount {
   return async (ctx, next) => {
     const path = ctx.path;
     if (path !== MOUNT_PATH && !path.startsWith(`${MOUNT_PATH}/`)) return next();
@@ -46,6 +46,10 @@ export function createMount(front: SamlContext, routes: Record<string, Route>): 
       if (cont) return await continueRoute(front, ctx, cont[1]!, cont[2] !== undefined);
       const start = START.exec(sub);
       if (start) return await startRoute(front, ctx, start[1]!);
+      for (const [pattern, handler] of patterns) {
+        const m = pattern.exec(sub);
+        if (m) return await handler(front, ctx, m[1]!);
+      }
     } catch (err) {
       front.core.logger.error({ err, requestId: ctx.state.requestId }, 'SAML request failed');
       return errorFor(ctx, 500, 'Something went wrong', 'The sign-in could not be completed.');

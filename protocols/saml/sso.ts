@@ -18,7 +18,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { errorPage } from '../../src/http/html.ts';
 import { authnContextClass, authnInstant, MOUNT_PATH, type Ctx, type Registered, type SamlContext } from './context.ts';
 import { AUTO_SUBMIT_SCRIPT, loginResponse, postForm, signMessage, STATUS, statusResponseXml } from './messages.ts';
+import { decodePost, decodeRedirect, readAuthnRequest, SamlRequestError, type AuthnRequest } from './inbound.ts';
+import { auditRefusal, inboundOptions, readSamlForm } from './inbound-http.ts';
 import { addParticipant } from './participants.ts';
+import type { SchemaValidator } from './xml-schema.ts';
 
 export interface Pending {
   app: string;
@@ -115,7 +118,7 @@ async function continuePage(front: SamlContext, ctx: Ctx, id: string): Promise<v
   const current = await front.sessionOf(ctx);
   const user = current && (await front.userOf(current.session));
   // ForceAuthn (SAML Core §3.4.1): a sign-in after the request, not the session's earlier one.
-  const fresh = current && authnInstant(current.session.authn, 0) >= pending.createdAt - 1000;
+  const fresh = current && authnInstant(current.session.authn, 0) > pending.createdAt;
   if (!current || !user || (pending.forceAuthn && !fresh)) {
     if (pending.isPassive) return answer(STATUS.responder, 'no_passive', 'the person is not signed in', STATUS.noPassive);
     return seeOther(ctx, `/login?${new URLSearchParams({ return_to: here, resource, ...(pending.forceAuthn ? { force: '1' } : {}), cancel })}`);
@@ -194,4 +197,50 @@ export async function startRoute(front: SamlContext, ctx: Ctx, appName: string):
   if (!registered) return errorFor(ctx, 404, 'Unknown application', 'There is no SAML application by this name.');
   const acs = registered.sp.acs.find((a) => a.isDefault) ?? [...registered.sp.acs].sort((a, b) => a.index - b.index)[0]!;
   return begin(front, ctx, { app: registered.app.name, flow: 'idp-initiated', acsUrl: acs.url, forceAuthn: false, isPassive: false, createdAt: Date.now() });
+}
+
+/**
+ * A refused inbound message: audited; a Requester status to the SP's registered default ACS when
+ * inbound.ts says the message can be trusted that far, else an error page (400).
+ */
+export async function refuse(front: SamlContext, ctx: Ctx, err: SamlRequestError, message: string, binding: string): Promise<void> {
+  await auditRefusal(front, ctx, err, message, binding);
+  const registered = err.canRespond && err.sp ? await front.byEntityId(err.sp) : undefined;
+  if (registered && message === 'AuthnRequest') {
+    const acs = registered.sp.acs.find((a) => a.isDefault) ?? [...registered.sp.acs].sort((a, b) => a.index - b.index)[0]!;
+    const xml = statusResponseXml({ idpEntityId: front.entityId, destination: acs.url, status: STATUS.requester, message: err.detail });
+    return sendPost(ctx, acs.url, 'SAMLResponse', Buffer.from(signMessage(xml, front.keys.current, front.algorithmFor(registered.sp))).toString('base64'), undefined);
+  }
+  return errorFor(ctx, 400, 'Sign-in request refused', 'The application sent a sign-in request Gatehouse cannot accept. Go back to the application and try again; if it keeps happening, give your administrator the reference below.');
+}
+
+/** SP-initiated SSO: an AuthnRequest on HTTP-Redirect (GET) or HTTP-POST (POST), validated by inbound.ts. */
+export async function ssoRoute(front: SamlContext, ctx: Ctx, schema: SchemaValidator | undefined): Promise<void> {
+  ctx.state.route = `${MOUNT_PATH}/sso`;
+  const method = ctx.method === 'HEAD' ? 'GET' : ctx.method;
+  if (method !== 'GET' && method !== 'POST') {
+    ctx.set('Allow', 'GET, HEAD, POST');
+    return errorFor(ctx, 405, 'Method not allowed', 'This address does not take that method.');
+  }
+  const binding = method === 'GET' ? 'redirect' : 'post';
+  let request: AuthnRequest;
+  try {
+    const msg = method === 'GET' ? decodeRedirect(ctx.querystring, 'SAMLRequest') : decodePost(await readSamlForm(ctx, front.config.maxMessageBytes * 2), 'SAMLRequest');
+    request = await readAuthnRequest(msg, inboundOptions(front, '/sso', schema));
+  } catch (err) {
+    if (err instanceof SamlRequestError) return refuse(front, ctx, err, 'AuthnRequest', binding);
+    throw err;
+  }
+  const registered = await front.byEntityId(request.issuer);
+  if (!registered) return errorFor(ctx, 400, 'Unknown application', 'This application is no longer registered for single sign-on.');
+  return begin(front, ctx, {
+    app: registered.app.name,
+    flow: 'sp-initiated',
+    requestId: request.id,
+    acsUrl: request.acs.url,
+    ...(request.relayState !== undefined ? { relayState: request.relayState } : {}),
+    forceAuthn: request.forceAuthn,
+    isPassive: request.isPassive,
+    createdAt: Date.now(),
+  });
 }
