@@ -3,7 +3,8 @@
  * front-end uses typed here. Their own declaration files pull in TypeScript's DOM library
  * (`/// <reference lib="dom" />`), whose WebCrypto types clash with Node's everywhere else in the
  * project (src/devices/ca.ts, the PKI test helpers); loading them through require keeps the DOM
- * library out of the program.
+ * library out of the program. Each is loaded on first use: the CLI builds the configuration schema
+ * (and checks SP settings) without loading the signing libraries.
  */
 import { createRequire } from 'node:module';
 
@@ -26,7 +27,7 @@ export interface XmlDocument {
 interface XmlDom {
   DOMParser: new (options?: { errorHandler?: { warning?: (m: string) => void; error?: (m: string) => void; fatalError?: (m: string) => void } }) => { parseFromString(xml: string, type: string): XmlDocument };
 }
-export const xmldom = require('@xmldom/xmldom') as XmlDom;
+export const xmldom = (): XmlDom => require('@xmldom/xmldom') as XmlDom;
 
 export interface SignedXmlInstance {
   privateKey: string | Buffer;
@@ -41,7 +42,7 @@ export interface SignedXmlInstance {
 interface XmlCrypto {
   SignedXml: new (options?: Record<string, unknown>) => SignedXmlInstance;
 }
-export const xmlCrypto = require('xml-crypto') as XmlCrypto;
+export const xmlCrypto = (): XmlCrypto => require('xml-crypto') as XmlCrypto;
 
 /** samlify's entities, as far as the login response uses them. */
 export interface SamlifyEntity {
@@ -60,4 +61,4 @@ interface Samlify {
   IdentityProvider(settings: Record<string, unknown>): SamlifyIdp;
   ServiceProvider(settings: Record<string, unknown>): SamlifyEntity;
 }
-export const samlify = require('samlify') as Samlify;
+export const samlify = (): Samlify => require('samlify') as Samlify;

@@ -133,7 +133,7 @@ export class Entities {
     let found = this.#cache.get(cacheKey);
     if (!found) {
       if (this.#cache.size > 1000) this.#cache.clear();
-      const idp = samlify.IdentityProvider({
+      const idp = samlify().IdentityProvider({
         entityID: idpEntityId,
         privateKey: key.privatePem,
         signingCert: key.certificatePem,
@@ -143,7 +143,7 @@ export class Entities {
         keyEncryptionAlgorithm: KEY_ENCRYPTION[sp.keyEncryption],
         singleSignOnService: [{ Binding: BINDINGS.redirect, Location: `${idpEntityId}` }],
       });
-      const spEntity = samlify.ServiceProvider({
+      const spEntity = samlify().ServiceProvider({
         entityID: sp.entityId,
         wantAssertionsSigned: sp.wantAssertionsSigned,
         wantMessageSigned: sp.wantResponseSigned,
@@ -169,7 +169,7 @@ export async function loginResponse(entities: Entities, key: SamlKey, algorithm:
 
 /** Signs a whole message (enveloped, exclusive c14n), the signature after its Issuer (SAML Core §5.4.1). */
 export function signMessage(xml: string, key: SamlKey, algorithm: SignatureAlgorithm, placement: 'after-issuer' | 'first-child' = 'after-issuer'): string {
-  const sig = new xmlCrypto.SignedXml({ privateKey: key.privatePem, publicCert: key.certificatePem });
+  const sig = new (xmlCrypto().SignedXml)({ privateKey: key.privatePem, publicCert: key.certificatePem });
   sig.signatureAlgorithm = SIGNATURE_URI[algorithm];
   sig.canonicalizationAlgorithm = 'http://www.w3.org/2001/10/xml-exc-c14n#';
   sig.addReference({

@@ -168,7 +168,7 @@ export function readSpMetadata(xml: string): { ok: true; metadata: SpMetadata } 
   let doc: { documentElement: XmlElement | null } | undefined;
   const fail = (message: string) => void errors.push(String(message).split('\n')[0]!);
   try {
-    doc = new xmldom.DOMParser({ errorHandler: { warning: () => undefined, error: fail, fatalError: fail } }).parseFromString(xml, 'text/xml');
+    doc = new (xmldom().DOMParser)({ errorHandler: { warning: () => undefined, error: fail, fatalError: fail } }).parseFromString(xml, 'text/xml');
   } catch (err) {
     errors.push(err instanceof Error ? err.message.split('\n')[0]! : String(err));
   }
