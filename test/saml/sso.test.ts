@@ -4,10 +4,13 @@
  * decision (deny, MFA), NameID formats, attributes (multi-valued, escaped), encrypted assertions,
  * metadata.
  */
+import { generateSync } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { acsOf, Browser, entityOf, metadataCertificates, NodeSaml, readPostForm, samlifyIdp, samlifySp, SP_KEYS, startSamlServer } from './helpers.ts';
+
+const CLI = { actor: { type: 'cli' as const, name: 'saml-test' } };
 
 describe.each(backends)('SAML SSO ($name)', (backend) => {
   let server: TestServer & { metadataUrl: string; metadata: string };
@@ -115,12 +118,25 @@ describe.each(backends)('SAML SSO ($name)', (backend) => {
     expect(html).toMatch(/reference/i);
   });
 
-  it('MFA required: the step-up page, not an assertion', async () => {
+  it('MFA required by policy: the code step of the sign-in pages, then an assertion with the multi-factor context class', async () => {
+    const carol = (await server.gh.core.directory.users.list({ q: 'carol' })).items.find((u) => u.username === 'carol')!;
+    const { secret } = await server.gh.core.totp.enrol(CLI, carol.id, 'carol');
+    await server.gh.core.totp.confirm(CLI, carol.id, generateSync({ secret, epoch: Math.floor(Date.now() / 1000) - 30 }));
     const browser = new Browser(server.url);
-    const res = await browser.navigate('/saml/start/vault', { username: 'alice' });
-    // The sign-in decides for app:vault and asks for a second factor (alice has none: the page says so).
-    expect([200, 303, 403]).toContain(res.status);
-    expect(await res.text()).not.toContain('SAMLResponse');
+    const afterPassword = await browser.navigate('/saml/start/vault', { username: 'carol' }, (location) => location.pathname === '/login/mfa');
+    expect(afterPassword.status).toBe(303);
+    expect(afterPassword.headers.get('location')).toBe('/login/mfa');
+    const page = await (await browser.fetch('/login/mfa')).text();
+    expect(page).not.toContain('SAMLResponse');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+    const code = generateSync({ secret, epoch: Math.floor(Date.now() / 1000) });
+    const verified = await browser.post('/login/mfa', { csrf, code });
+    const res = await browser.navigate(verified.headers.get('location')!);
+    const form = readPostForm(await res.text());
+    expect(form.action).toBe(acsOf('vault'));
+    const xml = Buffer.from(form.fields.SAMLResponse!, 'base64').toString('utf8');
+    expect(xml).toContain('<saml:AuthnContextClassRef>https://refeds.org/profile/mfa</saml:AuthnContextClassRef>');
+    await samlifySp('vault').parseLoginResponse(samlifyIdp(server.metadata), 'post', { body: form.fields });
   });
 
   it('unknown application, unknown path, expired request', async () => {
@@ -134,5 +150,21 @@ describe.each(backends)('SAML SSO ($name)', (backend) => {
     const browser = new Browser(server.url);
     const res = await browser.navigate('/', { username: 'alice' });
     expect(await res.text()).toContain('href="/saml/start/wiki"');
+  });
+
+  // Last: it changes the keys for the rest of the file.
+  it('after gatehouse keys rotate: both certificates in the metadata, the new key signs', async () => {
+    const before = metadataCertificates(server.metadata);
+    await server.gh.core.signingKeys({ algorithms: ['RS256', 'ES256'], rotationOverlapHours: 24 }).rotate(CLI);
+    const metadata = await (await fetch(server.metadataUrl)).text();
+    const published = metadataCertificates(metadata);
+    expect(published).toHaveLength(2);
+    expect(published[1]).toBe(before[0]);
+    const browser = new Browser(server.url);
+    const form = readPostForm((await idpInitiated(browser, 'wiki')).html);
+    const onlyNew = new NodeSaml({ callbackUrl: acsOf('wiki'), issuer: entityOf('wiki'), audience: entityOf('wiki'), idpCert: [published[0]!], wantAssertionsSigned: true, wantAuthnResponseSigned: true });
+    await expect(onlyNew.validatePostResponseAsync({ SAMLResponse: form.fields.SAMLResponse })).resolves.toBeTruthy();
+    const onlyOld = new NodeSaml({ callbackUrl: acsOf('wiki'), issuer: entityOf('wiki'), audience: entityOf('wiki'), idpCert: [before[0]!], wantAssertionsSigned: true, wantAuthnResponseSigned: true });
+    await expect(onlyOld.validatePostResponseAsync({ SAMLResponse: form.fields.SAMLResponse })).rejects.toBeTruthy();
   });
 });
