@@ -135,13 +135,15 @@ export class Entities {
       if (this.#cache.size > 1000) this.#cache.clear();
       const idp = samlify().IdentityProvider({
         entityID: idpEntityId,
-        privateKey: key.privatePem,
+        // The parsed key: xml-crypto signs with it as is (a PEM string would be parsed at every signature).
+        privateKey: key.privateKey,
         signingCert: key.certificatePem,
         requestSignatureAlgorithm: SIGNATURE_URI[algorithm],
         isAssertionEncrypted: sp.encryptAssertions,
         dataEncryptionAlgorithm: DATA_ENCRYPTION[sp.dataEncryption],
         keyEncryptionAlgorithm: KEY_ENCRYPTION[sp.keyEncryption],
         singleSignOnService: [{ Binding: BINDINGS.redirect, Location: `${idpEntityId}` }],
+        singleLogoutService: [{ Binding: BINDINGS.redirect, Location: `${idpEntityId}` }],
       });
       const spEntity = samlify().ServiceProvider({
         entityID: sp.entityId,
@@ -169,7 +171,7 @@ export async function loginResponse(entities: Entities, key: SamlKey, algorithm:
 
 /** Signs a whole message (enveloped, exclusive c14n), the signature after its Issuer (SAML Core §5.4.1). */
 export function signMessage(xml: string, key: SamlKey, algorithm: SignatureAlgorithm, placement: 'after-issuer' | 'first-child' = 'after-issuer'): string {
-  const sig = new (xmlCrypto().SignedXml)({ privateKey: key.privatePem, publicCert: key.certificatePem });
+  const sig = new (xmlCrypto().SignedXml)({ privateKey: key.privateKey as unknown as string, publicCert: key.certificatePem });
   sig.signatureAlgorithm = SIGNATURE_URI[algorithm];
   sig.canonicalizationAlgorithm = 'http://www.w3.org/2001/10/xml-exc-c14n#';
   sig.addReference({
