@@ -86,15 +86,27 @@ function refuseAlgorithm(uri: string | undefined, what: string): never {
   throw new SignatureRefusal('unsupported_algorithm', `${what} ${uri === undefined ? '(none)' : JSON.stringify(uri.slice(0, 100))} is not supported`);
 }
 
+// Parsed registered certificates, by their text: registrations change rarely and every signed
+// message needs its SP's keys. Keyed by registration data only, and bounded all the same.
+const KEY_CACHE = new Map<string, KeyObject | null>();
+const KEY_CACHE_MAX = 512;
+
 /** The public keys of the registered certificates (PEM, or bare base64 DER); unusable ones are skipped. */
 export function registeredKeys(certificates: readonly string[]): KeyObject[] {
   const keys: KeyObject[] = [];
   for (const pem of certificates) {
-    try {
-      keys.push(new X509Certificate(toPem(pem)).publicKey);
-    } catch {
-      // A registration the settings check let through but that does not parse: not a key.
+    let key = KEY_CACHE.get(pem);
+    if (key === undefined) {
+      try {
+        key = new X509Certificate(toPem(pem)).publicKey;
+      } catch {
+        // A registration the settings check let through but that does not parse: not a key.
+        key = null;
+      }
+      if (KEY_CACHE.size >= KEY_CACHE_MAX) KEY_CACHE.clear();
+      KEY_CACHE.set(pem, key);
     }
+    if (key) keys.push(key);
   }
   return keys;
 }

@@ -73,6 +73,9 @@ export class XmlRefusal extends Error {
   }
 }
 
+/** How deeply elements may nest below the root. */
+export const MAX_DEPTH = 64;
+
 // XML 1.0 §2.2 Char, as a negated class: anything else is not allowed in a document at all.
 const FORBIDDEN_CHAR = /[^\x09\x0A\x0D\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const CHAR_REFERENCE = /&#(x[0-9A-Fa-f]+|[0-9]+);/g;
@@ -128,6 +131,9 @@ export function parseStrict(xml: string): Document {
     if (n.nodeType === DOCUMENT_TYPE_NODE) throw new XmlRefusal('doctype', 'a DOCTYPE declaration is not allowed');
     throw new XmlRefusal('malformed_xml', 'content outside the root element');
   }
+  // SAML messages nest a dozen levels; deep nesting only serves to exhaust recursive code (the
+  // canonicalization of a signature check is recursive).
+  if (depth(root) > MAX_DEPTH) throw new XmlRefusal('malformed_xml', `elements nested more than ${MAX_DEPTH} deep`);
   return doc;
 }
 
@@ -138,19 +144,44 @@ export function elementChildren(el: Element): Element[] {
   return out;
 }
 
+/**
+ * Every node below `node` (not `node` itself), in document order, without recursion (the depth is
+ * capped by parseStrict, but no walk here should depend on it).
+ */
+function* below(node: Node): Generator<Node> {
+  let c = node.firstChild;
+  while (c) {
+    yield c;
+    if (c.firstChild) {
+      c = c.firstChild;
+      continue;
+    }
+    while (c && !c.nextSibling) {
+      c = c.parentNode;
+      if (c === node) return;
+    }
+    c = c ? c.nextSibling : null;
+  }
+}
+
 /** Every element below `node` (not `node` itself), in document order. */
 export function descendants(node: Node): Element[] {
   const out: Element[] = [];
-  const walk = (n: Node) => {
-    for (let c = n.firstChild; c; c = c.nextSibling) {
-      if (c.nodeType === ELEMENT_NODE) {
-        out.push(c as Element);
-        walk(c);
-      }
-    }
-  };
-  walk(node);
+  for (const n of below(node)) if (n.nodeType === ELEMENT_NODE) out.push(n as Element);
   return out;
+}
+
+/** How deeply elements nest below `node`. */
+function depth(node: Node): number {
+  let max = 0;
+  for (const n of below(node)) {
+    if (n.nodeType !== ELEMENT_NODE) continue;
+    let d = 0;
+    for (let p: Node | null = n; p && p !== node; p = p.parentNode) d++;
+    if (d > max) max = d;
+    if (max > MAX_DEPTH) break;
+  }
+  return max;
 }
 
 /** Whether `el` is the element `{ns}local`. */
@@ -175,13 +206,7 @@ export function hasElementChild(el: Element): boolean {
  */
 export function textOf(el: Element): string {
   let out = '';
-  const walk = (n: Node) => {
-    for (let c = n.firstChild; c; c = c.nextSibling) {
-      if (c.nodeType === TEXT_NODE || c.nodeType === CDATA_SECTION_NODE) out += c.nodeValue ?? '';
-      else if (c.nodeType === ELEMENT_NODE) walk(c);
-    }
-  };
-  walk(el);
+  for (const n of below(el)) if (n.nodeType === TEXT_NODE || n.nodeType === CDATA_SECTION_NODE) out += n.nodeValue ?? '';
   return out;
 }
 

@@ -21,7 +21,8 @@
  *
  * The order matters: cheap size and markup checks first; the Issuer is only used to find the
  * registered certificates; the signature is verified before any field is trusted, and the fields
- * are then read from the verified element only; the message ID is marked used last, so that a
+ * are then read from the verified element only; the schema (a shared worker) only sees messages
+ * from a registered SP, signed when they must be; the message ID is marked used last, so that a
  * forged copy cannot burn a genuine request's ID.
  */
 import { inflateRawSync } from 'node:zlib';
@@ -249,6 +250,16 @@ function formDecode(raw: string, what: string): string {
   }
 }
 
+/** Raw DEFLATE data inflated, stopping at MAX_INFLATED bytes (zlib checks the limit chunk by chunk). */
+function inflateCapped(deflated: Buffer, param: string): Buffer {
+  try {
+    return inflateRawSync(deflated, { maxOutputLength: MAX_INFLATED });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new SamlRequestError('too_large', `the inflated message is over ${MAX_INFLATED} bytes`);
+    throw new SamlRequestError('inflate_failed', `${param} is neither XML nor DEFLATE-compressed data (SAML bindings §3.4.4.1)`);
+  }
+}
+
 const REDIRECT_PARAMS = new Set(['SAMLRequest', 'SAMLResponse', 'RelayState', 'SigAlg', 'Signature']);
 
 /**
@@ -274,14 +285,7 @@ export function decodeRedirect(rawQuery: string, param: 'SAMLRequest' | 'SAMLRes
   const rawMessage = raw.get(param);
   if (rawMessage === undefined || rawMessage === '') throw new SamlRequestError('missing_message', `no ${param} parameter`);
   const deflated = decodeBase64(formDecode(rawMessage, param), param);
-  let inflated: Buffer;
-  try {
-    inflated = inflateRawSync(deflated, { maxOutputLength: MAX_INFLATED });
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new SamlRequestError('too_large', `the inflated message is over ${MAX_INFLATED} bytes`);
-    throw new SamlRequestError('inflate_failed', `${param} is not DEFLATE-compressed data (SAML bindings §3.4.4.1)`);
-  }
-  const msg: InboundMessage = { binding: 'redirect', param, xml: decodeUtf8(inflated) };
+  const msg: InboundMessage = { binding: 'redirect', param, xml: decodeUtf8(inflateCapped(deflated, param)) };
   const rawRelayState = raw.get('RelayState');
   if (rawRelayState !== undefined) msg.relayState = formDecode(rawRelayState, 'RelayState');
   const rawSigAlg = raw.get('SigAlg');
@@ -302,7 +306,12 @@ export function decodePost(form: Record<string, string | undefined>, param: 'SAM
   const value = form[param];
   if (typeof value !== 'string' || value === '') throw new SamlRequestError('missing_message', `no ${param} field`);
   if (value.length > MAX_POST_BASE64) throw new SamlRequestError('too_large', `${param} is over ${MAX_POST_BASE64} bytes`);
-  const msg: InboundMessage = { binding: 'post', param, xml: decodeUtf8(decodeBase64(value, param)) };
+  let bytes = decodeBase64(value, param);
+  // SAML bindings §3.5.4: HTTP-POST messages are not compressed. @node-saml/node-saml (passport-saml)
+  // deflates them unless told not to, so data that does not start like XML is inflated, with the same
+  // cap as HTTP-Redirect; what comes out goes through every check like any other message.
+  if (!/^(\xEF\xBB\xBF)?[ \t\r\n]*</.test(bytes.subarray(0, 64).toString('latin1'))) bytes = inflateCapped(bytes, param);
+  const msg: InboundMessage = { binding: 'post', param, xml: decodeUtf8(bytes) };
   const relayState = form.RelayState;
   if (typeof relayState === 'string') msg.relayState = relayState;
   return msg;
@@ -373,15 +382,13 @@ async function checkCommon(msg: InboundMessage, opts: InboundOptions, expected: 
   }
   if (msg.xml.length > (msg.binding === 'post' ? MAX_POST_BASE64 : MAX_INFLATED)) throw new SamlRequestError('too_large', 'the message is too large');
 
-  // Markup no parser may see, then the schema (when configured), then a strict parse.
+  // Markup no parser may see, then a strict parse.
   let doc: Document;
   try {
     refuseDangerousMarkup(msg.xml);
-    if (opts.schema) await opts.schema.validate(msg.xml, 'protocol');
     doc = parseStrict(msg.xml);
   } catch (err) {
     if (err instanceof XmlRefusal) throw new SamlRequestError(err.kind, err.message);
-    if (err instanceof SchemaValidationError) throw new SamlRequestError(err.kind === 'invalid' ? 'schema_invalid' : 'schema_unavailable', err.message);
     throw err;
   }
   const parsedRoot = doc.documentElement!;
@@ -394,6 +401,10 @@ async function checkCommon(msg: InboundMessage, opts: InboundOptions, expected: 
   const sp = await opts.spByEntityId(claimedIssuer);
   if (!sp) throw new SamlRequestError('unknown_issuer', `no service provider is registered with entityID ${JSON.stringify(claimedIssuer.slice(0, 200))}`);
   const spId = sp.entityId;
+
+  // The ID's form before anything uses it (xml-crypto puts a Reference's URI into an XPath).
+  const parsedId = attr(parsedRoot, 'ID');
+  if (!parsedId || parsedId.length > MAX_ID_LENGTH || !ID_PATTERN.test(parsedId)) throw new SamlRequestError('bad_id', 'the ID is missing or not an xs:ID', { sp: spId });
 
   // Signatures: the query signature on Redirect, the enveloped XML one on POST; never the other.
   let signed = false;
@@ -418,11 +429,22 @@ async function checkCommon(msg: InboundMessage, opts: InboundOptions, expected: 
   }
   if (!signed && sp.requireSignedRequests) throw new SamlRequestError('unsigned', 'the service provider requires signed messages and this one is not signed', { sp: spId });
 
+  // The schema (when configured) once the message is known to come from a registered SP, signed
+  // when it must be: the worker's queue is shared, and only such messages may take a place in it.
+  if (opts.schema) {
+    try {
+      await opts.schema.validate(msg.xml, 'protocol');
+    } catch (err) {
+      if (err instanceof SchemaValidationError) throw new SamlRequestError(err.kind === 'invalid' ? 'schema_invalid' : 'schema_unavailable', err.message, { sp: spId });
+      throw err;
+    }
+  }
+
   // From here on, every field comes from `root`: the verified element when signed.
   if (readIssuer(root, spId) !== claimedIssuer) throw new SamlRequestError('signature_invalid', 'the signed Issuer differs', { sp: spId });
   if (attr(root, 'Version') !== '2.0') throw new SamlRequestError('bad_version', 'Version must be 2.0', { sp: spId });
   const id = attr(root, 'ID');
-  if (!id || id.length > MAX_ID_LENGTH || !ID_PATTERN.test(id)) throw new SamlRequestError('bad_id', 'the ID is missing or not an xs:ID', { sp: spId });
+  if (id !== parsedId) throw new SamlRequestError('signature_invalid', 'the signed ID differs', { sp: spId });
 
   // SAML bindings §3.4.5.2 and §3.5.5.2: a signed message must say where it was sent, and it must be us.
   const destination = attr(root, 'Destination');

@@ -23,7 +23,7 @@ type WasmMemory = object;
 const wasm = (globalThis as unknown as {
   WebAssembly: {
     Module: new (bytes: Uint8Array) => WasmModule;
-    Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
+    Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory & { readonly buffer: ArrayBuffer };
     instantiate(module: WasmModule, imports: object): Promise<WasmInstance>;
   };
 }).WebAssembly;
@@ -55,6 +55,17 @@ const MAIN_SCHEMA = { protocol: 'saml-schema-protocol-2.0.xsd', metadata: 'saml-
 const INITIAL_PAGES = 256;
 const MAX_PAGES = 1024;
 
+// One linear memory for every instance, zeroed before each: an instance's data segments are written
+// at instantiation, and zeroing the rest gives it the fresh memory a program expects. Memory that is
+// allocated once never waits for a garbage collection to be returned (a fresh 16 MiB memory per
+// validation does: RSS grew by about 20 KB per validation until the collector caught up).
+let shared: (WasmMemory & { readonly buffer: ArrayBuffer }) | undefined;
+function memory(): WasmMemory {
+  shared ??= new wasm.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES });
+  new Uint8Array(shared.buffer).fill(0);
+  return shared;
+}
+
 function run(req: Request): Promise<{ exitCode: number; errors: string[] }> {
   return new Promise((resolve) => {
     let stderr = '';
@@ -80,7 +91,7 @@ function run(req: Request): Promise<{ exitCode: number; errors: string[] }> {
         stderr += `aborted: ${String(reason)}\n`;
         finish(-1);
       },
-      wasmMemory: new wasm.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES }),
+      wasmMemory: memory(),
       instantiateWasm(imports, receive) {
         void wasm.instantiate(compiled, imports).then((instance) => receive(instance, compiled));
         return {};

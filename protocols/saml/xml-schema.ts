@@ -8,7 +8,8 @@
  * reported to leak about 16 MB per login; xmllint-wasm's own `validateXML` starts a new worker and
  * compiles the WebAssembly module for every call. Here the worker compiles the module once, and each
  * validation is a fresh instance of it (libxml2's xmllint is a program, run once per instance; a new
- * instance also means no state from one message leaks into the next, and its memory is freed whole).
+ * instance also means no state from one message leaks into the next) over one linear memory, zeroed
+ * in between, and the worker's heap is capped: RSS stays flat (bench/saml-schema-rss.ts).
  *
  * One validation runs at a time, in order (a queue, bounded: a flood is refused, not buffered).
  * Each has a timeout: a validation past it terminates the worker (WebAssembly cannot be interrupted
@@ -22,8 +23,11 @@ import { fileURLToPath } from 'node:url';
 export type SchemaKind = 'protocol' | 'metadata';
 
 export interface SchemaValidator {
-  /** Resolves when `xml` is valid against the schema of `kind`; rejects with SchemaValidationError. */
-  validate(xml: string, kind: SchemaKind): Promise<void>;
+  /**
+   * Resolves when `xml` is valid against the schema of `kind`; rejects with SchemaValidationError.
+   * `timeoutMs` overrides the validator's time limit for this one validation.
+   */
+  validate(xml: string, kind: SchemaKind, options?: { timeoutMs?: number }): Promise<void>;
   /** Ends the worker; later validations are refused. */
   close(): Promise<void>;
 }
@@ -45,6 +49,12 @@ export interface SchemaValidatorOptions {
   timeoutMs?: number;
   /** Validations waiting at most (default 256); more are refused as `unavailable`. */
   maxQueue?: number;
+  /**
+   * A document's size at most, bytes (default 4 MiB); larger ones are refused as `invalid` without
+   * reaching the worker. The worker's heap is capped, and V8 does not always end only the worker
+   * when one allocation is far past the cap: a 40 MB document aborted the whole process.
+   */
+  maxBytes?: number;
 }
 
 /** The folder of the XSDs. */
@@ -62,6 +72,7 @@ interface Job {
   seq: number;
   xml: string;
   kind: SchemaKind;
+  timeoutMs: number;
   resolve: () => void;
   reject: (err: SchemaValidationError) => void;
 }
@@ -70,6 +81,7 @@ interface Job {
 export function createSchemaValidator(options: SchemaValidatorOptions = {}): SchemaValidator {
   const timeoutMs = options.timeoutMs ?? 5000;
   const maxQueue = options.maxQueue ?? 256;
+  const maxBytes = options.maxBytes ?? 4 * 1024 * 1024;
   const queue: Job[] = [];
   let worker: Worker | undefined;
   let current: { job: Job; timer: NodeJS.Timeout } | undefined;
@@ -83,7 +95,10 @@ export function createSchemaValidator(options: SchemaValidatorOptions = {}): Sch
   };
 
   const startWorker = (): Worker => {
-    const w = new Worker(WORKER_URL, { workerData: { schemaDir: SCHEMA_DIR } });
+    // A small heap: each validation leaves its instance's JavaScript side (the in-memory file system
+    // with a copy of the schemas) to the collector, and a worker with the default heap limits lets
+    // it pile up to about 100 MB before collecting. A worker that runs out is replaced, like a crash.
+    const w = new Worker(WORKER_URL, { workerData: { schemaDir: SCHEMA_DIR }, resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 } });
     w.on('message', (answer: WorkerAnswer) => {
       if (!current || answer.seq !== current.job.seq) return;
       const { job, timer } = current;
@@ -130,19 +145,20 @@ export function createSchemaValidator(options: SchemaValidatorOptions = {}): Sch
       current = undefined;
       if (worker === w) worker = undefined;
       stopWorker(w);
-      job.reject(new SchemaValidationError('timeout', `schema validation took over ${timeoutMs} ms`));
+      job.reject(new SchemaValidationError('timeout', `schema validation took over ${job.timeoutMs} ms`));
       next();
-    }, timeoutMs);
+    }, job.timeoutMs);
     current = { job, timer };
     w.postMessage({ seq: job.seq, xml: job.xml, kind: job.kind });
   };
 
   return {
-    validate(xml, kind) {
+    validate(xml, kind, validateOptions) {
       if (closed) return Promise.reject(new SchemaValidationError('unavailable', 'the schema validator is closed'));
+      if (xml.length > maxBytes || Buffer.byteLength(xml, 'utf8') > maxBytes) return Promise.reject(new SchemaValidationError('invalid', `the document is over ${maxBytes} bytes`));
       if (queue.length >= maxQueue) return Promise.reject(new SchemaValidationError('unavailable', 'too many schema validations waiting'));
       return new Promise<void>((resolve, reject) => {
-        queue.push({ seq: ++seq, xml, kind, resolve, reject });
+        queue.push({ seq: ++seq, xml, kind, timeoutMs: validateOptions?.timeoutMs ?? timeoutMs, resolve, reject });
         next();
       });
     },

@@ -4,8 +4,11 @@
  * refused with its own code (issue 12, item 5 and its tests); then a bounded fuzz loop.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createSign, randomBytes } from 'node:crypto';
+import { createSign, randomBytes, sign as cryptoSign } from 'node:crypto';
+import { x509 } from '../../src/devices/x509.ts';
+import { makeKey } from '../helpers/pki.ts';
 import { deflateRawSync } from 'node:zlib';
+import { SAML } from '@node-saml/node-saml';
 import {
   SamlRequestError,
   decodePost,
@@ -219,6 +222,31 @@ describe('signature wrapping and key substitution are refused', () => {
     await refused(readAuthnRequest(decodeRedirect(redirectQuery(xml), 'SAMLRequest'), unsignedOpts()), 'embedded_signature_in_redirect');
   });
 
+  it('a bad signature is refused even where signatures are optional (never downgraded to unsigned)', async () => {
+    const xml = signXml(authnRequestXml(), { keyPem: attacker.keyPem, certPem: attacker.certPem, rootName: 'AuthnRequest' });
+    await refused(readAuthnRequest(decodePost({ SAMLRequest: b64(xml) }, 'SAMLRequest'), unsignedOpts()), 'signature_invalid');
+    await refused(readAuthnRequest(decodeRedirect(redirectQuery(authnRequestXml(), { keyPem: attacker.keyPem }), 'SAMLRequest'), unsignedOpts()), 'signature_invalid');
+  });
+
+  it('a signed message from an SP registered without a usable certificate', async () => {
+    const trust = { ...spTrust(spKey.certPem, false), signingCertificates: ['not a certificate'] };
+    await refused(readAuthnRequest(signedPost(authnRequestXml()), inboundOptions(trust)), 'no_registered_certificate');
+  });
+
+  it('ECDSA and RSA-SHA512 signatures from a registered key are accepted; the certificate may be bare base64', async () => {
+    const ec = makeKey('ec-p256');
+    const ecCert = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '0a', name: 'CN=ec-sp', notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_600_000), keys: ec.keys, signingAlgorithm: ec.signingAlgorithm });
+    const bare = ecCert.toString('base64');
+    const xml = authnRequestXml();
+    let query = `SAMLRequest=${encodeURIComponent(deflateRawSync(Buffer.from(xml)).toString('base64'))}&SigAlg=${encodeURIComponent('http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256')}`;
+    const signature = cryptoSign('sha256', Buffer.from(query), { key: ec.privateKey, dsaEncoding: 'ieee-p1363' });
+    query += `&Signature=${encodeURIComponent(signature.toString('base64'))}`;
+    const trust = { ...spTrust(spKey.certPem, true), signingCertificates: [spKey.certPem, bare] };
+    expect((await readAuthnRequest(decodeRedirect(query, 'SAMLRequest'), inboundOptions(trust))).signed).toBe(true);
+    const sha512 = signXml(authnRequestXml(), { keyPem: spKey.keyPem, rootName: 'AuthnRequest', signatureAlgorithm: ALG.rsaSha512 });
+    expect((await readAuthnRequest(decodePost({ SAMLRequest: b64(sha512) }, 'SAMLRequest'), inboundOptions(trust))).signed).toBe(true);
+  });
+
   it('unsigned where the registration requires signatures (both bindings)', async () => {
     await refused(readAuthnRequest(decodeRedirect(redirectQuery(authnRequestXml()), 'SAMLRequest'), signedOpts()), 'unsigned');
     await refused(readAuthnRequest(decodePost({ SAMLRequest: b64(authnRequestXml()) }, 'SAMLRequest'), signedOpts()), 'unsigned');
@@ -296,6 +324,18 @@ describe('addressing, time and replay', () => {
     expect(ok.relayState).toBe(`https://evil.test/${'x'.repeat(62)}`);
   });
 
+  it('an expired LogoutRequest (NotOnOrAfter)', async () => {
+    const xml = logoutRequestXml().replace('Version="2.0"', `Version="2.0" NotOnOrAfter="${new Date(Date.now() - 10 * 60_000).toISOString()}"`);
+    await refused(readLogoutRequest(decodeRedirect(redirectQuery(xml, { keyPem: spKey.keyPem }), 'SAMLRequest'), inboundOptions(spTrust(spKey.certPem, true), IDP_SLO)), 'expired');
+  });
+
+  it('a comment inside the Issuer does not hide its value', async () => {
+    const xml = authnRequestXml().replace(`>${SP_ENTITY}<`, `>https://sp.test/<!-- -->metadata<`);
+    expect((await readAuthnRequest(decodeRedirect(redirectQuery(xml), 'SAMLRequest'), unsignedOpts())).issuer).toBe(SP_ENTITY);
+    const other = authnRequestXml().replace(`>${SP_ENTITY}<`, `>${SP_ENTITY}<!-- -->.evil<`);
+    await refused(readAuthnRequest(decodeRedirect(redirectQuery(other), 'SAMLRequest'), unsignedOpts()), 'unknown_issuer');
+  });
+
   it('Version other than 2.0, an AuthnRequest with a Subject', async () => {
     await refused(readAuthnRequest(signedPost(authnRequestXml().replace('Version="2.0"', 'Version="1.1"')), signedOpts()), 'bad_version');
     const subject = '<saml:Subject><saml:NameID>admin@example.com</saml:NameID></saml:Subject>';
@@ -320,6 +360,17 @@ describe('hostile encodings and markup', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 * 1024 * 1024);
   });
 
+  it('a deflate bomb over HTTP-POST (where deflated messages are tolerated for node-saml) stops at the cap too', async () => {
+    const bomb = deflateRawSync(Buffer.alloc(50 * 1024 * 1024));
+    await refused(() => decodePost({ SAMLRequest: bomb.toString('base64') }, 'SAMLRequest'), 'too_large');
+  });
+
+  it('deeply nested elements are refused, not a stack overflow', async () => {
+    const deep = authnRequestXml({ extensions: `${'<x:a xmlns:x="urn:x">'.repeat(1)}${'<x:a>'.repeat(15_000)}${'</x:a>'.repeat(15_001)}` });
+    const error = await refused(readAuthnRequest(decodePost({ SAMLRequest: b64(deep) }, 'SAMLRequest'), unsignedOpts()), 'malformed_xml');
+    expect(error.detail).toMatch(/nested more than 64 deep/);
+  });
+
   it('an oversized POST message', async () => {
     await refused(() => decodePost({ SAMLRequest: 'A'.repeat(300 * 1024) }, 'SAMLRequest'), 'too_large');
   });
@@ -342,11 +393,13 @@ describe('hostile encodings and markup', () => {
     await refused(() => decodeRedirect('SAMLRequest=abc', 'SAMLRequest'), 'malformed_encoding');
     await refused(() => decodeRedirect('SAMLRequest=%ZZ', 'SAMLRequest'), 'malformed_encoding');
     await refused(() => decodeRedirect(`SAMLRequest=${encodeURIComponent(b64('<plain/>'))}`, 'SAMLRequest'), 'inflate_failed');
-    await refused(() => decodePost({ SAMLRequest: Buffer.from([0xff, 0xfe, 0x41]).toString('base64') }, 'SAMLRequest'), 'bad_encoding');
+    await refused(() => decodePost({ SAMLRequest: Buffer.from([0x3c, 0xff, 0xfe, 0x41]).toString('base64') }, 'SAMLRequest'), 'bad_encoding');
+    await refused(() => decodePost({ SAMLRequest: Buffer.from([0xff, 0xfe, 0x41]).toString('base64') }, 'SAMLRequest'), 'inflate_failed');
     await refused(() => decodeRedirect('RelayState=x', 'SAMLRequest'), 'missing_message');
     await refused(() => decodeRedirect(`${redirectQuery(authnRequestXml())}&SAMLRequest=x`, 'SAMLRequest'), 'duplicate_parameter');
     const opts = unsignedOpts();
-    await refused(readAuthnRequest(decodePost({ SAMLRequest: b64('hello, not XML') }, 'SAMLRequest'), opts), 'malformed_xml');
+    await refused(readAuthnRequest(decodeRedirect(redirectQuery('hello, not XML'), 'SAMLRequest'), opts), 'malformed_xml');
+    await refused(readAuthnRequest(decodePost({ SAMLRequest: b64('<hello, not XML') }, 'SAMLRequest'), opts), 'malformed_xml');
     const xml = authnRequestXml();
     await refused(readAuthnRequest(decodePost({ SAMLRequest: b64(xml.slice(0, xml.length - 10)) }, 'SAMLRequest'), opts), 'malformed_xml');
     await refused(readAuthnRequest(decodePost({ SAMLRequest: b64(`${xml}<extra/>`) }, 'SAMLRequest'), opts), 'malformed_xml');
@@ -414,4 +467,44 @@ it('the Redirect signature is checked over the raw query octets', async () => {
   const upper = `SAMLRequest=${encodeURIComponent(deflated)}&SigAlg=${encodeURIComponent(ALG.rsaSha256)}&Signature=${encodeURIComponent(signature)}`;
   expect(lower).not.toBe(encodeURIComponent(deflated));
   await refused(readAuthnRequest(decodeRedirect(upper, 'SAMLRequest'), signedOpts()), 'signature_invalid');
+});
+
+describe('messages from a second, independent SP library (@node-saml/node-saml) are accepted', () => {
+  const nodeSaml = (binding?: 'HTTP-POST') =>
+    new SAML({
+      entryPoint: IDP_SSO,
+      logoutUrl: IDP_SLO,
+      issuer: SP_ENTITY,
+      callbackUrl: SP_ACS2,
+      idpCert: spKey.certPem,
+      privateKey: spKey.keyPem,
+      signatureAlgorithm: 'sha256',
+      digestAlgorithm: 'sha256',
+      ...(binding ? { authnRequestBinding: binding } : {}),
+    });
+
+  it('a signed AuthnRequest over HTTP-Redirect', async () => {
+    const url = await nodeSaml().getAuthorizeUrlAsync('state-42', undefined, {});
+    const req = await readAuthnRequest(decodeRedirect(queryOf(url), 'SAMLRequest'), signedOpts());
+    expect(req).toMatchObject({ issuer: SP_ENTITY, signed: true, binding: 'redirect', relayState: 'state-42', acs: { url: SP_ACS2, index: 1 } });
+    expect(req.requestedAuthnContext?.classRefs.length).toBeGreaterThan(0);
+  });
+
+  it('a signed AuthnRequest over HTTP-POST', async () => {
+    const form = (await nodeSaml('HTTP-POST').getAuthorizeMessageAsync('state-43')) as Record<string, string>;
+    const req = await readAuthnRequest(decodePost(form, 'SAMLRequest'), signedOpts());
+    expect(req).toMatchObject({ signed: true, binding: 'post', relayState: 'state-43', acs: { url: SP_ACS2 } });
+  });
+
+  it('a signed LogoutRequest over HTTP-Redirect', async () => {
+    const url = await nodeSaml().getLogoutUrlAsync({ issuer: IDP_SSO, nameID: 'alice@example.com', nameIDFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress', sessionIndex: 'idx-9' }, 'bye', {});
+    const req = await readLogoutRequest(decodeRedirect(queryOf(url), 'SAMLRequest'), inboundOptions(spTrust(spKey.certPem, true), IDP_SLO));
+    expect(req).toMatchObject({ signed: true, nameId: { value: 'alice@example.com' }, sessionIndexes: ['idx-9'], relayState: 'bye' });
+  });
+});
+
+it('an ID that is not an xs:ID is refused before any signature check uses it', async () => {
+  const xml = signXml(authnRequestXml({ id: "_a' or '1'='1" }), { keyPem: spKey.keyPem, rootName: 'AuthnRequest' });
+  await refused(readAuthnRequest(decodePost({ SAMLRequest: b64(xml) }, 'SAMLRequest'), signedOpts()), 'bad_id');
+  await refused(readAuthnRequest(decodeRedirect(redirectQuery(authnRequestXml({ id: `_${'x'.repeat(300)}` })), 'SAMLRequest'), unsignedOpts()), 'bad_id');
 });
