@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSp, readSpMetadata, samlSettingsProblems } from '../../protocols/saml/settings.ts';
+import { loadConfigFile } from '../../src/config/load.ts';
+import { ConfigSchema } from '../../src/front-ends.ts';
 import { backends } from '../helpers/backends.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { cliFixture } from '../cli/helpers.ts';
@@ -84,6 +86,21 @@ describe('settings.saml', () => {
     // Not a SAML application, or not registered yet: nothing to check.
     expect(samlSettingsProblems({ type: 'oidc', settings: { saml: 1 } })).toEqual([]);
     expect(samlSettingsProblems({ type: 'saml', settings: {} })).toEqual([]);
+  });
+});
+
+describe('settings.saml.metadataFile in the YAML file', () => {
+  it('is read, relative to the configuration file, into settings.saml.metadata; a missing file is an error at its line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'saml-yaml-'));
+    writeFileSync(join(dir, 'sp.xml'), spMetadata());
+    const yaml = (name: string) => `directory:\n  groups: [{ name: staff }]\n  applications:\n    - name: nextcloud\n      type: saml\n      groups: [staff]\n      settings:\n        saml:\n          metadataFile: ${name}\n`;
+    writeFileSync(join(dir, 'good.yaml'), yaml('sp.xml'));
+    writeFileSync(join(dir, 'bad.yaml'), yaml('missing.xml'));
+    const config = await loadConfigFile(join(dir, 'good.yaml'), ConfigSchema, {});
+    const settings = config.directory.applications[0]!.settings as { saml: Record<string, unknown> };
+    expect(settings.saml.metadataFile).toBeUndefined();
+    expect(parseSp(settings)).toMatchObject({ ok: true, sp: { entityId: 'https://nextcloud.example.com/saml' } });
+    await expect(loadConfigFile(join(dir, 'bad.yaml'), ConfigSchema, {})).rejects.toThrow(/bad\.yaml:9:\d+: directory\.applications\[0\]\.settings\.saml\.metadataFile: cannot read .*missing\.xml/);
   });
 });
 
