@@ -12,6 +12,7 @@ import type { AuthnFactor } from '../../src/authn/attempt.ts';
 import type { Core, TtlStore } from '../../src/core.ts';
 import { deviceFromRequest } from '../../src/devices/http.ts';
 import type { Application, User } from '../../src/directory/model.ts';
+import type { DirectoryWatch } from '../../src/directory/service.ts';
 import { currentSession } from '../../src/http/session-cookie.ts';
 import type { RequestState } from '../../src/http/types.ts';
 import type { SigningKeyManager } from '../../src/keys/signing.ts';
@@ -44,6 +45,8 @@ export class SamlContext {
   readonly entities = new Entities();
   #keys: SamlKeys;
   readonly #warned = new Map<string, string>();
+  #registered: { generation: number; list: Registered[] } | undefined;
+  readonly #watch: DirectoryWatch;
   readonly #persistentKey: Buffer;
   readonly #sessionIndexKey: Buffer;
 
@@ -57,6 +60,11 @@ export class SamlContext {
     this.#keys = options.keys;
     this.#persistentKey = options.core.keyring.derive('saml-persistent-nameid');
     this.#sessionIndexKey = options.core.keyring.derive('saml-session-index');
+    this.#watch = options.core.directory.changes.watch();
+  }
+
+  close(): void {
+    this.#watch.close();
   }
 
   get keys(): SamlKeys {
@@ -72,8 +80,19 @@ export class SamlContext {
     return sp.signatureAlgorithm ?? this.config.signatureAlgorithm;
   }
 
-  /** Every application of type saml with valid settings. */
+  /**
+   * Every application of type saml with valid settings; read again when the directory's generation
+   * moves (at once for a change in this process, within a second for one in another).
+   */
   async serviceProviders(): Promise<Registered[]> {
+    const generation = await this.#watch.generation(1000);
+    if (this.#registered && this.#registered.generation === generation) return this.#registered.list;
+    const list = await this.readServiceProviders();
+    this.#registered = { generation, list };
+    return list;
+  }
+
+  private async readServiceProviders(): Promise<Registered[]> {
     const out: Registered[] = [];
     for (const app of await this.core.directory.applications.all()) {
       if (app.type !== 'saml') continue;
@@ -85,10 +104,7 @@ export class SamlContext {
   }
 
   async byName(name: string): Promise<Registered | undefined> {
-    const app = await this.core.directory.applications.byName(name);
-    if (!app || app.type !== 'saml') return undefined;
-    const parsed = parseSp(app.settings);
-    return parsed.ok ? { app, sp: parsed.sp } : undefined;
+    return (await this.serviceProviders()).find((r) => r.app.name === name);
   }
 
   /** The SP with this entityID; none when two applications claim it (start and reload warn about it). */

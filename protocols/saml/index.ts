@@ -60,6 +60,7 @@ export async function createSamlFrontEnd(core: Core, config: SamlConfig, publicU
       clearInterval(timer);
       stopListening();
       void schema.close();
+      front.close();
     },
   };
 }
