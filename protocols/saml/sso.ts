@@ -17,7 +17,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { errorPage } from '../../src/http/html.ts';
 import { authnContextClass, authnInstant, MOUNT_PATH, type Ctx, type Registered, type SamlContext } from './context.ts';
-import { AUTO_SUBMIT_SCRIPT, loginResponse, postForm, signMessage, STATUS, statusResponseXml } from './messages.ts';
+import { AUTHN_CONTEXT, AUTO_SUBMIT_SCRIPT, loginResponse, postForm, signMessage, STATUS, statusResponseXml } from './messages.ts';
 import { decodePost, decodeRedirect, readAuthnRequest, SamlRequestError, type AuthnRequest } from './inbound.ts';
 import { auditRefusal, inboundOptions, readSamlForm } from './inbound-http.ts';
 import { addParticipant } from './participants.ts';
@@ -32,7 +32,32 @@ export interface Pending {
   relayState?: string;
   forceAuthn: boolean;
   isPassive: boolean;
+  /** RequestedAuthnContext (SAML Core §3.3.2.2.1), when the SP sent one. */
+  requestedAuthnContext?: { comparison: 'exact' | 'minimum' | 'maximum' | 'better'; classRefs: string[] };
   createdAt: number;
+}
+
+/** How strong each class Gatehouse issues is, for the comparisons of RequestedAuthnContext. */
+const STRENGTH: Record<string, number> = {
+  [AUTHN_CONTEXT.unspecified]: 0,
+  [AUTHN_CONTEXT.password]: 1,
+  [AUTHN_CONTEXT.x509]: 1,
+  [AUTHN_CONTEXT.mfa]: 2,
+};
+
+/**
+ * Whether the class the assertion would carry satisfies the SP's RequestedAuthnContext: exact → one
+ * of the classes named; minimum → at least as strong as one of them; better → stronger; maximum →
+ * no stronger. Classes Gatehouse does not know satisfy only `exact` by name.
+ */
+export function satisfies(issued: string, requested: NonNullable<Pending['requestedAuthnContext']>): boolean {
+  if (requested.comparison === 'exact') return requested.classRefs.includes(issued);
+  const mine = STRENGTH[issued] ?? 0;
+  return requested.classRefs.some((ref) => {
+    const theirs = STRENGTH[ref];
+    if (theirs === undefined) return false;
+    return requested.comparison === 'minimum' ? mine >= theirs : requested.comparison === 'better' ? mine > theirs : mine <= theirs;
+  });
 }
 
 export const CONTINUE = /^\/continue\/([A-Za-z0-9_-]{22})(\/cancel)?$/;
@@ -137,7 +162,11 @@ async function continuePage(front: SamlContext, ctx: Ctx, id: string): Promise<v
     return answer(STATUS.responder, decision.reasons[0]?.code ?? 'denied', 'access denied', STATUS.requestDenied);
   }
 
-  // Allowed.
+  // Allowed; but an SP may ask for more than the policies demand (RequestedAuthnContext): what
+  // cannot be given is NoAuthnContext (SAML Core §3.2.2.2), not a weaker assertion.
+  if (pending.requestedAuthnContext && !satisfies(authnContextClass(authn), pending.requestedAuthnContext)) {
+    return answer(STATUS.responder, 'no_authn_context', 'the sign-in does not meet the requested authentication context', 'urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext');
+  }
   const identity = await front.identity(user, registered.sp);
   if (!identity) return answer(STATUS.responder, 'no_name_id', 'the person has no value for the NameID format', 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy');
   if (!(await front.kv.consume(pendingKey(id)))) return errorFor(ctx, 400, 'Sign-in expired', 'This sign-in request was already answered.');
@@ -241,6 +270,7 @@ export async function ssoRoute(front: SamlContext, ctx: Ctx, schema: SchemaValid
     ...(request.relayState !== undefined ? { relayState: request.relayState } : {}),
     forceAuthn: request.forceAuthn,
     isPassive: request.isPassive,
+    ...(request.requestedAuthnContext ? { requestedAuthnContext: request.requestedAuthnContext } : {}),
     createdAt: Date.now(),
   });
 }

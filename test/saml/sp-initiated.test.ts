@@ -127,6 +127,20 @@ describe.each(backends)('SAML SP-initiated ($name)', (backend) => {
     expect(responseXml(readPostForm(await back.text()))).toContain('status:RequestDenied');
   });
 
+  it('RequestedAuthnContext: a password sign-in satisfies PasswordProtectedTransport (minimum), not REFEDS MFA: NoAuthnContext', async () => {
+    const browser = new Browser(server.url);
+    await browser.navigate(samlifySp('wiki').createLoginRequest(idp(), 'redirect').context, { username: 'alice' });
+    const ask = async (classRef: string, comparison: string) => {
+      const xml = `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_ctx${Date.now()}${comparison}${classRef.length}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${server.url}/saml/sso"><saml:Issuer>${entityOf('wiki')}</saml:Issuer><samlp:RequestedAuthnContext Comparison="${comparison}"><saml:AuthnContextClassRef>${classRef}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext></samlp:AuthnRequest>`;
+      const posted = await browser.post('/saml/sso', { SAMLRequest: Buffer.from(xml).toString('base64') });
+      return responseXml(readPostForm(await (await browser.navigate(posted.headers.get('location')!)).text()));
+    };
+    expect(await ask('urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport', 'minimum')).toContain('status:Success');
+    const refused = await ask('https://refeds.org/profile/mfa', 'exact');
+    expect(refused).toContain('urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext');
+    expect(refused).not.toContain('Assertion');
+  });
+
   it('an ACS URL that is not registered: an error page, nothing posted anywhere', async () => {
     const xml = `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_acs${Date.now()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${server.url}/saml/sso" AssertionConsumerServiceURL="https://evil.test/acs"><saml:Issuer>${entityOf('wiki')}</saml:Issuer></samlp:AuthnRequest>`;
     const res = await fetch(`${server.url}/saml/sso`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ SAMLRequest: Buffer.from(xml).toString('base64') }) });
