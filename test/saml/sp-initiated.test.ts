@@ -141,6 +141,28 @@ describe.each(backends)('SAML SP-initiated ($name)', (backend) => {
     expect(refused).not.toContain('Assertion');
   });
 
+  it('hostile input at /saml/sso and /saml/slo: an error page every time, never a crash; refusals audited at most once a minute per address and check', async () => {
+    const form = (body: string, path = '/saml/sso') => fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+    const before = (await server.gh.core.audit.query({ type: 'saml.request.refused' } as never)) as unknown as { items: unknown[] };
+    expect((await form(`SAMLRequest=${'A'.repeat(300_000)}`)).status).toBe(400);
+    expect((await form('RelayState=x')).status).toBe(400);
+    expect((await form('SAMLRequest=%%%')).status).toBe(400);
+    expect((await form('SAMLRequest=PHg+&SAMLRequest=PHg+')).status).toBe(400);
+    expect((await form('SAMLRequest=not-base64!', '/saml/slo')).status).toBe(400);
+    expect((await fetch(`${server.url}/saml/sso?SAMLRequest=${'%FF'.repeat(10)}`)).status).toBe(400);
+    expect((await fetch(`${server.url}/saml/sso`, { method: 'PUT' })).status).toBe(405);
+    const xml = `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_rs${Date.now()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${server.url}/saml/sso"><saml:Issuer>${entityOf('wiki')}</saml:Issuer></samlp:AuthnRequest>`;
+    expect((await form(new URLSearchParams({ SAMLRequest: Buffer.from(xml).toString('base64'), RelayState: 'x'.repeat(81) }).toString())).status).toBe(400);
+    // The same failure again from the same address: answered, not audited twice.
+    expect((await form('SAMLRequest=%%%')).status).toBe(400);
+    const after = (await server.gh.core.audit.query({ type: 'saml.request.refused' } as never)) as unknown as { items: Array<{ details: { check: string } }> };
+    const checks = after.items.slice(0, after.items.length - before.items.length).map((e) => e.details.check);
+    expect(checks.filter((c) => c === 'malformed_encoding')).toHaveLength(1);
+    expect(checks).toEqual(expect.arrayContaining(['too_large', 'missing_message', 'relay_state_too_long']));
+    // Still serving.
+    expect((await fetch(`${server.url}/saml/metadata`)).status).toBe(200);
+  });
+
   it('an ACS URL that is not registered: an error page, nothing posted anywhere', async () => {
     const xml = `<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_acs${Date.now()}" Version="2.0" IssueInstant="${new Date().toISOString()}" Destination="${server.url}/saml/sso" AssertionConsumerServiceURL="https://evil.test/acs"><saml:Issuer>${entityOf('wiki')}</saml:Issuer></samlp:AuthnRequest>`;
     const res = await fetch(`${server.url}/saml/sso`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ SAMLRequest: Buffer.from(xml).toString('base64') }) });
