@@ -11,9 +11,10 @@ import type { FrontEnd } from './frontend.ts';
 import { ldapFrontEnd } from '../protocols/ldap/front-end.ts';
 import { oidcFrontEnd } from '../protocols/oidc/front-end.ts';
 import { radiusFrontEnd } from '../protocols/radius/front-end.ts';
+import { samlFrontEnd } from '../protocols/saml/front-end.ts';
 import { webFrontEnd } from '../protocols/web/front-end.ts';
 
-export const FRONT_ENDS = [webFrontEnd, oidcFrontEnd, ldapFrontEnd, radiusFrontEnd] as const;
+export const FRONT_ENDS = [webFrontEnd, oidcFrontEnd, samlFrontEnd, ldapFrontEnd, radiusFrontEnd] as const;
 
 /** The whole configuration file's schema: the core's sections and each front-end's. */
 export const ConfigSchema = composeConfigSchema(FRONT_ENDS);

@@ -48,6 +48,10 @@ export const REASON_CATALOGUE = [
   { code: 'invalid_name', area: 'input', description: 'the name is not acceptable' },
   { code: 'weak_password', area: 'input', description: 'the password does not meet the password policy' },
   { code: 'declared_password', area: 'input', description: 'the password is set in the configuration file: an administrator changes it there' },
+  { code: 'no_passive', area: 'access', description: 'the SAML request asked for no interaction (IsPassive), but the person would have to sign in or give a second factor' },
+  { code: 'cancelled', area: 'access', description: 'the person went back to the application without finishing the sign-in' },
+  { code: 'no_authn_context', area: 'access', description: 'the SAML service provider asked for a stronger authentication (RequestedAuthnContext) than the sign-in had' },
+  { code: 'no_name_id', area: 'access', description: "the person has no value for the NameID the service provider is registered with (e.g. no email address)" },
   // Access decisions
   { code: 'policy_allow', area: 'access', description: 'a policy allows access' },
   { code: 'policy_deny', area: 'access', description: 'a policy denies access' },

@@ -135,7 +135,7 @@ export async function getHome(web: Web, ctx: Ctx): Promise<void> {
   view(ctx, me, 'Your applications', 'apps', body);
 }
 
-function appCard(app: Pick<Application, 'name' | 'displayName' | 'description' | 'settings'>): SafeHtml {
+function appCard(app: Pick<Application, 'name' | 'type' | 'displayName' | 'description' | 'settings'>): SafeHtml {
   const launch = launchUrl(app);
   const name = app.displayName ?? app.name;
   return html`<li class="app">
@@ -145,8 +145,12 @@ ${launch ? html`<a class="button primary" href="${launch}" rel="noopener" aria-l
 </li>`;
 }
 
-/** Where the launch button goes: the OIDC third-party login URI, else the application's URL; http(s) only. */
-function launchUrl(app: Pick<Application, 'settings'>): string | undefined {
+/**
+ * Where the launch button goes: a SAML application's IdP-initiated sign-in (/saml/start/<name>, the
+ * SAML front-end's path), else the OIDC third-party login URI, else the application's URL; http(s) only.
+ */
+function launchUrl(app: Pick<Application, 'name' | 'type' | 'settings'>): string | undefined {
+  if (app.type === 'saml') return `/saml/start/${encodeURIComponent(app.name)}`;
   for (const value of [app.settings.initiateLoginUri, app.settings.url]) {
     if (originOf(value)) return value as string;
   }

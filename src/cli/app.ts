@@ -11,6 +11,7 @@ interface AddOptions {
   description?: string;
   group?: string[];
   settings?: string;
+  samlMetadata?: string;
   secret?: boolean;
 }
 
@@ -49,6 +50,7 @@ export function registerAppCommands(program: Command, io: CliIo): void {
     .option('--description <text>', 'what the application is')
     .option('--group <group>', 'a group whose members may use it (repeatable)', collect)
     .option('--settings <json>', 'protocol settings as JSON, e.g. \'{"redirectUris":["https://app.example.com/cb"]}\'')
+    .option('--saml-metadata <file>', "a SAML service provider's metadata XML (with --type saml): becomes settings.saml.metadata")
     .option('--secret', 'also generate a secret (printed once)')
     .action(async (name: string, options: AddOptions, command: Command) => {
       let settings: unknown;
@@ -58,6 +60,15 @@ export function registerAppCommands(program: Command, io: CliIo): void {
         } catch (err) {
           throw new Error(`--settings is not JSON: ${(err as Error).message}`);
         }
+      }
+      if (options.samlMetadata !== undefined) {
+        if (options.type !== 'saml') throw new Error('--saml-metadata is for --type saml');
+        const { readFile } = await import('node:fs/promises');
+        const metadata = await readFile(options.samlMetadata, 'utf8').catch((err: Error) => {
+          throw new Error(`--saml-metadata: cannot read ${options.samlMetadata}: ${err.message}`);
+        });
+        const base = (settings ?? {}) as Record<string, unknown>;
+        settings = { ...base, saml: { ...((base.saml as Record<string, unknown> | undefined) ?? {}), metadata } };
       }
       const { ApplicationInput } = await import('../directory/model.ts');
       const input = ApplicationInput.parse(defined({ name, type: options.type, displayName: options.displayName, description: options.description, groups: options.group, settings }));

@@ -21,7 +21,7 @@ function shown(keys: SigningKeyRecord[]) {
 export function registerKeysCommands(program: Command, io: CliIo): void {
   const keys = program
     .command('keys')
-    .description("The OpenID Connect provider's signing keys (JWKS) and cookie keys")
+    .description("The signing keys: OpenID Connect's (JWKS) and cookie keys, and the RSA key SAML signs with (its certificate in the SAML metadata)")
     .addHelpText('after', '\nKeys are made on the first start (one per algorithm in oidc.signingAlgorithms), private keys encrypted with secrets.keys.');
 
   keys
@@ -42,7 +42,7 @@ export function registerKeysCommands(program: Command, io: CliIo): void {
 
   keys
     .command('rotate')
-    .description('Make a new generation of keys that signs from now on; the current keys stay published for oidc.keys.rotationOverlapHours, then retire')
+    .description('Make a new generation of keys that signs from now on; the current keys stay published (JWKS, SAML metadata) for oidc.keys.rotationOverlapHours, then retire')
     .option('--json', 'print the new keys as JSON')
     .addHelpText('after', '\nRunning servers load the new keys within oidc.keys.reloadSeconds.')
     .action(async (options: { json?: boolean }, command: Command) => {

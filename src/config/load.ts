@@ -16,7 +16,9 @@
  *   4. AST -> JS with an alias-expansion cap
  *   5. schema validation, issues mapped back to AST positions
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { isScalar, LineCounter, parseDocument } from 'yaml';
 import type { Document, Node, YAMLError } from 'yaml';
 import type { z } from 'zod';
@@ -151,6 +153,11 @@ export function parseConfig<S extends z.ZodType>(text: string, schema: S, opts: 
   }
   if (isEmptyDocument(doc)) value = {};
 
+  const fileProblems = readMetadataFiles(value, file);
+  if (fileProblems.length > 0) {
+    throw new ConfigInvalidError(fileProblems.map(({ path, message }) => ({ file, path: formatPath(path), ...nodePosition(locate(doc, path).node), message })));
+  }
+
   const result = schema.safeParse(value);
   if (result.success) return result.data;
 
@@ -182,6 +189,43 @@ export function parseConfig<S extends z.ZodType>(text: string, schema: S, opts: 
   // zod reports in schema order; file order reads better next to the file.
   errors.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   throw new ConfigInvalidError(errors);
+}
+
+const MAX_METADATA_FILE = 256 * 1024;
+
+/**
+ * A declared SAML application may name its SP's metadata by file (`settings.saml.metadataFile`,
+ * relative to the configuration file): read here, at every load and reload, into
+ * `settings.saml.metadata`, which the SAML front-end's settings check then reads like inline XML.
+ * Mutates `value` (the document just converted); returns the problems, each with its path.
+ */
+function readMetadataFiles(value: unknown, file: string): Array<{ path: PropertyKey[]; message: string }> {
+  const apps = (value as { directory?: { applications?: unknown } } | null)?.directory?.applications;
+  if (!Array.isArray(apps)) return [];
+  const problems: Array<{ path: PropertyKey[]; message: string }> = [];
+  apps.forEach((app: unknown, i) => {
+    const saml = (app as { settings?: { saml?: Record<string, unknown> } } | null)?.settings?.saml;
+    if (typeof saml !== 'object' || saml === null || saml.metadataFile === undefined) return;
+    const path = ['directory', 'applications', i, 'settings', 'saml', 'metadataFile'];
+    if (typeof saml.metadataFile !== 'string' || saml.metadataFile === '') return void problems.push({ path, message: 'must be a file path' });
+    if (saml.metadata !== undefined) return void problems.push({ path, message: 'give metadata or metadataFile, not both' });
+    const target = resolve(dirname(file), saml.metadataFile);
+    try {
+      const fd = openSync(target, 'r');
+      try {
+        const buffer = Buffer.alloc(MAX_METADATA_FILE + 1);
+        const read = readSync(fd, buffer, 0, buffer.length, 0);
+        if (read > MAX_METADATA_FILE) return void problems.push({ path, message: `${target} is larger than 256 KiB` });
+        saml.metadata = new TextDecoder('utf-8', { fatal: true }).decode(buffer.subarray(0, read));
+        delete saml.metadataFile;
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      problems.push({ path, message: `cannot read ${target}: ${error instanceof Error ? error.message : String(error)}` });
+    }
+  });
+  return problems;
 }
 
 /**
