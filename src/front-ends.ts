@@ -10,9 +10,10 @@ import type { Core } from './core.ts';
 import type { FrontEnd } from './frontend.ts';
 import { ldapFrontEnd } from '../protocols/ldap/front-end.ts';
 import { oidcFrontEnd } from '../protocols/oidc/front-end.ts';
+import { radiusFrontEnd } from '../protocols/radius/front-end.ts';
 import { webFrontEnd } from '../protocols/web/front-end.ts';
 
-export const FRONT_ENDS = [webFrontEnd, oidcFrontEnd, ldapFrontEnd] as const;
+export const FRONT_ENDS = [webFrontEnd, oidcFrontEnd, ldapFrontEnd, radiusFrontEnd] as const;
 
 /** The whole configuration file's schema: the core's sections and each front-end's. */
 export const ConfigSchema = composeConfigSchema(FRONT_ENDS);
@@ -34,5 +35,8 @@ export function configWarnings(config: Config, frontEnds: readonly FrontEnd[] = 
 
 /** The application-settings checks of the front-ends, registered with the directory (the server and the CLI). */
 export function registerSettingsChecks(core: Core, frontEnds: readonly FrontEnd[] = FRONT_ENDS): void {
-  for (const frontEnd of frontEnds) if (frontEnd.settingsCheck) core.directory.resources.registerSettingsCheck(frontEnd.settingsCheck);
+  for (const frontEnd of frontEnds) {
+    if (frontEnd.settingsCheck) core.directory.resources.registerSettingsCheck(frontEnd.settingsCheck);
+    if (frontEnd.radiusClientSettingsCheck) core.directory.resources.registerRadiusClientSettingsCheck(frontEnd.radiusClientSettingsCheck);
+  }
 }

@@ -14,7 +14,7 @@ import type Koa from 'koa';
 import type { z } from 'zod';
 import type { CoreConfig } from './config/schema.ts';
 import type { Core } from './core.ts';
-import type { SettingsCheck } from './directory/service.ts';
+import type { RadiusClientSettingsCheck, SettingsCheck } from './directory/service.ts';
 import type { HttpMount, RequestState } from './http/types.ts';
 import type { Binding } from './net/listen.ts';
 
@@ -31,6 +31,13 @@ export interface FrontEndHost {
   http: Koa<RequestState>;
   /** Where people and applications reach the HTTP listener: server.http.publicUrl, or the listener's own URL. */
   publicUrl: string;
+  /** Its own counters on /metrics (names `gatehouse_<front-end>_…`; labels with a fixed set of values only). */
+  metrics: FrontEndMetrics;
+}
+
+/** A counter on the instance's /metrics. Asking twice for a name (a restart on reload) gives the same counter. */
+export interface FrontEndMetrics {
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[]): { inc(labels: Record<L, string>, value?: number): void };
 }
 
 /** A started front-end. */
@@ -56,6 +63,8 @@ export interface FrontEnd<Schema extends z.ZodType = z.ZodType, Name extends str
   enabled(section: z.output<Schema>): boolean;
   /** The application settings it defines (`settings.<its key>`), checked on every create and update. */
   readonly settingsCheck?: SettingsCheck;
+  /** The RADIUS client settings it defines (`settings.<its key>` of a RADIUS client), checked on every create and update. */
+  readonly radiusClientSettingsCheck?: RadiusClientSettingsCheck;
   /** Settings that work but deserve a loud warning at start. */
   warnings?(section: z.output<Schema>, config: CoreConfig): string[];
   /** The addresses it will bind, checked before anything in the store changes. */

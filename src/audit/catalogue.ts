@@ -53,6 +53,7 @@ export const EVENT_CATALOGUE: readonly EventType[] = [
     { type: 'application.secret_rotated', description: "An application's secret was replaced by a generated one (shown once; only its hash is stored).", details: [FORCED] },
   ]),
   ...crud('radius_client', 'RADIUS client'),
+  { type: 'radius.unknown_client', description: 'A RADIUS packet came from an address no RADIUS client covers and was dropped unanswered (RFC 2865 §3). Every such packet is counted in /metrics (gatehouse_radius_dropped_total{reason="unknown_client"}); this event is written at most once per source address per radius.unknownClientAuditSeconds (and for at most 100 sources per period), so a flood cannot fill the audit log.', details: ['port', 'listener', 'periodSeconds'] },
   ...crud('network', 'named network'),
   ...crud('device', 'device', [], false),
   ...crud('policy', 'conditional-access policy'),

@@ -4,10 +4,11 @@
  * application (stored as SHA-256) or a RADIUS client (encrypted) never come back out: objects are
  * shown as interfaces show them.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { z } from 'zod';
 import type { AuditContext } from '../audit/audit.ts';
 import { hashSecret } from '../secrets/digest.ts';
-import type { Collection, Fields, ListQuery, Page, StoredApplication, StoredRadiusClient } from '../store/types.ts';
+import type { Collection, DirectoryStore, Fields, ListQuery, Page, StoredApplication, StoredRadiusClient } from '../store/types.ts';
 import { applyPatch, changedFields, DirectoryPart, findByRef, forcedDetail, stripBookkeeping, ValidationError, whenForced, type Forced, type WriteOptions } from './common.ts';
 import type {
   Application, ApplicationInput, ApplicationPatch, Device, DeviceInput, DevicePatch, ManagedBy, Network, NetworkInput, NetworkPatch, Policy, PolicyInput, PolicyPatch,
@@ -46,6 +47,9 @@ export const KIND_INFO: Record<ResourceKind | 'users' | 'groups' | 'apiKeys', { 
  */
 export type SettingsCheck = (app: { name: string; type: Application['type']; settings: Record<string, unknown> }) => Array<{ path: string; message: string }>;
 
+/** The same for a RADIUS client's `settings` (the RADIUS front-end defines `settings.radius`). */
+export type RadiusClientSettingsCheck = (client: { name: string; settings: Record<string, unknown> }) => Array<{ path: string; message: string }>;
+
 export const RADIUS_SECRET_PURPOSE = 'radius-client-secret';
 
 export function withoutSecret(client: StoredRadiusClient): RadiusClient {
@@ -70,9 +74,14 @@ type Named = { id: string; name: string; managedBy: ManagedBy };
 
 export class Resources extends DirectoryPart {
   private readonly settingsChecks: SettingsCheck[] = [];
+  private readonly radiusClientChecks: RadiusClientSettingsCheck[] = [];
 
   registerSettingsCheck(check: SettingsCheck): void {
     this.settingsChecks.push(check);
+  }
+
+  registerRadiusClientSettingsCheck(check: RadiusClientSettingsCheck): void {
+    this.radiusClientChecks.push(check);
   }
 
   /** A page of objects as interfaces show them (no secrets, no hashes). */
@@ -96,6 +105,7 @@ export class Resources extends DirectoryPart {
     return this.change(ctx, async (tx, emit) => {
       if (kind === 'policies') await assertPolicyReferences(tx, fields as Fields<Policy>);
       if (kind === 'applications') this.checkSettings(fields as unknown as StoredApplication);
+      if (kind === 'radiusClients') await this.checkRadiusClient(tx, fields as unknown as StoredRadiusClient);
       const created = await (tx[kind] as unknown as Collection<Named>).create(fields as never, options.managedBy);
       const shown = this.shown(kind, created);
       await emit({ type: `${KIND_INFO[kind].event}.created`, outcome: 'success', target: resourceTarget(kind, created), details: { object: shown } });
@@ -118,6 +128,7 @@ export class Resources extends DirectoryPart {
           const next = applyPatch(stripBookkeeping(cur), patchFields);
           if (kind === 'policies') await assertPolicyReferences(tx, next as unknown as Fields<Policy>);
           if (kind === 'applications') this.checkSettings(next as unknown as StoredApplication);
+          if (kind === 'radiusClients') await this.checkRadiusClient(tx, next as unknown as StoredRadiusClient, current.id);
           return next;
         },
         options,
@@ -167,6 +178,29 @@ export class Resources extends DirectoryPart {
   /** @throws ValidationError naming every problem the front-ends find in the application's settings */
   private checkSettings(app: { name: string; type: Application['type']; settings: Record<string, unknown> }): void {
     const problems = this.settingsChecks.flatMap((check) => check(app)).map((p) => ({ ...p, code: 'invalid' }));
+    if (problems.length) throw new ValidationError(problems);
+  }
+
+  /**
+   * A RADIUS client's settings (the front-end's checks) and its secret: the same secret on two
+   * clients is refused (issue 13), since a NAS that knows it could then sign packets as the other
+   * one. Secrets are stored encrypted with a random nonce, so they are compared decrypted.
+   * @throws ValidationError
+   */
+  private async checkRadiusClient(tx: Pick<DirectoryStore, 'radiusClients'>, client: StoredRadiusClient, selfId?: string): Promise<void> {
+    const problems: Array<{ path: string; message: string; code: string }> = this.radiusClientChecks
+      .flatMap((check) => check({ name: client.name, settings: client.settings ?? {} }))
+      .map((p) => ({ ...p, code: 'invalid' }));
+    if (client.secretEncrypted !== undefined) {
+      const secret = Buffer.from(this.deps.keyring.decrypt(client.secretEncrypted, RADIUS_SECRET_PURPOSE));
+      for (const other of await tx.radiusClients.all()) {
+        if (other.id === selfId) continue;
+        const theirs = Buffer.from(this.deps.keyring.decrypt(other.secretEncrypted, RADIUS_SECRET_PURPOSE));
+        if (theirs.length === secret.length && timingSafeEqual(theirs, secret)) {
+          problems.push({ path: 'secret', message: `RADIUS client '${other.name}' has the same secret: give each client its own`, code: 'duplicate_secret' });
+        }
+      }
+    }
     if (problems.length) throw new ValidationError(problems);
   }
 

@@ -24,7 +24,7 @@ import { Resources } from './resources.ts';
 import { Users } from './users.ts';
 
 export { applyPatch, changedFields, ValidationError, type Declarations, type DirectoryDeps, type WriteOptions } from './common.ts';
-export { KIND_INFO, RADIUS_SECRET_PURPOSE, type ResourceKind, type ResourceKinds, type SettingsCheck } from './resources.ts';
+export { KIND_INFO, RADIUS_SECRET_PURPOSE, type RadiusClientSettingsCheck, type ResourceKind, type ResourceKinds, type SettingsCheck } from './resources.ts';
 export type { DirectorySnapshot, DirectoryWatch } from './changes.ts';
 export type { LoginAttribute } from './users.ts';
 

@@ -29,4 +29,17 @@ export class Metrics {
     this.httpDuration = new Histogram({ name: 'gatehouse_http_request_duration_seconds', help: 'HTTP request duration', labelNames: ['method', 'route'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
     this.auditEvents = new Counter({ name: 'gatehouse_audit_events_total', help: 'Audit events (authentication attempts, admin changes) by type and outcome', labelNames: ['type', 'outcome'], registers: [this.registry] });
   }
+
+  private readonly frontEndCounters = new Map<string, Counter<string>>();
+
+  /** A front-end's counter (FrontEndHost.metrics), made once per name: a front-end restarted on reload keeps counting. */
+  counter<L extends string>(name: string, help: string, labelNames: readonly L[]): { inc(labels: Record<L, string>, value?: number): void } {
+    let counter = this.frontEndCounters.get(name);
+    if (!counter) {
+      counter = new Counter({ name, help, labelNames: [...labelNames], registers: [this.registry] });
+      this.frontEndCounters.set(name, counter);
+    }
+    const c = counter;
+    return { inc: (labels, value = 1) => c.inc(labels, value) };
+  }
 }

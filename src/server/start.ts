@@ -150,7 +150,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
       managementUrl = urlOf('http', await listen(management, managementBinding));
     }
 
-    const host = { core, http: app, publicUrl };
+    const host = { core, http: app, publicUrl, metrics };
     const startOne = async (frontEnd: FrontEnd, section: Section) => {
       if (!frontEnd.enabled(section)) return;
       running.set(frontEnd.name, await frontEnd.start(host, section));
