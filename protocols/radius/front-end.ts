@@ -35,13 +35,17 @@ export const radiusFrontEnd = defineFrontEnd({
   },
   async start({ core, metrics }, section) {
     const { createRadiusServer } = await import('./server.ts');
+    const { createEap } = await import('./eap/handler.ts');
+    const { standardDictionary } = await import('./dictionary.ts');
     const { enabled: _, ...options } = section;
-    const server = createRadiusServer({ core, options, metrics });
+    const dictionary = standardDictionary();
+    const eap = createEap({ core, config: section.eap, dictionary });
+    const server = createRadiusServer({ core, options, metrics, dictionary, eap: eap.handle });
     const bound = await server.listen();
     const listeners = [
       ...bound.auth.map((a) => ({ name: 'radius authentication (PAP, Access-Challenge for a second factor)', url: urlOf('radius', a) })),
       ...bound.acct.map((a) => ({ name: 'radius accounting', url: urlOf('radius', a) })),
     ];
-    return { listeners, close: () => server.close() };
+    return { listeners, close: async () => { await server.close(); eap.close(); } };
   },
 });
