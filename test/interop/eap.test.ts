@@ -59,12 +59,12 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function eapolTest(name: string, network: Record<string, string>): Promise<Outcome> {
+  async function eapolTest(name: string, network: Record<string, string>, extra: string[] = []): Promise<Outcome> {
     const lines = Object.entries({ key_mgmt: 'WPA-EAP', eap: 'TTLS', anonymous_identity: '"anonymous"', phase2: '"auth=PAP"', ca_cert: `"${caFile}"`, ...network }).map(([k, v]) => `  ${k}=${v}`);
     const conf = join(dir, `${name}.conf`);
     writeFileSync(conf, `network={\n${lines.join('\n')}\n}\n`);
     try {
-      const { stdout } = await run('eapol_test', ['-c', conf, '-a', '127.0.0.1', '-p', String(port), '-s', SECRET, '-r0', '-t', '15'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+      const { stdout } = await run('eapol_test', ['-c', conf, '-a', '127.0.0.1', '-p', String(port), '-s', SECRET, '-r0', '-t', '15', ...extra], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
       return { code: 0, output: stdout };
     } catch (error) {
       const e = error as { code?: number; stdout?: string };
@@ -85,6 +85,16 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
       expect(output).toMatch(/MS-MPPE-Send-Key \(sign\) - hexdump\(len=32\)/);
     });
   }
+
+  it('small fragments both ways (Framed-MTU 300 from the NAS, a supplicant fragmenting at 100): SUCCESS, MPPE keys OK', async () => {
+    const { code, output } = await eapolTest('fragments', { identity: '"alice"', password: `"${PASSWORD}"`, fragment_size: '100' }, ['-N12:d:300']);
+    // Our flights came in several fragments the supplicant ACKed, and it sent its own in fragments we ACKed.
+    expect(output).toMatch(/SSL: Need \d+ bytes more input data/);
+    expect(output).toMatch(/SSL: sending \d+ bytes, more fragments will follow/);
+    expect(output).toMatch(/MPPE keys OK: 1 +mismatch: 0/);
+    expect(output.trim().split('\n').at(-1)).toBe('SUCCESS');
+    expect(code).toBe(0);
+  });
 
   it('a wrong password: FAILURE', async () => {
     const { code, output } = await eapolTest('wrong', { identity: '"alice"', password: '"not the password"' });

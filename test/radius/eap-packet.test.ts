@@ -10,6 +10,7 @@ import { ATTR, CODE, decodePacket, encodeRequest } from '../../protocols/radius/
 import {
   EAP_CODE, EAP_TYPE, EapDecodeError, decodeEap, eapFromAttributes, eapToAttributes, encodeEap, identityOf, nakTypes,
 } from '../../protocols/radius/eap/packet.ts';
+import { AVP_FLAG_MANDATORY, AVP_FLAG_VENDOR, AvpDecodeError, decodeAvps, encodeAvp, innerPap } from '../../protocols/radius/eap/ttls-avp.ts';
 import {
   FLAG_LENGTH, FLAG_MORE, FLAG_START, Reassembler, TlsFrameError, encodeTlsFrame, fragment, isAck, parseTlsFrame,
 } from '../../protocols/radius/eap/tls-fragments.ts';
@@ -133,5 +134,28 @@ describe('EAP-TLS framing (RFC 5216 §3.1-3.2)', () => {
         if (!(error instanceof EapDecodeError)) throw error;
       }
     }
+  });
+});
+
+describe('EAP-TTLS AVPs (RFC 5281 §10)', () => {
+  it('encodes with the M flag and padding, decodes back, vendor AVPs included', () => {
+    const user = encodeAvp({ code: 1, data: Buffer.from('alice') });
+    expect(user).toEqual(Buffer.from([0, 0, 0, 1, AVP_FLAG_MANDATORY, 0, 0, 13, ...Buffer.from('alice'), 0, 0, 0]));
+    const vendor = encodeAvp({ code: 7, vendorId: 311, mandatory: false, data: Buffer.from([1, 2]) });
+    expect(vendor[4]).toBe(AVP_FLAG_VENDOR);
+    const password = Buffer.alloc(16);
+    password.write('secret');
+    const avps = decodeAvps(Buffer.concat([user, vendor, encodeAvp({ code: 2, data: password })]));
+    expect(avps.map((a) => [a.code, a.vendorId, a.mandatory])).toEqual([[1, undefined, true], [7, 311, false], [2, undefined, true]]);
+    expect(innerPap(avps)).toEqual({ userName: 'alice', password: 'secret' });
+    expect(innerPap(avps.slice(0, 2))).toBeUndefined();
+  });
+
+  it('takes a last AVP without its padding, refuses truncated and overrunning ones', () => {
+    expect(decodeAvps(encodeAvp({ code: 1, data: Buffer.from('alice') }).subarray(0, 13))[0]!.data.toString()).toBe('alice');
+    for (const bad of [Buffer.from([0, 0, 0, 1, 0x40, 0, 0]), Buffer.from([0, 0, 0, 1, 0x40, 0, 0, 7]), Buffer.from([0, 0, 0, 1, 0x40, 0, 0, 40, 1, 2]), Buffer.from([0, 0, 0, 1, 0xc0, 0, 0, 9, 1])]) {
+      expect(() => decodeAvps(bad)).toThrow(AvpDecodeError);
+    }
+    expect(() => decodeAvps(Buffer.concat(Array.from({ length: 65 }, () => encodeAvp({ code: 9, data: Buffer.alloc(0) }))))).toThrow(AvpDecodeError);
   });
 });

@@ -62,6 +62,11 @@ export class Conversations<C extends Held> {
     return this.#byClient.size;
   }
 
+  /** One client's conversations in progress. */
+  countFor(client: string): number {
+    return this.#byClient.get(client)?.size ?? 0;
+  }
+
   /** Conversations dropped to make room (since start). */
   get evicted(): number {
     return this.#evicted;
