@@ -5,6 +5,7 @@
  * `POST /access/evaluate` and `gatehouse policy explain`, so both answer with the same shape.
  */
 import type { z } from 'zod';
+import { radiusReplyFor } from '../access/radius-reply.ts';
 import type { AccessRequest, Decision } from '../access/types.ts';
 import type { Core } from '../core.ts';
 import type { AccessEvaluation, AccessEvaluationInput } from './schemas.ts';
@@ -33,7 +34,12 @@ export async function explainAccess(core: Core, input: AccessEvaluationInput): P
     authn: input.authn.map((a) => ({ method: a.method, at: a.at === undefined ? at : new Date(a.at).toISOString() })),
     now,
   });
-  return presentExplanation(request, decision);
+  const explanation = presentExplanation(request, decision);
+  // A RADIUS client's Access-Accept carries the groups' reply attributes: shown as the front-end computes them.
+  if (request.resource.kind === 'radius' && decision.action === 'allow') {
+    return { ...explanation, radiusReply: radiusReplyFor(await core.directory.users.groupsOf(user.id)) };
+  }
+  return explanation;
 }
 
 /** The wire shape: the decision first, then the request it was made on (its time as ISO 8601). */

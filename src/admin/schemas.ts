@@ -172,6 +172,13 @@ export const AccessEvaluation = z.object({
     risk: z.object({ level: RiskLevel, signals: z.array(Reason) }),
     at: z.string().describe('When it was evaluated (ISO 8601)'),
   }),
+  radiusReply: z
+    .object({
+      items: z.array(z.object({ attribute: z.string(), value: z.union([z.string(), z.number()]), tag: z.int().optional(), group: z.string().describe('The group it comes from') })),
+      problems: z.array(z.string()).describe('Group attributes that cannot be sent (the RADIUS front-end skips them)'),
+    })
+    .optional()
+    .describe("For a RADIUS client (radius:<name>) and an 'allow' decision: the reply attributes an Access-Accept would carry, from the user's groups, in precedence order (highest radiusPriority, then group name)"),
 });
 
 /** A WebAuthn authenticator as administrators see it: never its public key or counter. */

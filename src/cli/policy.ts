@@ -247,6 +247,12 @@ export function renderExplanation(e: AccessExplanation): string {
   ];
   lines.push('request');
   for (const [label, value] of context) lines.push(`  ${label.padEnd(9)}  ${value}`);
+  if (e.radiusReply) {
+    lines.push('radius reply (Access-Accept attributes, from the groups)');
+    if (!e.radiusReply.items.length) lines.push('  -');
+    for (const item of e.radiusReply.items) lines.push(`  ${item.attribute}${item.tag !== undefined ? `:${item.tag}` : ''} = ${JSON.stringify(item.value)}  (group ${item.group})`);
+    for (const problem of e.radiusReply.problems) lines.push(`  skipped: ${problem}`);
+  }
   return `${lines.join('\n')}\n`;
 }
 

@@ -56,14 +56,15 @@ describe.each(backends)('reconciliation ($name)', (backend) => {
   });
 
   it('applies the production example with its networks, applications and policies, idempotently', async () => {
-    // Only what its header says `config check` needs: no RADIUS secret while RADIUS is not built.
-    const env = { DB_PASSWORD: 'x', GATEHOUSE_SECRET_KEY: randomBytes(32).toString('base64') };
+    // Only what its header says `config check` needs.
+    const env = { DB_PASSWORD: 'x', RADIUS_VPN_SECRET: randomBytes(24).toString('base64'), GATEHOUSE_SECRET_KEY: randomBytes(32).toString('base64') };
     const example = await loadConfigFile('config/production.yaml', ConfigSchema, env);
     const config = { ...t.config, directory: example.directory };
     await reconcile(t.core, t.store, config, CONFIG_CTX, 'config/production.yaml');
     expect((await t.store.directory.networks.all()).map((n) => n.name).sort()).toEqual(['hq', 'ldap-clients', 'tor-exits', 'vpn']);
     expect((await t.store.directory.applications.all()).map((a) => a.name).sort()).toEqual(['aws', 'grafana', 'jenkins']);
     expect((await t.store.directory.policies.all()).map((p) => p.name)).toEqual(['aws-managed-only', 'eng-mfa', 'risky-sign-ins']);
+    expect((await t.store.directory.radiusClients.all()).map((c) => c.name)).toEqual(['vpn-gw']);
     expect((await t.store.directory.policies.findByName('eng-mfa'))?.except).toEqual({ device: { managed: true }, network: { in: ['hq', 'vpn'] } });
     expect(await reconcile(t.core, t.store, config, CONFIG_CTX, 'config/production.yaml')).toEqual({ created: 0, updated: 0, deleted: 0 });
   });

@@ -16,8 +16,9 @@
  *  - a ```text block right after a run ```sh block (blank lines between at most) is what the block
  *    prints on stdout: `…` stands for any text within a line, a line of `…` alone for any lines;
  *  - commands are fenced as `sh` only (not bash, shell or console), so none escapes the test.
- * What is substituted before running: the ports 9090 and 3389 become free ones (the demo
- * configuration reads them from GATEHOUSE_HTTP_PORT and GATEHOUSE_LDAP_PORT), and `ghk_…` — the
+ * What is substituted before running: the ports 9090, 3389, 1812 and 1813 become free ones (the
+ * demo configuration reads them from GATEHOUSE_HTTP_PORT, GATEHOUSE_LDAP_PORT,
+ * GATEHOUSE_RADIUS_AUTH_PORT and GATEHOUSE_RADIUS_ACCT_PORT), and `ghk_…` — the
  * admin key `npm start` printed — becomes the key this start printed. `npx gatehouse` reaches
  * bin/gatehouse.js through an `npx` shim on PATH, which is what npx resolves it to in the checkout
  * (a test below runs the real npx once), without npm's second of start-up per command. curl gets
@@ -148,9 +149,11 @@ describe('README.md, every example against the demo configuration', () => {
   let shellOut = '';
   let httpPort: number;
   let ldapPort: number;
+  let radiusPorts: [number, number];
   let adminKey: string;
 
-  const substitute = (text: string) => text.replaceAll(':9090', `:${httpPort}`).replaceAll(':3389', `:${ldapPort}`);
+  const substitute = (text: string) =>
+    text.replaceAll(':9090', `:${httpPort}`).replaceAll(':3389', `:${ldapPort}`).replaceAll(':1812', `:${radiusPorts[0]}`).replaceAll(':1813', `:${radiusPorts[1]}`);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gh-readme-'));
@@ -163,8 +166,11 @@ describe('README.md, every example against the demo configuration', () => {
     writeFileSync(join(scratch, '.curlrc'), 'fail-with-body\nsilent\nshow-error\n');
     httpPort = await freePort();
     do ldapPort = await freePort(); while (ldapPort === httpPort);
+    radiusPorts = [await freePort(), await freePort()];
     const env = {
-      ...baseEnv({ GATEHOUSE_HTTP_PORT: String(httpPort), GATEHOUSE_LDAP_PORT: String(ldapPort), CURL_HOME: scratch, ERRORS: join(scratch, 'errors') }),
+      ...baseEnv({
+        GATEHOUSE_HTTP_PORT: String(httpPort), GATEHOUSE_LDAP_PORT: String(ldapPort),
+        GATEHOUSE_RADIUS_AUTH_PORT: String(radiusPorts[0]), GATEHOUSE_RADIUS_ACCT_PORT: String(radiusPorts[1]), CURL_HOME: scratch, ERRORS: join(scratch, 'errors') }),
       PATH: `${join(scratch, 'bin')}:${dirname(process.execPath)}:${process.env.PATH}`,
     };
 

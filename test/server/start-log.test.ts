@@ -44,8 +44,8 @@ describe.each(backends)('the log of a start on the demo configuration ($name)', 
     expect(summaries).toHaveLength(1);
     expect(summaries[0]).toMatchObject({
       level: 'info',
-      msg: 'configuration reconciled: networks 1 created, groups 2 created, users 1 created, memberships 2 added, applications 2 created',
-      kinds: { networks: { created: 1 }, groups: { created: 2 }, users: { created: 1 }, memberships: { added: 2 }, applications: { created: 2 } },
+      msg: 'configuration reconciled: networks 1 created, groups 2 created, users 1 created, memberships 2 added, applications 2 created, radiusClients 1 created',
+      kinds: { networks: { created: 1 }, groups: { created: 2 }, users: { created: 1 }, memberships: { added: 2 }, applications: { created: 2 }, radiusClients: { created: 1 } },
     });
     expect(lines.filter((l) => l.audit?.actor.type === 'config')).toEqual([]);
     // Events of other actors keep their level (the device CA made on a first start, by the system).
@@ -53,13 +53,13 @@ describe.each(backends)('the log of a start on the demo configuration ($name)', 
 
     // The audit log keeps every per-object event.
     const stored = (await gh!.store.directory.audit.query({ limit: 1000 })).items.filter((e) => e.actor.type === 'config').map((e) => e.type);
-    expect(stored.sort()).toEqual(['application.created', 'application.created', 'config.reconciled', 'group.created', 'group.created', 'group.member.added', 'group.member.added', 'network.created', 'user.created']);
+    expect(stored.sort()).toEqual(['application.created', 'application.created', 'config.reconciled', 'group.created', 'group.created', 'group.member.added', 'group.member.added', 'network.created', 'radius_client.created', 'user.created']);
   });
 
   it('has the per-object audit events at debug', async () => {
     const lines = await start('debug');
     const events = lines.filter((l) => l.audit?.actor.type === 'config');
-    expect(events.map((l) => l.level)).toEqual(Array(9).fill('debug'));
+    expect(events.map((l) => l.level)).toEqual(Array(10).fill('debug'));
     expect(events.map((l) => l.audit!.type)).toContain('user.created');
   });
 });
