@@ -245,14 +245,21 @@ export function createEap(deps: EapHandlerDeps): Eap {
   };
 }
 
+/** The server's TLS context from `radius.eap.tls`; an unreadable file or a key that does not match says which setting. */
 function loadContext(tls: NonNullable<EapConfig['tls']>, read: (path: string) => string): SecureContext {
-  return createSecureContext({
-    cert: read(tls.cert),
-    key: read(tls.key),
-    ...(tls.ca ? { ca: read(tls.ca) } : {}),
-    minVersion: tls.minVersion,
-    maxVersion: tls.maxVersion,
-  });
+  const file = (setting: string, path: string) => {
+    try {
+      return read(path);
+    } catch (error) {
+      throw new Error(`radius.eap.tls.${setting}: cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const material = { cert: file('cert', tls.cert), key: file('key', tls.key), ...(tls.ca ? { ca: file('ca', tls.ca) } : {}) };
+  try {
+    return createSecureContext({ ...material, minVersion: tls.minVersion, maxVersion: tls.maxVersion });
+  } catch (error) {
+    throw new Error(`radius.eap.tls: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** The address the decision, the throttle and the audit log see: the client's `clientAddress` option, as for PAP (access.ts). */
