@@ -117,6 +117,15 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     expect(code).not.toBe(0);
   });
 
+  it('counts the conversations on /metrics', async () => {
+    const text = await (await fetch(`${t.url}/metrics`)).text();
+    const value = (event: string) => Number(new RegExp(`^gatehouse_radius_eap_total\\{event="${event}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    expect(value('accepted')).toBe(3);
+    expect(value('refused')).toBe(2);
+    expect(value('started')).toBeGreaterThanOrEqual(6);
+    expect(value('failed')).toBeGreaterThanOrEqual(1);
+  });
+
   it('a supplicant that does not trust the server certificate gives up: FAILURE', async () => {
     const { code, output } = await eapolTest('foreign', { identity: '"alice"', password: `"${PASSWORD}"`, ca_cert: `"${foreignCaFile}"` });
     expect(output.trim().split('\n').at(-1)).toBe('FAILURE');

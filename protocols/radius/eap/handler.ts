@@ -26,6 +26,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Core } from '../../../src/core.ts';
+import type { FrontEndMetrics } from '../../../src/frontend.ts';
 import { radiusReplyFor } from '../../../src/access/radius-reply.ts';
 import type { AccessReply, RadiusPeer } from '../access.ts';
 import { ATTR, CODE, type Attribute, type Packet, attributeValue } from '../codec.ts';
@@ -71,6 +72,8 @@ export interface EapHandlerDeps {
   core: Core;
   config: EapConfig;
   dictionary: Dictionary;
+  /** Counters on /metrics (gatehouse_radius_eap_total{event}). */
+  metrics?: FrontEndMetrics;
   /** Reads the certificate files (tests may pass PEM text through this). */
   readFile?: (path: string) => string;
 }
@@ -90,6 +93,8 @@ export function createEap(deps: EapHandlerDeps): Eap {
   const { core, config, dictionary } = deps;
   const log = core.logger;
   const conversations = new Conversations<Conversation>(config.conversation);
+  const events = deps.metrics?.counter('gatehouse_radius_eap_total', 'EAP conversations: started, accepted, refused (the sign-in said no), failed (protocol), unknown_state, misrouted (another process\'s State), evicted (a cap made room)', ['event']);
+  const count = (event: 'started' | 'accepted' | 'refused' | 'failed' | 'unknown_state' | 'misrouted' | 'evicted', value = 1) => events?.inc({ event }, value);
   const sweeper = setInterval(() => conversations.sweep(), 5000);
   sweeper.unref();
   const secureContext: SecureContext | undefined = config.tls ? loadContext(config.tls, deps.readFile ?? ((p) => readFileSync(p, 'utf8'))) : undefined;
@@ -104,7 +109,9 @@ export function createEap(deps: EapHandlerDeps): Eap {
   const challenge = (conversation: Conversation, flags: number, data: Buffer = Buffer.alloc(0)): AccessReply => {
     conversation.identifier = (conversation.identifier + 1) & 0xff;
     const request = encodeEap({ code: EAP_CODE.Request, identifier: conversation.identifier, type: EAP_TYPE.Ttls, data: Buffer.concat([Buffer.from([flags]), data]) });
+    const evictedBefore = conversations.evicted;
     const state = conversations.put(conversation);
+    if (conversations.evicted > evictedBefore) count('evicted', conversations.evicted - evictedBefore);
     return { code: CODE.AccessChallenge, attributes: [...eapToAttributes(request), { type: ATTR.State, value: state }], delay: false };
   };
 
@@ -160,6 +167,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
     });
     if (!result.ok || result.decision.action !== 'allow') {
       log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, reason: result.ok ? result.decision.action : result.reason.code }, 'EAP-TTLS inner PAP refused');
+      count('refused');
       return failure(identifier);
     }
     const { recv, send } = mppeKeys(keys.msk);
@@ -171,6 +179,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
       dictionary.encode('MS-MPPE-Send-Key', send, hiding),
       ...(await replyAttributes(result.user.id, peer, packet)),
     ];
+    count('accepted');
     return { code: CODE.AccessAccept, attributes, delay: false };
   }
 
@@ -208,10 +217,12 @@ export function createEap(deps: EapHandlerDeps): Eap {
       // RFC 3748 §5.1 / RFC 3579 §2.1: the NAS relays the peer's Identity to start.
       if (eap.type !== EAP_TYPE.Identity || !secureContext) return failure(eap.identifier);
       const conversation = new Conversation(peer.client.name, identityOf(eap.data), eap.identifier, config.maxTlsMessage);
+      count('started');
       return challenge(conversation, FLAG_START | TTLS_VERSION);
     }
     const taken = conversations.take(peer.client.name, state);
     if (!taken.found) {
+      count(taken.why === 'elsewhere' ? 'misrouted' : 'unknown_state');
       if (taken.why === 'elsewhere') {
         log.warn({ component: 'radius', client: peer.client.name }, 'an EAP State from another Gatehouse process: RADIUS must be balanced by NAS address or State (protocols/radius/README.md, EAP)');
       }
@@ -230,6 +241,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
         throw error;
       }
       log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, why: error.message }, 'EAP conversation failed');
+      count('failed');
       conversation.dispose();
       return failure(eap.identifier);
     }
