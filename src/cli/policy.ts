@@ -134,7 +134,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .addOption(new Option('--protocol <protocol>', "the front-end (default: the resource's own)").choices(PROTOCOLS))
     .option('--method <method>', 'a second factor already done, besides the password (repeatable): totp, webauthn, certificate', collectChoice(['totp', 'webauthn', 'certificate']))
     .option('--json', 'print JSON (as POST /api/v1/access/evaluate answers)')
-    .addHelpText('after', '\nThe exit code is 0 whatever the decision: this is a report, not a sign-in.')
+    .addHelpText('after', '\nFor a RADIUS client (radius:<name>) it also lists the reply attributes an Access-Accept would carry\n(VLAN, Filter-Id, Class, vendor attributes), from the user\'s groups in precedence order.\nThe exit code is 0 whatever the decision: this is a report, not a sign-in.')
     .action(async (options: ExplainOptions, command: Command) => {
       const [{ AccessEvaluationInput }, { explainAccess }] = await Promise.all([import('../admin/schemas.ts'), import('../admin/explain.ts')]);
       const input = AccessEvaluationInput.parse(

@@ -194,7 +194,8 @@ export class Resources extends DirectoryPart {
     if (client.secretEncrypted !== undefined) {
       const secret = Buffer.from(this.deps.keyring.decrypt(client.secretEncrypted, RADIUS_SECRET_PURPOSE));
       for (const other of await tx.radiusClients.all()) {
-        if (other.id === selfId) continue;
+        // One of the same name is a conflict the store reports (409), not a second client.
+        if (other.id === selfId || other.name === client.name) continue;
         const theirs = Buffer.from(this.deps.keyring.decrypt(other.secretEncrypted, RADIUS_SECRET_PURPOSE));
         if (theirs.length === secret.length && timingSafeEqual(theirs, secret)) {
           problems.push({ path: 'secret', message: `RADIUS client '${other.name}' has the same secret: give each client its own`, code: 'duplicate_secret' });

@@ -1,0 +1,431 @@
+/**
+ * The RADIUS front-end against FreeRADIUS (Debian package `freeradius`, /usr/sbin/freeradius), same
+ * run, same load generator: PAP Access-Requests with Message-Authenticator, 50 in flight, each for a
+ * random user with their password.
+ *
+ * - Gatehouse (its own process, `bin/gatehouse.js start`, SQLite store filled before it starts) with
+ *   argon2id users (m=19456 KiB, t=2, p=1), against the raw @node-rs/argon2 verify rate on 2
+ *   threads: the ceiling for any server verifying these hashes here. Goal: >= 0.8 x.
+ * - The same while a flood of ~10,000 invalid packets a second (a bad Message-Authenticator from
+ *   the client's address, unknown sources) hits the authentication port. Goal: >= 90 % of the above,
+ *   read as >= 0.72 x the raw rate.
+ * - FreeRADIUS 3.2 (its own temporary raddb: clients.conf with require_message_authenticator = yes,
+ *   rlm_files users with bcrypt-10 `Crypt-Password`, rlm_pap) against raw bcrypt-10 verifies on 2
+ *   threads (bcryptjs in two worker threads), for reference: FreeRADIUS's crypt() runs under one
+ *   global lock.
+ *
+ * Options (after `npm run bench --`): `--radius-users <n>` (default 1000 argon2id users; the bcrypt
+ * users are a fifth of that). Hashes are kept in <tmpdir>/gatehouse-bench-cache.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
+import bcrypt from 'bcryptjs';
+import { CODE, decodePacket, encodeRequest } from '../protocols/radius/codec.ts';
+import { openStore } from '../src/store/open.ts';
+import type { Benchmark } from './run.ts';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const IN_FLIGHT = 50;
+const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
+const ARGON2ID = 2 as never;
+const SECRET = `bench-${randomBytes(12).toString('hex')}`;
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const value = Number(process.argv[i + 1]);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} needs a positive integer`);
+  return value;
+}
+
+const USERS = option('radius-users', 1000);
+const BCRYPT_USERS = Math.max(20, Math.floor(USERS / 5));
+/** Every server process this benchmark started, killed when it exits (even when a start fails half-way). */
+const spawned: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const child of spawned) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+const username = (i: number) => `user${String(i).padStart(5, '0')}`;
+const passwordOf = (i: number) => `bench password ${i} of the radius benchmark`;
+
+async function cachedHashes(kind: string, count: number, make: (i: number) => Promise<string>): Promise<string[]> {
+  const dir = join(tmpdir(), 'gatehouse-bench-cache');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `radius-${kind}.json`);
+  const cached: string[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as string[]) : [];
+  if (cached.length >= count) return cached.slice(0, count);
+  process.stderr.write(`  making ${count - cached.length} ${kind} hashes (kept in ${file}) ...\n`);
+  const out = [...cached];
+  let next = cached.length;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      out[i] = await make(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(2, availableParallelism()) }, worker));
+  writeFileSync(file, JSON.stringify(out));
+  return out;
+}
+
+const argon2Hashes = (n: number) => cachedHashes(`argon2id-m${ARGON2.memoryCost}-t${ARGON2.timeCost}`, n, (i) => argon2Hash(passwordOf(i), { algorithm: ARGON2ID, ...ARGON2 }));
+const bcryptHashes = (n: number) => cachedHashes('bcrypt-10', n, (i) => bcrypt.hash(passwordOf(i), 10));
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A NAS keeping `IN_FLIGHT` Access-Requests outstanding on one socket (identifiers 0-255). */
+class Load {
+  readonly #socket: Socket = createSocket('udp4');
+  readonly #waiting = new Map<number, { resolve: (b: Buffer) => void; timer: NodeJS.Timeout }>();
+  #id = 0;
+  readonly #port: number;
+  constructor(port: number) {
+    this.#port = port;
+    this.#socket.on('message', (msg) => {
+      const w = this.#waiting.get(msg[1]!);
+      if (!w) return;
+      this.#waiting.delete(msg[1]!);
+      clearTimeout(w.timer);
+      w.resolve(msg);
+    });
+  }
+
+  open(): Promise<void> {
+    return new Promise((resolve) => this.#socket.bind(0, '127.0.0.1', () => resolve()));
+  }
+
+  async one(users: number): Promise<void> {
+    let id = this.#id;
+    while (this.#waiting.has(id)) id = (id + 1) % 256;
+    this.#id = (id + 1) % 256;
+    const i = Math.floor(Math.random() * users);
+    const request = encodeRequest({ code: CODE.AccessRequest, identifier: id, secret: SECRET, userPassword: passwordOf(i), attributes: [{ type: 1, value: Buffer.from(username(i)) }, { type: 4, value: Buffer.from([127, 0, 0, 1]) }] });
+    // As a NAS does: the same packet again after 3 s without a reply (a flood fills socket buffers and
+    // the kernel drops datagrams); the server's reply cache answers a retransmission without a second attempt.
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      let tries = 0;
+      const attempt = () => {
+        if (this.#closed) return;
+        if (++tries > 10) {
+          this.#waiting.delete(id);
+          reject(new Error(`no reply to ${username(i)} after 10 tries`));
+          return;
+        }
+        this.#waiting.set(id, { resolve, timer: setTimeout(attempt, 3000) });
+        this.#socket.send(request, this.#port, '127.0.0.1');
+      };
+      attempt();
+    });
+    if (decodePacket(reply).code !== CODE.AccessAccept) throw new Error(`${username(i)} was not accepted (code ${reply[0]})`);
+  }
+
+  async run(n: number, users: number): Promise<void> {
+    let next = 0;
+    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < n) {
+        next++;
+        await this.one(users);
+      }
+    }));
+  }
+
+  #closed = false;
+
+  close(): void {
+    this.#closed = true;
+    for (const w of this.#waiting.values()) clearTimeout(w.timer);
+    this.#waiting.clear();
+    this.#socket.close();
+  }
+}
+
+/** ~10,000 invalid packets a second at `port`: a bad Message-Authenticator from 127.0.0.1, and an unknown source (127.0.0.3). */
+function flood(port: number): { stop(): void } {
+  const inside = createSocket('udp4');
+  const outside = createSocket('udp4');
+  inside.bind(0, '127.0.0.1');
+  outside.bind(0, '127.0.0.3');
+  const packet = encodeRequest({ code: CODE.AccessRequest, identifier: 7, secret: SECRET, userPassword: 'x', attributes: [{ type: 1, value: Buffer.from('flood') }] });
+  packet[30] = packet[30]! ^ 1;
+  let on = true;
+  const tick = () => {
+    if (!on) return;
+    for (let i = 0; i < 100; i++) (i % 2 ? inside : outside).send(packet, port, '127.0.0.1');
+    setTimeout(tick, 10);
+  };
+  setTimeout(tick, 10);
+  return { stop() { on = false; inside.close(); outside.close(); } };
+}
+
+async function waitForAnswer(port: number, child: ChildProcess, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  const load = new Load(port);
+  await load.open();
+  try {
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}`);
+      try {
+        await Promise.race([load.one(1), new Promise((_, reject) => setTimeout(() => reject(new Error('slow')), 1000))]);
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } finally {
+    load.close();
+  }
+  throw new Error(`${what} did not answer RADIUS on ${port} within 30 s`);
+}
+
+async function startGatehouse(dir: string, hashes: string[]): Promise<{ port: number; child: ChildProcess }> {
+  const url = `sqlite:${join(dir, 'gatehouse.db')}`;
+  const store = await openStore(url);
+  try {
+    await store.migrate();
+    await store.directory.transaction(async (tx) => {
+      // The client is assigned to this group (least privilege), which also gives a VLAN.
+      const group = await tx.groups.create({ name: 'vpn-users', attributes: { radiusVlan: 20 } });
+      for (let i = 0; i < hashes.length; i++) {
+        const user = await tx.users.create({ username: username(i), status: 'active', sshPublicKeys: [], attributes: {} });
+        await tx.passwords.set(user.id, hashes[i]!, 0);
+        await tx.memberships.add(group.id, 'user', user.id);
+      }
+    });
+  } finally {
+    await store.close();
+  }
+  const port = await freeUdpPort();
+  const config = join(dir, 'gatehouse.yaml');
+  writeFileSync(config, [
+    'server: { http: { host: 127.0.0.1, port: 0 } }',
+    'ldap: { enabled: false }',
+    `storage: { url: "${url}" }`,
+    `secrets: { keys: [ { id: bench, key: "${randomBytes(32).toString('base64')}" } ] }`,
+    'log: { level: error }',
+    `passwords: { argon2: { memoryKiB: ${ARGON2.memoryCost}, iterations: ${ARGON2.timeCost}, parallelism: ${ARGON2.parallelism} } }`,
+    'throttle: { freeAttempts: 1000, freeAttemptsPerIp: 100000 }',
+    `radius: { enabled: true, hosts: [127.0.0.1], authPort: ${port}, acctPort: 0 }`,
+    `directory: { radiusClients: [ { name: bench, address: 127.0.0.1/32, secret: "${SECRET}", groups: [vpn-users] } ] }`,
+    '',
+  ].join('\n'));
+  const child = spawn(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'start', '--config', config], {
+    env: { ...process.env, GATEHOUSE_ADMIN_KEY: randomBytes(32).toString('base64url'), UV_THREADPOOL_SIZE: '' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  spawned.push(child);
+  child.unref();
+  await waitForAnswer(port, child, 'gatehouse');
+  return { port, child };
+}
+
+async function startFreeRadius(dir: string, hashes: string[]): Promise<{ port: number; child: ChildProcess }> {
+  if (!existsSync('/usr/sbin/freeradius')) throw new Error('/usr/sbin/freeradius is missing: install the Debian freeradius package');
+  const port = await freeUdpPort();
+  for (const sub of ['run', 'log', 'radacct']) mkdirSync(join(dir, sub));
+  writeFileSync(join(dir, 'dictionary'), '');
+  writeFileSync(join(dir, 'users'), hashes.map((h, i) => `${username(i)} Crypt-Password := "${h}"\n`).join(''));
+  writeFileSync(join(dir, 'radiusd.conf'), `
+prefix = /usr
+exec_prefix = /usr
+sysconfdir = ${dir}
+localstatedir = ${dir}
+sbindir = /usr/sbin
+logdir = ${dir}/log
+raddbdir = ${dir}
+radacctdir = ${dir}/radacct
+name = freeradius
+confdir = ${dir}
+modconfdir = ${dir}
+run_dir = ${dir}/run
+db_dir = ${dir}
+libdir = /usr/lib/freeradius
+pidfile = ${dir}/run/freeradius.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 16384
+hostname_lookups = no
+log {
+  destination = stderr
+}
+security {
+  allow_core_dumps = no
+  max_attributes = 200
+  reject_delay = 0
+  status_server = no
+}
+thread pool {
+  start_servers = 8
+  max_servers = 32
+  min_spare_servers = 3
+  max_spare_servers = 16
+  max_requests_per_server = 0
+}
+modules {
+  pap {
+    normalise = yes
+  }
+  files {
+    filename = ${dir}/users
+  }
+}
+client loopback {
+  ipaddr = 127.0.0.1
+  secret = ${SECRET}
+  require_message_authenticator = yes
+}
+server default {
+  listen {
+    type = auth
+    ipaddr = 127.0.0.1
+    port = ${port}
+  }
+  authorize {
+    files
+    pap
+  }
+  authenticate {
+    Auth-Type PAP {
+      pap
+    }
+  }
+}
+`);
+  const child = spawn('/usr/sbin/freeradius', ['-f', '-d', dir, '-l', join(dir, 'log', 'radius.log')], { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
+  spawned.push(child);
+  child.unref();
+  await waitForAnswer(port, child, 'freeradius');
+  return { port, child };
+}
+
+/** Both servers, started on first use and stopped (their directory removed) when this process exits. */
+const shared = (() => {
+  let ready: Promise<{ gatehouse: number; freeradius: number; argon2: string; bcrypt: string }> | undefined;
+  let dir = '';
+  process.on('exit', () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    start() {
+      ready ??= (async () => {
+        const [argon2, bcryptList] = [await argon2Hashes(USERS), await bcryptHashes(BCRYPT_USERS)];
+        dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-radius-'));
+        mkdirSync(join(dir, 'gatehouse'));
+        mkdirSync(join(dir, 'freeradius'));
+        const gatehouse = await startGatehouse(join(dir, 'gatehouse'), argon2);
+        const freeradius = await startFreeRadius(join(dir, 'freeradius'), bcryptList);
+        return { gatehouse: gatehouse.port, freeradius: freeradius.port, argon2: argon2[0]!, bcrypt: bcryptList[0]! };
+      })();
+      return ready;
+    },
+  };
+})();
+
+/** `n` verifies of user 0's argon2id hash, two at a time (the 2-thread ceiling). */
+async function argon2OnThreads(hash: string, n: number): Promise<void> {
+  let next = 0;
+  const thread = async () => {
+    while (next < n) {
+      next++;
+      if (!(await argon2Verify(hash, passwordOf(0)))) throw new Error('reference verify failed');
+    }
+  };
+  await Promise.all([thread(), thread()]);
+}
+
+/** Two worker threads verifying bcrypt (bcryptjs, what Gatehouse verifies imported bcrypt hashes with). */
+function bcryptWorkers() {
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const bcrypt = require(workerData.bcrypt);
+    parentPort.on('message', (n) => {
+      for (let i = 0; i < n; i++) if (!bcrypt.compareSync(workerData.password, workerData.hash)) throw new Error('bcrypt reference failed');
+      parentPort.postMessage(n);
+    });`;
+  let workers: Worker[] = [];
+  return {
+    start(hash: string) {
+      const bcryptPath = join(ROOT, 'node_modules/bcryptjs/umd/index.js');
+      workers = [0, 1].map(() => new Worker(source, { eval: true, workerData: { bcrypt: bcryptPath, hash, password: passwordOf(0) } }));
+    },
+    async run(n: number) {
+      const half = [Math.ceil(n / 2), Math.floor(n / 2)];
+      await Promise.all(workers.map((w, k) => new Promise<void>((resolve, reject) => {
+        if (!half[k]) return resolve();
+        w.once('message', () => resolve());
+        w.once('error', reject);
+        w.postMessage(half[k]);
+      })));
+    },
+    stop: () => Promise.all(workers.map((w) => w.terminate())),
+  };
+}
+
+function gatehouseArgon2(withFlood: boolean): Benchmark {
+  let load: Load | undefined;
+  let hash = '';
+  let port = 0;
+  let flooding: { stop(): void } | undefined;
+  return {
+    name: `RADIUS PAP, Gatehouse (argon2id users, ${IN_FLIGHT} in flight${withFlood ? ', under ~10,000 invalid packets/s' : ''})`,
+    reference: 'raw @node-rs/argon2 verify, 2 threads',
+    goal: withFlood ? { maxRatio: 1 / 0.72, text: 'PAP/s >= 0.9 x 0.8 x argon2 verifies/s' } : { maxRatio: 1 / 0.8, text: 'PAP/s >= 0.8 x argon2 verifies/s' },
+    batch: 100,
+    async setup() {
+      const servers = await shared.start();
+      port = servers.gatehouse;
+      hash = servers.argon2;
+      load = new Load(port);
+      await load.open();
+      await load.run(100, USERS);
+      if (withFlood) flooding = flood(port);
+    },
+    subject: (n) => load!.run(n, USERS),
+    baseline: (n) => argon2OnThreads(hash, n),
+    async teardown() {
+      flooding?.stop();
+      load?.close();
+    },
+  };
+}
+
+function freeRadiusBcrypt(): Benchmark {
+  let load: Load | undefined;
+  const reference = bcryptWorkers();
+  return {
+    name: `RADIUS PAP, FreeRADIUS 3.2 (bcrypt-10 Crypt-Password, ${IN_FLIGHT} in flight)`,
+    reference: 'raw bcrypt-10 verify (bcryptjs), 2 worker threads',
+    batch: 20,
+    async setup() {
+      const servers = await shared.start();
+      load = new Load(servers.freeradius);
+      await load.open();
+      reference.start(servers.bcrypt);
+      await load.run(10, BCRYPT_USERS);
+    },
+    subject: (n) => load!.run(n, BCRYPT_USERS),
+    baseline: (n) => reference.run(n),
+    async teardown() {
+      load?.close();
+      await reference.stop();
+    },
+  };
+}
+
+export const benchmarks: Benchmark[] = [gatehouseArgon2(false), gatehouseArgon2(true), freeRadiusBcrypt()];
