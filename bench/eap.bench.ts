@@ -162,7 +162,8 @@ cleanup_delay = 5
 max_requests = 16384
 hostname_lookups = no
 log {
-  destination = stderr
+  destination = files
+  file = ${dir}/log/radius.log
 }
 security {
   allow_core_dumps = no
@@ -241,7 +242,7 @@ server inner-tunnel {
   }
 }
 `);
-  const child = spawn('/usr/sbin/freeradius', ['-f', '-d', dir, '-l', 'stderr'], { stdio: ['ignore', 'ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore'] });
+  const child = spawn('/usr/sbin/freeradius', ['-f', '-d', dir, '-l', join(dir, 'log', 'radius.log')], { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
   child.unref();
   await waitForAnswer(pki, port, child, 'freeradius');
   return { port, child };
