@@ -35,7 +35,7 @@ const ClientDefaults = z.strictObject({
 
 export const RadiusConfig = z.strictObject({
   enabled: z.boolean().default(false).describe('Serve RADIUS (RFC 2865 authentication, RFC 2866 accounting) for VPN gateways, WiFi controllers and network gear declared as RADIUS clients'),
-  hosts: z.array(z.string().min(1)).min(1).max(16).default(['127.0.0.1']).describe("Addresses the RADIUS listeners bind to, IPv4 or IPv6 ('0.0.0.0', '::' for all interfaces); one authentication and one accounting socket each"),
+  hosts: z.array(z.string().min(1)).min(1).max(16).default(['127.0.0.1']).describe("Addresses the RADIUS listeners bind to, IPv4 or IPv6 (list both '0.0.0.0' and '::' for every interface of both families); one authentication and one accounting socket each, on the same ports"),
   authPort: port.default(1812).describe('Authentication port (RFC 2865; 0 picks a free port)'),
   acctPort: port.default(1813).describe('Accounting port (RFC 2866; 0 picks a free port)'),
   rejectDelaySeconds: z.number().min(0).max(10).default(1).describe('Wait this long before sending an Access-Reject, as FreeRADIUS does (slows password guessing; the throttle does the rest). The request\'s slot stays taken meanwhile'),

@@ -38,6 +38,8 @@ export const radiusFrontEnd = defineFrontEnd({
     const { createEap } = await import('./eap/handler.ts');
     const { standardDictionary } = await import('./dictionary.ts');
     const { enabled: _, ...options } = section;
+    // Accounting (protocols/radius/accounting.ts) plugs in here as `accounting` (server.ts:
+    // AccountingHandler); EAP is eap/handler.ts, given as `eap` (server.ts: EapHandler).
     const dictionary = standardDictionary();
     const eap = createEap({ core, config: section.eap, dictionary, metrics });
     const server = createRadiusServer({ core, options, metrics, dictionary, eap: eap.handle });

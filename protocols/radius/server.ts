@@ -352,7 +352,8 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
       const bound = { auth: [] as AddressInfo[], acct: [] as AddressInfo[] };
       for (const port of ['auth', 'acct'] as const) {
         for (const host of options.hosts) {
-          const socket = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', reuseAddr: false });
+          // IPv6 sockets only for IPv6, so '::' and '0.0.0.0' can both be listed, each for its family.
+          const socket = createSocket(isIPv6(host) ? { type: 'udp6', ipv6Only: true } : { type: 'udp4' });
           const binding = { label: port === 'auth' ? 'RADIUS authentication' : 'RADIUS accounting', transport: 'udp' as const, host, port: port === 'auth' ? options.authPort : options.acctPort, setting: port === 'auth' ? 'radius.authPort' : 'radius.acctPort' };
           // A port 0 on a second host takes the first host's port, so each host serves the same pair.
           if (binding.port === 0 && bound[port][0]) binding.port = bound[port][0].port;
