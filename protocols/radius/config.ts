@@ -8,6 +8,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { standardDictionary } from './dictionary.ts';
+import { EapConfig } from './eap/config.ts';
 
 const port = z.int().min(0).max(65535);
 
@@ -55,6 +56,7 @@ export const RadiusConfig = z.strictObject({
   }).prefault({}).describe('Access-Challenge for a second factor (RFC 2865 §4.4); the State lives in the shared store, so any Gatehouse process can take the answer'),
   unknownClientAuditSeconds: z.int().min(1).max(86_400).default(60).describe('Packets from an address no RADIUS client covers are dropped and counted in /metrics; one audit event per source per this many seconds (at most 100 sources per period), so a flood cannot fill the audit log'),
   clientDefaults: ClientDefaults.prefault({}).describe("What a RADIUS client's own `settings.radius` starts from"),
+  eap: EapConfig.prefault({}),
 }).describe('The RADIUS front-end (RFC 2865/2866/3579): PAP through the access policies (resource `radius:<client>`), second factor by Access-Challenge or appended code, reply attributes from groups');
 
 export type RadiusConfig = z.output<typeof RadiusConfig>;

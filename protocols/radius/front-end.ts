@@ -34,12 +34,19 @@ export const radiusFrontEnd = defineFrontEnd({
     ]);
   },
   async start({ core, metrics }, section) {
-    const [{ createRadiusServer }, { accountingHandler }, { DisconnectWorker }] = await Promise.all([import('./server.ts'), import('./accounting.ts'), import('./coa.ts')]);
+    const [{ createRadiusServer }, { accountingHandler }, { DisconnectWorker }, { createEap }, { standardDictionary }] = await Promise.all([
+      import('./server.ts'),
+      import('./accounting.ts'),
+      import('./coa.ts'),
+      import('./eap/handler.ts'),
+      import('./dictionary.ts'),
+    ]);
     const { enabled: _, ...options } = section;
-    // EAP plugs in here as `eap` (server.ts: EapHandler); without it, server.ts's default applies.
     const accounted = metrics.counter('gatehouse_radius_accounting_total', 'Accounting-Requests handled, by what became of them', ['result']);
     const accounting = accountingHandler(core, (r) => accounted.inc({ result: r.answered ? r.recorded : r.reason }));
-    const server = createRadiusServer({ core, options, metrics, accounting });
+    const dictionary = standardDictionary();
+    const eap = createEap({ core, config: section.eap, dictionary, metrics });
+    const server = createRadiusServer({ core, options, metrics, dictionary, accounting, eap: eap.handle });
     const bound = await server.listen();
     // Continuous verification (RFC 5176): reviews live sessions and sends the queued Disconnects.
     const ended = metrics.counter('gatehouse_radius_disconnects_total', 'Disconnect- and CoA-Requests sent to NASes, by outcome', ['mode', 'state']);
@@ -53,6 +60,7 @@ export const radiusFrontEnd = defineFrontEnd({
       close: async () => {
         await disconnects.close();
         await server.close();
+        eap.close();
       },
     };
   },

@@ -1,0 +1,287 @@
+/**
+ * EAP over RADIUS (RFC 3579), the handler the RADIUS server (server.ts) hands every Access-Request
+ * carrying EAP-Message to, once its Message-Authenticator is checked. Today's method: EAP-TTLS with
+ * inner PAP (RFC 5281).
+ *
+ *   EAP-Response/Identity, no State ─▶ a conversation; Access-Challenge: EAP-Request/TTLS Start
+ *   EAP-Response/TTLS + State ─▶ the conversation (conversation.ts: single-use State bound to the
+ *     client) ─▶ fragments (tls-fragments.ts) ─▶ the TLS engine (tls-session.ts) ─▶ its flight,
+ *     fragmented to the MTU, one fragment per Access-Challenge, the peer ACKing each
+ *   the tunnel's first application data: User-Name + User-Password AVPs (ttls-avp.ts)
+ *     ─▶ core.signIn.attempt({ kind: 'password' }, resource radius:<client>) for the INNER identity
+ *        (the outer one, in EAP-Response/Identity, may be "anonymous" and decides nothing)
+ *     ─▶ allow: Access-Accept, EAP-Success, MS-MPPE-Recv-Key / MS-MPPE-Send-Key from the MSK
+ *        (RFC 2548 §2.4.2-3, salted hiding), User-Name = the inner identity, the groups' reply
+ *        attributes (src/access/radius-reply.ts, as PAP)
+ *     ─▶ anything else: Access-Reject with EAP-Failure (after the server's reject delay)
+ *
+ * Every malformed message, unexpected type or identifier, exceeded cap or TLS failure ends the
+ * conversation with EAP-Failure. A second factor cannot be asked for inside TTLS/PAP: a client with
+ * `mfa: appended-otp` takes the code appended to the password, as for PAP; otherwise a policy that
+ * requires one rejects.
+ */
+import { randomUUID } from 'node:crypto';
+import type { RemoteInfo } from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { Core } from '../../../src/core.ts';
+import type { FrontEndMetrics } from '../../../src/frontend.ts';
+import { radiusReplyFor } from '../../../src/access/radius-reply.ts';
+import type { AccessReply, RadiusPeer } from '../access.ts';
+import { ATTR, CODE, type Attribute, type Packet, attributeValue } from '../codec.ts';
+import { DictionaryError, type Dictionary } from '../dictionary.ts';
+import type { EapConfig } from './config.ts';
+import { Conversations, type Held } from './conversation.ts';
+import { EAP_CODE, EAP_TYPE, EapDecodeError, eapFromAttributes, eapToAttributes, encodeEap, identityOf, nakTypes, type EapMessage } from './packet.ts';
+import { FLAG_START, Reassembler, TlsFrameError, fragment, isAck, parseTlsFrame } from './tls-fragments.ts';
+import { TlsSession, mppeKeys } from './tls-session.ts';
+import { AvpDecodeError, decodeAvps, innerPap } from './ttls-avp.ts';
+
+const FRAMED_MTU = 12;
+/** The EAPOL header the NAS adds around an EAP packet (IEEE 802.1X-2010 §11.3): Framed-MTU counts it. */
+const EAPOL_HEADER = 4;
+const MIN_FRAGMENT = 128;
+/** EAP-TTLS version 0 (RFC 5281 §9.1). */
+const TTLS_VERSION = 0;
+
+class Conversation implements Held {
+  readonly startedAt = Date.now();
+  identifier: number;
+  rounds = 0;
+  session: TlsSession | undefined;
+  readonly reassembler: Reassembler;
+  /** Fragments of our TLS flight still to send, each after the peer's ACK. */
+  pending: Buffer[] = [];
+  readonly client: string;
+  readonly outerIdentity: string;
+  constructor(client: string, outerIdentity: string, identifier: number, maxMessage: number) {
+    this.client = client;
+    this.outerIdentity = outerIdentity;
+    this.identifier = identifier;
+    this.reassembler = new Reassembler(maxMessage);
+  }
+
+  dispose(): void {
+    this.session?.destroy();
+    this.session = undefined;
+  }
+}
+
+export interface EapHandlerDeps {
+  core: Core;
+  config: EapConfig;
+  dictionary: Dictionary;
+  /** Counters on /metrics (gatehouse_radius_eap_total{event}). */
+  metrics?: FrontEndMetrics;
+  /** Reads the certificate files (tests may pass PEM text through this). */
+  readFile?: (path: string) => string;
+}
+
+export interface Eap {
+  /** server.ts's `EapHandler`. */
+  handle(packet: Packet, peer: RadiusPeer, rinfo: Pick<RemoteInfo, 'address'>): Promise<AccessReply>;
+  /** Conversations in progress (for tests and metrics). */
+  readonly conversations: Conversations<Conversation>;
+  close(): void;
+}
+
+/** Thrown inside the handler to end a conversation with EAP-Failure; `why` goes to the debug log. */
+class Fail extends Error {}
+
+export function createEap(deps: EapHandlerDeps): Eap {
+  const { core, config, dictionary } = deps;
+  const log = core.logger;
+  const conversations = new Conversations<Conversation>(config.conversation);
+  const events = deps.metrics?.counter('gatehouse_radius_eap_total', 'EAP conversations: started, accepted, refused (the sign-in said no), failed (protocol), unknown_state, misrouted (another process\'s State), evicted (a cap made room)', ['event']);
+  const count = (event: 'started' | 'accepted' | 'refused' | 'failed' | 'unknown_state' | 'misrouted' | 'evicted', value = 1) => events?.inc({ event }, value);
+  const sweeper = setInterval(() => conversations.sweep(), 5000);
+  sweeper.unref();
+  const secureContext: SecureContext | undefined = config.tls ? loadContext(config.tls, deps.readFile ?? ((p) => readFileSync(p, 'utf8'))) : undefined;
+  if (!secureContext) log.warn({ component: 'radius' }, 'radius.eap.tls is not set: every EAP request is rejected');
+
+  const failure = (identifier: number): AccessReply => ({
+    code: CODE.AccessReject,
+    attributes: eapToAttributes(encodeEap({ code: EAP_CODE.Failure, identifier })),
+    delay: true,
+  });
+
+  const challenge = (conversation: Conversation, flags: number, data: Buffer = Buffer.alloc(0)): AccessReply => {
+    conversation.identifier = (conversation.identifier + 1) & 0xff;
+    const request = encodeEap({ code: EAP_CODE.Request, identifier: conversation.identifier, type: EAP_TYPE.Ttls, data: Buffer.concat([Buffer.from([flags]), data]) });
+    const evictedBefore = conversations.evicted;
+    const state = conversations.put(conversation);
+    if (conversations.evicted > evictedBefore) count('evicted', conversations.evicted - evictedBefore);
+    return { code: CODE.AccessChallenge, attributes: [...eapToAttributes(request), { type: ATTR.State, value: state }], delay: false };
+  };
+
+  /** A TLS frame (flags + data, from `fragment`) as the next Access-Challenge. */
+  const sendFrame = (conversation: Conversation, frame: Buffer): AccessReply => challenge(conversation, frame[0]!, frame.subarray(1));
+
+  function mtuFor(packet: Packet): number {
+    const framed = attributeValue(packet, FRAMED_MTU);
+    const nas = framed?.length === 4 ? framed.readUInt32BE(0) - EAPOL_HEADER : Infinity;
+    return Math.max(MIN_FRAGMENT, Math.min(config.fragmentSize, nas));
+  }
+
+  async function continueTls(conversation: Conversation, eap: EapMessage, ctx: { packet: Packet; peer: RadiusPeer; nasAddress: string }): Promise<AccessReply> {
+    const frame = parseTlsFrame(eap.data);
+    if (conversation.pending.length) {
+      if (!isAck(frame)) throw new Fail('data while our fragments were pending');
+      return sendFrame(conversation, conversation.pending.shift()!);
+    }
+    const assembled = conversation.reassembler.push(frame);
+    if (assembled.kind === 'more') return challenge(conversation, TTLS_VERSION); // ACK (RFC 5216 §3.1)
+    if (assembled.kind === 'ack') throw new Fail('an ACK with nothing pending');
+    conversation.session ??= new TlsSession({ secureContext: secureContext!, method: 'ttls' });
+    const fed = await conversation.session.feed(assembled.data);
+    if (fed.error) throw new Fail(`TLS: ${fed.error.message}`);
+    if (fed.established && fed.data.length) return inner(conversation, fed.data, ctx);
+    if (fed.out.length) {
+      const [first, ...rest] = fragment(fed.out, mtuFor(ctx.packet), TTLS_VERSION);
+      conversation.pending = rest;
+      return sendFrame(conversation, first!);
+    }
+    if (fed.established) return challenge(conversation, TTLS_VERSION); // nothing to say: the peer's turn (phase 2)
+    throw new Fail('TLS produced nothing');
+  }
+
+  async function inner(conversation: Conversation, data: Buffer, ctx: { packet: Packet; peer: RadiusPeer; nasAddress: string }): Promise<AccessReply> {
+    const { packet, peer } = ctx;
+    const avps = decodeAvps(data);
+    // RFC 5281 §10.1: an AVP with M set that is not understood fails the negotiation.
+    const unknown = avps.find((a) => a.mandatory && !(a.vendorId === undefined && (a.code === 1 || a.code === 2)));
+    if (unknown) throw new Fail(`mandatory AVP ${unknown.vendorId ?? 0}:${unknown.code} not supported (only inner PAP is)`);
+    const pap = innerPap(avps);
+    if (!pap || pap.userName === '') throw new Fail('no User-Name and User-Password AVPs (only inner PAP is supported)');
+    const keys = conversation.session!.keys();
+    const identifier = conversation.identifier;
+    conversation.dispose();
+    const appended = peer.options.mfa === 'appended-otp' ? { appendedOtp: { separator: peer.options.otpSeparator } } : {};
+    const result = await core.signIn.attempt({
+      presented: { kind: 'password', login: pap.userName, password: pap.password, ...appended },
+      resource: `radius:${peer.client.name}`,
+      protocol: 'radius',
+      clientIp: clientIp(packet, peer, ctx.nasAddress),
+      requestId: `radius-${randomUUID()}`,
+    });
+    if (!result.ok || result.decision.action !== 'allow') {
+      log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, reason: result.ok ? result.decision.action : result.reason.code }, 'EAP-TTLS inner PAP refused');
+      count('refused');
+      return failure(identifier);
+    }
+    const { recv, send } = mppeKeys(keys.msk);
+    const hiding = { secret: peer.secret, authenticator: packet.authenticator };
+    const attributes: Attribute[] = [
+      ...eapToAttributes(encodeEap({ code: EAP_CODE.Success, identifier })),
+      { type: ATTR.UserName, value: Buffer.from(pap.userName, 'utf8') },
+      dictionary.encode('MS-MPPE-Recv-Key', recv, hiding),
+      dictionary.encode('MS-MPPE-Send-Key', send, hiding),
+      ...(await replyAttributes(result.user.id, peer, packet)),
+    ];
+    count('accepted');
+    return { code: CODE.AccessAccept, attributes, delay: false };
+  }
+
+  /** The groups' reply attributes, as the PAP path sends them (radiusReplyFor through the dictionary). */
+  async function replyAttributes(userId: string, peer: RadiusPeer, packet: Packet): Promise<Attribute[]> {
+    const reply = radiusReplyFor(await core.directory.users.groupsOf(userId));
+    const out: Attribute[] = [];
+    const problems = [...reply.problems];
+    for (const item of reply.items) {
+      try {
+        out.push(dictionary.encode(item.attribute, item.value, { ...(item.tag !== undefined ? { tag: item.tag } : {}), secret: peer.secret, authenticator: packet.authenticator }));
+      } catch (error) {
+        if (!(error instanceof DictionaryError)) throw error;
+        problems.push(`${item.group}: ${error.message}`);
+      }
+    }
+    if (problems.length) log.warn({ component: 'radius', client: peer.client.name, problems }, 'RADIUS reply attributes skipped');
+    return out;
+  }
+
+  async function handle(packet: Packet, peer: RadiusPeer, rinfo: Pick<RemoteInfo, 'address'>): Promise<AccessReply> {
+    // A dual-stack socket's view of an IPv4 NAS (::ffff:192.0.2.1) is the IPv4 address.
+    const nasAddress = rinfo.address.startsWith('::ffff:') && rinfo.address.includes('.') ? rinfo.address.slice(7) : rinfo.address;
+    let eap;
+    try {
+      eap = eapFromAttributes(packet);
+    } catch (error) {
+      if (!(error instanceof EapDecodeError)) throw error;
+      log.debug({ component: 'radius', client: peer.client.name, err: error.message }, 'malformed EAP-Message');
+      return failure(0);
+    }
+    if (!eap || !('type' in eap) || eap.code !== EAP_CODE.Response) return failure(eap?.identifier ?? 0);
+    const state = attributeValue(packet, ATTR.State);
+    if (state === undefined) {
+      // RFC 3748 §5.1 / RFC 3579 §2.1: the NAS relays the peer's Identity to start.
+      if (eap.type !== EAP_TYPE.Identity || !secureContext) return failure(eap.identifier);
+      const conversation = new Conversation(peer.client.name, identityOf(eap.data), eap.identifier, config.maxTlsMessage);
+      count('started');
+      return challenge(conversation, FLAG_START | TTLS_VERSION);
+    }
+    const taken = conversations.take(peer.client.name, state);
+    if (!taken.found) {
+      count(taken.why === 'elsewhere' ? 'misrouted' : 'unknown_state');
+      if (taken.why === 'elsewhere') {
+        log.warn({ component: 'radius', client: peer.client.name }, 'an EAP State from another Gatehouse process: RADIUS must be balanced by NAS address or State (protocols/radius/README.md, EAP)');
+      }
+      return failure(eap.identifier);
+    }
+    const conversation = taken.found;
+    try {
+      if (eap.identifier !== conversation.identifier) throw new Fail(`identifier ${eap.identifier}, expected ${conversation.identifier}`);
+      if (++conversation.rounds > config.conversation.maxRounds) throw new Fail('too many rounds');
+      if (eap.type === EAP_TYPE.Nak) throw new Fail(`the peer declines TTLS and asks for ${nakTypes(eap.data).join(', ') || 'nothing'}`);
+      if (eap.type !== EAP_TYPE.Ttls) throw new Fail(`EAP type ${eap.type} in a TTLS conversation`);
+      return await continueTls(conversation, eap, { packet, peer, nasAddress });
+    } catch (error) {
+      if (!(error instanceof Fail || error instanceof TlsFrameError || error instanceof AvpDecodeError || error instanceof EapDecodeError)) {
+        conversation.dispose();
+        throw error;
+      }
+      log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, why: error.message }, 'EAP conversation failed');
+      count('failed');
+      conversation.dispose();
+      return failure(eap.identifier);
+    }
+  }
+
+  return {
+    handle,
+    conversations,
+    close() {
+      clearInterval(sweeper);
+      conversations.clear();
+    },
+  };
+}
+
+/** The server's TLS context from `radius.eap.tls`; an unreadable file or a key that does not match says which setting. */
+function loadContext(tls: NonNullable<EapConfig['tls']>, read: (path: string) => string): SecureContext {
+  const file = (setting: string, path: string) => {
+    try {
+      return read(path);
+    } catch (error) {
+      throw new Error(`radius.eap.tls.${setting}: cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const material = { cert: file('cert', tls.cert), key: file('key', tls.key), ...(tls.ca ? { ca: file('ca', tls.ca) } : {}) };
+  try {
+    return createSecureContext({ ...material, minVersion: tls.minVersion, maxVersion: tls.maxVersion });
+  } catch (error) {
+    throw new Error(`radius.eap.tls: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The address the decision, the throttle and the audit log see: the client's `clientAddress` option, as for PAP (access.ts). */
+function clientIp(packet: Packet, peer: RadiusPeer, nasAddress: string): string {
+  if (peer.options.clientAddress === 'calling-station-id') {
+    const station = attributeValue(packet, ATTR.CallingStationId)?.toString('utf8').trim();
+    if (station && isIP(station)) return station;
+  } else if (peer.options.clientAddress === 'framed-ip-address') {
+    const framed = attributeValue(packet, ATTR.FramedIpAddress);
+    if (framed?.length === 4) return [...framed].join('.');
+  }
+  return nasAddress;
+}

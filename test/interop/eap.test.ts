@@ -1,0 +1,134 @@
+/**
+ * WiFi authentication through RADIUS with hostapd's own supplicant test tool (Debian eapoltest,
+ * /usr/bin/eapol_test) against a real Gatehouse on both stores: EAP-TTLS with inner PAP over TLS 1.2
+ * and TLS 1.3 ends in SUCCESS and eapol_test finds the MS-MPPE keys Gatehouse sent equal to the MSK
+ * it derived itself ("MPPE keys OK: 1  mismatch: 0"); the outer identity is anonymous and the inner
+ * one decides; a wrong password, a person outside the client's groups, a TLS 1.0/1.1-only
+ * supplicant and an untrusted server certificate end in FAILURE.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GroupInput, UserInput } from '../../src/directory/model.ts';
+import { backends } from '../helpers/backends.ts';
+import { CLI_CTX } from '../helpers/core.ts';
+import { makeCa, serverCertificate } from '../helpers/pki.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const run = promisify(execFile);
+const PASSWORD = 'correct horse battery staple';
+const SECRET = 'eapol-test-shared-secret-0123';
+
+interface Outcome {
+  code: number;
+  output: string;
+}
+
+describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
+  let t: TestServer;
+  let dir: string;
+  let caFile: string;
+  let foreignCaFile: string;
+  let port: number;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gatehouse-eap-'));
+    const ca = await makeCa('CN=WiFi Test CA');
+    const { cert, key } = await serverCertificate(ca);
+    caFile = join(dir, 'ca.pem');
+    foreignCaFile = join(dir, 'foreign-ca.pem');
+    writeFileSync(caFile, ca.pem);
+    writeFileSync(foreignCaFile, (await makeCa('CN=WiFi Test CA')).pem);
+    writeFileSync(join(dir, 'cert.pem'), cert);
+    writeFileSync(join(dir, 'key.pem'), key);
+    t = await startTestServer(backend, {
+      radius: { enabled: true, hosts: ['127.0.0.1'], authPort: 0, acctPort: 0, rejectDelaySeconds: 0, eap: { tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } } },
+    });
+    port = Number(new URL(t.gh.listeners.find((l) => l.name.startsWith('radius authentication'))!.url).port);
+    const d = t.gh.core.directory;
+    await d.groups.create(CLI_CTX, GroupInput.parse({ name: 'wifi', attributes: { radiusVlan: 20 } }));
+    await d.users.create(CLI_CTX, UserInput.parse({ username: 'alice', password: PASSWORD, groups: ['wifi'] }));
+    await d.users.create(CLI_CTX, UserInput.parse({ username: 'bob', password: PASSWORD }));
+    await d.resources.create(CLI_CTX, 'radiusClients', { name: 'ap', address: '127.0.0.1/32', secret: SECRET, groups: ['wifi'], settings: {} });
+  });
+  afterAll(async () => {
+    await t?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function eapolTest(name: string, network: Record<string, string>, extra: string[] = []): Promise<Outcome> {
+    const lines = Object.entries({ key_mgmt: 'WPA-EAP', eap: 'TTLS', anonymous_identity: '"anonymous"', phase2: '"auth=PAP"', ca_cert: `"${caFile}"`, ...network }).map(([k, v]) => `  ${k}=${v}`);
+    const conf = join(dir, `${name}.conf`);
+    writeFileSync(conf, `network={\n${lines.join('\n')}\n}\n`);
+    try {
+      const { stdout } = await run('eapol_test', ['-c', conf, '-a', '127.0.0.1', '-p', String(port), '-s', SECRET, '-r0', '-t', '15', ...extra], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+      return { code: 0, output: stdout };
+    } catch (error) {
+      const e = error as { code?: number; stdout?: string };
+      return { code: e.code ?? -1, output: e.stdout ?? '' };
+    }
+  }
+
+  for (const [label, phase1] of [['TLS 1.2', '"tls_disable_tlsv1_3=1"'], ['TLS 1.3', '"tls_disable_tlsv1_3=0"']] as const) {
+    it(`EAP-TTLS/PAP over ${label}: SUCCESS, MPPE keys equal to the supplicant's MSK, the VLAN of the group`, async () => {
+      const { code, output } = await eapolTest(`ok-${label.replace(/\W/g, '')}`, { identity: '"alice"', password: `"${PASSWORD}"`, phase1 });
+      expect(output).toMatch(/MPPE keys OK: 1 +mismatch: 0/);
+      expect(output).toContain(`SSL: Using TLS version ${label === 'TLS 1.3' ? 'TLSv1.3' : 'TLSv1.2'}`);
+      expect(output.trim().split('\n').at(-1)).toBe('SUCCESS');
+      expect(code).toBe(0);
+      // The Access-Accept names the inner identity and carries the group's VLAN (Tunnel-Private-Group-Id "20").
+      expect(output).toMatch(/Attribute 1 \(User-Name\) length=7\s+Value: 'alice'/);
+      expect(output).toMatch(/Attribute 81 \(Tunnel-Private-Group-Id\) length=5\s+Value: 013230/); // tag 1, "20"
+      expect(output).toMatch(/MS-MPPE-Send-Key \(sign\) - hexdump\(len=32\)/);
+    });
+  }
+
+  it('small fragments both ways (Framed-MTU 300 from the NAS, a supplicant fragmenting at 100): SUCCESS, MPPE keys OK', async () => {
+    const { code, output } = await eapolTest('fragments', { identity: '"alice"', password: `"${PASSWORD}"`, fragment_size: '100' }, ['-N12:d:300']);
+    // Our flights came in several fragments the supplicant ACKed, and it sent its own in fragments we ACKed.
+    expect(output).toMatch(/SSL: Need \d+ bytes more input data/);
+    expect(output).toMatch(/SSL: sending \d+ bytes, more fragments will follow/);
+    expect(output).toMatch(/MPPE keys OK: 1 +mismatch: 0/);
+    expect(output.trim().split('\n').at(-1)).toBe('SUCCESS');
+    expect(code).toBe(0);
+  });
+
+  it('a wrong password: FAILURE', async () => {
+    const { code, output } = await eapolTest('wrong', { identity: '"alice"', password: '"not the password"' });
+    expect(output).toContain('EAP: Received EAP-Failure');
+    expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
+    expect(code).not.toBe(0);
+  });
+
+  it('a person outside the client\'s groups: FAILURE', async () => {
+    const { code, output } = await eapolTest('bob', { identity: '"bob"', password: `"${PASSWORD}"` });
+    expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
+    expect(code).not.toBe(0);
+  });
+
+  it('a supplicant limited to TLS 1.0/1.1: FAILURE', async () => {
+    const { code, output } = await eapolTest('tls11', { identity: '"alice"', password: `"${PASSWORD}"`, phase1: '"tls_disable_tlsv1_2=1 tls_disable_tlsv1_3=1"' });
+    expect(output).toContain('EAP: Received EAP-Failure');
+    expect(output).not.toContain('MS-MPPE-Send-Key');
+    expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
+    expect(code).not.toBe(0);
+  });
+
+  it('counts the conversations on /metrics', async () => {
+    const text = await (await fetch(`${t.url}/metrics`)).text();
+    const value = (event: string) => Number(new RegExp(`^gatehouse_radius_eap_total\\{event="${event}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    expect(value('accepted')).toBe(3);
+    expect(value('refused')).toBe(2);
+    expect(value('started')).toBeGreaterThanOrEqual(6);
+    expect(value('failed')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a supplicant that does not trust the server certificate gives up: FAILURE', async () => {
+    const { code, output } = await eapolTest('foreign', { identity: '"alice"', password: `"${PASSWORD}"`, ca_cert: `"${foreignCaFile}"` });
+    expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
+    expect(code).not.toBe(0);
+  });
+});
