@@ -9,6 +9,8 @@ import { mapDriverError, now, type Db } from './sql.ts';
 import { Statement } from './statements.ts';
 
 const MAX_TTL_SECONDS = 366 * 24 * 3600;
+/** Keys of one incrementAll or counters call (a throttle has two scopes). */
+const MAX_KEYS = 16;
 
 function expiry(ttlSeconds: number): number {
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > MAX_TTL_SECONDS) {
@@ -79,6 +81,19 @@ export class KnexTtlStore implements TtlStore {
     return counterOf(row!);
   }
 
+  async incrementAll(keys: readonly string[], ttlSeconds: number): Promise<Counter[]> {
+    if (new Set(keys).size !== keys.length || keys.length > MAX_KEYS) throw new RangeError(`incrementAll needs at most ${MAX_KEYS} distinct keys`);
+    if (keys.length === 0) return [];
+    if (keys.length === 1) return [await this.increment(keys[0]!, ttlSeconds)];
+    const expiresAt = expiry(ttlSeconds);
+    const at = now();
+    // Rows are locked in key order, whoever asks: two of these statements cannot deadlock on PostgreSQL.
+    const sorted = [...keys].sort();
+    const rows = await this.guard(() => this.incrementMany(sorted.length).rows([...sorted.flatMap((key) => [key, expiresAt, at]), at]));
+    const byKey = new Map(rows.map((row) => [row.key, counterOf(row)]));
+    return keys.map((key) => byKey.get(key)!);
+  }
+
   async decrement(key: string, undo?: { after: Counter; before?: Counter | undefined }): Promise<Counter | undefined> {
     const at = now();
     // The last count goes with its row: one statement for the usual case, taking back the increment
@@ -105,6 +120,37 @@ export class KnexTtlStore implements TtlStore {
   async counter(key: string): Promise<Counter | undefined> {
     const row = await this.guard(() => this.sql.counter.first([key, now()]));
     return row ? counterOf(row) : undefined;
+  }
+
+  async counters(keys: readonly string[]): Promise<Array<Counter | undefined>> {
+    if (keys.length > MAX_KEYS) throw new RangeError(`counters reads at most ${MAX_KEYS} keys`);
+    if (keys.length === 0) return [];
+    if (keys.length === 1) return [await this.counter(keys[0]!)];
+    const rows = await this.guard(() => this.countersOf(keys.length).rows([...keys, now()]));
+    const byKey = new Map(rows.map((row) => [row.key, counterOf(row)]));
+    return keys.map((key) => byKey.get(key));
+  }
+
+  /** The multi-key statements, one per number of keys (a throttle uses two). */
+  private readonly many = new Map<string, Statement<CounterRow & { key: string }>>();
+  private incrementMany(n: number): Statement<CounterRow & { key: string }> {
+    return this.statementFor(`increment:${n}`, () => `insert into kv (key, value, counter, expires_at, updated_at) values ${Array.from({ length: n }, () => '(?, null, 1, ?, ?)').join(', ')}
+       on conflict (key) do update set
+         counter = case when kv.expires_at <= ? then 1 else kv.counter + 1 end,
+         expires_at = excluded.expires_at, updated_at = excluded.updated_at
+       returning key, counter, updated_at, expires_at`);
+  }
+  private countersOf(n: number): Statement<CounterRow & { key: string }> {
+    return this.statementFor(`counters:${n}`, () => `select key, counter, updated_at, expires_at from kv where key in (${Array.from({ length: n }, () => '?').join(', ')}) and expires_at > ?`);
+  }
+  private statementFor(name: string, sql: () => string): Statement<CounterRow & { key: string }> {
+    let statement = this.many.get(name);
+    if (!statement) {
+      // At most two per key count up to MAX_KEYS.
+      statement = new Statement(this.db, sql());
+      this.many.set(name, statement);
+    }
+    return statement;
   }
 
   async sweep(): Promise<number> {
