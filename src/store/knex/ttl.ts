@@ -97,9 +97,12 @@ export class KnexTtlStore implements TtlStore {
   async decrement(key: string, undo?: { after: Counter; before?: Counter | undefined }): Promise<Counter | undefined> {
     const at = now();
     // The last count goes with its row: one statement for the usual case, taking back the increment
-    // that made the counter.
-    const deleted = await this.guard(() => this.sql.deleteLast.run([key, at]));
-    if (deleted.changes === 1) return undefined;
+    // that made the counter. When the increment being taken back left more than one (an address's
+    // counter under concurrent attempts), the update comes first: one statement too.
+    if (!(undo && undo.after.count > 1)) {
+      const deleted = await this.guard(() => this.sql.deleteLast.run([key, at]));
+      if (deleted.changes === 1) return undefined;
+    }
     // SET expressions read the row as it was (SQL), so `counter` and `updated_at` below are the
     // values the increment being taken back left, when nothing has changed them since.
     const restore = undo?.before !== undefined;
@@ -111,8 +114,8 @@ export class KnexTtlStore implements TtlStore {
     if (!row) return undefined;
     const counter = counterOf(row);
     if (counter.count > 0) return counter;
-    // Brought to zero by a decrement between the two statements. Only a counter still at zero is
-    // deleted: an increment that came in between keeps its row.
+    // Brought to zero (by a decrement between the two statements, or by this one when it came
+    // first). Only a counter still at zero is deleted: an increment that came in between keeps its row.
     await this.guard(() => this.sql.deleteSpent.run([key]));
     return undefined;
   }
