@@ -176,7 +176,11 @@ try {
 
   if (SERVER) {
     await store.close();
-    await serverBinds(url);
+    try {
+      await serverBinds(url);
+    } finally {
+      await drop();
+    }
     process.exit(0);
   }
   const config = ConfigSchema.parse({
