@@ -27,7 +27,7 @@
  *
  * 1. The counters are read; during a back-off the attempt is refused and nothing is written, so a
  *    refused attempt never pushes the back-off further.
- * 2. Each counter is incremented (atomically, in the store). With n the count read in 1 and c the
+ * 2. Each counter is incremented (atomically, in the store; all in one statement). With n the count read in 1 and c the
  *    count the increment returns, the attempt goes on when c <= max(free, n + 1): within the free
  *    allowance, or the one attempt an ended back-off lets through. Any other lost a race to
  *    concurrent attempts: its increments are taken back and it is refused with the wait those
@@ -126,18 +126,17 @@ export class Throttle {
     const scopes = await this.scopes(keys);
     const verdict = await this.read(scopes, at);
     if (!verdict.allowed) return verdict;
-    const taken: Array<{ scope: Scope; after: Counter; before: Counter | undefined }> = [];
-    const takeBack = async (which: typeof taken) => {
+    const takeBack = async (which: Array<{ scope: Scope; after: Counter; before: Counter | undefined }>) => {
       for (const { scope, after, before } of which) {
         // The counter as it stood before the increment is known only when nothing counted in between.
         const exact = after.count === (before?.count ?? 0) + 1;
         await this.ttl.decrement(scope.key, exact ? { after, before } : undefined);
       }
     };
-    for (const scope of scopes) {
-      const before = verdict.counters[scope.scope];
-      const after = await this.ttl.increment(scope.key, this.config.windowSeconds);
-      taken.push({ scope, after, before });
+    // Every scope's counter in one statement, each increment atomic.
+    const afters = await this.ttl.incrementAll(scopes.map((scope) => scope.key), this.config.windowSeconds);
+    const taken = scopes.map((scope, i) => ({ scope, after: afters[i]!, before: verdict.counters[scope.scope] }));
+    for (const { scope, after, before } of taken) {
       const admitted = Math.max(scope.free, (before?.count ?? 0) + 1);
       if (after.count > admitted) {
         await takeBack(taken);
@@ -177,8 +176,10 @@ export class Throttle {
   /** The failure counters behind the keys (risk signals read them too). */
   async failures(keys: ThrottleKeys): Promise<ThrottleCounters> {
     const out: ThrottleCounters = {};
-    for (const { scope, key } of await this.scopes(keys, false)) {
-      const counter = await this.ttl.counter(key);
+    const scopes = await this.scopes(keys, false);
+    const read = await this.ttl.counters(scopes.map((s) => s.key));
+    for (const [i, { scope }] of scopes.entries()) {
+      const counter = read[i];
       if (counter) out[scope] = counter;
     }
     return out;
@@ -186,8 +187,10 @@ export class Throttle {
 
   private async read(scopes: Scope[], at: number): Promise<ThrottleVerdict> {
     const counters: ThrottleCounters = {};
-    for (const { scope, key, free } of scopes) {
-      const counter = await this.ttl.counter(key);
+    // One read for every scope.
+    const read = await this.ttl.counters(scopes.map((s) => s.key));
+    for (const [i, { scope, free }] of scopes.entries()) {
+      const counter = read[i];
       if (!counter) continue;
       counters[scope] = counter;
       // Within the free allowance there is no wait, even when a concurrent attempt (or another

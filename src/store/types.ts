@@ -406,6 +406,11 @@ export interface TtlStore {
   /** Atomically adds one to a counter (starting from 0 when absent or expired) and extends its life. */
   increment(key: string, ttlSeconds: number): Promise<Counter>;
   /**
+   * `increment` of several distinct counters in one statement (a throttle's account and address),
+   * each atomically; the counters in the order of `keys`.
+   */
+  incrementAll(keys: readonly string[], ttlSeconds: number): Promise<Counter[]>;
+  /**
    * Atomically takes one off a live counter (absent or expired: nothing); a counter that reaches
    * zero is deleted. With `undo` (what an increment returned, and the counter as it stood before
    * it), a decrement that finds the counter still as that increment left it also puts back its
@@ -414,6 +419,8 @@ export interface TtlStore {
    */
   decrement(key: string, undo?: { after: Counter; before?: Counter | undefined }): Promise<Counter | undefined>;
   counter(key: string): Promise<Counter | undefined>;
+  /** `counter` of several keys in one read, in the order of `keys`. */
+  counters(keys: readonly string[]): Promise<Array<Counter | undefined>>;
   /** Deletes expired entries; returns how many. */
   sweep(): Promise<number>;
 }

@@ -416,6 +416,25 @@ export function storeConformance(backend: Backend): void {
         expect((await store.ttl.increment('ctr:b', 60)).count).toBe(1);
       });
 
+      it('counts several counters in one call, each atomically, in the order asked; reads several at once', async () => {
+        await store.ttl.increment('many:b', 60);
+        await store.ttl.increment('many:x', 0.05);
+        await sleep(120);
+        // Concurrent calls over the same keys in opposite orders (rows locked in one order: no deadlock).
+        const results = await Promise.all(Array.from({ length: 12 }, (_, i) => store.ttl.incrementAll(i % 2 ? ['many:a', 'many:b', 'many:x'] : ['many:x', 'many:b', 'many:a'], 60)));
+        const counts = (key: string) => results.map((r, i) => r[(i % 2 ? ['many:a', 'many:b', 'many:x'] : ['many:x', 'many:b', 'many:a']).indexOf(key)]!.count).sort((a, b) => a - b);
+        expect(counts('many:a')).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+        expect(counts('many:b')).toEqual(Array.from({ length: 12 }, (_, i) => i + 2));
+        // An expired counter starts again from one.
+        expect(counts('many:x')).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+        const [a, missing, b] = await store.ttl.counters(['many:a', 'many:none', 'many:b']);
+        expect([a?.count, missing, b?.count]).toEqual([12, undefined, 13]);
+        expect(b).toEqual(await store.ttl.counter('many:b'));
+        expect(await store.ttl.counters([])).toEqual([]);
+        expect(await store.ttl.incrementAll([], 60)).toEqual([]);
+        await expect(store.ttl.incrementAll(['many:a', 'many:a'], 60)).rejects.toThrow(RangeError);
+      });
+
       it('takes an increment back: one off, deleted at zero, never below', async () => {
         for (let i = 0; i < 10; i++) await store.ttl.increment('dec:a', 60);
         const results = await Promise.all(Array.from({ length: 12 }, () => store.ttl.decrement('dec:a')));
@@ -448,6 +467,14 @@ export function storeConformance(backend: Backend): void {
         const only = await store.ttl.increment('dec:d', 60);
         expect(await store.ttl.decrement('dec:d', { after: only })).toBeUndefined();
         expect(await store.ttl.counter('dec:d')).toBeUndefined();
+
+        // An increment that left two, taken back after the other one was: the counter goes with its last count.
+        const first = await store.ttl.increment('dec:e', 60);
+        const second = await store.ttl.increment('dec:e', 60);
+        expect(await store.ttl.decrement('dec:e')).toMatchObject({ count: 1 });
+        expect(await store.ttl.decrement('dec:e', { after: second, before: first })).toBeUndefined();
+        expect(await store.ttl.counter('dec:e')).toBeUndefined();
+        expect((await store.ttl.increment('dec:e', 60)).count).toBe(1);
       });
 
       it('deletes by subject or group tag and sweeps expired entries', async () => {

@@ -9,6 +9,7 @@ import type { ManagedBy } from '../../directory/model.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Collection, Fields, ListQuery, Page, UpdateOptions } from '../types.ts';
 import { decodeCursor, encodeCursor, InvalidQueryError, iso, likePrefix, locked, mapDriverError, now, pageLimit, type Db } from './sql.ts';
+import { Statement } from './statements.ts';
 
 /** A many-to-many link stored in a join table and exposed as a list of the targets' names. */
 export interface LinkDef {
@@ -57,12 +58,17 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
   protected readonly db: Db;
   protected readonly def: CollectionDef;
   private readonly inTransaction: InTransaction;
+  /** The lookup by name every sign-in makes, and every object (policies, networks: each access decision reads them): prepared statements (statements.ts). */
+  private readonly byName: Statement<Row>;
+  private readonly everyRow: Statement<Row>;
 
   constructor(db: Db, def: CollectionDef, inTransaction: InTransaction) {
     this.db = db;
     this.def = def;
     this.kind = def.kind;
     this.inTransaction = inTransaction;
+    this.byName = new Statement<Row>(db, `select * from ${def.table} where ${def.key} = ? order by id limit 1`);
+    this.everyRow = new Statement<Row>(db, `select * from ${def.table} order by ${def.key}, id`);
   }
 
   async create(fields: Fields<T>, managedBy: ManagedBy = 'api'): Promise<T> {
@@ -89,7 +95,7 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
 
   async findByName(name: string): Promise<T | undefined> {
     return this.guard({}, async () => {
-      const row = await this.db<Row>(this.def.table).where(this.def.key, name).orderBy('id').first();
+      const row = await this.byName.first([name]);
       return row ? (await this.hydrate(this.db, [row]))[0] : undefined;
     });
   }
@@ -118,7 +124,8 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
   }
 
   async all(query: Omit<ListQuery, 'limit' | 'after'> = {}): Promise<T[]> {
-    return this.guard({}, async () => this.hydrate(this.db, await this.filtered(query).orderBy([this.def.key, 'id'])));
+    const everything = Object.values(query).every((v) => v === undefined);
+    return this.guard({}, async () => this.hydrate(this.db, everything ? await this.everyRow.rows([]) : await this.filtered(query).orderBy([this.def.key, 'id'])));
   }
 
   async update(id: string, change: (current: T) => Fields<T> | Promise<Fields<T>>, options: UpdateOptions = {}): Promise<T> {
@@ -223,6 +230,11 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
       ...(this.def.columns?.(fields) ?? {}),
       ...extra,
     };
+  }
+
+  /** Objects from rows of this collection's table read elsewhere (a join, a recursive query). */
+  fromRows(rows: Row[]): Promise<T[]> {
+    return this.hydrate(this.db, rows);
   }
 
   private async hydrate(db: Db, rows: Row[]): Promise<T[]> {

@@ -15,6 +15,7 @@ import { KnexNetworkSessions } from './network-sessions.ts';
 import { KnexPki } from './pki.ts';
 import { KnexSigningKeys } from './signing-keys.ts';
 import { decodeCursor, iso, mapDriverError, now, pageLimit, rowsOf, type Db } from './sql.ts';
+import { Statement } from './statements.ts';
 
 const groupLink = (table: string, ownerColumn: string): LinkDef => ({
   field: 'groups', table, ownerColumn, targetColumn: 'group_id', targetTable: 'groups', targetKey: 'name', targetKind: 'group',
@@ -106,9 +107,18 @@ interface MembershipRow {
 class KnexMemberships implements Memberships {
   private readonly db: Db;
   private readonly inTx: InTransaction;
+  private readonly groups: KnexCollection<Group>;
+  /** A user's groups, nested ones included, in one statement (every sign-in reads them). */
+  private readonly userGroups: Statement<Parameters<KnexCollection<Group>['fromRows']>[0][number]>;
   constructor(db: Db, inTx: InTransaction) {
     this.db = db;
     this.inTx = inTx;
+    this.groups = new KnexCollection<Group>(db, DEFS.groups, inTx);
+    this.userGroups = new Statement(db, `with recursive up(id) as (
+         select group_id from memberships where member_kind = 'user' and member_id = ?
+         union
+         select m.group_id from memberships m join up on m.member_kind = 'group' and m.member_id = up.id
+       ) select * from groups where id in (select id from up) order by name, id`);
   }
 
   async add(groupId: string, kind: MemberKind, memberId: string, managedBy: ManagedBy = 'api'): Promise<void> {
@@ -155,18 +165,7 @@ class KnexMemberships implements Memberships {
 
   async resolveUserGroups(userId: string): Promise<Group[]> {
     // One recursive query walks up nested groups; UNION (not UNION ALL) stops at cycles.
-    return guard('membership', async () => {
-      const result = await this.db.raw(
-        `with recursive up(id) as (
-           select group_id from memberships where member_kind = 'user' and member_id = ?
-           union
-           select m.group_id from memberships m join up on m.member_kind = 'group' and m.member_id = up.id
-         ) select id from up`,
-        [userId],
-      );
-      const ids = rowsOf<{ id: string }>(result).map((r) => r.id);
-      return this.groupsById(ids.map((id) => ({ id })));
-    });
+    return guard('membership', async () => this.groups.fromRows(await this.userGroups.rows([userId])));
   }
 
   async all(): Promise<Array<{ groupId: string; kind: MemberKind; memberId: string; managedBy: ManagedBy }>> {
@@ -199,14 +198,16 @@ class KnexMemberships implements Memberships {
 class KnexPasswords implements Passwords {
   private readonly db: Db;
   private readonly inTx: InTransaction;
+  private readonly byUser: Statement;
   constructor(db: Db, inTx: InTransaction) {
     this.db = db;
     this.inTx = inTx;
+    this.byUser = new Statement(db, 'select * from passwords where user_id = ?');
   }
 
   async get(userId: string): Promise<PasswordRecord | undefined> {
     return guard('password', async () => {
-      const row = await this.db('passwords').where({ user_id: userId }).first();
+      const row = await this.byUser.first([userId]);
       if (!row) return undefined;
       return {
         hash: row.hash as string,
@@ -262,8 +263,12 @@ interface AuditRow {
 
 class KnexAuditLog implements AuditLog {
   private readonly db: Db;
+  /** Every attempt appends one event. */
+  private readonly insert: Statement<{ id: number | string }>;
   constructor(db: Db) {
     this.db = db;
+    this.insert = new Statement(db, `insert into audit_events (time, type, actor_type, actor_id, actor_name, target_type, target_id, target_name, source_ip, protocol, outcome, reasons, details, request_id)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id`);
   }
 
   async append(event: NewAuditEvent): Promise<AuditEvent> {
@@ -285,9 +290,8 @@ class KnexAuditLog implements AuditLog {
         details: JSON.stringify(event.details ?? {}),
         request_id: event.requestId ?? null,
       };
-      const [inserted] = await this.db('audit_events').insert(row).returning('id');
-      const id = typeof inserted === 'object' && inserted !== null ? (inserted as { id: number }).id : (inserted as number);
-      return toAuditEvent({ ...row, id });
+      const inserted = await this.insert.first([row.time, row.type, row.actor_type, row.actor_id, row.actor_name, row.target_type, row.target_id, row.target_name, row.source_ip, row.protocol, row.outcome, row.reasons, row.details, row.request_id]);
+      return toAuditEvent({ ...row, id: inserted!.id });
     });
   }
 

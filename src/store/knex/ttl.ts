@@ -1,12 +1,16 @@
 /**
  * The TTL key-value store over one table. Atomicity comes from single statements (upsert with
  * RETURNING, DELETE … RETURNING), which both SQLite (3.35+) and PostgreSQL execute atomically, so
- * it holds across processes sharing one PostgreSQL too.
+ * it holds across processes sharing one PostgreSQL too. The statements every sign-in runs (the
+ * throttle's counters, the risk memory's reads and writes) are prepared ones (statements.ts).
  */
 import type { Counter, TtlEntry, TtlStore, TtlTags } from '../types.ts';
-import { mapDriverError, now, rowsOf, type Db } from './sql.ts';
+import { mapDriverError, now, type Db } from './sql.ts';
+import { Statement } from './statements.ts';
 
 const MAX_TTL_SECONDS = 366 * 24 * 3600;
+/** Keys of one incrementAll or counters call (a throttle has two scopes). */
+const MAX_KEYS = 16;
 
 function expiry(ttlSeconds: number): number {
   if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0 || ttlSeconds > MAX_TTL_SECONDS) {
@@ -17,44 +21,36 @@ function expiry(ttlSeconds: number): number {
 
 export class KnexTtlStore implements TtlStore {
   private readonly db: Db;
+  private readonly sql: ReturnType<typeof statements>;
   constructor(db: Db) {
     this.db = db;
+    this.sql = statements(db);
   }
 
   async put(key: string, value: unknown, ttlSeconds: number, tags: TtlTags = {}): Promise<void> {
-    const row = this.row(key, value, ttlSeconds, tags);
-    await this.guard(() => this.db('kv').insert(row).onConflict('key').merge());
+    const r = this.row(key, value, ttlSeconds, tags);
+    await this.guard(() => this.sql.put.run([r.key, r.value, r.subject, r.grp, r.expires_at, r.updated_at]));
   }
 
   async get<T>(key: string): Promise<T | undefined> {
-    const row = await this.guard(() => this.db('kv').where('key', key).andWhere('expires_at', '>', now()).first('value'));
-    return row?.value == null ? undefined : (JSON.parse(row.value as string) as T);
+    const row = await this.guard(() => this.sql.get.first([key, now()]));
+    return row?.value == null ? undefined : (JSON.parse(row.value) as T);
   }
 
   async add(key: string, value: unknown, ttlSeconds: number, tags: TtlTags = {}): Promise<boolean> {
     const r = this.row(key, value, ttlSeconds, tags);
     // Inserts, or takes over an expired row; a live row is left alone and nothing is returned.
-    const result = await this.guard(() =>
-      this.db.raw(
-        `insert into kv (key, value, counter, subject, grp, expires_at, updated_at) values (?, ?, 0, ?, ?, ?, ?)
-         on conflict (key) do update set value = excluded.value, counter = 0, subject = excluded.subject, grp = excluded.grp,
-           expires_at = excluded.expires_at, updated_at = excluded.updated_at
-         where kv.expires_at <= ?
-         returning key`,
-        [r.key, r.value, r.subject, r.grp, r.expires_at, r.updated_at, r.updated_at],
-      ),
-    );
-    return rowsOf(result).length === 1;
+    const rows = await this.guard(() => this.sql.add.rows([r.key, r.value, r.subject, r.grp, r.expires_at, r.updated_at, r.updated_at]));
+    return rows.length === 1;
   }
 
   async consume<T>(key: string): Promise<T | undefined> {
-    const result = await this.guard(() => this.db.raw('delete from kv where key = ? and expires_at > ? returning value', [key, now()]));
-    const row = rowsOf<{ value: string | null }>(result)[0];
+    const row = await this.guard(() => this.sql.consume.first([key, now()]));
     return row?.value == null ? undefined : (JSON.parse(row.value) as T);
   }
 
   async delete(key: string): Promise<boolean> {
-    return (await this.guard(() => this.db('kv').where('key', key).delete())) > 0;
+    return (await this.guard(() => this.sql.delete.run([key]))).changes > 0;
   }
 
   async deleteTagged(tags: TtlTags): Promise<number> {
@@ -81,56 +77,83 @@ export class KnexTtlStore implements TtlStore {
   async increment(key: string, ttlSeconds: number): Promise<Counter> {
     const expiresAt = expiry(ttlSeconds);
     const at = now();
-    const result = await this.guard(() =>
-      this.db.raw(
-        `insert into kv (key, value, counter, expires_at, updated_at) values (?, null, 1, ?, ?)
-         on conflict (key) do update set
-           counter = case when kv.expires_at <= ? then 1 else kv.counter + 1 end,
-           expires_at = excluded.expires_at, updated_at = excluded.updated_at
-         returning counter, updated_at, expires_at`,
-        [key, expiresAt, at, at],
-      ),
-    );
-    return counterOf(rowsOf<CounterRow>(result)[0]!);
+    const row = await this.guard(() => this.sql.increment.first([key, expiresAt, at, at]));
+    return counterOf(row!);
+  }
+
+  async incrementAll(keys: readonly string[], ttlSeconds: number): Promise<Counter[]> {
+    if (new Set(keys).size !== keys.length || keys.length > MAX_KEYS) throw new RangeError(`incrementAll needs at most ${MAX_KEYS} distinct keys`);
+    if (keys.length === 0) return [];
+    if (keys.length === 1) return [await this.increment(keys[0]!, ttlSeconds)];
+    const expiresAt = expiry(ttlSeconds);
+    const at = now();
+    // Rows are locked in key order, whoever asks: two of these statements cannot deadlock on PostgreSQL.
+    const sorted = [...keys].sort();
+    const rows = await this.guard(() => this.incrementMany(sorted.length).rows([...sorted.flatMap((key) => [key, expiresAt, at]), at]));
+    const byKey = new Map(rows.map((row) => [row.key, counterOf(row)]));
+    return keys.map((key) => byKey.get(key)!);
   }
 
   async decrement(key: string, undo?: { after: Counter; before?: Counter | undefined }): Promise<Counter | undefined> {
     const at = now();
     // The last count goes with its row: one statement for the usual case, taking back the increment
-    // that made the counter.
-    const deleted = await this.guard(() => this.db.raw('delete from kv where key = ? and expires_at > ? and counter = 1 returning key', [key, at]));
-    if (rowsOf(deleted).length === 1) return undefined;
+    // that made the counter. When the increment being taken back left more than one (an address's
+    // counter under concurrent attempts), the update comes first: one statement too.
+    if (!(undo && undo.after.count > 1)) {
+      const deleted = await this.guard(() => this.sql.deleteLast.run([key, at]));
+      if (deleted.changes === 1) return undefined;
+    }
     // SET expressions read the row as it was (SQL), so `counter` and `updated_at` below are the
     // values the increment being taken back left, when nothing has changed them since.
-    const untouched = 'counter = ? and updated_at = ?';
     const restore = undo?.before !== undefined;
-    const result = await this.guard(() =>
-      this.db.raw(
-        `update kv set counter = counter - 1${
-          restore ? `, updated_at = case when ${untouched} then ? else updated_at end, expires_at = case when ${untouched} then ? else expires_at end` : ''
-        }
-         where key = ? and expires_at > ? and counter > 0
-         returning counter, updated_at, expires_at`,
-        [
-          ...(restore ? [undo.after.count, undo.after.updatedAt, undo.before!.updatedAt, undo.after.count, undo.after.updatedAt, undo.before!.expiresAt] : []),
-          key,
-          at,
-        ],
-      ),
+    const row = await this.guard(() =>
+      restore
+        ? this.sql.decrementRestoring.first([undo.after.count, undo.after.updatedAt, undo.before!.updatedAt, undo.after.count, undo.after.updatedAt, undo.before!.expiresAt, key, at])
+        : this.sql.decrement.first([key, at]),
     );
-    const row = rowsOf<CounterRow>(result)[0];
     if (!row) return undefined;
     const counter = counterOf(row);
     if (counter.count > 0) return counter;
-    // Brought to zero by a decrement between the two statements. Only a counter still at zero is
-    // deleted: an increment that came in between keeps its row.
-    await this.guard(() => this.db('kv').where('key', key).andWhere('counter', '<=', 0).delete());
+    // Brought to zero (by a decrement between the two statements, or by this one when it came
+    // first). Only a counter still at zero is deleted: an increment that came in between keeps its row.
+    await this.guard(() => this.sql.deleteSpent.run([key]));
     return undefined;
   }
 
   async counter(key: string): Promise<Counter | undefined> {
-    const row = await this.guard(() => this.db('kv').where('key', key).andWhere('expires_at', '>', now()).first('counter', 'updated_at', 'expires_at'));
-    return row ? counterOf(row as CounterRow) : undefined;
+    const row = await this.guard(() => this.sql.counter.first([key, now()]));
+    return row ? counterOf(row) : undefined;
+  }
+
+  async counters(keys: readonly string[]): Promise<Array<Counter | undefined>> {
+    if (keys.length > MAX_KEYS) throw new RangeError(`counters reads at most ${MAX_KEYS} keys`);
+    if (keys.length === 0) return [];
+    if (keys.length === 1) return [await this.counter(keys[0]!)];
+    const rows = await this.guard(() => this.countersOf(keys.length).rows([...keys, now()]));
+    const byKey = new Map(rows.map((row) => [row.key, counterOf(row)]));
+    return keys.map((key) => byKey.get(key));
+  }
+
+  /** The multi-key statements, one per number of keys (a throttle uses two). */
+  private readonly many = new Map<string, Statement<CounterRow & { key: string }>>();
+  private incrementMany(n: number): Statement<CounterRow & { key: string }> {
+    return this.statementFor(`increment:${n}`, () => `insert into kv (key, value, counter, expires_at, updated_at) values ${Array.from({ length: n }, () => '(?, null, 1, ?, ?)').join(', ')}
+       on conflict (key) do update set
+         counter = case when kv.expires_at <= ? then 1 else kv.counter + 1 end,
+         expires_at = excluded.expires_at, updated_at = excluded.updated_at
+       returning key, counter, updated_at, expires_at`);
+  }
+  private countersOf(n: number): Statement<CounterRow & { key: string }> {
+    return this.statementFor(`counters:${n}`, () => `select key, counter, updated_at, expires_at from kv where key in (${Array.from({ length: n }, () => '?').join(', ')}) and expires_at > ?`);
+  }
+  private statementFor(name: string, sql: () => string): Statement<CounterRow & { key: string }> {
+    let statement = this.many.get(name);
+    if (!statement) {
+      // At most two per key count up to MAX_KEYS.
+      statement = new Statement(this.db, sql());
+      this.many.set(name, statement);
+    }
+    return statement;
   }
 
   async sweep(): Promise<number> {
@@ -160,6 +183,40 @@ export class KnexTtlStore implements TtlStore {
 }
 
 type CounterRow = { counter: number | string; updated_at: number | string; expires_at: number | string };
+
+/** SET expressions read the row as it was (SQL): `counter` and `updated_at` are what the increment being taken back left, when nothing changed them since. */
+const UNTOUCHED = 'counter = ? and updated_at = ?';
+
+/** The statements of every key-value operation a request may run (the rare ones stay knex queries). */
+function statements(db: Db) {
+  return {
+    put: new Statement(db, `insert into kv (key, value, counter, subject, grp, expires_at, updated_at) values (?, ?, 0, ?, ?, ?, ?)
+       on conflict (key) do update set value = excluded.value, counter = excluded.counter, subject = excluded.subject, grp = excluded.grp,
+         expires_at = excluded.expires_at, updated_at = excluded.updated_at`),
+    get: new Statement<{ value: string | null }>(db, 'select value from kv where key = ? and expires_at > ?'),
+    add: new Statement<{ key: string }>(db, `insert into kv (key, value, counter, subject, grp, expires_at, updated_at) values (?, ?, 0, ?, ?, ?, ?)
+       on conflict (key) do update set value = excluded.value, counter = 0, subject = excluded.subject, grp = excluded.grp,
+         expires_at = excluded.expires_at, updated_at = excluded.updated_at
+       where kv.expires_at <= ?
+       returning key`),
+    consume: new Statement<{ value: string | null }>(db, 'delete from kv where key = ? and expires_at > ? returning value'),
+    delete: new Statement(db, 'delete from kv where key = ?'),
+    counter: new Statement<CounterRow>(db, 'select counter, updated_at, expires_at from kv where key = ? and expires_at > ?'),
+    increment: new Statement<CounterRow>(db, `insert into kv (key, value, counter, expires_at, updated_at) values (?, null, 1, ?, ?)
+       on conflict (key) do update set
+         counter = case when kv.expires_at <= ? then 1 else kv.counter + 1 end,
+         expires_at = excluded.expires_at, updated_at = excluded.updated_at
+       returning counter, updated_at, expires_at`),
+    deleteLast: new Statement(db, 'delete from kv where key = ? and expires_at > ? and counter = 1'),
+    decrement: new Statement<CounterRow>(db, `update kv set counter = counter - 1 where key = ? and expires_at > ? and counter > 0
+       returning counter, updated_at, expires_at`),
+    decrementRestoring: new Statement<CounterRow>(db, `update kv set counter = counter - 1,
+         updated_at = case when ${UNTOUCHED} then ? else updated_at end, expires_at = case when ${UNTOUCHED} then ? else expires_at end
+       where key = ? and expires_at > ? and counter > 0
+       returning counter, updated_at, expires_at`),
+    deleteSpent: new Statement(db, 'delete from kv where key = ? and counter <= 0'),
+  };
+}
 
 /** PostgreSQL returns bigints as strings. */
 function counterOf(row: CounterRow): Counter {

@@ -3,10 +3,10 @@ import { Throttle } from '../../../src/authn/throttle.ts';
 import type { Counter, TtlStore } from '../../../src/store/types.ts';
 
 /** The throttle's arithmetic over an in-memory counter map (the store itself has its own conformance suite). */
-function memoryTtl(): TtlStore & { counters: Map<string, Counter> } {
+function memoryTtl(): TtlStore & { stored: Map<string, Counter> } {
   const counters = new Map<string, Counter>();
   return {
-    counters,
+    stored: counters,
     async increment(key: string) {
       const c = { count: (counters.get(key)?.count ?? 0) + 1, updatedAt: Date.now(), expiresAt: Date.now() + 3_600_000 };
       counters.set(key, c);
@@ -15,10 +15,13 @@ function memoryTtl(): TtlStore & { counters: Map<string, Counter> } {
     async counter(key: string) {
       return counters.get(key);
     },
+    async counters(keys: string[]) {
+      return keys.map((key) => counters.get(key));
+    },
     async delete(key: string) {
       return counters.delete(key);
     },
-  } as unknown as TtlStore & { counters: Map<string, Counter> };
+  } as unknown as TtlStore & { stored: Map<string, Counter> };
 }
 
 const config = { freeAttempts: 3, freeAttemptsPerIp: 10, baseDelaySeconds: 2, maxDelaySeconds: 60, windowSeconds: 3600, networks: [] };
@@ -42,12 +45,12 @@ describe('throttle', () => {
     // With the counters a check read, a success with nothing to forgive writes nothing.
     await t.failure({ user: 'bob' });
     await t.success({ user: 'bob' }, bob.allowed ? bob.counters : undefined);
-    expect(ttl.counters.get('throttle:user:bob')?.count).toBe(1);
+    expect(ttl.stored.get('throttle:user:bob')?.count).toBe(1);
     await t.success({ user: 'bob' });
-    expect(ttl.counters.has('throttle:user:bob')).toBe(false);
+    expect(ttl.stored.has('throttle:user:bob')).toBe(false);
     await t.success(keys);
-    expect(ttl.counters.has('throttle:user:alice')).toBe(false);
-    expect(ttl.counters.get('throttle:ip:192.0.2.1')?.count).toBe(3);
+    expect(ttl.stored.has('throttle:user:alice')).toBe(false);
+    expect(ttl.stored.get('throttle:ip:192.0.2.1')?.count).toBe(3);
     for (let i = 0; i < 7; i++) await t.failure({ ip: '192.0.2.1' });
     expect(await t.check({ user: 'carol', ip: '192.0.2.1' }, Date.now())).toMatchObject({ allowed: false, scope: 'ip' });
   });
