@@ -196,13 +196,24 @@ export class SamlContext {
   }
 }
 
-/** The AuthnContextClassRef for the factors of a session (SAML AuthnContext §3.4; REFEDS MFA). */
-export function authnContextClass(authn: readonly AuthnFactor[]): string {
+/**
+ * The AuthnContext classes the factors of a session provide, strongest first (SAML AuthnContext
+ * §3.4; REFEDS MFA): a password and a second factor provide REFEDS MFA and also
+ * PasswordProtectedTransport (the password was one of them, over TLS).
+ */
+export function authnContextClasses(authn: readonly AuthnFactor[]): string[] {
   const methods = new Set(authn.map((a) => a.method));
-  if (methods.size >= 2) return AUTHN_CONTEXT.mfa;
-  if (methods.has('password')) return AUTHN_CONTEXT.password;
-  if (methods.has('certificate')) return AUTHN_CONTEXT.x509;
-  return AUTHN_CONTEXT.unspecified;
+  const classes: string[] = [];
+  if (methods.size >= 2) classes.push(AUTHN_CONTEXT.mfa);
+  if (methods.has('password')) classes.push(AUTHN_CONTEXT.password);
+  if (methods.has('certificate')) classes.push(AUTHN_CONTEXT.x509);
+  classes.push(AUTHN_CONTEXT.unspecified);
+  return classes;
+}
+
+/** The AuthnContextClassRef for the factors of a session when the SP asked for none: the strongest. */
+export function authnContextClass(authn: readonly AuthnFactor[]): string {
+  return authnContextClasses(authn)[0]!;
 }
 
 /** When the person last authenticated (ms). */

@@ -16,7 +16,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { errorPage } from '../../src/http/html.ts';
-import { authnContextClass, authnInstant, MOUNT_PATH, type Ctx, type Registered, type SamlContext } from './context.ts';
+import { authnContextClasses, authnInstant, MOUNT_PATH, type Ctx, type Registered, type SamlContext } from './context.ts';
 import { AUTHN_CONTEXT, AUTO_SUBMIT_SCRIPT, loginResponse, postForm, signMessage, STATUS, statusResponseXml } from './messages.ts';
 import { decodePost, decodeRedirect, readAuthnRequest, SamlRequestError, type AuthnRequest } from './inbound.ts';
 import { auditRefusal, inboundOptions, readSamlForm } from './inbound-http.ts';
@@ -58,6 +58,19 @@ export function satisfies(issued: string, requested: NonNullable<Pending['reques
     if (theirs === undefined) return false;
     return requested.comparison === 'minimum' ? mine >= theirs : requested.comparison === 'better' ? mine > theirs : mine <= theirs;
   });
+}
+
+/**
+ * The class the assertion carries: without a RequestedAuthnContext the strongest the sign-in
+ * provides; with `exact`, the first of the SP's classes (its order of preference, SAML Core
+ * §3.3.2.2.1) the sign-in provides — so an SP asking for PasswordProtectedTransport (node-saml's
+ * default) gets it after a password and a second factor too; with a comparison, the strongest
+ * provided class that satisfies it. Undefined when none does (NoAuthnContext).
+ */
+export function chooseAuthnContext(provided: readonly string[], requested: Pending['requestedAuthnContext']): string | undefined {
+  if (!requested) return provided[0];
+  if (requested.comparison === 'exact') return requested.classRefs.find((ref) => provided.includes(ref));
+  return provided.find((issued) => satisfies(issued, requested));
 }
 
 export const CONTINUE = /^\/continue\/([A-Za-z0-9_-]{22})(\/cancel)?$/;
@@ -164,7 +177,8 @@ async function continuePage(front: SamlContext, ctx: Ctx, id: string): Promise<v
 
   // Allowed; but an SP may ask for more than the policies demand (RequestedAuthnContext): what
   // cannot be given is NoAuthnContext (SAML Core §3.2.2.2), not a weaker assertion.
-  if (pending.requestedAuthnContext && !satisfies(authnContextClass(authn), pending.requestedAuthnContext)) {
+  const authnContext = chooseAuthnContext(authnContextClasses(authn), pending.requestedAuthnContext);
+  if (!authnContext) {
     return answer(STATUS.responder, 'no_authn_context', 'the sign-in does not meet the requested authentication context', 'urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext');
   }
   const identity = await front.identity(user, registered.sp);
@@ -179,7 +193,7 @@ async function continuePage(front: SamlContext, ctx: Ctx, id: string): Promise<v
     ...(pending.requestId ? { inResponseTo: pending.requestId } : {}),
     identity,
     authnInstant: authnInstant(authn, current.session.createdAt),
-    authnContext: authnContextClass(authn),
+    authnContext,
     sessionIndex,
     sessionNotOnOrAfter: current.session.expiresAt,
     lifetimeSeconds: front.config.assertionLifetimeSeconds,
