@@ -1,6 +1,6 @@
 /**
  * XML Schema validation of SAML messages and metadata (issue 12, item 6): libxml2's xmllint, as
- * WebAssembly (xmllint-wasm), in ONE long-lived worker thread, against the OASIS SAML 2.0,
+ * WebAssembly (xmllint-wasm), in long-lived worker threads (one per core), against the OASIS SAML 2.0,
  * xmldsig and xenc schemas kept in `schemas/` (no network: every import is a local file and
  * xmllint runs with --nonet).
  *
@@ -11,12 +11,17 @@
  * instance also means no state from one message leaks into the next) over one linear memory, zeroed
  * in between, and the worker's heap is capped: RSS stays flat (bench/saml-schema-rss.ts).
  *
- * One validation runs at a time, in order (a queue, bounded: a flood is refused, not buffered).
+ * Each worker runs one validation at a time, in order (a queue, bounded: a flood is refused, not
+ * buffered); a validator keeps `workers` of them (default: one per core, at most 4) and gives each
+ * validation to the one with the least work waiting, since a validation (libxml2 reading the
+ * schemas, then the document) costs several milliseconds of CPU and one worker would be the
+ * ceiling of the whole SSO rate.
  * Each has a timeout: a validation past it terminates the worker (WebAssembly cannot be interrupted
  * any other way), is refused with kind `timeout`, and the next one starts a new worker; a worker
  * that crashes is replaced the same way. The worker is unreferenced while idle, so it never keeps a
  * process alive.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 
@@ -55,6 +60,8 @@ export interface SchemaValidatorOptions {
    * when one allocation is far past the cap: a 40 MB document aborted the whole process.
    */
   maxBytes?: number;
+  /** Worker threads, each with its own queue (default: the cores, at most 4). */
+  workers?: number;
 }
 
 /** The folder of the XSDs. */
@@ -77,8 +84,26 @@ interface Job {
   reject: (err: SchemaValidationError) => void;
 }
 
-/** A validator with its own worker (start it once, share it: one per process is plenty). */
+/** A validator with its own workers (start it once, share it: one per process is plenty). */
 export function createSchemaValidator(options: SchemaValidatorOptions = {}): SchemaValidator {
+  const count = Math.max(1, Math.min(options.workers ?? Math.min(4, availableParallelism()), 16));
+  if (count === 1) return singleWorker(options).validator;
+  const perWorkerQueue = Math.max(1, Math.ceil((options.maxQueue ?? 256) / count));
+  const pool = Array.from({ length: count }, () => singleWorker({ ...options, maxQueue: perWorkerQueue }));
+  return {
+    validate(xml, kind, validateOptions) {
+      let best = pool[0]!;
+      for (const w of pool) if (w.load() < best.load()) best = w;
+      return best.validator.validate(xml, kind, validateOptions);
+    },
+    async close() {
+      await Promise.all(pool.map((w) => w.validator.close()));
+    },
+  };
+}
+
+/** One worker and its queue; `load` is the validations it holds (waiting and running). */
+function singleWorker(options: SchemaValidatorOptions): { validator: SchemaValidator; load: () => number } {
   const timeoutMs = options.timeoutMs ?? 5000;
   const maxQueue = options.maxQueue ?? 256;
   const maxBytes = options.maxBytes ?? 4 * 1024 * 1024;
@@ -152,7 +177,7 @@ export function createSchemaValidator(options: SchemaValidatorOptions = {}): Sch
     w.postMessage({ seq: job.seq, xml: job.xml, kind: job.kind });
   };
 
-  return {
+  const validator: SchemaValidator = {
     validate(xml, kind, validateOptions) {
       if (closed) return Promise.reject(new SchemaValidationError('unavailable', 'the schema validator is closed'));
       if (xml.length > maxBytes || Buffer.byteLength(xml, 'utf8') > maxBytes) return Promise.reject(new SchemaValidationError('invalid', `the document is over ${maxBytes} bytes`));
@@ -178,6 +203,7 @@ export function createSchemaValidator(options: SchemaValidatorOptions = {}): Sch
       }
     },
   };
+  return { validator, load: () => queue.length + (current ? 1 : 0) };
 }
 
 /**

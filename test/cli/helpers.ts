@@ -135,7 +135,7 @@ export interface RunningCli {
   /** Resolves with the first match of `pattern` on stdout (waiting for it to be printed). */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** Resolves with the exit code. */
-  exited: Promise<number | null>;
+  exited: Promise<number | string | null>;
 }
 
 /** Starts the real binary and leaves it running (`gatehouse start`). */
@@ -145,7 +145,8 @@ export function startCli(argv: string[], env: Record<string, string | undefined>
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolvePromise) => child.on('close', (code) => resolvePromise(code)));
+  // The exit code, or the signal that ended the process (so a failed expectation of 0 names it).
+  const exited = new Promise<number | string | null>((resolvePromise) => child.on('close', (code, signal) => resolvePromise(code ?? signal)));
   return {
     child,
     stdout: () => stdout,

@@ -85,6 +85,20 @@ describe('schema validation', () => {
     }
   });
 
+  it('with two workers, a slow validation does not hold up the next one', async () => {
+    const two = createSchemaValidator({ workers: 2 });
+    try {
+      await Promise.all([two.validate(authnRequestXml(), 'protocol'), two.validate(authnRequestXml(), 'protocol')]);
+      let slowSettled = false;
+      const slow = two.validate(`<a>${'<b>x</b>'.repeat(400_000)}</a>`, 'protocol').catch(() => undefined).finally(() => (slowSettled = true));
+      await two.validate(authnRequestXml(), 'protocol');
+      expect(slowSettled).toBe(false);
+      await slow;
+    } finally {
+      await two.close();
+    }
+  });
+
   it('a document over the size cap is refused before the worker (a 40 MB one once aborted the process); large ones under it do not hurt', async () => {
     const huge = await rejection(validator.validate(`<a>${'x'.repeat(40_000_000)}</a>`, 'protocol'));
     expect(huge.kind).toBe('invalid');
