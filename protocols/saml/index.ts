@@ -22,7 +22,7 @@ import { SamlContext } from './context.ts';
 import { loadSamlKeys, samlKeyManager } from './keys.ts';
 import { createMount } from './mount.ts';
 import { forgetParticipants } from './participants.ts';
-import { sloNextRoute, sloRoute, SLO_NEXT } from './slo.ts';
+import { sloNextRoute, sloRoute, SLO_NEXT, startSignOut } from './slo.ts';
 import { ssoRoute } from './sso.ts';
 import { createSchemaValidator } from './xml-schema.ts';
 
@@ -44,6 +44,7 @@ export async function createSamlFrontEnd(core: Core, config: SamlConfig, publicU
   // Inbound messages are validated against the SAML 2.0 protocol schema in a worker (xml-schema.ts).
   const schema = createSchemaValidator();
   const stopListening = core.sessions.onEnded((session) => forgetParticipants(front.kv, session));
+  const stopSignOut = core.sessions.onSignOut((session) => startSignOut(front, session));
   return {
     mount: createMount(front, { '/sso': (f, ctx) => ssoRoute(f, ctx, schema), '/slo': (f, ctx) => sloRoute(f, ctx, schema) }, [[SLO_NEXT, (f, ctx, id) => sloNextRoute(f, ctx, id)]]),
     context: front,
@@ -59,6 +60,7 @@ export async function createSamlFrontEnd(core: Core, config: SamlConfig, publicU
     close() {
       clearInterval(timer);
       stopListening();
+      stopSignOut();
       void schema.close();
       front.close();
     },

@@ -12,11 +12,15 @@
  *   GET|POST /saml/slo  SAMLResponse  an SP's LogoutResponse to our LogoutRequest: matched by RelayState
  *                                     and InResponseTo, then on to the next
  *
+ * IdP-initiated: signing out on the sign-in pages (POST /logout) starts the same chain without an
+ * initiator (startSignOut, a core.sessions.onSignOut step); it ends at /logout/done.
+ *
  * The logout in progress lives in the TTL store (the list of SPs copied from the ended session) for
  * saml.requestLifetimeSeconds.
  */
 import { randomBytes } from 'node:crypto';
 import { clearSessionCookie } from '../../src/http/session-cookie.ts';
+import type { Session } from '../../src/sessions/service.ts';
 import { MOUNT_PATH, type Ctx, type SamlContext } from './context.ts';
 import { decodePost, decodeRedirect, readLogoutRequest, readLogoutResponse, SamlRequestError, type InboundMessage } from './inbound.ts';
 import { inboundOptions, readSamlForm } from './inbound-http.ts';
@@ -119,6 +123,21 @@ async function logoutResponse(front: SamlContext, ctx: Ctx, response: Awaited<Re
   delete next.waiting;
   await front.kv.put(logoutKey(id), next, front.config.requestLifetimeSeconds);
   return seeOther(ctx, `${MOUNT_PATH}/slo/next/${id}`);
+}
+
+/**
+ * IdP-initiated Single Logout: the person signs out on the sign-in pages (core.sessions.signOutPath,
+ * asked before the session ends). The SPs of the session are copied into a logout, told one after
+ * another by /saml/slo/next/:id, which ends at /logout/done. The id is the logout's only handle: 128
+ * random bits given to this browser alone, so the path cannot be forged by another site.
+ */
+export async function startSignOut(front: SamlContext, session: Session): Promise<string | undefined> {
+  const participants = await participantsOf(front.kv, session);
+  if (participants.length === 0) return undefined;
+  const id = randomBytes(16).toString('base64url');
+  const logout: Logout = { remaining: participants, notified: [], partial: false, user: { id: session.userId, name: session.username } };
+  await front.kv.put(logoutKey(id), logout, front.config.requestLifetimeSeconds);
+  return `${MOUNT_PATH}/slo/next/${id}`;
 }
 
 export async function sloNextRoute(front: SamlContext, ctx: Ctx, id: string): Promise<void> {

@@ -14,6 +14,7 @@
  *   GET  /login/step-up?return_to=&resource=   decide with the session's factors; mfa → the MFA page, then the session is
  *                                              elevated (token rotated) → 303 return_to
  *   GET  /logout, POST /logout                 confirm, then end the session everywhere (core.sessions.end) → signed-out page
+ *                                              (through the applications told in the browser first: core.sessions.signOutPath)
  *
  * Every POST checks its CSRF token first, every credential POST answers 303 on success, and the
  * state between the factors is a pending sign-in in the shared store (pending.ts).
@@ -310,12 +311,15 @@ export async function postLogout(web: Web, ctx: Ctx): Promise<void> {
   securityHeaders(ctx);
   const form = await readForm(ctx, web.config.maxFormBytes);
   const current = await currentSession(web.core, ctx);
+  let next: string | undefined;
   if (current) {
     await web.csrf.checkSession(current.session.handle, form.get(CSRF_FIELD));
+    // Applications told in the browser (SAML Single Logout) get their turn first; they finish at /logout/done.
+    next = await web.core.sessions.signOutPath(current.session);
     await web.core.sessions.end(auditContext(ctx, { id: current.session.userId, username: current.session.username }), current.session.handle, 'logout');
   }
   clearSessionCookie(ctx);
-  seeOther(ctx, '/logout/done');
+  seeOther(ctx, next ?? '/logout/done');
 }
 
 export async function getSignedOut(_web: Web, ctx: Ctx): Promise<void> {

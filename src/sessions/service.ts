@@ -48,9 +48,12 @@ export interface NewSession {
 }
 
 type EndListener = (session: Session, reason: SessionEndReason) => void | Promise<void>;
+/** A front-end's front-channel step when a person signs out: the path to send the browser to, or undefined. */
+export type SignOutStep = (session: Session) => Promise<string | undefined>;
 
 export class SessionService {
   private readonly listeners: EndListener[] = [];
+  private readonly signOutSteps: SignOutStep[] = [];
   private readonly store: Store;
   private readonly auditor: Auditor;
   private readonly config: SessionsConfig;
@@ -153,6 +156,38 @@ export class SessionService {
     }
     if (gone.length) await this.ended(ctx, gone, reason);
     return gone.length;
+  }
+
+  /**
+   * A front-end whose applications keep their own sessions in the browser and must be told in it
+   * when the person signs out (SAML Single Logout, front-channel) registers a step here. When the
+   * person signs out on the sign-in pages, each step is asked, before the session ends, where the
+   * browser should go next: a path on this server, or undefined when it has nothing to do for this
+   * session. Returns the unregister function.
+   */
+  onSignOut(step: SignOutStep): () => void {
+    this.signOutSteps.push(step);
+    return () => {
+      const at = this.signOutSteps.indexOf(step);
+      if (at >= 0) this.signOutSteps.splice(at, 1);
+    };
+  }
+
+  /**
+   * Where the browser goes after signing out of `session` (asked before it ends): the first
+   * registered step's path (a local path: `/` and not `//`), or undefined. A step that fails is
+   * logged and skipped: signing out never fails because an application cannot be told.
+   */
+  async signOutPath(session: Session): Promise<string | undefined> {
+    for (const step of [...this.signOutSteps]) {
+      try {
+        const path = await step(session);
+        if (path !== undefined && /^\/(?![/\\])/.test(path)) return path;
+      } catch (err) {
+        this.auditor.warn('a sign-out step failed; signing out without it', err);
+      }
+    }
+    return undefined;
   }
 
   /**

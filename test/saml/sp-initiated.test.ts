@@ -197,4 +197,50 @@ describe.each(backends)('SAML SP-initiated ($name)', (backend) => {
     const events = JSON.stringify(await server.gh.core.audit.query({ type: 'saml.logout' } as never));
     expect(events).toContain('"notified":["crm"]');
   });
+  it('IdP-initiated SLO: signing out on the sign-in pages tells each SP of the session in turn, then the signed-out page', async () => {
+    const wiki = samlifySp('wiki');
+    const crm = samlifySp('crm');
+    const browser = new Browser(server.url);
+    readPostForm(await (await browser.navigate(wiki.createLoginRequest(idp(), 'redirect').context, { username: 'carol' })).text());
+    readPostForm(await (await browser.navigate(crm.createLoginRequest(idp(), 'redirect').context)).text());
+
+    const confirm = await (await browser.fetch('/logout')).text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(confirm)?.[1];
+    expect(csrf).toBeDefined();
+    const signedOut = await browser.post('/logout', { csrf: csrf! });
+    expect(signedOut.status).toBe(303);
+    const chain = signedOut.headers.get('location')!;
+    expect(chain).toMatch(/^\/saml\/slo\/next\/[A-Za-z0-9_-]{22}$/);
+    // The session is over before any SP is told.
+    expect((await browser.fetch('/')).status).toBe(303);
+
+    const told: string[] = [];
+    let next = chain;
+    for (let hop = 0; hop < 4 && next !== '/logout/done'; hop++) {
+      const res = await browser.fetch(next);
+      expect(res.status).toBe(303);
+      const to = new URL(res.headers.get('location')!, server.url);
+      if (to.origin === new URL(server.url).origin) {
+        next = `${to.pathname}${to.search}`;
+        continue;
+      }
+      const sp = `${to.origin}${to.pathname}` === sloOf('wiki') ? wiki : crm;
+      told.push(`${to.origin}${to.pathname}` === sloOf('wiki') ? 'wiki' : 'crm');
+      const { extract } = await sp.parseLogoutRequest(idp(), 'redirect', { query: Object.fromEntries(to.searchParams), octetString: to.search.slice(1).split('&Signature=')[0] });
+      const answer = sp.createLogoutResponse(idp(), { extract: { request: { id: extract.request.id } } }, 'redirect', to.searchParams.get('RelayState'));
+      const back = await browser.fetch(answer.context);
+      expect(back.status).toBe(303);
+      next = back.headers.get('location')!;
+    }
+    expect(next).toBe('/logout/done');
+    expect(told.sort()).toEqual(['crm', 'wiki']);
+    const events = (await server.gh.core.audit.query({ type: 'saml.logout' } as never)) as unknown as { items: Array<{ details: Record<string, unknown> }> };
+    expect(events.items.some((e) => e.details.initiator === 'gatehouse' && e.details.partial === false && (e.details.notified as string[]).length === 2)).toBe(true);
+
+    // Signing out with no SAML application in the session goes straight to the signed-out page.
+    const plain = new Browser(server.url);
+    await plain.navigate('/', { username: 'bob' });
+    const token = /name="csrf" value="([^"]+)"/.exec(await (await plain.fetch('/logout')).text())?.[1];
+    expect((await plain.post('/logout', { csrf: token! })).headers.get('location')).toBe('/logout/done');
+  });
 });
