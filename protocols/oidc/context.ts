@@ -8,7 +8,7 @@ import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { AuditContext } from '../../src/audit/audit.ts';
 import type { Core } from '../../src/core.ts';
-import { deviceFromRequest } from '../../src/devices/http.ts';
+import { decideForSession } from '../../src/http/sign-in.ts';
 import type { Decision } from '../../src/access/types.ts';
 import type { AuthnFactor } from '../../src/authn/attempt.ts';
 import type { User } from '../../src/directory/model.ts';
@@ -106,19 +106,7 @@ export class OidcContext {
    * suspended is denied.
    */
   async decide(ctx: Ctx, session: Session, clientId: string): Promise<{ decision: Decision; authn: AuthnFactor[] }> {
-    const core = this.core;
-    const result = await core.signIn.attempt({
-      presented: { kind: 'session', userId: session.userId },
-      proven: session.authn,
-      resource: `app:${clientId}`,
-      protocol: 'oidc',
-      ...(ctx.state.clientIp ? { clientIp: ctx.state.clientIp } : {}),
-      ...(ctx.state.requestId ? { requestId: ctx.state.requestId } : {}),
-      device: async () => {
-        const found = await deviceFromRequest(ctx, { devices: core.devices, config: core.config }).catch(() => undefined);
-        return found ? { device: found.device, certificate: true } : undefined;
-      },
-    });
+    const result = await decideForSession(this.core, ctx, session, `app:${clientId}`, 'oidc');
     return result.ok ? { decision: result.decision, authn: result.authn } : { decision: { action: 'deny', reasons: [result.reason] }, authn: session.authn };
   }
 

@@ -10,7 +10,7 @@ import type { AuditContext } from '../../src/audit/audit.ts';
 import type { Decision } from '../../src/access/types.ts';
 import type { AuthnFactor } from '../../src/authn/attempt.ts';
 import type { Core, TtlStore } from '../../src/core.ts';
-import { deviceFromRequest } from '../../src/devices/http.ts';
+import { decideForSession } from '../../src/http/sign-in.ts';
 import type { Application, User } from '../../src/directory/model.ts';
 import type { DirectoryWatch } from '../../src/directory/service.ts';
 import { currentSession } from '../../src/http/session-cookie.ts';
@@ -136,19 +136,7 @@ export class SamlContext {
 
   /** The core's decision for the signed-in person and this SP, with the session's factors (as OIDC's). */
   async decide(ctx: Ctx, session: Session, appName: string): Promise<{ decision: Decision; authn: AuthnFactor[] }> {
-    const core = this.core;
-    const result = await core.signIn.attempt({
-      presented: { kind: 'session', userId: session.userId },
-      proven: session.authn,
-      resource: `app:${appName}`,
-      protocol: 'saml',
-      ...(ctx.state.clientIp ? { clientIp: ctx.state.clientIp } : {}),
-      ...(ctx.state.requestId ? { requestId: ctx.state.requestId } : {}),
-      device: async () => {
-        const found = await deviceFromRequest(ctx, { devices: core.devices, config: core.config }).catch(() => undefined);
-        return found ? { device: found.device, certificate: true } : undefined;
-      },
-    });
+    const result = await decideForSession(this.core, ctx, session, `app:${appName}`, 'saml');
     return result.ok ? { decision: result.decision, authn: result.authn } : { decision: { action: 'deny', reasons: [result.reason] }, authn: session.authn };
   }
 

@@ -6,7 +6,7 @@
 import type { SignInRequest, SignInResult } from '../../src/authn/attempt.ts';
 import type { AuditContext, EventDraft } from '../../src/audit/audit.ts';
 import type { Core } from '../../src/core.ts';
-import { deviceFromRequest } from '../../src/devices/http.ts';
+import { decideForSession as sessionDecision, signInContext as httpSignInContext } from '../../src/http/sign-in.ts';
 import type { Protocol, User } from '../../src/directory/model.ts';
 import type { Session } from '../../src/sessions/service.ts';
 import type { WebConfig } from './config.ts';
@@ -57,19 +57,12 @@ export async function audit(web: Web, ctx: AuditContext, draft: EventDraft): Pro
  * or from a trusted proxy's header), looked up only once a credential is verified.
  */
 export function signInContext(web: Web, ctx: Ctx): Pick<SignInRequest, 'clientIp' | 'requestId' | 'device'> {
-  return {
-    ...(ctx.state.clientIp ? { clientIp: ctx.state.clientIp } : {}),
-    requestId: ctx.state.requestId,
-    device: async () => {
-      const found = await deviceFromRequest(ctx, { devices: web.core.devices, config: web.core.config });
-      return found ? { device: found.device, certificate: true } : undefined;
-    },
-  };
+  return httpSignInContext(web.core, ctx);
 }
 
 /** The decision for a signed-in person (the portal's gate, a step-up): the session's factors, nothing new presented. */
 export async function decideForSession(web: Web, ctx: Ctx, session: Pick<Session, 'userId' | 'authn'>, resource: SignInResource): Promise<SignInResult> {
-  return web.core.signIn.attempt({ ...signInContext(web, ctx), presented: { kind: 'session', userId: session.userId }, proven: session.authn, resource });
+  return sessionDecision(web.core, ctx, session, resource);
 }
 
 // ---------------------------------------------------------------------------------------------
