@@ -27,17 +27,20 @@ const COMMITMENT = Buffer.from([0x00]);
 export interface ServerMaterial {
   cert: string;
   key: string;
+  /** `radius.eap.tls.ca`, when set: trusted instead of the device CA in the handshake. */
+  ca?: string;
 }
 
 /**
  * The TLS context of EAP-TLS: the server certificate of `radius.eap.tls` and, as the CA client
  * certificates must chain to, the Gatehouse device CA (made once per CA certificate: the CA is
- * loaded when the core starts and does not change while it runs).
+ * loaded when the core starts and does not change while it runs), or `radius.eap.tls.ca` when set.
+ * Either way the sign-in accepts only certificates the device CA issued and recorded.
  */
 export function eapTlsContexts(tls: NonNullable<EapConfig['tls']>, material: ServerMaterial, core: Pick<Core, 'devices'>): () => SecureContext {
   let made: { ca: string; context: SecureContext } | undefined;
   return () => {
-    const ca = core.devices.authority.certificatePem;
+    const ca = material.ca ?? core.devices.authority.certificatePem;
     if (made?.ca !== ca) made = { ca, context: createSecureContext({ ...material, ca, minVersion: tls.minVersion, maxVersion: tls.maxVersion }) };
     return made.context;
   };
