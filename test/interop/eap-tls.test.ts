@@ -101,6 +101,8 @@ describe.each(backends)('eapol_test EAP-TLS against Gatehouse ($name)', (backend
       expect(code).toBe(0);
       expect(output).toMatch(/Attribute 1 \(User-Name\) length=7\s+Value: 'alice'/);
       expect(output).toMatch(/Attribute 81 \(Tunnel-Private-Group-Id\) length=5\s+Value: 013230/);
+      // The device, for the network session (the NAS echoes Class in accounting).
+      expect(output).toMatch(new RegExp(`Attribute 25 \\(Class\\) length=\\d+\\s+Value: ${Buffer.from(`gatehouse-device:${laptop.id}`).toString('hex')}`));
     });
   }
 

@@ -158,6 +158,8 @@ describe.each(backends)('EAP-TLS handler ($name)', (backend) => {
     expect(key(17)).toEqual(msk.subarray(0, 32));
     expect(key(16)).toEqual(msk.subarray(32, 64));
     expect(reply.attributes.find((a) => a.type === 81)!.value.subarray(1).toString()).toBe('40');
+    // The device, for the network session (the NAS echoes Class in accounting: device-class.ts).
+    expect(reply.attributes.find((a) => a.type === ATTR.Class)!.value.toString()).toBe(`gatehouse-device:${laptop.id}`);
     // RFC 9190 §2.1.1: the commitment message on TLS 1.3, nothing on 1.2.
     expect(Buffer.concat(received)).toEqual(version === 'TLSv1.3' ? Buffer.from([0]) : Buffer.alloc(0));
     expect(eap.conversations.size).toBe(0);

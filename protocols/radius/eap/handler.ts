@@ -31,6 +31,7 @@ import type { FrontEndMetrics } from '../../../src/frontend.ts';
 import { radiusReplyFor } from '../../../src/access/radius-reply.ts';
 import type { AccessReply, RadiusPeer } from '../access.ts';
 import { ATTR, CODE, type Attribute, type Packet, attributeValue } from '../codec.ts';
+import { deviceClass } from '../device-class.ts';
 import { DictionaryError, type Dictionary } from '../dictionary.ts';
 import type { EapConfig } from './config.ts';
 import { Conversations, type Held } from './conversation.ts';
@@ -215,11 +216,13 @@ export function createEap(deps: EapHandlerDeps): Eap {
       count('refused');
       return failure(identifier);
     }
-    return accept(identifier, result.user.username, result.user.id, keys.msk, peer, packet);
+    // The device, for the network session's continuous verification (device-class.ts).
+    const device = result.device ? [{ type: ATTR.Class, value: deviceClass(result.device.device.id) }] : [];
+    return accept(identifier, result.user.username, result.user.id, keys.msk, peer, packet, device);
   }
 
   /** Access-Accept: EAP-Success, MS-MPPE keys from the MSK, User-Name, the groups' reply attributes. */
-  async function accept(identifier: number, userName: string, userId: string, msk: Buffer, peer: RadiusPeer, packet: Packet): Promise<AccessReply> {
+  async function accept(identifier: number, userName: string, userId: string, msk: Buffer, peer: RadiusPeer, packet: Packet, extra: Attribute[] = []): Promise<AccessReply> {
     const { recv, send } = mppeKeys(msk);
     const hiding = { secret: peer.secret, authenticator: packet.authenticator };
     const attributes: Attribute[] = [
@@ -227,6 +230,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
       { type: ATTR.UserName, value: Buffer.from(userName, 'utf8') },
       dictionary.encode('MS-MPPE-Recv-Key', recv, hiding),
       dictionary.encode('MS-MPPE-Send-Key', send, hiding),
+      ...extra,
       ...(await replyAttributes(userId, peer, packet)),
     ];
     count('accepted');
