@@ -184,6 +184,22 @@ describe.each(backends)('EAP-TLS handler ($name)', (backend) => {
     expect(eap.conversations.size).toBe(0);
   });
 
+  it('a TTLS message after switching to EAP-TLS, a second Nak, TLS garbage: EAP-Failure, nothing kept', async () => {
+    const send = (attributes: Attribute[], state?: Buffer) => eap.handle(request(attributes, state), ap, { address: '127.0.0.1' });
+    const switched = async () => {
+      const reply = await send(respond(0, EAP_TYPE.Identity, Buffer.from('x')));
+      const next = await send(respond((eapOf(reply) as EapMessage).identifier, EAP_TYPE.Nak, Buffer.from([EAP_TYPE.Tls])), stateOf(reply));
+      return { state: stateOf(next), id: (eapOf(next) as EapMessage).identifier };
+    };
+    let { state, id } = await switched();
+    expectFailure(await send(respond(id, EAP_TYPE.Ttls, Buffer.from([0])), state));
+    ({ state, id } = await switched());
+    expectFailure(await send(respond(id, EAP_TYPE.Nak, Buffer.from([EAP_TYPE.Tls])), state));
+    ({ state, id } = await switched());
+    expectFailure(await send(respond(id, EAP_TYPE.Tls, Buffer.from([0, 0x16, 3, 3, 0, 4, 1, 2, 3, 4])), state));
+    expect(eap.conversations.size).toBe(0);
+  });
+
   it("refuses an expired certificate, a foreign CA's imitating ours, none at all, a suspended owner's", async () => {
     const past = new DeviceService({
       store: tc.store, keyring: tc.core.keyring, auditor: tc.core.audit,
