@@ -86,7 +86,7 @@ export function createCore(config: CoreConfig, store: Store, keyring: Keyring, l
     keyring,
     throttle,
     directory,
-    signIn: new SignIn({ auditor, directory, passwords, throttle, access, totp, webauthn, sessions }),
+    signIn: new SignIn({ auditor, directory, passwords, throttle, access, totp, webauthn, sessions, devices }),
     passwords,
     devices,
     access,

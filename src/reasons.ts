@@ -75,6 +75,7 @@ export const REASON_CATALOGUE = [
   { code: 'unknown_token', area: 'device', description: 'the device token is unknown or revoked' },
   { code: 'untrusted_header', area: 'device', description: 'a client certificate header came from an address that is not a trusted proxy' },
   { code: 'malformed_header', area: 'device', description: 'the client certificate header from the trusted proxy does not hold a certificate' },
+  { code: 'no_device_owner', area: 'device', description: 'a certificate sign-in: the device has no owner to sign in as, or several and the sign-in named none of them' },
   // SAML inbound validation (protocols/saml/inbound.ts): the detail names the check that failed
   { code: 'saml_invalid_request', area: 'SAML', description: 'the SAML message was refused by inbound validation (malformed, oversized, unknown issuer or ACS, wrong destination, out of its time window...)' },
   { code: 'saml_invalid_signature', area: 'SAML', description: "the SAML message is unsigned where a signature is required, or its signature is weak, misplaced or does not verify with the service provider's registered certificate" },

@@ -20,6 +20,7 @@ import type { RadiusClient } from '../../src/directory/model.ts';
 import type { AccountingInput } from '../../src/network-sessions/service.ts';
 import { ATTR, attributeValue, attributeValues, checkMessageAuthenticator, CODE, encodeResponse, type Packet, verifyRequestAuthenticator } from './codec.ts';
 import { ipv6Text, standardDictionary } from './dictionary.ts';
+import { deviceFromClass } from './device-class.ts';
 
 /** Attributes of RFC 2866 §5 and RFC 2869 §5 not in the codec's short list. */
 const ACCT = {
@@ -146,6 +147,8 @@ export function parseAccounting(packet: Packet, client: string, now = Date.now()
     outputPackets: uint(packet, ACCT.OutputPackets),
     sessionTime: uint(packet, ACCT.SessionTime),
     terminateCause: cause === undefined ? undefined : terminateCauseName(cause),
+    // The device an EAP-TLS Access-Accept named in Class (device-class.ts).
+    deviceId: deviceFromClass(attributeValues(packet, ATTR.Class)),
   };
   return { kind: 'record', input };
 }

@@ -19,6 +19,11 @@
  *   biometrics) to stand in for a password.
  * - totp, webauthn: a second factor for a sign-in whose first factor was proven (`proven`).
  * - session: nothing new: a decision for a signed-in person with the factors their session holds.
+ * - certificate: a client certificate the connection verified (EAP-TLS): the device service
+ *   identifies its device (signed by the Gatehouse device CA, recorded, not revoked, within its
+ *   validity, the device still there); the person is the device's owner (`login` picks one of
+ *   several owners, and can name no one else); the decision sees the device and the factor
+ *   `certificate`. A refusal is one `authn.device` event naming the certificate (and device).
  *
  * An application signing in with its own secret (an LDAP service account) is `asApplication`.
  */
@@ -34,6 +39,8 @@ import type { TotpService } from '../mfa/totp.ts';
 import type { WebAuthnService } from '../mfa/webauthn.ts';
 import { reason } from '../reasons.ts';
 import type { SessionService } from '../sessions/service.ts';
+import { IDENTIFY_REASONS } from '../devices/ca.ts';
+import type { DeviceService } from '../devices/service.ts';
 import type { PasswordAuthenticator } from './password.ts';
 import type { Throttle, ThrottleCounters } from './throttle.ts';
 import { protocolFor } from './protocol.ts';
@@ -48,7 +55,8 @@ export type Presented =
   | { kind: 'passkey'; challengeId: string; response: unknown }
   | { kind: 'totp'; userId: string; code: string }
   | { kind: 'webauthn'; userId: string; challengeId: string; response: unknown }
-  | { kind: 'session'; userId: string };
+  | { kind: 'session'; userId: string }
+  | { kind: 'certificate'; certificate: Buffer | string; login?: string };
 
 export interface SignInRequest {
   presented: Presented;
@@ -113,6 +121,8 @@ export interface SignInDeps {
   totp: TotpService;
   webauthn: WebAuthnService;
   sessions: SessionService;
+  /** Identifies the device behind a client certificate (`certificate` sign-ins). */
+  devices: Pick<DeviceService, 'authority' | 'recordRefusal'>;
 }
 
 const TOTP_DIGITS = 6;
@@ -222,7 +232,45 @@ export class SignIn {
         if (!user) return { ok: false, reason: reason('suspended') };
         return this.decide(request, protocol, ctx(user), user, { proven });
       }
+      case 'certificate':
+        return this.certificate(request, protocol, presented, ctx);
     }
+  }
+
+  /**
+   * A client certificate as the credential: the device service's checks (DeviceAuthority.identify,
+   * the same as mTLS), then the device's owner. Nothing is throttled: a certificate cannot be
+   * guessed, and the TLS handshake already proved the key.
+   */
+  private async certificate(
+    request: SignInRequest,
+    protocol: Protocol,
+    presented: Extract<Presented, { kind: 'certificate' }>,
+    ctx: (user?: Pick<User, 'id' | 'username'>) => AuditContext,
+  ): Promise<SignInResult> {
+    const identified = await this.deps.devices.authority.identify(presented.certificate);
+    if (!identified.ok) {
+      const why: Reason = { code: identified.reason, description: IDENTIFY_REASONS[identified.reason] };
+      const serial = identified.certificate?.serial;
+      await this.deps.devices.recordRefusal(ctx(), why, { via: protocol, ...(serial ? { serial } : {}), ...(identified.fingerprint ? { fingerprint: identified.fingerprint } : {}) });
+      return { ok: false, reason: why };
+    }
+    const { device, certificate } = identified;
+    const refuse = async (why: Reason, user?: User): Promise<Refused> => {
+      await this.deps.devices.recordRefusal(ctx(user), why, { via: protocol, serial: certificate.serial, fingerprint: certificate.fingerprint, ...(user ? { username: user.username } : {}) }, device);
+      return { ok: false, reason: why, ...(user ? { user } : {}) };
+    };
+    const owner = presented.login !== undefined && device.owners.includes(presented.login)
+      ? presented.login
+      : device.owners.length === 1 ? device.owners[0] : undefined;
+    if (owner === undefined) {
+      return refuse(reason('no_device_owner', device.owners.length ? `${device.owners.length} owners and the sign-in named none of them` : 'the device has no owner'));
+    }
+    const user = await this.deps.directory.users.byLogin(owner, ['uid']);
+    if (!user) return refuse(reason('no_device_owner', `the owner ${owner} does not exist`));
+    if (user.status !== 'active') return refuse(reason('suspended'), user);
+    const evidence: DeviceEvidence = { device, certificate: true };
+    return this.decide({ ...request, device: async () => evidence }, protocol, ctx(user), user, { add: [{ method: 'certificate', at: now() }] });
   }
 
   private async password(

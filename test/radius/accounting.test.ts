@@ -74,6 +74,14 @@ describe.each(backends)('RADIUS accounting ($name)', (backend) => {
     expect((await t.core.audit.query({ type: 'network_session.stopped' })).items[0]).toMatchObject({ details: { terminateCause: 'User-Request', sessionTime: 900 } });
   });
 
+  it('records on the session the device an EAP-TLS Access-Accept named in Class', async () => {
+    const device = (await t.core.directory.resources.create(CLI_CTX, 'devices', { name: 'laptop', owners: ['alice'], platform: 'macos', managed: true, posture: {}, attributes: {} } as never)) as { id: string };
+    await send({ status: 'Start', sessionId: 'acct-tls', user: 'alice', nasIdentifier: 'ap-1', classes: ['staff', `gatehouse-device:${device.id}`] });
+    const session = (await t.core.networkSessions.list({ user: 'alice' })).items.find((s) => s.acctSessionId === 'acct-tls');
+    expect(session).toMatchObject({ deviceId: device.id, live: true });
+    await send({ status: 'Stop', sessionId: 'acct-tls', user: 'alice', nasIdentifier: 'ap-1', classes: ['staff', `gatehouse-device:${device.id}`] });
+  });
+
   it('copies Proxy-State into the reply and accepts a valid Message-Authenticator', async () => {
     const { reply } = await send({ status: 'Start', sessionId: 'proxied', user: 'alice', nasIdentifier: 'gw-1', proxyState: 'hop-1' }, { messageAuthenticator: true });
     expect(attributeValues(decodePacket(reply!), ATTR.ProxyState).map((v) => v.toString())).toEqual(['hop-1']);
@@ -186,6 +194,16 @@ describe('parsing an Accounting-Request', () => {
     expect(terminateCauseName(1)).toBe('User-Request');
     expect(terminateCauseName(11)).toBe('NAS-Reboot');
     expect(terminateCauseName(250)).toBe('Cause-250');
+  });
+
+  it('takes the device an EAP-TLS Access-Accept named from Class, and nothing from any other Class', () => {
+    const id = '0b6c3f4e-1d2a-4c5b-8e9f-0a1b2c3d4e5f';
+    const base = [u32(ATTR.AcctStatusType, 1), { type: ATTR.AcctSessionId, value: Buffer.from('s1') }];
+    const parsed = (attributes: Array<{ type: number; value: Buffer }>) => (parseAccounting(packetOf([...base, ...attributes]), 'ap') as { input: AccountingInput }).input;
+    expect(parsed([{ type: ATTR.Class, value: Buffer.from('staff') }, { type: ATTR.Class, value: Buffer.from(`gatehouse-device:${id}`) }]).deviceId).toBe(id);
+    expect(parsed([{ type: ATTR.Class, value: Buffer.from(`gatehouse-device:${id}x`) }]).deviceId).toBeUndefined();
+    expect(parsed([{ type: ATTR.Class, value: Buffer.from('gatehouse-device:../../etc') }]).deviceId).toBeUndefined();
+    expect(parsed([]).deviceId).toBeUndefined();
   });
 
   it('never takes a time in the future from Event-Timestamp', () => {

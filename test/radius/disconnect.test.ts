@@ -188,6 +188,24 @@ describe.each(backends)('Disconnect and CoA ($name)', (backend) => {
     expect(await settled(session.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'device_noncompliant' } });
   });
 
+  it('judges the device an EAP-TLS sign-in named (Class in accounting), not any of the person\'s managed devices', async () => {
+    const core = server.gh.core;
+    await core.directory.users.create(CLI, { username: 'ivan', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });
+    const device = (name: string) => core.directory.resources.create(CLI, 'devices', { name, owners: ['ivan'], platform: 'linux', managed: true, posture: {}, attributes: {} });
+    const laptop = await device('ivan-laptop');
+    const phone = await device('ivan-phone');
+    for (const d of [laptop, phone]) expect((await core.devices.checkIn(CLI, d.id, { diskEncrypted: true, firewall: true, screenLock: true }, 'token')).compliant).toBe(true);
+    const onPhone = await sessionOf('ivan', { classes: [`gatehouse-device:${phone.id}`] });
+    const onLaptop = await sessionOf('ivan', { classes: [`gatehouse-device:${laptop.id}`] });
+    expect(onPhone.deviceId).toBe(phone.id);
+    // The phone falls out of compliance; the laptop still complies (PAP's fallback would keep both).
+    expect((await core.devices.checkIn(CLI, phone.id, { diskEncrypted: false, firewall: true, screenLock: true }, 'token')).compliant).toBe(false);
+    await worker.runOnce();
+    expect(await settled(onPhone.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'device_noncompliant' } });
+    expect((await core.networkSessions.get(onLaptop.id))).toMatchObject({ live: true });
+    expect((await core.networkSessions.get(onLaptop.id)).disconnect).toBeUndefined();
+  });
+
   it('disconnects the sessions of a deleted user', async () => {
     const core = server.gh.core;
     await core.directory.users.create(CLI, { username: 'gone', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });

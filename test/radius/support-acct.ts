@@ -37,6 +37,8 @@ export interface AcctFields {
   delay?: number;
   eventTimestamp?: number;
   proxyState?: string;
+  /** Class values (RFC 2865 §5.25), as the NAS got them in the Access-Accept. */
+  classes?: string[];
 }
 
 const STATUS = { Start: 1, Stop: 2, 'Interim-Update': 3, 'Accounting-On': 7, 'Accounting-Off': 8 } as const;
@@ -62,6 +64,7 @@ export function accountingRequest(secret: string, identifier: number, f: AcctFie
   if (f.delay !== undefined) attributes.push(u32(41, f.delay));
   if (f.eventTimestamp !== undefined) attributes.push(u32(55, f.eventTimestamp));
   if (f.proxyState !== undefined) attributes.push(str(ATTR.ProxyState, f.proxyState));
+  for (const value of f.classes ?? []) attributes.push(str(ATTR.Class, value));
   return encodeRequest({ code: CODE.AccountingRequest, identifier, attributes, secret, messageAuthenticator: options.messageAuthenticator ?? false });
 }
 

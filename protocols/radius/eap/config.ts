@@ -10,7 +10,7 @@ export const EapConfig = z.strictObject({
   tls: z.strictObject({
     cert: z.string().min(1).describe('PEM file with the server certificate (and its chain) that EAP-TTLS, PEAP and EAP-TLS present; supplicants must be told its CA and name'),
     key: z.string().min(1).describe('PEM file with the private key of `cert`'),
-    ca: z.string().min(1).optional().describe('PEM file with the CA(s) that issue client certificates (EAP-TLS)'),
+    ca: z.string().min(1).optional().describe('EAP-TLS: PEM file with the CA(s) client certificates must chain to in the handshake. Leave it unset: the Gatehouse device CA is used, and the sign-in accepts only device certificates it issued whatever this says'),
     minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Lowest TLS version accepted (1.0 and 1.1 never are)'),
     maxVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.3').describe('Highest TLS version offered (RFC 9190 for EAP-TLS 1.3, RFC 9427 for TTLS and PEAP)'),
   }).optional().describe('The TLS server certificate of the TLS-based EAP methods; without it every EAP request is rejected'),
@@ -22,7 +22,7 @@ export const EapConfig = z.strictObject({
     maxOpen: z.int().min(10).max(100_000).default(4000).describe('Conversations in progress in this process; when full, the oldest is dropped for a new one'),
     maxOpenPerClient: z.int().min(10).max(100_000).default(2000).describe('Conversations in progress per RADIUS client; when full, that client\'s oldest is dropped'),
   }).prefault({}).describe('Limits on EAP conversations (each holds a TLS session in this process\'s memory)'),
-}).describe('EAP over RADIUS (RFC 3579) for WPA2/WPA3-Enterprise: EAP-TTLS with inner PAP');
+}).describe('EAP over RADIUS (RFC 3579) for WPA2/WPA3-Enterprise: EAP-TTLS with inner PAP, EAP-TLS with Gatehouse device certificates');
 
 export type EapConfig = z.output<typeof EapConfig>;
 export const EAP_DEFAULTS: EapConfig = EapConfig.parse({});

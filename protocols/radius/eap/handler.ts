@@ -1,7 +1,8 @@
 /**
  * EAP over RADIUS (RFC 3579), the handler the RADIUS server (server.ts) hands every Access-Request
- * carrying EAP-Message to, once its Message-Authenticator is checked. Today's method: EAP-TTLS with
- * inner PAP (RFC 5281).
+ * carrying EAP-Message to, once its Message-Authenticator is checked. Methods: EAP-TTLS with
+ * inner PAP (RFC 5281), offered first; EAP-TLS with a Gatehouse device certificate (RFC 5216,
+ * RFC 9190; eap-tls.ts) when the peer's Nak asks for it.
  *
  *   EAP-Response/Identity, no State ─▶ a conversation; Access-Challenge: EAP-Request/TTLS Start
  *   EAP-Response/TTLS + State ─▶ the conversation (conversation.ts: single-use State bound to the
@@ -30,12 +31,14 @@ import type { FrontEndMetrics } from '../../../src/frontend.ts';
 import { radiusReplyFor } from '../../../src/access/radius-reply.ts';
 import type { AccessReply, RadiusPeer } from '../access.ts';
 import { ATTR, CODE, type Attribute, type Packet, attributeValue } from '../codec.ts';
+import { deviceClass } from '../device-class.ts';
 import { DictionaryError, type Dictionary } from '../dictionary.ts';
 import type { EapConfig } from './config.ts';
 import { Conversations, type Held } from './conversation.ts';
 import { EAP_CODE, EAP_TYPE, EapDecodeError, eapFromAttributes, eapToAttributes, encodeEap, identityOf, nakTypes, type EapMessage } from './packet.ts';
 import { FLAG_START, Reassembler, TlsFrameError, fragment, isAck, parseTlsFrame } from './tls-fragments.ts';
-import { TlsSession, mppeKeys } from './tls-session.ts';
+import { TlsSession, mppeKeys, type TlsMethod } from './tls-session.ts';
+import { afterHandshake, eapTlsContexts, signInWithCertificate } from './eap-tls.ts';
 import { AvpDecodeError, decodeAvps, innerPap } from './ttls-avp.ts';
 
 const FRAMED_MTU = 12;
@@ -44,6 +47,8 @@ const EAPOL_HEADER = 4;
 const MIN_FRAGMENT = 128;
 /** EAP-TTLS version 0 (RFC 5281 §9.1). */
 const TTLS_VERSION = 0;
+/** The EAP type of each TLS-based method. */
+const TYPE_OF: Partial<Record<TlsMethod, number>> = { ttls: EAP_TYPE.Ttls, tls: EAP_TYPE.Tls };
 
 class Conversation implements Held {
   readonly startedAt = Date.now();
@@ -55,6 +60,10 @@ class Conversation implements Held {
   pending: Buffer[] = [];
   readonly client: string;
   readonly outerIdentity: string;
+  /** TTLS until the peer's Nak asks for EAP-TLS. */
+  method: TlsMethod = 'ttls';
+  /** EAP-TLS: the handshake is over and the server's last flight is out (the peer's ACK ends it). */
+  handshakeDone = false;
   constructor(client: string, outerIdentity: string, identifier: number, maxMessage: number) {
     this.client = client;
     this.outerIdentity = outerIdentity;
@@ -97,7 +106,9 @@ export function createEap(deps: EapHandlerDeps): Eap {
   const count = (event: 'started' | 'accepted' | 'refused' | 'failed' | 'unknown_state' | 'misrouted' | 'evicted', value = 1) => events?.inc({ event }, value);
   const sweeper = setInterval(() => conversations.sweep(), 5000);
   sweeper.unref();
-  const secureContext: SecureContext | undefined = config.tls ? loadContext(config.tls, deps.readFile ?? ((p) => readFileSync(p, 'utf8'))) : undefined;
+  const material = config.tls ? loadMaterial(config.tls, deps.readFile ?? ((p) => readFileSync(p, 'utf8'))) : undefined;
+  const secureContext: SecureContext | undefined = config.tls && material ? loadContext(config.tls, material) : undefined;
+  const tlsContext = config.tls && material ? eapTlsContexts(config.tls, material, core) : undefined;
   if (!secureContext) log.warn({ component: 'radius' }, 'radius.eap.tls is not set: every EAP request is rejected');
 
   const failure = (identifier: number): AccessReply => ({
@@ -108,7 +119,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
 
   const challenge = (conversation: Conversation, flags: number, data: Buffer = Buffer.alloc(0)): AccessReply => {
     conversation.identifier = (conversation.identifier + 1) & 0xff;
-    const request = encodeEap({ code: EAP_CODE.Request, identifier: conversation.identifier, type: EAP_TYPE.Ttls, data: Buffer.concat([Buffer.from([flags]), data]) });
+    const request = encodeEap({ code: EAP_CODE.Request, identifier: conversation.identifier, type: TYPE_OF[conversation.method]!, data: Buffer.concat([Buffer.from([flags]), data]) });
     const evictedBefore = conversations.evicted;
     const state = conversations.put(conversation);
     if (conversations.evicted > evictedBefore) count('evicted', conversations.evicted - evictedBefore);
@@ -130,12 +141,31 @@ export function createEap(deps: EapHandlerDeps): Eap {
       if (!isAck(frame)) throw new Fail('data while our fragments were pending');
       return sendFrame(conversation, conversation.pending.shift()!);
     }
+    // EAP-TLS: the peer's ACK of the server's last flight; the certificate is the credential.
+    if (conversation.handshakeDone && isAck(frame)) return certificateSignIn(conversation, ctx);
     const assembled = conversation.reassembler.push(frame);
     if (assembled.kind === 'more') return challenge(conversation, TTLS_VERSION); // ACK (RFC 5216 §3.1)
     if (assembled.kind === 'ack') throw new Fail('an ACK with nothing pending');
-    conversation.session ??= new TlsSession({ secureContext: secureContext!, method: 'ttls' });
+    if (conversation.handshakeDone) throw new Fail('TLS records after the EAP-TLS handshake');
+    const tls = conversation.method === 'tls';
+    conversation.session ??= new TlsSession(tls ? { secureContext: tlsContext!(), method: 'tls', requestCert: true } : { secureContext: secureContext!, method: 'ttls' });
     const fed = await conversation.session.feed(assembled.data);
     if (fed.error) throw new Fail(`TLS: ${fed.error.message}`);
+    if (tls && fed.established) {
+      // RFC 5216 §2.1.1: no application data from the peer; the server's last flight, then its ACK.
+      if (fed.data.length) throw new Fail('application data in EAP-TLS');
+      const after = await afterHandshake(conversation.session);
+      if (!after.ok) {
+        count('refused');
+        log.debug({ component: 'radius', client: ctx.peer.client.name, outer: conversation.outerIdentity, why: after.why }, 'EAP-TLS client certificate refused');
+        conversation.dispose();
+        return failure(eap.identifier);
+      }
+      conversation.handshakeDone = true;
+      const [first, ...rest] = fragment(Buffer.concat([fed.out, after.out]), mtuFor(ctx.packet), 0);
+      conversation.pending = rest;
+      return sendFrame(conversation, first!);
+    }
     if (fed.established && fed.data.length) return inner(conversation, fed.data, ctx);
     if (fed.out.length) {
       const [first, ...rest] = fragment(fed.out, mtuFor(ctx.packet), TTLS_VERSION);
@@ -170,14 +200,38 @@ export function createEap(deps: EapHandlerDeps): Eap {
       count('refused');
       return failure(identifier);
     }
-    const { recv, send } = mppeKeys(keys.msk);
+    return accept(identifier, pap.userName, result.user.id, keys.msk, peer, packet);
+  }
+
+  /** EAP-TLS after the peer's final ACK: the certificate sign-in (eap-tls.ts), then Success or Failure. */
+  async function certificateSignIn(conversation: Conversation, ctx: { packet: Packet; peer: RadiusPeer; nasAddress: string }): Promise<AccessReply> {
+    const { packet, peer } = ctx;
+    const session = conversation.session!;
+    const keys = session.keys();
+    const identifier = conversation.identifier;
+    const result = await signInWithCertificate(core, session, { client: peer.client.name, clientIp: clientIp(packet, peer, ctx.nasAddress) });
+    conversation.dispose();
+    if (!result?.ok || result.decision.action !== 'allow') {
+      log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, reason: !result ? 'no client certificate' : result.ok ? result.decision.action : result.reason.code }, 'EAP-TLS refused');
+      count('refused');
+      return failure(identifier);
+    }
+    // The device, for the network session's continuous verification (device-class.ts).
+    const device = result.device ? [{ type: ATTR.Class, value: deviceClass(result.device.device.id) }] : [];
+    return accept(identifier, result.user.username, result.user.id, keys.msk, peer, packet, device);
+  }
+
+  /** Access-Accept: EAP-Success, MS-MPPE keys from the MSK, User-Name, the groups' reply attributes. */
+  async function accept(identifier: number, userName: string, userId: string, msk: Buffer, peer: RadiusPeer, packet: Packet, extra: Attribute[] = []): Promise<AccessReply> {
+    const { recv, send } = mppeKeys(msk);
     const hiding = { secret: peer.secret, authenticator: packet.authenticator };
     const attributes: Attribute[] = [
       ...eapToAttributes(encodeEap({ code: EAP_CODE.Success, identifier })),
-      { type: ATTR.UserName, value: Buffer.from(pap.userName, 'utf8') },
+      { type: ATTR.UserName, value: Buffer.from(userName, 'utf8') },
       dictionary.encode('MS-MPPE-Recv-Key', recv, hiding),
       dictionary.encode('MS-MPPE-Send-Key', send, hiding),
-      ...(await replyAttributes(result.user.id, peer, packet)),
+      ...extra,
+      ...(await replyAttributes(userId, peer, packet)),
     ];
     count('accepted');
     return { code: CODE.AccessAccept, attributes, delay: false };
@@ -232,8 +286,16 @@ export function createEap(deps: EapHandlerDeps): Eap {
     try {
       if (eap.identifier !== conversation.identifier) throw new Fail(`identifier ${eap.identifier}, expected ${conversation.identifier}`);
       if (++conversation.rounds > config.conversation.maxRounds) throw new Fail('too many rounds');
-      if (eap.type === EAP_TYPE.Nak) throw new Fail(`the peer declines TTLS and asks for ${nakTypes(eap.data).join(', ') || 'nothing'}`);
-      if (eap.type !== EAP_TYPE.Ttls) throw new Fail(`EAP type ${eap.type} in a TTLS conversation`);
+      if (eap.type === EAP_TYPE.Nak) {
+        // RFC 3748 §5.3.1: the peer declines the method offered and names the ones it would use.
+        const wanted = nakTypes(eap.data);
+        if (conversation.method === 'ttls' && !conversation.session && wanted.includes(EAP_TYPE.Tls)) {
+          conversation.method = 'tls';
+          return challenge(conversation, FLAG_START);
+        }
+        throw new Fail(`the peer declines ${conversation.method.toUpperCase()} and asks for ${wanted.join(', ') || 'nothing'}`);
+      }
+      if (eap.type !== TYPE_OF[conversation.method]) throw new Fail(`EAP type ${eap.type} in a ${conversation.method.toUpperCase()} conversation`);
       return await continueTls(conversation, eap, { packet, peer, nasAddress });
     } catch (error) {
       if (!(error instanceof Fail || error instanceof TlsFrameError || error instanceof AvpDecodeError || error instanceof EapDecodeError)) {
@@ -257,8 +319,8 @@ export function createEap(deps: EapHandlerDeps): Eap {
   };
 }
 
-/** The server's TLS context from `radius.eap.tls`; an unreadable file or a key that does not match says which setting. */
-function loadContext(tls: NonNullable<EapConfig['tls']>, read: (path: string) => string): SecureContext {
+/** The server certificate and key of `radius.eap.tls` (and the `ca` file); an unreadable file says which setting. */
+function loadMaterial(tls: NonNullable<EapConfig['tls']>, read: (path: string) => string): { cert: string; key: string; ca?: string } {
   const file = (setting: string, path: string) => {
     try {
       return read(path);
@@ -266,7 +328,11 @@ function loadContext(tls: NonNullable<EapConfig['tls']>, read: (path: string) =>
       throw new Error(`radius.eap.tls.${setting}: cannot read ${path}: ${(error as Error).message}`, { cause: error });
     }
   };
-  const material = { cert: file('cert', tls.cert), key: file('key', tls.key), ...(tls.ca ? { ca: file('ca', tls.ca) } : {}) };
+  return { cert: file('cert', tls.cert), key: file('key', tls.key), ...(tls.ca ? { ca: file('ca', tls.ca) } : {}) };
+}
+
+/** The server's TLS context for TTLS; a key that does not match says which setting. */
+function loadContext(tls: NonNullable<EapConfig['tls']>, material: { cert: string; key: string; ca?: string }): SecureContext {
   try {
     return createSecureContext({ ...material, minVersion: tls.minVersion, maxVersion: tls.maxVersion });
   } catch (error) {

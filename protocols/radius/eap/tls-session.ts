@@ -112,6 +112,26 @@ export class TlsSession {
     return this.#socket.getProtocol();
   }
 
+  /**
+   * EAP-TLS: the client certificate chains to the context's CA (OpenSSL's verification during the
+   * handshake). Node sets `authorized` only on sockets a tls.Server accepted; for this standalone
+   * server socket the verification result is read where Node's own server reads it (the handle's
+   * verifyError). Without it (another runtime): not authorized, fail closed.
+   */
+  get authorized(): boolean {
+    return this.#established && this.authorizationError === undefined;
+  }
+
+  /** Why the client certificate was not verified (OpenSSL's code), when it was not. */
+  get authorizationError(): string | undefined {
+    if (!this.#established) return 'handshake not complete';
+    if (!this.peerCertificate()) return 'no client certificate';
+    const handle = (this.#socket as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null | undefined } })._handle;
+    if (typeof handle?.verifyError !== 'function') return 'the TLS engine cannot say whether the certificate verified';
+    const error = handle.verifyError();
+    return error ? (error.code ?? error.message) : undefined;
+  }
+
   /** The client's certificate (EAP-TLS), once established. */
   peerCertificate(): PeerCertificate | undefined {
     const cert = this.#socket.getPeerCertificate(true);
