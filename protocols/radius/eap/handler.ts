@@ -37,6 +37,7 @@ import { EAP_CODE, EAP_TYPE, EapDecodeError, eapFromAttributes, eapToAttributes,
 import { FLAG_START, Reassembler, TlsFrameError, fragment, isAck, parseTlsFrame } from './tls-fragments.ts';
 import { TlsSession, mppeKeys } from './tls-session.ts';
 import { AvpDecodeError, decodeAvps, innerPap } from './ttls-avp.ts';
+import { PeapError, PeapPhase2, type MschapVerify } from './peap.ts';
 
 const FRAMED_MTU = 12;
 /** The EAPOL header the NAS adds around an EAP packet (IEEE 802.1X-2010 §11.3): Framed-MTU counts it. */
@@ -55,6 +56,9 @@ class Conversation implements Held {
   pending: Buffer[] = [];
   readonly client: string;
   readonly outerIdentity: string;
+  /** TTLS is offered first; a peer's Nak asking for PEAP switches before any TLS (peap.ts). */
+  method: 'ttls' | 'peap' = 'ttls';
+  readonly peap = new PeapPhase2();
   constructor(client: string, outerIdentity: string, identifier: number, maxMessage: number) {
     this.client = client;
     this.outerIdentity = outerIdentity;
@@ -108,7 +112,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
 
   const challenge = (conversation: Conversation, flags: number, data: Buffer = Buffer.alloc(0)): AccessReply => {
     conversation.identifier = (conversation.identifier + 1) & 0xff;
-    const request = encodeEap({ code: EAP_CODE.Request, identifier: conversation.identifier, type: EAP_TYPE.Ttls, data: Buffer.concat([Buffer.from([flags]), data]) });
+    const request = encodeEap({ code: EAP_CODE.Request, identifier: conversation.identifier, type: conversation.method === 'peap' ? EAP_TYPE.Peap : EAP_TYPE.Ttls, data: Buffer.concat([Buffer.from([flags]), data]) });
     const evictedBefore = conversations.evicted;
     const state = conversations.put(conversation);
     if (conversations.evicted > evictedBefore) count('evicted', conversations.evicted - evictedBefore);
@@ -132,16 +136,18 @@ export function createEap(deps: EapHandlerDeps): Eap {
     }
     const assembled = conversation.reassembler.push(frame);
     if (assembled.kind === 'more') return challenge(conversation, TTLS_VERSION); // ACK (RFC 5216 §3.1)
+    if (assembled.kind === 'ack' && conversation.method === 'peap' && conversation.session?.established && !conversation.peap.started) return peapSend(conversation, conversation.peap.start(), ctx.packet);
     if (assembled.kind === 'ack') throw new Fail('an ACK with nothing pending');
-    conversation.session ??= new TlsSession({ secureContext: secureContext!, method: 'ttls' });
+    conversation.session ??= new TlsSession({ secureContext: secureContext!, method: conversation.method });
     const fed = await conversation.session.feed(assembled.data);
     if (fed.error) throw new Fail(`TLS: ${fed.error.message}`);
-    if (fed.established && fed.data.length) return inner(conversation, fed.data, ctx);
+    if (fed.established && fed.data.length) return conversation.method === 'peap' ? peapInner(conversation, fed.data, ctx) : inner(conversation, fed.data, ctx);
     if (fed.out.length) {
       const [first, ...rest] = fragment(fed.out, mtuFor(ctx.packet), TTLS_VERSION);
       conversation.pending = rest;
       return sendFrame(conversation, first!);
     }
+    if (fed.established && conversation.method === 'peap' && !conversation.peap.started) return peapSend(conversation, conversation.peap.start(), ctx.packet);
     if (fed.established) return challenge(conversation, TTLS_VERSION); // nothing to say: the peer's turn (phase 2)
     throw new Fail('TLS produced nothing');
   }
@@ -181,6 +187,55 @@ export function createEap(deps: EapHandlerDeps): Eap {
     ];
     count('accepted');
     return { code: CODE.AccessAccept, attributes, delay: false };
+  }
+
+  /** PEAP phase 2 (peap.ts): the plaintext encrypted in the tunnel and sent, fragmented. */
+  async function peapSend(conversation: Conversation, plaintext: Buffer, packet: Packet): Promise<AccessReply> {
+    const records = await conversation.session!.send(plaintext);
+    const [first, ...rest] = fragment(records, mtuFor(packet), TTLS_VERSION);
+    conversation.pending = rest;
+    return sendFrame(conversation, first!);
+  }
+
+  /** PEAPv0 phase 2: the peer's inner message to the state machine, the MSCHAPv2 Response to core.signIn.attempt (kind mschapv2) for the INNER name. */
+  async function peapInner(conversation: Conversation, data: Buffer, ctx: { packet: Packet; peer: RadiusPeer; nasAddress: string }): Promise<AccessReply> {
+    const { packet, peer } = ctx;
+    const verify: MschapVerify = async (response, authenticatorChallenge) => {
+      const result = await core.signIn.attempt({
+        presented: { kind: 'mschapv2', login: response.name, authenticatorChallenge, peerChallenge: response.peerChallenge, ntResponse: response.ntResponse },
+        resource: `radius:${peer.client.name}`,
+        protocol: 'radius',
+        clientIp: clientIp(packet, peer, ctx.nasAddress),
+        requestId: `radius-${randomUUID()}`,
+      });
+      if (result.ok && result.decision.action === 'allow' && result.mschapv2) return { ok: true, authenticatorResponse: result.mschapv2.authenticatorResponse, userId: result.user.id };
+      log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, reason: result.ok ? result.decision.action : result.reason.code }, 'PEAP inner MSCHAPv2 refused');
+      return { ok: false };
+    };
+    const step = await conversation.peap.receive(data, verify);
+    if (step.kind === 'send') return peapSend(conversation, step.data, packet);
+    const identifier = conversation.identifier;
+    if (step.kind === 'reject') {
+      conversation.dispose();
+      count('refused');
+      return failure(identifier);
+    }
+    const keys = conversation.session!.keys();
+    conversation.dispose();
+    const { recv, send } = mppeKeys(keys.msk);
+    const hiding = { secret: peer.secret, authenticator: packet.authenticator };
+    count('accepted');
+    return {
+      code: CODE.AccessAccept,
+      attributes: [
+        ...eapToAttributes(encodeEap({ code: EAP_CODE.Success, identifier })),
+        { type: ATTR.UserName, value: Buffer.from(step.identity, 'utf8') },
+        dictionary.encode('MS-MPPE-Recv-Key', recv, hiding),
+        dictionary.encode('MS-MPPE-Send-Key', send, hiding),
+        ...(await replyAttributes(step.userId, peer, packet)),
+      ],
+      delay: false,
+    };
   }
 
   /** The groups' reply attributes, as the PAP path sends them (radiusReplyFor through the dictionary). */
@@ -232,11 +287,15 @@ export function createEap(deps: EapHandlerDeps): Eap {
     try {
       if (eap.identifier !== conversation.identifier) throw new Fail(`identifier ${eap.identifier}, expected ${conversation.identifier}`);
       if (++conversation.rounds > config.conversation.maxRounds) throw new Fail('too many rounds');
-      if (eap.type === EAP_TYPE.Nak) throw new Fail(`the peer declines TTLS and asks for ${nakTypes(eap.data).join(', ') || 'nothing'}`);
-      if (eap.type !== EAP_TYPE.Ttls) throw new Fail(`EAP type ${eap.type} in a TTLS conversation`);
+      if (eap.type === EAP_TYPE.Nak && !conversation.session && conversation.method === 'ttls' && nakTypes(eap.data).includes(EAP_TYPE.Peap)) {
+        conversation.method = 'peap'; // RFC 3748 §5.3.1: the peer asks for PEAP instead
+        return challenge(conversation, FLAG_START | TTLS_VERSION);
+      }
+      if (eap.type === EAP_TYPE.Nak) throw new Fail(`the peer declines ${conversation.method} and asks for ${nakTypes(eap.data).join(', ') || 'nothing'}`);
+      if (eap.type !== (conversation.method === 'peap' ? EAP_TYPE.Peap : EAP_TYPE.Ttls)) throw new Fail(`EAP type ${eap.type} in a ${conversation.method} conversation`);
       return await continueTls(conversation, eap, { packet, peer, nasAddress });
     } catch (error) {
-      if (!(error instanceof Fail || error instanceof TlsFrameError || error instanceof AvpDecodeError || error instanceof EapDecodeError)) {
+      if (!(error instanceof Fail || error instanceof PeapError || error instanceof TlsFrameError || error instanceof AvpDecodeError || error instanceof EapDecodeError)) {
         conversation.dispose();
         throw error;
       }
