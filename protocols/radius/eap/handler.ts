@@ -1,7 +1,8 @@
 /**
  * EAP over RADIUS (RFC 3579), the handler the RADIUS server (server.ts) hands every Access-Request
- * carrying EAP-Message to, once its Message-Authenticator is checked. Today's method: EAP-TTLS with
- * inner PAP (RFC 5281).
+ * carrying EAP-Message to, once its Message-Authenticator is checked. Methods: EAP-TTLS with inner
+ * PAP (RFC 5281), and PEAPv0 with inner EAP-MSCHAPv2 when the peer's Nak asks for PEAP (phase 2 in
+ * peap.ts, the MSCHAPv2 Response to core.signIn.attempt kind mschapv2, the person's network password).
  *
  *   EAP-Response/Identity, no State ─▶ a conversation; Access-Challenge: EAP-Request/TTLS Start
  *   EAP-Response/TTLS + State ─▶ the conversation (conversation.ts: single-use State bound to the
