@@ -5,7 +5,7 @@
  * it derived itself ("MPPE keys OK: 1  mismatch: 0"); the outer identity is anonymous and the inner
  * one decides; a wrong password, a person outside the client's groups, a TLS 1.0/1.1-only
  * supplicant and an untrusted server certificate end in FAILURE. PEAPv0 with inner EAP-MSCHAPv2 and
- * the person's generated network password: SUCCESS with MPPE keys OK (also in small fragments); a
+ * the person's generated network password: SUCCESS with MPPE keys OK (TLS 1.2, TLS 1.3, small fragments); a
  * wrong network password and the main password: FAILURE (MSCHAPv2 Failure, Result TLV failure).
  */
 import { execFile } from 'node:child_process';
@@ -145,6 +145,14 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     expect(output).toMatch(/MPPE keys OK: 1 +mismatch: 0/);
     expect(output).toMatch(/Attribute 1 \(User-Name\) length=7\s+Value: 'alice'/);
     expect(output).toMatch(/Attribute 81 \(Tunnel-Private-Group-Id\) length=5\s+Value: 013230/);
+    expect(output.trim().split('\n').at(-1)).toBe('SUCCESS');
+    expect(code).toBe(0);
+  });
+
+  it('PEAPv0/MSCHAPv2 over TLS 1.3 (RFC 9427): SUCCESS, MPPE keys OK', async () => {
+    const { code, output } = await eapolTest('peap-tls13', { ...peap(networkPassword), phase1: '"peapver=0 tls_disable_tlsv1_3=0"' });
+    expect(output).toContain('SSL: Using TLS version TLSv1.3');
+    expect(output).toMatch(/MPPE keys OK: 1 +mismatch: 0/);
     expect(output.trim().split('\n').at(-1)).toBe('SUCCESS');
     expect(code).toBe(0);
   });
