@@ -36,6 +36,7 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
   let foreignCaFile: string;
   let port: number;
   let networkPassword: string;
+  let bobNetworkPassword: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-eap-'));
@@ -55,7 +56,8 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     await d.groups.create(CLI_CTX, GroupInput.parse({ name: 'wifi', attributes: { radiusVlan: 20 } }));
     const alice = await d.users.create(CLI_CTX, UserInput.parse({ username: 'alice', password: PASSWORD, groups: ['wifi'] }));
     networkPassword = (await t.gh.core.networkPasswords.generate(CLI_CTX, alice.id)).password;
-    await d.users.create(CLI_CTX, UserInput.parse({ username: 'bob', password: PASSWORD }));
+    const bob = await d.users.create(CLI_CTX, UserInput.parse({ username: 'bob', password: PASSWORD }));
+    bobNetworkPassword = (await t.gh.core.networkPasswords.generate(CLI_CTX, bob.id)).password;
     await d.resources.create(CLI_CTX, 'radiusClients', { name: 'ap', address: '127.0.0.1/32', secret: SECRET, groups: ['wifi'], settings: {} });
   });
   afterAll(async () => {
@@ -175,5 +177,14 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
       expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
       expect(code).not.toBe(0);
     }
+  });
+
+  it('PEAPv0/MSCHAPv2: a person outside the client\'s groups, with the right network password, is refused (FAILURE)', async () => {
+    const { code, output } = await eapolTest('peap-bob', { ...peap(bobNetworkPassword), identity: '"bob"' });
+    expect(output).toContain('EAP-TLV: TLV Result - Failure');
+    expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
+    expect(code).not.toBe(0);
+    const [event] = (await t.gh.core.audit.query({ type: 'access.decision', limit: 1 })).items;
+    expect(event).toMatchObject({ outcome: 'denied', target: { name: 'radius:ap' }, details: { checks: [{ type: 'authn.network_password' }] } });
   });
 });
