@@ -14,6 +14,7 @@ import { DirectoryService } from './directory/service.ts';
 import type { Logger } from './log.ts';
 import { CidrSet, clientIp } from './net/client-ip.ts';
 import { TotpService } from './mfa/totp.ts';
+import { NetworkPasswordService } from './credentials/network-password.ts';
 import { WebAuthnService } from './mfa/webauthn.ts';
 import type { Keyring } from './secrets/keyring.ts';
 import { DeviceService } from './devices/service.ts';
@@ -54,6 +55,8 @@ export interface Core {
   readonly networkSessions: NetworkSessionService;
   /** Second factors. */
   readonly totp: TotpService;
+  /** Per-person generated network passwords (WiFi, PEAP/MS-CHAPv2). */
+  readonly networkPasswords: NetworkPasswordService;
   readonly webauthn: WebAuthnService;
   /**
    * A front-end's own namespace in the shared TTL store (OIDC grants and codes, SAML message IDs,
@@ -79,6 +82,7 @@ export function createCore(config: CoreConfig, store: Store, keyring: Keyring, l
   const access: AccessService = new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => devices.compliance(device, new Date(now)).compliant });
   const totp = new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle });
   const webauthn = new WebAuthnService({ store, auditor, config: config.mfa.webauthn });
+  const networkPasswords = new NetworkPasswordService({ store, keyring, auditor });
   return {
     config,
     logger,
@@ -86,7 +90,7 @@ export function createCore(config: CoreConfig, store: Store, keyring: Keyring, l
     keyring,
     throttle,
     directory,
-    signIn: new SignIn({ auditor, directory, passwords, throttle, access, totp, webauthn, sessions, devices }),
+    signIn: new SignIn({ auditor, directory, passwords, throttle, access, totp, webauthn, sessions, devices, networkPasswords }),
     passwords,
     devices,
     access,
@@ -94,6 +98,7 @@ export function createCore(config: CoreConfig, store: Store, keyring: Keyring, l
     networkSessions: new NetworkSessionService({ store, auditor, config: config.networkSessions, directory, devices }),
     signingKeys: (options) => new SigningKeyManager({ store, keyring, auditor }, options),
     totp,
+    networkPasswords,
     webauthn,
     kv: (namespace) => namespacedTtl(store.ttl, namespace),
     clientIp: (socketAddress, forwardedFor) => clientIp(socketAddress, forwardedFor, trustedProxies),

@@ -21,6 +21,7 @@ export const REASON_CATALOGUE = [
   { code: 'throttled', area: 'authentication', description: 'too many failed attempts: wait before trying again' },
   { code: 'suspended', area: 'authentication', description: 'the account is suspended' },
   { code: 'no_password', area: 'authentication', description: 'the account has no password' },
+  { code: 'no_network_password', area: 'authentication', description: 'the person has no network password (WiFi with PEAP/MS-CHAPv2 needs one: gatehouse user network-password, or the account page)' },
   { code: 'store_unavailable', area: 'authentication', description: 'the directory is unavailable; refusing (fail closed)' },
   { code: 'password_ok', area: 'authentication', description: 'password verified' },
   { code: 'user_not_verified', area: 'authentication', description: 'the passkey did not verify the person (PIN or biometrics), so it cannot stand in for a password' },

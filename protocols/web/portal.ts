@@ -6,6 +6,7 @@
  *   GET  /account/security                TOTP, security keys and passkeys, recovery codes
  *   POST /account/totp/enrol              → GET /account/security/totp (QR code) → POST /account/totp/confirm
  *   POST /account/recovery-codes          new codes → GET /account/security/recovery-codes (shown once)
+ *   POST /account/network-password       a new WiFi network password → GET /account/security/network-password (shown once)
  *   POST /account/webauthn/options (JSON) → POST /account/webauthn (register); POST /account/webauthn/remove
  *   GET  /account/sessions                own sessions (revoke others: POST /account/sessions/revoke), live network connections (RADIUS accounting) and devices
  *
@@ -226,7 +227,7 @@ export async function getSecurity(web: Web, ctx: Ctx): Promise<void> {
 }
 
 async function showSecurity(web: Web, ctx: Ctx, me: Signed, status: number, message: SafeHtml): Promise<void> {
-  const [totp, keys] = await Promise.all([web.core.totp.status(me.user.id), web.core.webauthn.list(me.user.id)]);
+  const [totp, keys, networkPassword] = await Promise.all([web.core.totp.status(me.user.id), web.core.webauthn.list(me.user.id), web.core.networkPasswords.status(me.user.id)]);
   const recent = recentlySignedIn(web, me.session);
   const body = html`${message}
 ${recent ? '' : html`<p class="notice">To add or remove sign-in methods, <a href="${REAUTH_URL}">sign in again</a> first (your sign-in is more than ${web.config.reauthMinutes} minutes old).</p>`}
@@ -257,6 +258,12 @@ ${totp.totp === 'active'
 <form method="post" action="/account/recovery-codes">${hidden(CSRF_FIELD, me.csrf)}<button type="submit" class="secondary">Make new recovery codes</button></form>
 <p class="muted">New codes replace all the old ones.</p>`
     : html`<p class="muted">You get recovery codes when you set up an authenticator app.</p>`}
+</section>
+<section class="card">
+<h2>WiFi network password</h2>
+<p>For WiFi that asks for a user name and password (PEAP with MSCHAPv2): a separate password Gatehouse makes for you, never your sign-in password.</p>
+${networkPassword.networkPassword ? html`<p>You have one, made ${when(networkPassword.createdAt)}. A new one replaces it: your devices need the new one.</p>` : html`<p class="muted">You have none yet.</p>`}
+<form method="post" action="/account/network-password">${hidden(CSRF_FIELD, me.csrf)}<button type="submit" class="secondary">${networkPassword.networkPassword ? 'Make a new network password' : 'Make a network password'}</button></form>
 </section>`;
   view(ctx, me, 'Security', 'security', body, { status, scripts: [WEBAUTHN_SCRIPT] });
 }
@@ -483,6 +490,30 @@ export async function postRevokeSession(web: Web, ctx: Ctx): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
+export async function postNetworkPassword(web: Web, ctx: Ctx): Promise<void> {
+  const got = await signedInForm(web, ctx);
+  if (!got) return;
+  const { me } = got;
+  if (!recentlySignedIn(web, me.session)) return seeOther(ctx, REAUTH_URL);
+  const { password } = await web.core.networkPasswords.generate(auditContext(ctx, me.user), me.user.id);
+  await putFlash(web, me, 'network-password', password, 300);
+  seeOther(ctx, '/account/security/network-password');
+}
+
+export async function getNetworkPassword(web: Web, ctx: Ctx): Promise<void> {
+  const me = await signedIn(web, ctx);
+  if (!me) return;
+  const password = await getFlash<string>(web, me, 'network-password', true);
+  const body = password
+    ? html`<section class="card">
+<p>Your WiFi network password. Type it into your devices' WiFi settings now, with your user name <code>${me.user.username}</code> (PEAP, MSCHAPv2). It is shown only this once.</p>
+<p><code class="secret">${password}</code></p>
+<p><a class="button primary" href="/account/security">Done</a></p>
+</section>`
+    : html`<section class="card"><p>A network password is shown only once, right after it is made. Make a new one if you did not note it.</p><p><a href="/account/security">Back to security</a></p></section>`;
+  view(ctx, me, 'Your WiFi network password', 'security', body);
+}
+
 // Secrets shown once: from the POST that makes them to the page that shows them
 
 const flashKey = (me: Signed, kind: string) => `flash:${me.session.handle}:${kind}`;

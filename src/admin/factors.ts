@@ -67,3 +67,16 @@ export function credentialView(record: WebAuthnCredentialRecord): WebAuthnCreden
     transports: record.transports,
   };
 }
+
+/** A new network password (WiFi, PEAP/MS-CHAPv2), returned this once; it replaces any earlier one. @throws NotFoundError (user) */
+export async function newNetworkPassword(core: Core, audit: AuditContext, ref: string): Promise<{ user: User; password: string; createdAt: string }> {
+  const user = await core.directory.users.find(ref);
+  return { user, ...(await core.networkPasswords.generate(audit, user.id)) };
+}
+
+/** Removes the user's network password. @throws NotFoundError (user, or none to remove) */
+export async function removeNetworkPassword(core: Core, audit: AuditContext, ref: string): Promise<User> {
+  const user = await core.directory.users.find(ref);
+  if (!(await core.networkPasswords.remove(audit, user.id))) throw new NotFoundError('network password of user', user.username);
+  return user;
+}

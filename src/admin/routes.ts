@@ -8,7 +8,7 @@ import type { Core } from '../core.ts';
 import type { MemberKind } from '../directory/model.ts';
 import type { ResourceKind, ResourceKinds } from '../directory/service.ts';
 import { explainAccess } from './explain.ts';
-import { newRecoveryCodes, removeCredential, renameCredential, resetTotp, userFactors } from './factors.ts';
+import { newNetworkPassword, newRecoveryCodes, removeCredential, removeNetworkPassword, renameCredential, resetTotp, userFactors } from './factors.ts';
 import { deviceRoutes } from './device-routes.ts';
 import { networkSessionRoutes } from './network-session-routes.ts';
 import { buildOpenApiDocument } from './openapi.ts';
@@ -119,6 +119,23 @@ const factors: Route[] = [
     description: 'The earlier codes stop working. The new ones are in this answer only. 409 when the user has no active TOTP factor (recovery codes back it up).',
     params: IdParams, status: 200, response: RESPONSE.RecoveryCodes, errors: [409],
     handle: async ({ params }, { core, audit }) => ({ recoveryCodes: (await newRecoveryCodes(core, audit, params.id)).recoveryCodes }),
+  }),
+  route({
+    operationId: 'generateUserNetworkPassword', method: 'post', path: '/users/:id/network-password', tag: 'users', summary: 'Generate the user\'s network password (WiFi, PEAP/MS-CHAPv2)',
+    description: 'A new random network password, in this answer only (stored encrypted with the keyring); it replaces any earlier one. Used only for MS-CHAPv2 inside PEAP, never the main password.',
+    params: IdParams, status: 201, response: RESPONSE.NetworkPasswordCreated,
+    handle: async ({ params }, { core, audit }) => {
+      const { password, createdAt } = await newNetworkPassword(core, audit, params.id);
+      return { password, createdAt };
+    },
+  }),
+  route({
+    operationId: 'removeUserNetworkPassword', method: 'delete', path: '/users/:id/network-password', tag: 'users', summary: 'Remove the user\'s network password',
+    description: 'PEAP/MS-CHAPv2 sign-ins are refused until a new one is generated. 404 when the user has none.',
+    params: IdParams, status: 204,
+    async handle({ params }, { core, audit }) {
+      await removeNetworkPassword(core, audit, params.id);
+    },
   }),
   route({
     operationId: 'renameUserWebAuthnCredential', method: 'patch', path: '/users/:id/factors/webauthn/:credentialId', tag: 'users', summary: 'Rename a WebAuthn authenticator',

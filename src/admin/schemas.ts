@@ -203,6 +203,11 @@ export const RecoveryCodes = z.object({
   recoveryCodes: z.array(z.string()).describe('Shown this once; only their hashes are stored, and the earlier codes stop working'),
 });
 
+export const NetworkPasswordCreated = z.object({
+  password: z.string().describe('The network password for WiFi (PEAP/MS-CHAPv2), shown this once: it is stored encrypted and never shown again; it replaces any earlier one'),
+  createdAt: z.string(),
+});
+
 export const RESPONSE = {
   Problem: responseBody('Problem', Problem),
   User: responseBody('User', User),
@@ -232,6 +237,7 @@ export const RESPONSE = {
   UserFactors: responseBody('UserFactors', UserFactors),
   WebAuthnCredential: responseBody('WebAuthnCredential', WebAuthnCredential),
   RecoveryCodes: responseBody('RecoveryCodes', RecoveryCodes),
+  NetworkPasswordCreated: responseBody('NetworkPasswordCreated', NetworkPasswordCreated),
   OpenApiDocument: responseBody('OpenApiDocument', z.record(z.string(), z.unknown()).describe('This document')),
 };
 

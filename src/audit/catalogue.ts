@@ -73,6 +73,13 @@ export const EVENT_CATALOGUE: readonly EventType[] = [
     description: 'A second-factor code was checked: a TOTP code or a recovery code (a success in a sign-in step or an LDAP bind is carried by the access decision that follows: access.decision details.checks). outcome success: accepted (details.method totp or recovery; a recovery code is used up); failure: reason invalid_format (not 6 digits nor a recovery code), no_factor (no active TOTP), invalid_code, replayed (the code was accepted before: each is accepted once) or throttled (details.retryAfterSeconds); error: the store or the seed key failed and the attempt was refused (fail closed).',
     details: ['method', 'delta', 'recoveryCodesLeft', 'retryAfterSeconds', 'seedRotated'],
   },
+  {
+    type: 'authn.network_password',
+    description: "A network password was checked with MS-CHAPv2 (PEAP inside RADIUS: the peer's NT-Response against the one the person's network password gives). In a sign-in, a success is carried by the access decision that follows (access.decision details.checks). failure: unknown user or wrong network password (reason bad_credentials), no network password (reason no_network_password), throttled (reason throttled, details.retryAfterSeconds) or invalid input; denied: the response matched but the user is suspended; error: the store or the key failed and the attempt was refused (fail closed).",
+    details: ['username', 'method', 'retryAfterSeconds'],
+  },
+  { type: 'credential.network_password.generated', description: "A person's network password (for WiFi with PEAP/MS-CHAPv2) was generated, replacing any earlier one (details.replaced); it is shown once and never recorded.", details: ['replaced'] },
+  { type: 'credential.network_password.removed', description: "A person's network password was removed: PEAP/MS-CHAPv2 sign-ins refuse them until a new one is generated." },
   { type: 'mfa.totp.enrolled', description: 'TOTP enrolment started (or restarted): a new seed is stored, encrypted, as a pending factor until confirmed. denied (reason already_active): an active factor must be reset first.', details: ['restarted'] },
   { type: 'mfa.totp.confirmed', description: 'A pending TOTP factor was confirmed with a first code and became active; fresh recovery codes were issued (details.recoveryCodes: how many). failure: reason invalid_format, invalid_code, not_pending or throttled.', details: ['delta', 'recoveryCodes', 'retryAfterSeconds'] },
   { type: 'mfa.totp.reset', description: "An administrator removed a user's TOTP factor and recovery codes (details say what was there).", details: ['totp', 'recoveryCodes'] },

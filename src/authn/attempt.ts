@@ -24,6 +24,10 @@
  *   validity, the device still there); the person is the device's owner (`login` picks one of
  *   several owners, and can name no one else); the decision sees the device and the factor
  *   `certificate`. A refusal is one `authn.device` event naming the certificate (and device).
+ * - mschapv2: an MS-CHAPv2 response (RFC 2759) made with the person's network password (PEAP in
+ *   RADIUS; src/credentials/network-password.ts): checked against the NT-Response the stored network
+ *   password gives, throttled as a password; a success carries the Authenticator Response the peer
+ *   checks (never the NT hash). It counts as the factor 'password'.
  *
  * An application signing in with its own secret (an LDAP service account) is `asApplication`.
  */
@@ -36,6 +40,8 @@ import { ManagedByConfigError } from '../errors.ts';
 import type { DirectoryService, LoginAttribute } from '../directory/service.ts';
 import type { Application, Device, Protocol, Reason, User } from '../directory/model.ts';
 import type { TotpService } from '../mfa/totp.ts';
+import { authenticatorResponse, checkNtResponse } from '../credentials/mschapv2.ts';
+import type { NetworkPasswordService } from '../credentials/network-password.ts';
 import type { WebAuthnService } from '../mfa/webauthn.ts';
 import { reason } from '../reasons.ts';
 import type { SessionService } from '../sessions/service.ts';
@@ -56,7 +62,8 @@ export type Presented =
   | { kind: 'totp'; userId: string; code: string }
   | { kind: 'webauthn'; userId: string; challengeId: string; response: unknown }
   | { kind: 'session'; userId: string }
-  | { kind: 'certificate'; certificate: Buffer | string; login?: string };
+  | { kind: 'certificate'; certificate: Buffer | string; login?: string }
+  | { kind: 'mschapv2'; login: string; authenticatorChallenge: Buffer; peerChallenge: Buffer; ntResponse: Buffer };
 
 export interface SignInRequest {
   presented: Presented;
@@ -103,6 +110,8 @@ export interface Decided {
   proven: AuthnFactor[];
   protocol: Protocol;
   device?: DeviceEvidence;
+  /** kind mschapv2: the Authenticator Response ("S=" and 40 hex digits, RFC 2759 §8.7) that proves the server knew the password. */
+  mschapv2?: { authenticatorResponse: string };
 }
 
 export type SignInResult = Decided | Refused;
@@ -123,6 +132,7 @@ export interface SignInDeps {
   sessions: SessionService;
   /** Identifies the device behind a client certificate (`certificate` sign-ins). */
   devices: Pick<DeviceService, 'authority' | 'recordRefusal'>;
+  networkPasswords: NetworkPasswordService;
 }
 
 const TOTP_DIGITS = 6;
@@ -234,6 +244,8 @@ export class SignIn {
       }
       case 'certificate':
         return this.certificate(request, protocol, presented, ctx);
+      case 'mschapv2':
+        return this.mschapv2(request, protocol, presented, ctx);
     }
   }
 
@@ -271,6 +283,61 @@ export class SignIn {
     if (user.status !== 'active') return refuse(reason('suspended'), user);
     const evidence: DeviceEvidence = { device, certificate: true };
     return this.decide({ ...request, device: async () => evidence }, protocol, ctx(user), user, { add: [{ method: 'certificate', at: now() }] });
+  }
+
+  /**
+   * An MS-CHAPv2 response against the person's network password: throttled as a password (the
+   * reservation before the check), one authn.network_password event, the decision with the factor
+   * 'password'. The NT hash never leaves this function; the Authenticator Response does.
+   */
+  private async mschapv2(
+    request: SignInRequest,
+    protocol: Protocol,
+    presented: Extract<Presented, { kind: 'mschapv2' }>,
+    ctx: (user?: Pick<User, 'id' | 'username'>) => AuditContext,
+  ): Promise<SignInResult> {
+    const username = typeof presented.login === 'string' && presented.login.length <= 256 && presented.login.isWellFormed() ? presented.login.trim().toLowerCase() : '';
+    const record = async (outcome: 'success' | 'failure' | 'denied' | 'error', why: Reason, user?: User, details: Record<string, unknown> = {}) =>
+      this.deps.auditor.record(ctx(user), {
+        type: 'authn.network_password',
+        outcome,
+        ...(user ? { target: { type: 'user', id: user.id, name: user.username } } : username ? { target: { type: 'user', name: username } } : {}),
+        reasons: [why],
+        details: { ...(username ? { username } : {}), method: 'mschapv2', ...details },
+      });
+    const { authenticatorChallenge: authChallenge, peerChallenge, ntResponse } = presented;
+    if (!username || !Buffer.isBuffer(authChallenge) || authChallenge.length !== 16 || !Buffer.isBuffer(peerChallenge) || peerChallenge.length !== 16 || !Buffer.isBuffer(ntResponse) || ntResponse.length !== 24) {
+      const why = reason('invalid_input');
+      await record('failure', why);
+      return { ok: false, reason: why };
+    }
+    const known = await this.deps.directory.users.byLogin(username, ['uid']);
+    const where = known ? await this.familiar(known, request.clientIp, request.device) : undefined;
+    const reserved = await this.deps.throttle.reserve({ user: username, ...(request.clientIp ? { ip: request.clientIp } : {}), ...(where?.familiar ? { familiar: true } : {}) });
+    if (!reserved.allowed) {
+      const why = reason('throttled', `per ${reserved.scope}`);
+      await record('failure', why, known, { retryAfterSeconds: reserved.retryAfterSeconds });
+      return { ok: false, reason: why, retryAfterSeconds: reserved.retryAfterSeconds };
+    }
+    const hash = known ? await this.deps.networkPasswords.ntHashOf(known.id) : undefined;
+    // The response is computed against the name the peer hashed (RFC 2759 §8.2), as presented.
+    if (!known || !hash || !checkNtResponse(ntResponse, authChallenge, peerChallenge, presented.login, hash)) {
+      // The reservation stands as the failure.
+      const why = reason(known && !hash ? 'no_network_password' : 'bad_credentials');
+      await record('failure', why, known);
+      return { ok: false, reason: why, ...(known ? { user: known } : {}) };
+    }
+    await reserved.reservation.success();
+    if (known.status !== 'active') {
+      const why = reason('suspended');
+      await record('denied', why, known);
+      return { ok: false, reason: why, user: known };
+    }
+    await record('success', reason('password_ok', 'network password (MS-CHAPv2)'), known);
+    const failures = reserved.reservation.counters.ip ? { ip: reserved.reservation.counters.ip } : {};
+    const decided = await this.decide(request, protocol, ctx(known), known, { failures, ...(where?.place ? { place: where.place } : {}), add: [{ method: 'password', at: now() }] });
+    if (!decided.ok || decided.decision.action !== 'allow') return decided;
+    return { ...decided, mschapv2: { authenticatorResponse: authenticatorResponse(hash, ntResponse, peerChallenge, authChallenge, presented.login) } };
   }
 
   private async password(

@@ -4,6 +4,7 @@ import { collect, defined, FORCE_HELP, integer, listAll } from './args.ts';
 import { configFileOf, withCore } from './context.ts';
 import { CliError, formatTable, printJson, readNewPassword, readPasswordFromStdin, type CliIo } from './io.ts';
 import { registerUserMfaCommand } from './mfa.ts';
+import { registerUserNetworkPasswordCommand } from './network-password.ts';
 
 interface AddOptions {
   email?: string;
@@ -115,4 +116,5 @@ export function registerUserCommands(program: Command, io: CliIo): void {
     });
 
   registerUserMfaCommand(user, io);
+  registerUserNetworkPasswordCommand(user, io);
 }

@@ -189,6 +189,18 @@ export interface Factors {
   useWebAuthn(credentialId: string, expected: number, next: number): Promise<boolean>;
   renameWebAuthn(credentialId: string, name: string): Promise<boolean>;
   deleteWebAuthn(credentialId: string): Promise<boolean>;
+
+  /** The person's network password (MS-CHAPv2 in PEAP), encrypted by the caller. */
+  getNetworkPassword(userId: string): Promise<NetworkPasswordRecord | undefined>;
+  /** Sets or replaces it. @throws NotFoundError when the user does not exist */
+  setNetworkPassword(userId: string, passwordEncrypted: string): Promise<NetworkPasswordRecord>;
+  deleteNetworkPassword(userId: string): Promise<boolean>;
+}
+
+export interface NetworkPasswordRecord {
+  userId: string;
+  passwordEncrypted: string;
+  createdAt: string;
 }
 
 export interface CertificateAuthorityRecord {

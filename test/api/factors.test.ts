@@ -149,6 +149,23 @@ describe.each(backends)('admin API second factors ($name)', (backend) => {
     expect((await factors('frank')).totp).toBe('none');
   });
 
+  it('generates a network password once (201), replaces it, removes it (204, then 404); audited without the password', async () => {
+    const first = await expectJson<{ password: string; createdAt: string }>(await server.api('/api/v1/users/frank/network-password', { method: 'POST' }), 201);
+    expect(first.password).toMatch(/^[a-z2-9]{4}(-[a-z2-9]{4}){4}$/);
+    const second = await expectJson<{ password: string }>(await server.api(`/api/v1/users/${frank.id}/network-password`, { method: 'POST' }), 201);
+    expect(second.password).not.toBe(first.password);
+    expect(await server.gh.core.networkPasswords.has(frank.id)).toBe(true);
+    await expectProblem(await server.api('/api/v1/users/nobody/network-password', { method: 'POST' }), 404);
+    await expectNoContent(await server.api('/api/v1/users/frank/network-password', { method: 'DELETE' }));
+    await expectProblem(await server.api('/api/v1/users/frank/network-password', { method: 'DELETE' }), 404);
+    const events = (await server.gh.core.audit.query({ user: frank.id, limit: 100 })).items.filter((e) => e.type.startsWith('credential.network_password'));
+    expect(events.map((e) => e.type).sort()).toEqual(['credential.network_password.generated', 'credential.network_password.generated', 'credential.network_password.removed']);
+    expect(events.every((e) => e.actor.type === 'apikey')).toBe(true);
+    expect(JSON.stringify(events)).not.toContain(second.password);
+    const reader = withKey(server, await makeKey(server, 'netpw-reader', ['read']));
+    await expectProblem(await reader('/api/v1/users/frank/network-password', { method: 'POST' }), 403);
+  });
+
   it('a read-only key may list factors but change none (403)', async () => {
     const reader = withKey(server, await makeKey(server, 'reader', ['read']));
     expect(await expectJson(await reader('/api/v1/users/erin/factors'), 200)).toMatchObject({ totp: 'none' });

@@ -149,6 +149,23 @@ describe.each(backends)('gatehouse policy and user mfa on $name', (backend) => {
     });
   });
 
+  it('user network-password: generated and printed once, replaced, removed; unknown users and removing none fail', async () => {
+    const made = await fx.cli(['user', 'network-password', 'bob']);
+    expect(made.code).toBe(0);
+    const password = /\n([a-z2-9]{4}(?:-[a-z2-9]{4}){4})\n$/.exec(made.stdout)?.[1];
+    expect(password).toBeDefined();
+    const json = JSON.parse((await fx.cli(['user', 'network-password', 'bob', '--json'])).stdout) as { user: string; password: string };
+    expect(json).toMatchObject({ user: 'bob', password: expect.stringMatching(/^[a-z2-9-]{24}$/) });
+    expect(json.password).not.toBe(password);
+    await fx.withCore(async (core) => {
+      const bob = await core.directory.users.find('bob');
+      expect(await core.networkPasswords.has(bob.id)).toBe(true);
+    });
+    expect(await fx.cli(['user', 'network-password', 'bob', '--remove'])).toEqual({ code: 0, stderr: '', stdout: "network password of user 'bob' removed\n" });
+    expect((await fx.cli(['user', 'network-password', 'bob', '--remove'])).code).toBe(1);
+    expect(await fx.cli(['user', 'network-password', 'nobody'])).toMatchObject({ code: 1, stderr: "gatehouse: user 'nobody' not found\n" });
+  });
+
   describe('user mfa', () => {
     const yubikey = new SoftwareAuthenticator({ origin: 'http://localhost:9090', discoverable: false, transports: ['usb'] });
     const passkey = new SoftwareAuthenticator({ origin: 'http://localhost:9090', backupEligible: true, backedUp: true });

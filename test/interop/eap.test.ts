@@ -4,7 +4,9 @@
  * and TLS 1.3 ends in SUCCESS and eapol_test finds the MS-MPPE keys Gatehouse sent equal to the MSK
  * it derived itself ("MPPE keys OK: 1  mismatch: 0"); the outer identity is anonymous and the inner
  * one decides; a wrong password, a person outside the client's groups, a TLS 1.0/1.1-only
- * supplicant and an untrusted server certificate end in FAILURE.
+ * supplicant and an untrusted server certificate end in FAILURE. PEAPv0 with inner EAP-MSCHAPv2 and
+ * the person's generated network password: SUCCESS with MPPE keys OK (TLS 1.2, TLS 1.3, small fragments); a
+ * wrong network password and the main password: FAILURE (MSCHAPv2 Failure, Result TLV failure).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +35,8 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
   let caFile: string;
   let foreignCaFile: string;
   let port: number;
+  let networkPassword: string;
+  let bobNetworkPassword: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gatehouse-eap-'));
@@ -50,8 +54,10 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     port = Number(new URL(t.gh.listeners.find((l) => l.name.startsWith('radius authentication'))!.url).port);
     const d = t.gh.core.directory;
     await d.groups.create(CLI_CTX, GroupInput.parse({ name: 'wifi', attributes: { radiusVlan: 20 } }));
-    await d.users.create(CLI_CTX, UserInput.parse({ username: 'alice', password: PASSWORD, groups: ['wifi'] }));
-    await d.users.create(CLI_CTX, UserInput.parse({ username: 'bob', password: PASSWORD }));
+    const alice = await d.users.create(CLI_CTX, UserInput.parse({ username: 'alice', password: PASSWORD, groups: ['wifi'] }));
+    networkPassword = (await t.gh.core.networkPasswords.generate(CLI_CTX, alice.id)).password;
+    const bob = await d.users.create(CLI_CTX, UserInput.parse({ username: 'bob', password: PASSWORD }));
+    bobNetworkPassword = (await t.gh.core.networkPasswords.generate(CLI_CTX, bob.id)).password;
     await d.resources.create(CLI_CTX, 'radiusClients', { name: 'ap', address: '127.0.0.1/32', secret: SECRET, groups: ['wifi'], settings: {} });
   });
   afterAll(async () => {
@@ -130,5 +136,55 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     const { code, output } = await eapolTest('foreign', { identity: '"alice"', password: `"${PASSWORD}"`, ca_cert: `"${foreignCaFile}"` });
     expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
     expect(code).not.toBe(0);
+  });
+
+  const peap = (password: string) => ({ eap: 'PEAP', phase1: '"peapver=0"', phase2: '"auth=MSCHAPV2"', identity: '"alice"', password: `"${password}"` });
+
+  it('PEAPv0/MSCHAPv2 with the network password: SUCCESS, MPPE keys OK, the inner identity and the VLAN', async () => {
+    const { code, output } = await eapolTest('peap-ok', peap(networkPassword));
+    expect(output).toContain('EAP-MSCHAPV2: Authentication succeeded');
+    expect(output).toContain('EAP-TLV: TLV Result - Success');
+    expect(output).toMatch(/MPPE keys OK: 1 +mismatch: 0/);
+    expect(output).toMatch(/Attribute 1 \(User-Name\) length=7\s+Value: 'alice'/);
+    expect(output).toMatch(/Attribute 81 \(Tunnel-Private-Group-Id\) length=5\s+Value: 013230/);
+    expect(output.trim().split('\n').at(-1)).toBe('SUCCESS');
+    expect(code).toBe(0);
+  });
+
+  it('PEAPv0/MSCHAPv2 over TLS 1.3 (RFC 9427): SUCCESS, MPPE keys OK', async () => {
+    const { code, output } = await eapolTest('peap-tls13', { ...peap(networkPassword), phase1: '"peapver=0 tls_disable_tlsv1_3=0"' });
+    expect(output).toContain('SSL: Using TLS version TLSv1.3');
+    expect(output).toMatch(/MPPE keys OK: 1 +mismatch: 0/);
+    expect(output.trim().split('\n').at(-1)).toBe('SUCCESS');
+    expect(code).toBe(0);
+  });
+
+  it('PEAPv0/MSCHAPv2 with small fragments (Framed-MTU 300): SUCCESS', async () => {
+    const { code, output } = await eapolTest('peap-fragments', { ...peap(networkPassword), fragment_size: '100' }, ['-N12:d:300']);
+    expect(output).toMatch(/MPPE keys OK: 1 +mismatch: 0/);
+    expect(output.trim().split('\n').at(-1)).toBe('SUCCESS');
+    expect(code).toBe(0);
+  });
+
+  it('PEAPv0/MSCHAPv2 with a wrong network password, or the main password: FAILURE', async () => {
+    for (const [name, password] of [['peap-wrong', 'abcd-efgh-jkmn-pqrs-tuvw'], ['peap-main', PASSWORD]] as const) {
+      const { code, output } = await eapolTest(name, peap(password));
+      // The whole PEAPv0 failure path: MSCHAPv2 Failure E=691 R=0, then the Result TLV failure, then EAP-Failure.
+      expect(output).toContain("EAP-MSCHAPV2: failure message: 'Authentication failed' (retry not allowed, error 691)");
+      expect(output).toContain('EAP-TLV: TLV Result - Failure');
+      expect(output).toContain('EAP: Received EAP-Failure');
+      expect(output).not.toContain('MS-MPPE-Send-Key');
+      expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
+      expect(code).not.toBe(0);
+    }
+  });
+
+  it('PEAPv0/MSCHAPv2: a person outside the client\'s groups, with the right network password, is refused (FAILURE)', async () => {
+    const { code, output } = await eapolTest('peap-bob', { ...peap(bobNetworkPassword), identity: '"bob"' });
+    expect(output).toContain('EAP-TLV: TLV Result - Failure');
+    expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
+    expect(code).not.toBe(0);
+    const [event] = (await t.gh.core.audit.query({ type: 'access.decision', limit: 1 })).items;
+    expect(event).toMatchObject({ outcome: 'denied', target: { name: 'radius:ap' }, details: { checks: [{ type: 'authn.network_password' }] } });
   });
 });

@@ -180,7 +180,14 @@ describe.each(backends)('EAP-TTLS handler ($name)', (backend) => {
     expectFailure(await send([{ type: ATTR.EapMessage, value: Buffer.from([2, 0, 0, 9, 1]) }]));
     expectFailure(await send(respond(0, EAP_TYPE.Ttls, Buffer.from([0]))));
     let { state, id } = await begin();
-    expectFailure(await send(respond(id, EAP_TYPE.Nak, Buffer.from([EAP_TYPE.Peap])), state));
+    expectFailure(await send(respond(id, EAP_TYPE.Nak, Buffer.from([EAP_TYPE.Md5Challenge])), state));
+    // A Nak asking for PEAP switches the conversation to PEAP (Start), once, before any TLS.
+    ({ state, id } = await begin());
+    const switched = await send(respond(id, EAP_TYPE.Nak, Buffer.from([EAP_TYPE.Peap])), state);
+    expect(switched.code).toBe(CODE.AccessChallenge);
+    expect(eapOf(switched)).toMatchObject({ code: EAP_CODE.Request, type: EAP_TYPE.Peap, data: Buffer.from([FLAG_START]) });
+    const peapState = switched.attributes.find((a) => a.type === ATTR.State)!.value;
+    expectFailure(await send(respond(eapOf(switched).identifier, EAP_TYPE.Nak, Buffer.from([EAP_TYPE.Ttls])), peapState));
     ({ state, id } = await begin());
     expectFailure(await send(respond((id + 1) & 0xff, EAP_TYPE.Ttls, Buffer.from([0])), state));
     expect(eap.conversations.size).toBe(0);

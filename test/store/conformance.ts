@@ -206,6 +206,21 @@ export function storeConformance(backend: Backend): void {
         expect(await store.directory.factors.getTotp(u.id)).toBeUndefined();
       });
 
+      it('keeps one network password per person, replaced on set, gone with the person', async () => {
+        const u = await store.directory.users.create(user('netpw-user'));
+        expect(await store.directory.factors.getNetworkPassword(u.id)).toBeUndefined();
+        expect(await store.directory.factors.setNetworkPassword(u.id, 'v1.k.pw1')).toMatchObject({ userId: u.id, passwordEncrypted: 'v1.k.pw1', createdAt: expect.any(String) });
+        await store.directory.factors.setNetworkPassword(u.id, 'v1.k.pw2');
+        expect(await store.directory.factors.getNetworkPassword(u.id)).toMatchObject({ passwordEncrypted: 'v1.k.pw2' });
+        expect(await store.directory.factors.deleteNetworkPassword(u.id)).toBe(true);
+        expect(await store.directory.factors.deleteNetworkPassword(u.id)).toBe(false);
+        expect(await store.directory.factors.getNetworkPassword(u.id)).toBeUndefined();
+        await expect(store.directory.factors.setNetworkPassword('00000000-0000-0000-0000-000000000000', 'x')).rejects.toBeInstanceOf(NotFoundError);
+        await store.directory.factors.setNetworkPassword(u.id, 'v1.k.pw3');
+        await store.directory.users.delete(u.id);
+        expect(await store.directory.factors.getNetworkPassword(u.id)).toBeUndefined();
+      });
+
       it('spends each recovery code once, even under concurrency', async () => {
         const u = await store.directory.users.create(user('recovery-user'));
         const other = await store.directory.users.create(user('recovery-other'));

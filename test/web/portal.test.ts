@@ -127,6 +127,26 @@ describe.each(backends)('user portal ($name)', (backend) => {
     expect(fresh).not.toContain(shown[0]);
   });
 
+  it('makes a WiFi network password, shown once, replaced by the next; a POST without the CSRF token changes nothing', async () => {
+    const { user, c } = await signedIn();
+    const security = await c.page('/account/security');
+    expect(security.html).toContain('WiFi network password');
+    expect(security.html).toContain('Make a network password');
+    expect((await c.post('/account/network-password', { csrf: 'forged' })).status).toBe(403);
+    expect(await server.gh.core.networkPasswords.has(user.id)).toBe(false);
+    await expectSeeOther(await c.post('/account/network-password', { csrf: security.csrf }), '/account/security/network-password');
+    const shown = /<code class="secret">([a-z2-9-]{24})<\/code>/.exec((await c.page('/account/security/network-password')).html)?.[1];
+    expect(shown).toBeDefined();
+    await expectPage(await c.get('/account/security/network-password'), 200, 'shown only once');
+    expect(JSON.stringify(await server.gh.core.kv('web').listTagged({ subject: user.id }, 'flash:'))).not.toContain(shown);
+    const again = await c.page('/account/security');
+    expect(again.html).toContain('Make a new network password');
+    await expectSeeOther(await c.post('/account/network-password', { csrf: again.csrf }), '/account/security/network-password');
+    const next = /<code class="secret">([a-z2-9-]{24})<\/code>/.exec((await c.page('/account/security/network-password')).html)?.[1];
+    expect(next).toBeDefined();
+    expect(next).not.toBe(shown);
+  });
+
   it('adds a security key through the WebAuthn endpoints and removes it', async () => {
     const { user, c } = await signedIn();
     const { csrf } = await c.page('/account/security');
@@ -156,6 +176,8 @@ describe.each(backends)('user portal ($name)', (backend) => {
     expect(html).toContain('sign in again');
     const reauth = '/login?return_to=%2Faccount%2Fsecurity&resource=portal&force=1';
     await expectSeeOther(await c.post('/account/totp/enrol', { csrf }), reauth);
+    await expectSeeOther(await c.post('/account/network-password', { csrf }), reauth);
+    expect(await server.gh.core.networkPasswords.has(user.id)).toBe(false);
     const json = await c.postJson('/account/webauthn/options', {}, csrf);
     expect(json.status).toBe(401);
     expect(await json.json()).toMatchObject({ error: 'reauthenticate', location: reauth });

@@ -22,7 +22,7 @@ export const EapConfig = z.strictObject({
     maxOpen: z.int().min(10).max(100_000).default(4000).describe('Conversations in progress in this process; when full, the oldest is dropped for a new one'),
     maxOpenPerClient: z.int().min(10).max(100_000).default(2000).describe('Conversations in progress per RADIUS client; when full, that client\'s oldest is dropped'),
   }).prefault({}).describe('Limits on EAP conversations (each holds a TLS session in this process\'s memory)'),
-}).describe('EAP over RADIUS (RFC 3579) for WPA2/WPA3-Enterprise: EAP-TTLS with inner PAP, EAP-TLS with Gatehouse device certificates');
+}).describe('EAP over RADIUS (RFC 3579) for WPA2/WPA3-Enterprise: EAP-TTLS with inner PAP, PEAPv0 with inner EAP-MSCHAPv2 (the person\'s network password), EAP-TLS with Gatehouse device certificates');
 
 export type EapConfig = z.output<typeof EapConfig>;
 export const EAP_DEFAULTS: EapConfig = EapConfig.parse({});

@@ -2,7 +2,9 @@
  * EAP over RADIUS (RFC 3579), the handler the RADIUS server (server.ts) hands every Access-Request
  * carrying EAP-Message to, once its Message-Authenticator is checked. Methods: EAP-TTLS with
  * inner PAP (RFC 5281), offered first; EAP-TLS with a Gatehouse device certificate (RFC 5216,
- * RFC 9190; eap-tls.ts) when the peer's Nak asks for it.
+ * RFC 9190; eap-tls.ts) or PEAPv0 with inner EAP-MSCHAPv2 (phase 2 in peap.ts, the MSCHAPv2
+ * Response to core.signIn.attempt kind mschapv2, the person's network password) when the peer's
+ * Nak asks for one of them.
  *
  *   EAP-Response/Identity, no State ─▶ a conversation; Access-Challenge: EAP-Request/TTLS Start
  *   EAP-Response/TTLS + State ─▶ the conversation (conversation.ts: single-use State bound to the
@@ -40,6 +42,7 @@ import { FLAG_START, Reassembler, TlsFrameError, fragment, isAck, parseTlsFrame 
 import { TlsSession, mppeKeys, type TlsMethod } from './tls-session.ts';
 import { afterHandshake, eapTlsContexts, signInWithCertificate } from './eap-tls.ts';
 import { AvpDecodeError, decodeAvps, innerPap } from './ttls-avp.ts';
+import { PeapError, PeapPhase2, type MschapVerify } from './peap.ts';
 
 const FRAMED_MTU = 12;
 /** The EAPOL header the NAS adds around an EAP packet (IEEE 802.1X-2010 §11.3): Framed-MTU counts it. */
@@ -48,7 +51,7 @@ const MIN_FRAGMENT = 128;
 /** EAP-TTLS version 0 (RFC 5281 §9.1). */
 const TTLS_VERSION = 0;
 /** The EAP type of each TLS-based method. */
-const TYPE_OF: Partial<Record<TlsMethod, number>> = { ttls: EAP_TYPE.Ttls, tls: EAP_TYPE.Tls };
+const TYPE_OF: Record<TlsMethod, number> = { ttls: EAP_TYPE.Ttls, tls: EAP_TYPE.Tls, peap: EAP_TYPE.Peap };
 
 class Conversation implements Held {
   readonly startedAt = Date.now();
@@ -60,10 +63,11 @@ class Conversation implements Held {
   pending: Buffer[] = [];
   readonly client: string;
   readonly outerIdentity: string;
-  /** TTLS until the peer's Nak asks for EAP-TLS. */
+  /** TTLS until the peer's Nak asks for EAP-TLS or PEAP (before any TLS). */
   method: TlsMethod = 'ttls';
   /** EAP-TLS: the handshake is over and the server's last flight is out (the peer's ACK ends it). */
   handshakeDone = false;
+  readonly peap = new PeapPhase2();
   constructor(client: string, outerIdentity: string, identifier: number, maxMessage: number) {
     this.client = client;
     this.outerIdentity = outerIdentity;
@@ -119,7 +123,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
 
   const challenge = (conversation: Conversation, flags: number, data: Buffer = Buffer.alloc(0)): AccessReply => {
     conversation.identifier = (conversation.identifier + 1) & 0xff;
-    const request = encodeEap({ code: EAP_CODE.Request, identifier: conversation.identifier, type: TYPE_OF[conversation.method]!, data: Buffer.concat([Buffer.from([flags]), data]) });
+    const request = encodeEap({ code: EAP_CODE.Request, identifier: conversation.identifier, type: TYPE_OF[conversation.method], data: Buffer.concat([Buffer.from([flags]), data]) });
     const evictedBefore = conversations.evicted;
     const state = conversations.put(conversation);
     if (conversations.evicted > evictedBefore) count('evicted', conversations.evicted - evictedBefore);
@@ -145,10 +149,11 @@ export function createEap(deps: EapHandlerDeps): Eap {
     if (conversation.handshakeDone && isAck(frame)) return certificateSignIn(conversation, ctx);
     const assembled = conversation.reassembler.push(frame);
     if (assembled.kind === 'more') return challenge(conversation, TTLS_VERSION); // ACK (RFC 5216 §3.1)
+    if (assembled.kind === 'ack' && conversation.method === 'peap' && conversation.session?.established && !conversation.peap.started) return peapSend(conversation, conversation.peap.start(), ctx.packet);
     if (assembled.kind === 'ack') throw new Fail('an ACK with nothing pending');
     if (conversation.handshakeDone) throw new Fail('TLS records after the EAP-TLS handshake');
     const tls = conversation.method === 'tls';
-    conversation.session ??= new TlsSession(tls ? { secureContext: tlsContext!(), method: 'tls', requestCert: true } : { secureContext: secureContext!, method: 'ttls' });
+    conversation.session ??= new TlsSession(tls ? { secureContext: tlsContext!(), method: 'tls', requestCert: true } : { secureContext: secureContext!, method: conversation.method });
     const fed = await conversation.session.feed(assembled.data);
     if (fed.error) throw new Fail(`TLS: ${fed.error.message}`);
     if (tls && fed.established) {
@@ -166,12 +171,13 @@ export function createEap(deps: EapHandlerDeps): Eap {
       conversation.pending = rest;
       return sendFrame(conversation, first!);
     }
-    if (fed.established && fed.data.length) return inner(conversation, fed.data, ctx);
+    if (fed.established && fed.data.length) return conversation.method === 'peap' ? peapInner(conversation, fed.data, ctx) : inner(conversation, fed.data, ctx);
     if (fed.out.length) {
       const [first, ...rest] = fragment(fed.out, mtuFor(ctx.packet), TTLS_VERSION);
       conversation.pending = rest;
       return sendFrame(conversation, first!);
     }
+    if (fed.established && conversation.method === 'peap' && !conversation.peap.started) return peapSend(conversation, conversation.peap.start(), ctx.packet);
     if (fed.established) return challenge(conversation, TTLS_VERSION); // nothing to say: the peer's turn (phase 2)
     throw new Fail('TLS produced nothing');
   }
@@ -237,6 +243,55 @@ export function createEap(deps: EapHandlerDeps): Eap {
     return { code: CODE.AccessAccept, attributes, delay: false };
   }
 
+  /** PEAP phase 2 (peap.ts): the plaintext encrypted in the tunnel and sent, fragmented. */
+  async function peapSend(conversation: Conversation, plaintext: Buffer, packet: Packet): Promise<AccessReply> {
+    const records = await conversation.session!.send(plaintext);
+    const [first, ...rest] = fragment(records, mtuFor(packet), TTLS_VERSION);
+    conversation.pending = rest;
+    return sendFrame(conversation, first!);
+  }
+
+  /** PEAPv0 phase 2: the peer's inner message to the state machine, the MSCHAPv2 Response to core.signIn.attempt (kind mschapv2) for the INNER name. */
+  async function peapInner(conversation: Conversation, data: Buffer, ctx: { packet: Packet; peer: RadiusPeer; nasAddress: string }): Promise<AccessReply> {
+    const { packet, peer } = ctx;
+    const verify: MschapVerify = async (response, authenticatorChallenge) => {
+      const result = await core.signIn.attempt({
+        presented: { kind: 'mschapv2', login: response.name, authenticatorChallenge, peerChallenge: response.peerChallenge, ntResponse: response.ntResponse },
+        resource: `radius:${peer.client.name}`,
+        protocol: 'radius',
+        clientIp: clientIp(packet, peer, ctx.nasAddress),
+        requestId: `radius-${randomUUID()}`,
+      });
+      if (result.ok && result.decision.action === 'allow' && result.mschapv2) return { ok: true, authenticatorResponse: result.mschapv2.authenticatorResponse, userId: result.user.id };
+      log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, reason: result.ok ? result.decision.action : result.reason.code }, 'PEAP inner MSCHAPv2 refused');
+      return { ok: false };
+    };
+    const step = await conversation.peap.receive(data, verify);
+    if (step.kind === 'send') return peapSend(conversation, step.data, packet);
+    const identifier = conversation.identifier;
+    if (step.kind === 'reject') {
+      conversation.dispose();
+      count('refused');
+      return failure(identifier);
+    }
+    const keys = conversation.session!.keys();
+    conversation.dispose();
+    const { recv, send } = mppeKeys(keys.msk);
+    const hiding = { secret: peer.secret, authenticator: packet.authenticator };
+    count('accepted');
+    return {
+      code: CODE.AccessAccept,
+      attributes: [
+        ...eapToAttributes(encodeEap({ code: EAP_CODE.Success, identifier })),
+        { type: ATTR.UserName, value: Buffer.from(step.identity, 'utf8') },
+        dictionary.encode('MS-MPPE-Recv-Key', recv, hiding),
+        dictionary.encode('MS-MPPE-Send-Key', send, hiding),
+        ...(await replyAttributes(step.userId, peer, packet)),
+      ],
+      delay: false,
+    };
+  }
+
   /** The groups' reply attributes, as the PAP path sends them (radiusReplyFor through the dictionary). */
   async function replyAttributes(userId: string, peer: RadiusPeer, packet: Packet): Promise<Attribute[]> {
     const reply = radiusReplyFor(await core.directory.users.groupsOf(userId));
@@ -287,10 +342,12 @@ export function createEap(deps: EapHandlerDeps): Eap {
       if (eap.identifier !== conversation.identifier) throw new Fail(`identifier ${eap.identifier}, expected ${conversation.identifier}`);
       if (++conversation.rounds > config.conversation.maxRounds) throw new Fail('too many rounds');
       if (eap.type === EAP_TYPE.Nak) {
-        // RFC 3748 §5.3.1: the peer declines the method offered and names the ones it would use.
+        // RFC 3748 §5.3.1: the peer declines the method offered and names the ones it would use, in
+        // its order of preference: the first one we serve (before any TLS).
         const wanted = nakTypes(eap.data);
-        if (conversation.method === 'ttls' && !conversation.session && wanted.includes(EAP_TYPE.Tls)) {
-          conversation.method = 'tls';
+        const switchTo = conversation.method === 'ttls' && !conversation.session ? wanted.find((t) => t === EAP_TYPE.Tls || t === EAP_TYPE.Peap) : undefined;
+        if (switchTo !== undefined) {
+          conversation.method = switchTo === EAP_TYPE.Tls ? 'tls' : 'peap';
           return challenge(conversation, FLAG_START);
         }
         throw new Fail(`the peer declines ${conversation.method.toUpperCase()} and asks for ${wanted.join(', ') || 'nothing'}`);
@@ -298,7 +355,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
       if (eap.type !== TYPE_OF[conversation.method]) throw new Fail(`EAP type ${eap.type} in a ${conversation.method.toUpperCase()} conversation`);
       return await continueTls(conversation, eap, { packet, peer, nasAddress });
     } catch (error) {
-      if (!(error instanceof Fail || error instanceof TlsFrameError || error instanceof AvpDecodeError || error instanceof EapDecodeError)) {
+      if (!(error instanceof Fail || error instanceof PeapError || error instanceof TlsFrameError || error instanceof AvpDecodeError || error instanceof EapDecodeError)) {
         conversation.dispose();
         throw error;
       }

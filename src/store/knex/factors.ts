@@ -1,6 +1,6 @@
 /** Second factors over knex: TOTP, recovery codes, WebAuthn credentials. */
 import { AlreadyExistsError, NotFoundError } from '../errors.ts';
-import type { Factors, TotpRecord, WebAuthnCredentialRecord } from '../types.ts';
+import type { Factors, NetworkPasswordRecord, TotpRecord, WebAuthnCredentialRecord } from '../types.ts';
 import { iso, mapDriverError, now, rowsOf, type Db } from './sql.ts';
 
 interface TotpRow {
@@ -137,6 +137,24 @@ export class KnexFactors implements Factors {
 
   async deleteWebAuthn(credentialId: string): Promise<boolean> {
     return this.guard(async () => (await this.db('webauthn_credentials').where({ id: credentialId }).delete()) === 1);
+  }
+
+  async getNetworkPassword(userId: string): Promise<NetworkPasswordRecord | undefined> {
+    const row: { user_id: string; password_encrypted: string; created_at: number } | undefined = await this.guard(() => this.db('network_passwords').where({ user_id: userId }).first());
+    return row ? { userId: row.user_id, passwordEncrypted: row.password_encrypted, createdAt: iso(row.created_at)! } : undefined;
+  }
+
+  async setNetworkPassword(userId: string, passwordEncrypted: string): Promise<NetworkPasswordRecord> {
+    return this.guard(async () => {
+      if (!(await this.db('users').where({ id: userId }).first('id'))) throw new NotFoundError('user', userId);
+      const at = now();
+      await this.db('network_passwords').insert({ user_id: userId, password_encrypted: passwordEncrypted, created_at: at }).onConflict('user_id').merge(['password_encrypted', 'created_at']);
+      return { userId, passwordEncrypted, createdAt: iso(at)! };
+    });
+  }
+
+  async deleteNetworkPassword(userId: string): Promise<boolean> {
+    return this.guard(async () => (await this.db('network_passwords').where({ user_id: userId }).delete()) > 0);
   }
 
   private async guard<R>(work: () => PromiseLike<R>): Promise<R> {

@@ -1,12 +1,12 @@
 /**
- * MS-CHAPv2's building blocks (protocols/radius/eap/mschapv2.ts) on the published vectors: MD4 on
+ * MS-CHAPv2's building blocks (src/credentials/mschapv2.ts) on the published vectors: MD4 on
  * the RFC 1320 §A.5 test suite, DES on the FIPS 81 / classic example, and the whole of RFC 2759 §9.2
  * (NtPasswordHash, PasswordHashHash, ChallengeHash, NT-Response, Authenticator Response).
  */
 import { describe, expect, it } from 'vitest';
 import {
   authenticatorResponse, challengeHash, checkNtResponse, desEncrypt, md4, ntPasswordHash, ntResponse,
-} from '../../protocols/radius/eap/mschapv2.ts';
+} from '../../../src/credentials/mschapv2.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
