@@ -135,33 +135,43 @@ export class AccessHandler {
     return { code: CODE.AccessReject, attributes, delay: true };
   }
 
-  /** The groups' reply attributes, encoded through the dictionary; one that does not encode is skipped and logged. */
-  async #replyAttributes(ctx: AccessContext, userId: string): Promise<Attribute[]> {
-    const reply = radiusReplyFor(await this.#core.directory.users.groupsOf(userId));
-    const out: Attribute[] = [];
-    const problems = [...reply.problems];
-    for (const item of reply.items) {
-      try {
-        out.push(this.#dictionary.encode(item.attribute, item.value, { ...(item.tag !== undefined ? { tag: item.tag } : {}), secret: ctx.peer.secret, authenticator: ctx.packet.authenticator }));
-      } catch (error) {
-        if (!(error instanceof DictionaryError)) throw error;
-        problems.push(`${item.group}: ${error.message}`);
-      }
-    }
-    if (problems.length) this.#core.logger.warn({ component: 'radius', client: ctx.peer.client.name, problems }, 'RADIUS reply attributes skipped');
-    return out;
+  #replyAttributes(ctx: AccessContext, userId: string): Promise<Attribute[]> {
+    return replyAttributesFor(this.#core, this.#dictionary, userId, ctx.peer, ctx.packet);
   }
 
-  /** The address the decision, the throttle and the audit log see (the client's `clientAddress` option). */
   #clientIp(ctx: AccessContext): string {
-    const { packet, peer } = ctx;
-    if (peer.options.clientAddress === 'calling-station-id') {
-      const station = attributeValue(packet, ATTR.CallingStationId)?.toString('utf8').trim();
-      if (station && isIP(station)) return station;
-    } else if (peer.options.clientAddress === 'framed-ip-address') {
-      const framed = attributeValue(packet, ATTR.FramedIpAddress);
-      if (framed?.length === 4) return [...framed].join('.');
-    }
-    return ctx.nasAddress;
+    return clientIpOf(ctx.packet, ctx.peer, ctx.nasAddress);
   }
+}
+
+/**
+ * The groups' reply attributes, encoded through the dictionary (PAP and every EAP method); one that
+ * does not encode is skipped and logged.
+ */
+export async function replyAttributesFor(core: Core, dictionary: Dictionary, userId: string, peer: RadiusPeer, packet: Packet): Promise<Attribute[]> {
+  const reply = radiusReplyFor(await core.directory.users.groupsOf(userId));
+  const out: Attribute[] = [];
+  const problems = [...reply.problems];
+  for (const item of reply.items) {
+    try {
+      out.push(dictionary.encode(item.attribute, item.value, { ...(item.tag !== undefined ? { tag: item.tag } : {}), secret: peer.secret, authenticator: packet.authenticator }));
+    } catch (error) {
+      if (!(error instanceof DictionaryError)) throw error;
+      problems.push(`${item.group}: ${error.message}`);
+    }
+  }
+  if (problems.length) core.logger.warn({ component: 'radius', client: peer.client.name, problems }, 'RADIUS reply attributes skipped');
+  return out;
+}
+
+/** The address the decision, the throttle and the audit log see (the client's `clientAddress` option). */
+export function clientIpOf(packet: Packet, peer: RadiusPeer, nasAddress: string): string {
+  if (peer.options.clientAddress === 'calling-station-id') {
+    const station = attributeValue(packet, ATTR.CallingStationId)?.toString('utf8').trim();
+    if (station && isIP(station)) return station;
+  } else if (peer.options.clientAddress === 'framed-ip-address') {
+    const framed = attributeValue(packet, ATTR.FramedIpAddress);
+    if (framed?.length === 4) return [...framed].join('.');
+  }
+  return nasAddress;
 }

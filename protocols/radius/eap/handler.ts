@@ -26,15 +26,13 @@
 import { randomUUID } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { Core } from '../../../src/core.ts';
 import type { FrontEndMetrics } from '../../../src/frontend.ts';
-import { radiusReplyFor } from '../../../src/access/radius-reply.ts';
-import type { AccessReply, RadiusPeer } from '../access.ts';
+import { clientIpOf, replyAttributesFor, type AccessReply, type RadiusPeer } from '../access.ts';
 import { ATTR, CODE, type Attribute, type Packet, attributeValue } from '../codec.ts';
 import { deviceClass } from '../device-class.ts';
-import { DictionaryError, type Dictionary } from '../dictionary.ts';
+import type { Dictionary } from '../dictionary.ts';
 import type { EapConfig } from './config.ts';
 import { Conversations, type Held } from './conversation.ts';
 import { EAP_CODE, EAP_TYPE, EapDecodeError, eapFromAttributes, eapToAttributes, encodeEap, identityOf, nakTypes, type EapMessage } from './packet.ts';
@@ -198,7 +196,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
       presented: { kind: 'password', login: pap.userName, password: pap.password, ...appended },
       resource: `radius:${peer.client.name}`,
       protocol: 'radius',
-      clientIp: clientIp(packet, peer, ctx.nasAddress),
+      clientIp: clientIpOf(packet, peer, ctx.nasAddress),
       requestId: `radius-${randomUUID()}`,
     });
     if (!result.ok || result.decision.action !== 'allow') {
@@ -215,7 +213,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
     const session = conversation.session!;
     const keys = session.keys();
     const identifier = conversation.identifier;
-    const result = await signInWithCertificate(core, session, { client: peer.client.name, clientIp: clientIp(packet, peer, ctx.nasAddress) });
+    const result = await signInWithCertificate(core, session, { client: peer.client.name, clientIp: clientIpOf(packet, peer, ctx.nasAddress) });
     conversation.dispose();
     if (!result?.ok || result.decision.action !== 'allow') {
       log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, reason: !result ? 'no client certificate' : result.ok ? result.decision.action : result.reason.code }, 'EAP-TLS refused');
@@ -259,7 +257,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
         presented: { kind: 'mschapv2', login: response.name, authenticatorChallenge, peerChallenge: response.peerChallenge, ntResponse: response.ntResponse },
         resource: `radius:${peer.client.name}`,
         protocol: 'radius',
-        clientIp: clientIp(packet, peer, ctx.nasAddress),
+        clientIp: clientIpOf(packet, peer, ctx.nasAddress),
         requestId: `radius-${randomUUID()}`,
       });
       if (result.ok && result.decision.action === 'allow' && result.mschapv2) return { ok: true, authenticatorResponse: result.mschapv2.authenticatorResponse, userId: result.user.id };
@@ -292,22 +290,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
     };
   }
 
-  /** The groups' reply attributes, as the PAP path sends them (radiusReplyFor through the dictionary). */
-  async function replyAttributes(userId: string, peer: RadiusPeer, packet: Packet): Promise<Attribute[]> {
-    const reply = radiusReplyFor(await core.directory.users.groupsOf(userId));
-    const out: Attribute[] = [];
-    const problems = [...reply.problems];
-    for (const item of reply.items) {
-      try {
-        out.push(dictionary.encode(item.attribute, item.value, { ...(item.tag !== undefined ? { tag: item.tag } : {}), secret: peer.secret, authenticator: packet.authenticator }));
-      } catch (error) {
-        if (!(error instanceof DictionaryError)) throw error;
-        problems.push(`${item.group}: ${error.message}`);
-      }
-    }
-    if (problems.length) log.warn({ component: 'radius', client: peer.client.name, problems }, 'RADIUS reply attributes skipped');
-    return out;
-  }
+  const replyAttributes = (userId: string, peer: RadiusPeer, packet: Packet) => replyAttributesFor(core, dictionary, userId, peer, packet);
 
   async function handle(packet: Packet, peer: RadiusPeer, rinfo: Pick<RemoteInfo, 'address'>): Promise<AccessReply> {
     // A dual-stack socket's view of an IPv4 NAS (::ffff:192.0.2.1) is the IPv4 address.
@@ -397,14 +380,3 @@ function loadContext(tls: NonNullable<EapConfig['tls']>, material: { cert: strin
   }
 }
 
-/** The address the decision, the throttle and the audit log see: the client's `clientAddress` option, as for PAP (access.ts). */
-function clientIp(packet: Packet, peer: RadiusPeer, nasAddress: string): string {
-  if (peer.options.clientAddress === 'calling-station-id') {
-    const station = attributeValue(packet, ATTR.CallingStationId)?.toString('utf8').trim();
-    if (station && isIP(station)) return station;
-  } else if (peer.options.clientAddress === 'framed-ip-address') {
-    const framed = attributeValue(packet, ATTR.FramedIpAddress);
-    if (framed?.length === 4) return [...framed].join('.');
-  }
-  return nasAddress;
-}
