@@ -7,32 +7,26 @@
  * device's owner whatever the identity said. FAILURE: a revoked certificate, one from a foreign CA,
  * an expired one, a device out of compliance.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CA_SUBJECT } from '../../src/devices/ca.ts';
 import { DeviceService } from '../../src/devices/service.ts';
 import { GroupInput, UserInput, type Device, type DeviceInput } from '../../src/directory/model.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
-import { makeCa, makeCsr, makeKey, serverCertificate } from '../helpers/pki.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { makeCa, makeCsr, makeKey } from '../helpers/pki.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { startEapServer, type EapServer, type Outcome } from './eap-support.ts';
 
-const run = promisify(execFile);
 const SECRET = 'eapol-test-shared-secret-tls-01';
 const COMPLIANT = { osVersion: '14.4', diskEncrypted: true, screenLock: true };
 const P12_PASSWORD = 'a long pkcs12 password';
 
-interface Outcome { code: number; output: string }
-
 describe.each(backends)('eapol_test EAP-TLS against Gatehouse ($name)', (backend) => {
+  let eap: EapServer;
   let t: TestServer;
   let dir: string;
-  let caFile: string;
-  let port: number;
   let laptop: Device;
   let n = 0;
 
@@ -49,17 +43,8 @@ describe.each(backends)('eapol_test EAP-TLS against Gatehouse ($name)', (backend
   }
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gatehouse-eap-tls-'));
-    const ca = await makeCa('CN=WiFi Test CA');
-    const { cert, key } = await serverCertificate(ca);
-    caFile = join(dir, 'ca.pem');
-    writeFileSync(caFile, ca.pem);
-    writeFileSync(join(dir, 'cert.pem'), cert);
-    writeFileSync(join(dir, 'key.pem'), key);
-    t = await startTestServer(backend, {
-      radius: { enabled: true, hosts: ['127.0.0.1'], authPort: 0, acctPort: 0, rejectDelaySeconds: 0, eap: { tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } } },
-    });
-    port = Number(new URL(t.gh.listeners.find((l) => l.name.startsWith('radius authentication'))!.url).port);
+    eap = await startEapServer(backend, { prefix: 'gatehouse-eap-tls-', secret: SECRET, defaults: { eap: 'TLS', identity: '"whoever@example.org"' } });
+    ({ t, dir } = eap);
     const d = t.gh.core.directory;
     await d.groups.create(CLI_CTX, GroupInput.parse({ name: 'wifi', attributes: { radiusVlan: 20 } }));
     await d.users.create(CLI_CTX, UserInput.parse({ username: 'alice', password: 'correct horse battery staple', groups: ['wifi'] }));
@@ -68,23 +53,9 @@ describe.each(backends)('eapol_test EAP-TLS against Gatehouse ($name)', (backend
     laptop = await createDevice('laptop');
     await t.gh.core.devices.checkIn(CLI_CTX, laptop.id, COMPLIANT, 'token');
   });
-  afterAll(async () => {
-    await t?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => eap?.stop());
 
-  async function eapolTest(name: string, network: Record<string, string>): Promise<Outcome> {
-    const lines = Object.entries({ key_mgmt: 'WPA-EAP', eap: 'TLS', identity: '"whoever@example.org"', ca_cert: `"${caFile}"`, ...network }).map(([k, v]) => `  ${k}=${v}`);
-    const conf = join(dir, `${name}.conf`);
-    writeFileSync(conf, `network={\n${lines.join('\n')}\n}\n`);
-    try {
-      const { stdout } = await run('eapol_test', ['-c', conf, '-a', '127.0.0.1', '-p', String(port), '-s', SECRET, '-r0', '-t', '15'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
-      return { code: 0, output: stdout };
-    } catch (error) {
-      const e = error as { code?: number; stdout?: string };
-      return { code: e.code ?? -1, output: e.stdout ?? '' };
-    }
-  }
+  const eapolTest = (name: string, network: Record<string, string>): Promise<Outcome> => eap.eapolTest(name, network);
   const expectFailure = ({ code, output }: Outcome) => {
     expect(output).not.toContain('MS-MPPE-Send-Key');
     expect(output.trim().split('\n').at(-1)).toBe('FAILURE');

@@ -8,50 +8,32 @@
  * the person's generated network password: SUCCESS with MPPE keys OK (TLS 1.2, TLS 1.3, small fragments); a
  * wrong network password and the main password: FAILURE (MSCHAPv2 Failure, Result TLV failure).
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GroupInput, UserInput } from '../../src/directory/model.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
-import { makeCa, serverCertificate } from '../helpers/pki.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { makeCa } from '../helpers/pki.ts';
+import type { TestServer } from '../helpers/server.ts';
+import { startEapServer, type EapServer, type Outcome } from './eap-support.ts';
 
-const run = promisify(execFile);
 const PASSWORD = 'correct horse battery staple';
 const SECRET = 'eapol-test-shared-secret-0123';
 
-interface Outcome {
-  code: number;
-  output: string;
-}
-
 describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
+  let eap: EapServer;
   let t: TestServer;
   let dir: string;
-  let caFile: string;
   let foreignCaFile: string;
-  let port: number;
   let networkPassword: string;
   let bobNetworkPassword: string;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gatehouse-eap-'));
-    const ca = await makeCa('CN=WiFi Test CA');
-    const { cert, key } = await serverCertificate(ca);
-    caFile = join(dir, 'ca.pem');
+    eap = await startEapServer(backend, { prefix: 'gatehouse-eap-', secret: SECRET, defaults: { eap: 'TTLS', anonymous_identity: '"anonymous"', phase2: '"auth=PAP"' } });
+    ({ t, dir } = eap);
     foreignCaFile = join(dir, 'foreign-ca.pem');
-    writeFileSync(caFile, ca.pem);
     writeFileSync(foreignCaFile, (await makeCa('CN=WiFi Test CA')).pem);
-    writeFileSync(join(dir, 'cert.pem'), cert);
-    writeFileSync(join(dir, 'key.pem'), key);
-    t = await startTestServer(backend, {
-      radius: { enabled: true, hosts: ['127.0.0.1'], authPort: 0, acctPort: 0, rejectDelaySeconds: 0, eap: { tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } } },
-    });
-    port = Number(new URL(t.gh.listeners.find((l) => l.name.startsWith('radius authentication'))!.url).port);
     const d = t.gh.core.directory;
     await d.groups.create(CLI_CTX, GroupInput.parse({ name: 'wifi', attributes: { radiusVlan: 20 } }));
     const alice = await d.users.create(CLI_CTX, UserInput.parse({ username: 'alice', password: PASSWORD, groups: ['wifi'] }));
@@ -60,23 +42,9 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     bobNetworkPassword = (await t.gh.core.networkPasswords.generate(CLI_CTX, bob.id)).password;
     await d.resources.create(CLI_CTX, 'radiusClients', { name: 'ap', address: '127.0.0.1/32', secret: SECRET, groups: ['wifi'], settings: {} });
   });
-  afterAll(async () => {
-    await t?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => eap?.stop());
 
-  async function eapolTest(name: string, network: Record<string, string>, extra: string[] = []): Promise<Outcome> {
-    const lines = Object.entries({ key_mgmt: 'WPA-EAP', eap: 'TTLS', anonymous_identity: '"anonymous"', phase2: '"auth=PAP"', ca_cert: `"${caFile}"`, ...network }).map(([k, v]) => `  ${k}=${v}`);
-    const conf = join(dir, `${name}.conf`);
-    writeFileSync(conf, `network={\n${lines.join('\n')}\n}\n`);
-    try {
-      const { stdout } = await run('eapol_test', ['-c', conf, '-a', '127.0.0.1', '-p', String(port), '-s', SECRET, '-r0', '-t', '15', ...extra], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
-      return { code: 0, output: stdout };
-    } catch (error) {
-      const e = error as { code?: number; stdout?: string };
-      return { code: e.code ?? -1, output: e.stdout ?? '' };
-    }
-  }
+  const eapolTest = (name: string, network: Record<string, string>, extra: string[] = []): Promise<Outcome> => eap.eapolTest(name, network, extra);
 
   for (const [label, phase1] of [['TLS 1.2', '"tls_disable_tlsv1_3=1"'], ['TLS 1.3', '"tls_disable_tlsv1_3=0"']] as const) {
     it(`EAP-TTLS/PAP over ${label}: SUCCESS, MPPE keys equal to the supplicant's MSK, the VLAN of the group`, async () => {

@@ -3,22 +3,9 @@
  * sessions, on both stores: Start, Interim-Update with Gigawords and Stop as one session (with a
  * Message-Authenticator on the Interim-Update), and Accounting-On clearing the NAS's sessions.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.ts';
-import { SECRET, seed, startRadius, type RadiusFixture } from '../radius/support.ts';
-
-function radclient(args: string[], input: string): Promise<{ stdout: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('radclient', ['-x', '-r', '1', '-t', '2', ...args]);
-    let stdout = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ stdout, code }));
-    child.stdin.end(input);
-  });
-}
+import { radclient, SECRET, seed, startRadius, type RadiusFixture } from '../radius/support.ts';
 
 describe.each(backends)('RADIUS accounting from radclient ($name)', (backend) => {
   let t: RadiusFixture;

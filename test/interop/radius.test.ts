@@ -5,27 +5,14 @@
  * Access-Challenge flow answered with the State radclient printed, reply attributes decoded by
  * radclient's dictionary, and accounting.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_CTX } from '../helpers/core.ts';
 import { backends } from '../helpers/backends.ts';
-import { PASSWORD, SECRET, seed, startRadius, totpNow, type RadiusFixture } from '../radius/support.ts';
+import { PASSWORD, radclient, SECRET, seed, startRadius, totpNow, type RadiusFixture } from '../radius/support.ts';
 
 const run = promisify(execFile);
-
-/** radclient with `input` on stdin; its stdout and exit code (1 for a reject or no answer). */
-function radclient(args: string[], input: string): Promise<{ stdout: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('radclient', ['-x', '-r', '1', '-t', '2', ...args]);
-    let stdout = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ stdout, code }));
-    child.stdin.end(input);
-  });
-}
 
 describe.each(backends)('RADIUS with radtest and radclient ($name)', (backend) => {
   let t: RadiusFixture;

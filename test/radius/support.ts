@@ -3,6 +3,7 @@
  * packet-level RADIUS client written for the tests over node:dgram (the codec builds and checks
  * the packets; the interop tests use radclient and radtest instead).
  */
+import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { generateSync } from 'otplib';
 import { CODE, type Attribute, type Packet, checkMessageAuthenticator, decodePacket, encodeRequest, verifyResponseAuthenticator } from '../../protocols/radius/codec.ts';
@@ -136,4 +137,17 @@ export async function metric(t: RadiusFixture, name: string, labels: Record<stri
   const m = await t.server.gh.metrics.registry.getSingleMetric(name)?.get();
   const value = m?.values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val));
   return value?.value ?? 0;
+}
+
+/** FreeRADIUS's radclient (interop tests) with `input` on stdin; its stdout and exit code (1 for a reject or no answer). */
+export function radclient(args: string[], input: string): Promise<{ stdout: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('radclient', ['-x', '-r', '1', '-t', '2', ...args]);
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ stdout, code }));
+    child.stdin.end(input);
+  });
 }
