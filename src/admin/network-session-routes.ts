@@ -45,7 +45,7 @@ export const networkSessionRoutes: Route[] = [
     operationId: 'disconnectNetworkSession', method: 'post', path: '/network-sessions/:id/disconnect', tag: 'network-sessions', summary: 'End a network session (Disconnect-Request to its NAS)',
     description:
       "Queues a Disconnect-Request (or a CoA-Request, where the RADIUS client's settings.radius.coa.mode says so; RFC 5176) that a Gatehouse process running the RADIUS front-end sends, " +
-      'with retransmissions. The answer is the session with `disconnect.state` pending; GET it for the outcome (acked, nak, timeout, failed), which is audited as well. ' +
+      'with retransmissions. The answer is the session as it stands just after: `disconnect.state` pending, or already sending (or even settled) when a process took it up at once; GET it for the outcome (acked, nak, timeout, failed), which is audited as well. ' +
       '409 when the session has ended or a Disconnect for it is under way; one that failed may be asked again.',
     params: SessionParams, status: 200, response: RES.session, errors: [404, 409],
     handle: ({ params }, { core, audit }) => core.networkSessions.disconnect(audit, params.id),
