@@ -75,7 +75,8 @@ export function createCore(config: CoreConfig, store: Store, keyring: Keyring, l
   // Per-network allowances (throttle.networks) need the named networks an address falls in.
   const throttle: Throttle = new Throttle(store.ttl, config.throttle, { networksOf: (ip) => access.networksOf(ip) });
   const trustedProxies = new CidrSet(config.server.trustedProxies);
-  const devices = new DeviceService({ store, keyring, auditor, config });
+  // A revoked certificate ends the network sessions it signed in (EAP-TLS) at once.
+  const devices = new DeviceService({ store, keyring, auditor, config, onCertificateRevoked: (ctx, certificate) => networkSessions.certificateRevoked(ctx, certificate.serial) });
   const sessions = new SessionService({ store, auditor, config: config.sessions });
   const directory = new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring, endSessions: (ctx, userId, reason) => sessions.endAll(ctx, userId, reason) });
   const passwords = new PasswordAuthenticator({ store, hasher, throttle, auditor });
@@ -83,6 +84,7 @@ export function createCore(config: CoreConfig, store: Store, keyring: Keyring, l
   const totp = new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle });
   const webauthn = new WebAuthnService({ store, auditor, config: config.mfa.webauthn });
   const networkPasswords = new NetworkPasswordService({ store, keyring, auditor });
+  const networkSessions: NetworkSessionService = new NetworkSessionService({ store, auditor, config: config.networkSessions, directory, devices });
   return {
     config,
     logger,
@@ -95,7 +97,7 @@ export function createCore(config: CoreConfig, store: Store, keyring: Keyring, l
     devices,
     access,
     sessions,
-    networkSessions: new NetworkSessionService({ store, auditor, config: config.networkSessions, directory, devices }),
+    networkSessions,
     signingKeys: (options) => new SigningKeyManager({ store, keyring, auditor }, options),
     totp,
     networkPasswords,

@@ -128,6 +128,8 @@ export function parseAccounting(packet: Packet, client: string, now = Date.now()
   const acctSessionId = text(packet, ATTR.AcctSessionId);
   if (!acctSessionId) return undefined;
   const cause = uint(packet, ACCT.TerminateCause);
+  // The device and certificate an EAP-TLS Access-Accept named in Class (device-class.ts).
+  const signedInWith = deviceFromClass(attributeValues(packet, ATTR.Class));
   const input: AccountingInput = {
     ...nas,
     kind,
@@ -147,8 +149,8 @@ export function parseAccounting(packet: Packet, client: string, now = Date.now()
     outputPackets: uint(packet, ACCT.OutputPackets),
     sessionTime: uint(packet, ACCT.SessionTime),
     terminateCause: cause === undefined ? undefined : terminateCauseName(cause),
-    // The device an EAP-TLS Access-Accept named in Class (device-class.ts).
-    deviceId: deviceFromClass(attributeValues(packet, ATTR.Class)),
+    deviceId: signedInWith?.deviceId,
+    certificateSerial: signedInWith?.certificateSerial,
   };
   return { kind: 'record', input };
 }

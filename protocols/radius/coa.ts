@@ -253,7 +253,7 @@ export function errorCauseText(cause: number | undefined): string {
 }
 
 /** Event types after which live sessions are reviewed at once (changes made in this process). */
-const REVIEW_AFTER = new Set(['user.suspended', 'user.deleted', 'group.member.removed', 'group.deleted', 'group.updated', 'radius_client.updated', 'device.updated', 'device.deleted', 'device.posture.reported']);
+const REVIEW_AFTER = new Set(['user.suspended', 'user.deleted', 'group.member.removed', 'group.deleted', 'group.updated', 'radius_client.updated', 'device.updated', 'device.deleted', 'device.posture.reported', 'device.certificate.revoked']);
 
 export interface DisconnectWorkerOptions {
   /** How often queued work is looked for (ms). */

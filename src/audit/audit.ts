@@ -34,6 +34,21 @@ export interface HeldCheck {
 /** The successful factor checks of one authentication attempt, held for the access decision that concludes it. */
 export class AttemptAudit {
   private held: Array<{ ctx: AuditContext; draft: EventDraft; at: string }> = [];
+  /**
+   * What the front-end said about how the credential came (SignInRequest.eap: `{ eap: { method,
+   * outerIdentity } }`), already bounded: added to the details of the attempt's own events (its
+   * factor checks and its decision), so whichever event concludes the attempt carries it.
+   */
+  private readonly context: Record<string, unknown> | undefined;
+  constructor(context?: Record<string, unknown>) {
+    this.context = context && Object.keys(context).length ? context : undefined;
+  }
+
+  /** `draft` with the attempt's context in its details, if it is one of the attempt's own events. */
+  stamp(draft: EventDraft): EventDraft {
+    if (!this.context || !(draft.type.startsWith('authn.') || draft.type === 'access.decision')) return draft;
+    return { ...draft, details: { ...draft.details, ...this.context } };
+  }
 
   /** Whether `draft` waits for the decision: a factor check (authn.*) that succeeded. */
   static holds(draft: EventDraft): boolean {
@@ -165,7 +180,8 @@ export class Auditor {
     for (const { ctx, draft, at } of attempt.release()) await this.write(ctx, draft, at);
   }
 
-  private async write(ctx: AuditContext, draft: EventDraft, at?: string): Promise<AuditEvent | undefined> {
+  private async write(ctx: AuditContext, given: EventDraft, at?: string): Promise<AuditEvent | undefined> {
+    const draft = ctx.attempt ? ctx.attempt.stamp(given) : given;
     try {
       const event = await this.dir.audit.append({ ...this.toEvent(ctx, draft), ...(at ? { time: at } : {}) });
       this.log(event);

@@ -19,6 +19,13 @@ export interface EventType {
  */
 const FORCED = 'forced';
 
+/**
+ * `eap`: an attempt an EAP method carried (RADIUS: EAP-TTLS, PEAP, EAP-TLS), on the event that
+ * concludes it, whichever that is (the decision or a refusal).
+ */
+const EAP = 'eap';
+const EAP_TEXT = ' An attempt carried by EAP (RADIUS WiFi) has details.eap: {method: ttls, peap or tls; outerIdentity: the outer identity of EAP-Response/Identity, which decides nothing (anonymous@realm, say) and is recorded as the peer sent it, cut to 128 characters (details.eap.truncated) with control characters replaced}; the inner identity is the event\'s user.';
+
 /** The three events of a kind; `declarable`: the configuration file may declare objects of it (`forced`). */
 const crud = (kind: string, label: string, extra: EventType[] = [], declarable = true): EventType[] => [
   { type: `${kind}.created`, description: `A ${label} was created.`, details: ['object'] },
@@ -30,13 +37,13 @@ const crud = (kind: string, label: string, extra: EventType[] = [], declarable =
 export const EVENT_CATALOGUE: readonly EventType[] = [
   {
     type: 'authn.password',
-    description: 'A password was checked, on any protocol. When the check is part of a sign-in (a sign-in step, an LDAP bind) and succeeds, the access decision that follows carries it (access.decision, details.checks): one event per attempt. Otherwise: outcome success: the password matched an active user (e.g. the current password before a change); failure: unknown user or wrong password (reason bad_credentials), throttled (reason throttled, details.retryAfterSeconds) or invalid input; details.familiar: whether the attempt came from a place the person signed in from before (the throttle counts those apart; absent for unknown users and service accounts); denied: the password matched but the user is suspended; error: the store failed and the attempt was refused (fail closed).',
-    details: ['username', 'familiar', 'rehashed', 'retryAfterSeconds'],
+    description: 'A password was checked, on any protocol. When the check is part of a sign-in (a sign-in step, an LDAP bind) and succeeds, the access decision that follows carries it (access.decision, details.checks): one event per attempt. Otherwise: outcome success: the password matched an active user (e.g. the current password before a change); failure: unknown user or wrong password (reason bad_credentials), throttled (reason throttled, details.retryAfterSeconds) or invalid input; details.familiar: whether the attempt came from a place the person signed in from before (the throttle counts those apart; absent for unknown users and service accounts); denied: the password matched but the user is suspended; error: the store failed and the attempt was refused (fail closed).' + EAP_TEXT,
+    details: ['username', 'familiar', 'rehashed', 'retryAfterSeconds', EAP],
   },
   {
     type: 'access.decision',
-    description: 'The access core decided a request: outcome success (allow) or denied (deny, or a second factor is required: details.decision mfa with details.methods). reasons lists every policy that applied (with its name), the default when none did, least-privilege refusals (not_assigned, unknown_resource) and the risk signals. A decision that concludes an authentication attempt (a sign-in step, an LDAP bind) is that attempt\'s one event: details.checks lists the factor checks of the attempt that succeeded, each with its type (authn.password, authn.totp, authn.webauthn), reasons and details as their own events would have them; a check that fails is an event of its own and no decision follows it.',
-    details: ['decision', 'methods', 'risk', 'networks', 'groups', 'authn', 'device', 'checks'],
+    description: 'The access core decided a request: outcome success (allow) or denied (deny, or a second factor is required: details.decision mfa with details.methods). reasons lists every policy that applied (with its name), the default when none did, least-privilege refusals (not_assigned, unknown_resource) and the risk signals. A decision that concludes an authentication attempt (a sign-in step, an LDAP bind) is that attempt\'s one event: details.checks lists the factor checks of the attempt that succeeded, each with its type (authn.password, authn.totp, authn.webauthn), reasons and details as their own events would have them; a check that fails is an event of its own and no decision follows it. details.device: the device the request came from ({id, managed, compliant, certificate: whether its certificate identified it}, e.g. EAP-TLS).' + EAP_TEXT,
+    details: ['decision', 'methods', 'risk', 'networks', 'groups', 'authn', 'device', 'checks', EAP],
   },
   { type: 'authn.apikey', description: 'A request to the admin API presented a missing, unknown, expired or revoked API key, or one without the scope the request needs (outcome failure or denied). Successful key use is not an event of its own: every change it makes is.', details: ['scope'] },
   ...crud('user', 'user', [
@@ -62,7 +69,7 @@ export const EVENT_CATALOGUE: readonly EventType[] = [
   { type: 'network_session.refused', description: 'A new network session was not recorded (and its Accounting-Request not answered) because its RADIUS client has networkSessions.maxLivePerClient live ones (reason too_many_sessions). At most one event per client and minute.', details: ['acctSessionId', 'username', 'live'] },
   { type: 'network_session.cleared', description: 'A NAS sent Accounting-On or Accounting-Off: every live session it had was marked ended (terminate cause NAS-Reboot).', details: ['status', 'nas', 'sessions'] },
   { type: 'network_session.expired', description: 'The sweep closed live network sessions without accounting for networkSessions.staleAfterIntervals interim intervals (terminate cause Stale).', details: ['sessions', 'staleAfterSeconds'] },
-  { type: 'network_session.disconnect_requested', description: 'A network session is to be ended with a Disconnect-Request or CoA-Request (RFC 5176): details.reason admin (an administrator asked: the actor), user_suspended, user_deleted, not_assigned (the user is in no group the RADIUS client is assigned to) or device_noncompliant. A process running the RADIUS front-end sends it.', details: ['reason', 'client', 'username'] },
+  { type: 'network_session.disconnect_requested', description: 'A network session is to be ended with a Disconnect-Request or CoA-Request (RFC 5176): details.reason admin (an administrator asked: the actor), user_suspended, user_deleted, not_assigned (the user is in no group the RADIUS client is assigned to), device_noncompliant, or certificate_revoked (the device certificate the session signed in with over EAP-TLS was revoked; the device\'s sessions on another certificate stay). A process running the RADIUS front-end sends it.', details: ['reason', 'client', 'username'] },
   { type: 'network_session.disconnect', description: 'The outcome of a Disconnect-Request or CoA-Request (details.mode): success, the NAS acknowledged (ACK) and the session is ended; failure, it refused (NAK, reason disconnect_nak with the Error-Cause) or did not answer after every retransmission (disconnect_timeout); error, it could not be sent (disconnect_failed: RADIUS client gone, no address).', details: ['mode', 'state', 'attempts', 'reason', 'client', 'username', 'detail'] },
   { type: 'apikey.created', description: 'An admin API key was created (the secret is shown once and never stored).', details: ['scopes'] },
   { type: 'apikey.revoked', description: 'An admin API key was revoked.', details: [FORCED] },
@@ -70,13 +77,13 @@ export const EVENT_CATALOGUE: readonly EventType[] = [
   { type: 'config.rejected', description: 'A configuration reload was refused (invalid file or a conflict with API-managed objects); the last good configuration stays in force.', details: ['file', 'errors'] },
   {
     type: 'authn.totp',
-    description: 'A second-factor code was checked: a TOTP code or a recovery code (a success in a sign-in step or an LDAP bind is carried by the access decision that follows: access.decision details.checks). outcome success: accepted (details.method totp or recovery; a recovery code is used up); failure: reason invalid_format (not 6 digits nor a recovery code), no_factor (no active TOTP), invalid_code, replayed (the code was accepted before: each is accepted once) or throttled (details.retryAfterSeconds); error: the store or the seed key failed and the attempt was refused (fail closed).',
-    details: ['method', 'delta', 'recoveryCodesLeft', 'retryAfterSeconds', 'seedRotated'],
+    description: 'A second-factor code was checked: a TOTP code or a recovery code (a success in a sign-in step or an LDAP bind is carried by the access decision that follows: access.decision details.checks). outcome success: accepted (details.method totp or recovery; a recovery code is used up); failure: reason invalid_format (not 6 digits nor a recovery code), no_factor (no active TOTP), invalid_code, replayed (the code was accepted before: each is accepted once) or throttled (details.retryAfterSeconds); error: the store or the seed key failed and the attempt was refused (fail closed).' + EAP_TEXT,
+    details: ['method', 'delta', 'recoveryCodesLeft', 'retryAfterSeconds', 'seedRotated', EAP],
   },
   {
     type: 'authn.network_password',
-    description: "A network password was checked with MS-CHAPv2 (PEAP inside RADIUS: the peer's NT-Response against the one the person's network password gives). In a sign-in, a success is carried by the access decision that follows (access.decision details.checks). failure: unknown user or wrong network password (reason bad_credentials), no network password (reason no_network_password), throttled (reason throttled, details.retryAfterSeconds) or invalid input; denied: the response matched but the user is suspended; error: the store or the key failed and the attempt was refused (fail closed).",
-    details: ['username', 'method', 'retryAfterSeconds'],
+    description: "A network password was checked with MS-CHAPv2 (PEAP inside RADIUS: the peer's NT-Response against the one the person's network password gives). In a sign-in, a success is carried by the access decision that follows (access.decision details.checks). failure: unknown user or wrong network password (reason bad_credentials), no network password (reason no_network_password), throttled (reason throttled, details.retryAfterSeconds) or invalid input; denied: the response matched but the user is suspended; error: the store or the key failed and the attempt was refused (fail closed)." + EAP_TEXT,
+    details: ['username', 'method', 'retryAfterSeconds', EAP],
   },
   { type: 'credential.network_password.generated', description: "A person's network password (for WiFi with PEAP/MS-CHAPv2) was generated, replacing any earlier one (details.replaced); it is shown once and never recorded.", details: ['replaced'] },
   { type: 'credential.network_password.removed', description: "A person's network password was removed: PEAP/MS-CHAPv2 sign-ins refuse them until a new one is generated." },
@@ -117,7 +124,7 @@ export const EVENT_CATALOGUE: readonly EventType[] = [
   { type: 'device.token.issued', description: 'A device token was issued for posture check-ins by an agent without a certificate (shown once; only its SHA-256 is stored).' },
   { type: 'device.token.revoked', description: "Every device token of a device was revoked.", details: ['count'] },
   { type: 'device.posture.reported', description: "An authenticated device reported its posture (details.via mtls, header or token); the device's posture and lastSeenAt were replaced. reasons: the compliance requirements it fails (empty when compliant).", details: ['via', 'osVersion', 'diskEncrypted', 'firewall', 'screenLock', 'compliant'] },
-  { type: 'authn.device', description: 'A device failed to authenticate to the device endpoint, or a certificate sign-in (EAP-TLS, details.via radius) was refused before any decision (outcome failure): reason missing_credentials, malformed_credentials, unknown_token, untrusted_header (a client-certificate header from an address that is not a trusted proxy), malformed_header, or for a presented certificate malformed, not_issued_by_us, unknown, revoked, expired, not_yet_valid or device_missing; for a certificate sign-in also no_device_owner (the device has no owner, or several) and suspended (details.username).', details: ['via', 'serial', 'fingerprint', 'username'] },
+  { type: 'authn.device', description: 'A device failed to authenticate to the device endpoint, or a certificate sign-in (EAP-TLS, details.via radius) was refused before any decision (outcome failure): reason missing_credentials, malformed_credentials, unknown_token, untrusted_header (a client-certificate header from an address that is not a trusted proxy), malformed_header, or for a presented certificate malformed, not_issued_by_us, unknown, revoked, expired, not_yet_valid or device_missing; for a certificate sign-in also no_device_owner (the device has no owner, or several) and suspended (details.username). A certificate the device CA issued (revoked, expired...) names the device it was issued to: the target, or details.device {id}.' + EAP_TEXT, details: ['via', 'serial', 'fingerprint', 'username', 'device', EAP] },
 ];
 
 const TYPES = new Set(EVENT_CATALOGUE.map((e) => e.type));

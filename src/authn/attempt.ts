@@ -53,8 +53,17 @@ import { protocolFor } from './protocol.ts';
 
 export type AuthnFactor = { method: AuthMethod; at: string };
 
-/** A device the connection identified, and whether a Gatehouse device certificate identified it. */
-export type DeviceEvidence = { device: Device; certificate: boolean };
+/**
+ * A device the connection identified, and whether a Gatehouse device certificate identified it
+ * (`serial`: that certificate's, when the sign-in presented it: EAP-TLS).
+ */
+export type DeviceEvidence = { device: Device; certificate: boolean; serial?: string };
+
+/** The EAP methods a RADIUS front-end carries a credential in (SignInRequest.eap). */
+export type EapMethod = 'ttls' | 'peap' | 'tls';
+const EAP_METHODS: ReadonlySet<string> = new Set<EapMethod>(['ttls', 'peap', 'tls']);
+/** The most of an outer identity an audit event keeps (characters): it is whatever the peer sent. */
+export const OUTER_IDENTITY_MAX = 128;
 
 export type Presented =
   | { kind: 'password'; login: string; password: string; loginAttributes?: readonly LoginAttribute[]; appendedOtp?: { separator: string } }
@@ -84,6 +93,13 @@ export interface SignInRequest {
   device?: (() => Promise<DeviceEvidence | undefined>) | undefined;
   /** Factors proven earlier in this sign-in (before a second factor) or held by the session. */
   proven?: readonly AuthnFactor[];
+  /**
+   * How the credential came, when an EAP method carried it (RADIUS): the method, and the outer
+   * identity of EAP-Response/Identity, which decides nothing (the inner identity or the certificate
+   * does) and is whatever the peer chose. Recorded in details.eap of the event that concludes the
+   * attempt (the decision or the refusal), bounded (eapDetails); never a metric label.
+   */
+  eap?: { method: EapMethod; outerIdentity?: string | undefined } | undefined;
 }
 
 /** An attempt the credentials did not get past: no decision was made. */
@@ -151,7 +167,7 @@ export class SignIn {
 
   /** One authentication attempt, concluded by its access decision. Never throws for bad input; a store failure refuses (fail closed). */
   async attempt(request: SignInRequest): Promise<SignInResult> {
-    const attempt = new AttemptAudit();
+    const attempt = new AttemptAudit(eapDetails(request.eap));
     try {
       const protocol = request.protocol ?? (await this.protocolFor(request.resource));
       return await this.run(request, protocol, attempt);
@@ -264,7 +280,11 @@ export class SignIn {
     if (!identified.ok) {
       const why: Reason = { code: identified.reason, description: IDENTIFY_REASONS[identified.reason] };
       const serial = identified.certificate?.serial;
-      await this.deps.devices.recordRefusal(ctx(), why, { via: protocol, ...(serial ? { serial } : {}), ...(identified.fingerprint ? { fingerprint: identified.fingerprint } : {}) });
+      // A certificate of ours (revoked, expired...) names the device it was issued to.
+      const issuedTo = identified.certificate?.deviceId;
+      await this.deps.devices.recordRefusal(ctx(), why, {
+        via: protocol, ...(serial ? { serial } : {}), ...(identified.fingerprint ? { fingerprint: identified.fingerprint } : {}), ...(issuedTo ? { device: { id: issuedTo } } : {}),
+      });
       return { ok: false, reason: why };
     }
     const { device, certificate } = identified;
@@ -281,7 +301,7 @@ export class SignIn {
     const user = await this.deps.directory.users.byLogin(owner, ['uid']);
     if (!user) return refuse(reason('no_device_owner', `the owner ${owner} does not exist`));
     if (user.status !== 'active') return refuse(reason('suspended'), user);
-    const evidence: DeviceEvidence = { device, certificate: true };
+    const evidence: DeviceEvidence = { device, certificate: true, serial: certificate.serial };
     return this.decide({ ...request, device: async () => evidence }, protocol, ctx(user), user, { add: [{ method: 'certificate', at: now() }] });
   }
 
@@ -513,6 +533,21 @@ export class SignIn {
     const user = await this.deps.directory.users.byId(id);
     return user?.status === 'active' ? user : undefined;
   }
+}
+
+/**
+ * The audit details of SignInRequest.eap: a known method, and the outer identity as the peer sent
+ * it, bounded: at most OUTER_IDENTITY_MAX characters (a longer one is cut, details.eap.truncated),
+ * control characters and lone surrogates replaced. Anything else is left out.
+ */
+export function eapDetails(eap: SignInRequest['eap']): Record<string, unknown> | undefined {
+  if (typeof eap !== 'object' || eap === null || typeof eap.method !== 'string' || !EAP_METHODS.has(eap.method)) return undefined;
+  const given = typeof eap.outerIdentity === 'string' ? eap.outerIdentity : '';
+  // Bounded before any work on it: no more than this many UTF-16 units can make the cap.
+  const chars = [...given.slice(0, OUTER_IDENTITY_MAX * 2 + 2).toWellFormed()];
+  const outer = chars.slice(0, OUTER_IDENTITY_MAX).join('').replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
+  const truncated = chars.length > OUTER_IDENTITY_MAX;
+  return { eap: { method: eap.method, ...(outer ? { outerIdentity: outer } : {}), ...(truncated ? { truncated: true } : {}) } };
 }
 
 /** A function that runs once; later calls get its first promise. */

@@ -70,6 +70,11 @@ export interface DeviceAuthorityDeps {
   config: Pick<CoreConfig, 'devices'>;
   /** The time, for tests that need certificates issued in the past. */
   clock?: () => Date;
+  /**
+   * Told of each revocation once it has committed, to end what the certificate signed in (the live
+   * EAP-TLS network sessions: src/core.ts wires it). A failure is logged: the revocation stands.
+   */
+  onCertificateRevoked?: ((ctx: AuditContext, certificate: DeviceCertificateRecord) => Promise<unknown>) | undefined;
 }
 
 interface LoadedCa {
@@ -93,6 +98,7 @@ export class DeviceAuthority {
   private readonly auditor: Auditor;
   private readonly config: Pick<CoreConfig, 'devices'>;
   private readonly clock: () => Date;
+  private readonly onCertificateRevoked: DeviceAuthorityDeps['onCertificateRevoked'];
   private ca: LoadedCa | undefined;
   private initializing: Promise<void> | undefined;
 
@@ -102,6 +108,7 @@ export class DeviceAuthority {
     this.auditor = deps.auditor;
     this.config = deps.config;
     this.clock = deps.clock ?? (() => new Date());
+    this.onCertificateRevoked = deps.onCertificateRevoked;
   }
 
   private get dir(): DirectoryStore {
@@ -290,18 +297,24 @@ export class DeviceAuthority {
   // -------------------------------------------------------------------------------------------
   // Revocation
 
-  /** Revokes a certificate; it stops identifying its device at once, on every process. */
+  /**
+   * Revokes a certificate; it stops identifying its device at once, on every process, and the live
+   * network sessions it signed in (EAP-TLS) are queued to end (onCertificateRevoked).
+   */
   async revoke(ctx: AuditContext, serial: string): Promise<DeviceCertificateRecord> {
     const normalized = normalizeSerial(serial);
     const existing = normalized === undefined ? undefined : await this.dir.pki.getCertificate(normalized);
     if (!existing) throw new NotFoundError('certificate', serial);
     if (existing.revokedAt) throw new ConflictError(`certificate ${existing.serial} was revoked already (${existing.revokedAt})`);
     const device = await this.dir.devices.get(existing.deviceId);
-    return this.change(ctx, async (tx, emit) => {
+    const revoked = await this.change(ctx, async (tx, emit) => {
       if (!(await tx.pki.revokeCertificate(existing.serial))) throw new ConflictError(`certificate ${existing.serial} was revoked already`);
       await emit({ type: 'device.certificate.revoked', outcome: 'success', target: deviceTarget(device), details: { serial: existing.serial, fingerprint: existing.fingerprint } });
       return (await tx.pki.getCertificate(existing.serial))!;
     });
+    // Committed: a failure here leaves the sessions to the next review (networkSessions.reviewSeconds).
+    await this.onCertificateRevoked?.(ctx, revoked).catch((err: unknown) => this.auditor.warn(`certificate ${revoked.serial} was revoked, but its network sessions could not be queued to end now; the next review ends them`, err));
+    return revoked;
   }
 
   /** One issued certificate by its serial (lower-case hex). */

@@ -12,7 +12,7 @@ import type { Device, Reason } from '../directory/model.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import { NotFoundError } from '../errors.ts';
 import type { DirectoryStore, Fields, Store } from '../store/types.ts';
-import { DeviceAuthority } from './ca.ts';
+import { DeviceAuthority, type DeviceAuthorityDeps } from './ca.ts';
 import { isCompliant, type Compliance } from './posture.ts';
 
 export const DEVICE_TOKEN_PREFIX = 'ghd_';
@@ -35,6 +35,8 @@ export interface DeviceServiceDeps {
   auditor: Auditor;
   config: Pick<CoreConfig, 'devices'>;
   clock?: () => Date;
+  /** See DeviceAuthorityDeps. */
+  onCertificateRevoked?: DeviceAuthorityDeps['onCertificateRevoked'];
 }
 
 export interface CheckIn extends Compliance {

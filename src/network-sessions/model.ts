@@ -12,7 +12,7 @@ export const DisconnectState = z.enum(['pending', 'sending', 'acked', 'nak', 'ti
 export type DisconnectState = z.infer<typeof DisconnectState>;
 
 /** Why Gatehouse asked a NAS to end a session. */
-export const DisconnectReason = z.enum(['admin', 'user_suspended', 'user_deleted', 'not_assigned', 'device_noncompliant']);
+export const DisconnectReason = z.enum(['admin', 'user_suspended', 'user_deleted', 'not_assigned', 'device_noncompliant', 'certificate_revoked']);
 export type DisconnectReason = z.infer<typeof DisconnectReason>;
 
 export const NetworkSession = z.object({
@@ -25,6 +25,7 @@ export const NetworkSession = z.object({
   username: z.string().describe('User-Name as the NAS sent it'),
   userId: z.string().optional().describe('The user that name belonged to when the session was recorded'),
   deviceId: z.string().optional().describe('The device the sign-in identified, if any'),
+  certificateSerial: z.string().optional().describe('The serial of the device certificate the sign-in presented (EAP-TLS): its revocation ends the session'),
   nasPort: z.number().optional().describe('NAS-Port'),
   nasPortId: z.string().optional().describe('NAS-Port-Id'),
   framedIpAddress: z.string().optional().describe('Framed-IP-Address: the address the person got'),

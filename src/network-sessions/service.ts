@@ -1,13 +1,16 @@
 /**
  * Network sessions: what RADIUS accounting reports (RFC 2866), read by the admin API, the CLI and
  * the portal, and continuous verification down to the network (RFC 5176): a session whose person
- * was suspended or deleted, left every group its RADIUS client is assigned to, or whose device fell
- * out of compliance is ended by a Disconnect-Request (or CoA-Request) to its NAS.
+ * was suspended or deleted, left every group its RADIUS client is assigned to, whose device fell
+ * out of compliance, or whose device certificate (EAP-TLS) was revoked is ended by a
+ * Disconnect-Request (or CoA-Request) to its NAS.
  *
  * Everything goes through the store, so it works across Gatehouse processes on one PostgreSQL:
  *  - `review` re-checks the live sessions and queues a Disconnect in the session's row (a
  *    conditional update: of processes reviewing at once, one queues it);
  *  - an administrator's `disconnect` queues one the same way, from any process (the CLI too);
+ *  - so does a certificate's revocation (`certificateRevoked`, told by the device CA), for the
+ *    sessions signed in with it, from any process;
  *  - a process running the RADIUS front-end `claim`s queued work (one claimant per request, with a
  *    lease so a crashed claimant's work is taken over), sends it (protocols/radius/coa.ts) and
  *    `finish`es it with the outcome, audited.
@@ -40,6 +43,8 @@ export interface AccountingInput extends NasRef, AccountingValues {
   at: number;
   /** The device the sign-in identified, when the front-end knows it. */
   deviceId?: string | undefined;
+  /** The serial of the device certificate the sign-in presented (EAP-TLS), when the front-end knows it. */
+  certificateSerial?: string | undefined;
 }
 
 const sessionTarget = (s: NetworkSession) => ({ type: 'network_session', id: s.id, name: `${s.client}/${s.acctSessionId}` });
@@ -72,12 +77,12 @@ export class NetworkSessionService {
    * or the Start was refused (`outcome: 'refused'`, the client's live limit).
    */
   async account(ctx: AuditContext, input: AccountingInput): Promise<AccountingOutcome> {
-    const { kind, at, deviceId, ...rest } = input;
+    const { kind, at, deviceId, certificateSerial, ...rest } = input;
     const user = await this.deps.directory.users.byLogin(input.username).catch(() => undefined);
     // Stale counts from when the NAS was last heard from, whatever time the record carries.
     const staleAt = Date.now() + this.config.interimIntervalSeconds * this.config.staleAfterIntervals * 1000;
     const result = await this.store.record(
-      { ...rest, kind, at: Math.min(at, Date.now()), staleAt, ...(user ? { userId: user.id } : {}), ...(deviceId ? { deviceId } : {}) },
+      { ...rest, kind, at: Math.min(at, Date.now()), staleAt, ...(user ? { userId: user.id } : {}), ...(deviceId ? { deviceId } : {}), ...(deviceId && certificateSerial ? { certificateSerial } : {}) },
       { maxLive: this.config.maxLivePerClient },
     );
     if (result.outcome === 'refused') {
@@ -172,6 +177,7 @@ export class NetworkSessionService {
     const users = new Map<string, User | undefined>();
     const groups = new Map<string, Set<string>>();
     let devices: Device[] | undefined;
+    const revoked = new Map<string, boolean>();
     const queued: NetworkSession[] = [];
     let after: string | undefined;
     do {
@@ -189,6 +195,7 @@ export class NetworkSessionService {
         let reason: DisconnectReason | undefined;
         if (!user) reason = 'user_deleted';
         else if (user.status !== 'active') reason = 'user_suspended';
+        else if (session.certificateSerial && (await this.isRevoked(session.certificateSerial, revoked))) reason = 'certificate_revoked';
         else {
           if (!groups.has(user.id)) groups.set(user.id, new Set((await this.deps.directory.users.groupsOf(user.id)).map((g) => g.name)));
           // Least privilege, as the access core decides it (src/access/evaluate.ts): one assigned group.
@@ -200,6 +207,29 @@ export class NetworkSessionService {
         }
         if (reason && (await this.store.requestDisconnect(session.id, reason, 'system', { again: earlier !== undefined }))) {
           await this.requested(ctx, session, reason);
+          queued.push(session);
+        }
+      }
+      after = page.next;
+    } while (after);
+    return queued;
+  }
+
+  /**
+   * A device certificate was revoked: every live session it signed in (EAP-TLS, `certificateSerial`)
+   * is queued to end now, whatever process the revocation was made in (the CLI too); the device's
+   * sessions on another certificate stay. Asked again after an earlier request that ended (the
+   * revocation is news), never while one is open.
+   * @returns the sessions queued
+   */
+  async certificateRevoked(ctx: AuditContext, serial: string): Promise<NetworkSession[]> {
+    const queued: NetworkSession[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.store.list({ live: true, certificateSerial: serial, limit: 500, ...(after ? { after } : {}) });
+      for (const session of page.items) {
+        if (await this.store.requestDisconnect(session.id, 'certificate_revoked', 'system', { again: true })) {
+          await this.requested(ctx, session, 'certificate_revoked');
           queued.push(session);
         }
       }
@@ -258,6 +288,12 @@ export class NetworkSessionService {
       after = page.next;
     } while (after);
     return out;
+  }
+
+  /** Whether the certificate with `serial` is revoked (remembered for one review). */
+  private async isRevoked(serial: string, known: Map<string, boolean>): Promise<boolean> {
+    if (!known.has(serial)) known.set(serial, Boolean((await this.deps.devices.authority.get(serial))?.revokedAt));
+    return known.get(serial)!;
   }
 
   /**

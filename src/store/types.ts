@@ -295,6 +295,8 @@ export interface AccountingRecord extends NasRef, AccountingValues {
   acctSessionId: string;
   userId?: string | undefined;
   deviceId?: string | undefined;
+  /** The device certificate the sign-in presented (EAP-TLS), by serial. */
+  certificateSerial?: string | undefined;
   /** When the event happened (Event-Timestamp, else arrival less Acct-Delay-Time), ms. */
   at: number;
   /** A live session with no record after this (ms) is closed by `expireStale`. */
@@ -316,6 +318,8 @@ export interface NetworkSessionQuery {
   userId?: string;
   client?: string;
   live?: boolean;
+  /** Sessions signed in with this device certificate (serial, lower-case hex). */
+  certificateSerial?: string;
 }
 
 /** How a claimed Disconnect / CoA request ended. */

@@ -58,7 +58,7 @@ export async function afterHandshake(session: TlsSession): Promise<{ ok: true; o
 }
 
 /** The certificate sign-in for the conversation's verified client certificate. */
-export async function signInWithCertificate(core: Pick<Core, 'signIn'>, session: TlsSession, request: { client: string; clientIp: string }): Promise<SignInResult | undefined> {
+export async function signInWithCertificate(core: Pick<Core, 'signIn'>, session: TlsSession, request: { client: string; clientIp: string; outerIdentity?: string }): Promise<SignInResult | undefined> {
   const certificate = session.peerCertificate();
   if (!certificate?.raw) return undefined;
   return core.signIn.attempt({
@@ -67,5 +67,6 @@ export async function signInWithCertificate(core: Pick<Core, 'signIn'>, session:
     protocol: 'radius',
     clientIp: request.clientIp,
     requestId: `radius-${randomUUID()}`,
+    eap: { method: 'tls', outerIdentity: request.outerIdentity },
   });
 }

@@ -198,6 +198,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
       protocol: 'radius',
       clientIp: clientIpOf(packet, peer, ctx.nasAddress),
       requestId: `radius-${randomUUID()}`,
+      eap: { method: 'ttls', outerIdentity: conversation.outerIdentity },
     });
     if (!result.ok || result.decision.action !== 'allow') {
       log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, reason: result.ok ? result.decision.action : result.reason.code }, 'EAP-TTLS inner PAP refused');
@@ -213,15 +214,15 @@ export function createEap(deps: EapHandlerDeps): Eap {
     const session = conversation.session!;
     const keys = session.keys();
     const identifier = conversation.identifier;
-    const result = await signInWithCertificate(core, session, { client: peer.client.name, clientIp: clientIpOf(packet, peer, ctx.nasAddress) });
+    const result = await signInWithCertificate(core, session, { client: peer.client.name, clientIp: clientIpOf(packet, peer, ctx.nasAddress), outerIdentity: conversation.outerIdentity });
     conversation.dispose();
     if (!result?.ok || result.decision.action !== 'allow') {
       log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, reason: !result ? 'no client certificate' : result.ok ? result.decision.action : result.reason.code }, 'EAP-TLS refused');
       count('refused');
       return failure(identifier);
     }
-    // The device, for the network session's continuous verification (device-class.ts).
-    const device = result.device ? [{ type: ATTR.Class, value: deviceClass(result.device.device.id) }] : [];
+    // The device and the certificate, for the network session's continuous verification (device-class.ts).
+    const device = result.device ? [{ type: ATTR.Class, value: deviceClass(result.device.device.id, result.device.serial) }] : [];
     return accept(identifier, result.user.username, result.user.id, keys.msk, peer, packet, device);
   }
 
@@ -259,6 +260,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
         protocol: 'radius',
         clientIp: clientIpOf(packet, peer, ctx.nasAddress),
         requestId: `radius-${randomUUID()}`,
+        eap: { method: 'peap', outerIdentity: conversation.outerIdentity },
       });
       if (result.ok && result.decision.action === 'allow' && result.mschapv2) return { ok: true, authenticatorResponse: result.mschapv2.authenticatorResponse, userId: result.user.id };
       log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, reason: result.ok ? result.decision.action : result.reason.code }, 'PEAP inner MSCHAPv2 refused');

@@ -21,6 +21,7 @@ interface Row {
   username: string;
   user_id: string | null;
   device_id: string | null;
+  certificate_serial: string | null;
   nas_port: number | string | null;
   nas_port_id: string | null;
   framed_ip_address: string | null;
@@ -93,6 +94,7 @@ export class KnexNetworkSessions implements NetworkSessions {
         username: r.username,
         user_id: r.userId ?? null,
         device_id: r.deviceId ?? null,
+        certificate_serial: r.certificateSerial ?? null,
         nas_port: r.nasPort ?? null,
         nas_port_id: r.nasPortId ?? null,
         framed_ip_address: r.framedIpAddress ?? null,
@@ -165,6 +167,7 @@ export class KnexNetworkSessions implements NetworkSessions {
       if (query.userId !== undefined) q.where('user_id', query.userId);
       if (query.client !== undefined) q.where('client', query.client);
       if (query.live !== undefined) q.where('live', query.live);
+      if (query.certificateSerial !== undefined) q.where('certificate_serial', query.certificateSerial);
       if (query.after) {
         const [startedAt, id] = decodeCursor(query.after, 2) as [number, string];
         q.where((w) => w.where('started_at', '<', startedAt).orWhere((x) => x.where('started_at', startedAt).andWhere('id', '<', id)));
@@ -289,6 +292,7 @@ function toSession(row: Row): NetworkSession {
     username: row.username,
     ...opt('userId', row.user_id),
     ...opt('deviceId', row.device_id),
+    ...opt('certificateSerial', row.certificate_serial),
     ...(row.nas_port !== null ? { nasPort: Number(row.nas_port) } : {}),
     ...opt('nasPortId', row.nas_port_id),
     ...opt('framedIpAddress', row.framed_ip_address),
