@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { AuditEvent } from '../../src/directory/model.ts';
 import type { Backend } from '../helpers/backends.ts';
 import { makeCa, serverCertificate } from '../helpers/pki.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -66,4 +67,11 @@ export async function startEapServer(backend: Backend, options: { prefix: string
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The audit events of the newest RADIUS sign-in attempt (by its request id): one per attempt. */
+export async function lastAttempt(t: TestServer): Promise<AuditEvent[]> {
+  const newest = (await t.gh.core.audit.query({ limit: 50 })).items.find((e) => e.requestId?.startsWith('radius-'));
+  if (!newest) throw new Error('no RADIUS attempt in the audit log');
+  return (await t.gh.core.audit.query({ requestId: newest.requestId! })).items;
 }

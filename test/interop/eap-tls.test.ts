@@ -17,7 +17,7 @@ import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
 import { makeCa, makeCsr, makeKey } from '../helpers/pki.ts';
 import type { TestServer } from '../helpers/server.ts';
-import { startEapServer, type EapServer, type Outcome } from './eap-support.ts';
+import { lastAttempt, startEapServer, type EapServer, type Outcome } from './eap-support.ts';
 
 const SECRET = 'eapol-test-shared-secret-tls-01';
 const COMPLIANT = { osVersion: '14.4', diskEncrypted: true, screenLock: true };
@@ -64,7 +64,7 @@ describe.each(backends)('eapol_test EAP-TLS against Gatehouse ($name)', (backend
 
   for (const [label, phase1] of [['TLS 1.2', '"tls_disable_tlsv1_3=1"'], ['TLS 1.3', '"tls_disable_tlsv1_3=0"']] as const) {
     it(`EAP-TLS over ${label} with a device certificate: SUCCESS, MPPE keys OK, User-Name = the owner, the group's VLAN`, async () => {
-      const { serial: _serial, ...files } = await pemFiles(laptop);
+      const { serial, ...files } = await pemFiles(laptop);
       const { code, output } = await eapolTest(`ok-${label.replace(/\W/g, '')}`, { ...files, phase1 });
       expect(output).toContain(`SSL: Using TLS version ${label === 'TLS 1.3' ? 'TLSv1.3' : 'TLSv1.2'}`);
       expect(output).toMatch(/MPPE keys OK: 1 +mismatch: 0/);
@@ -72,8 +72,15 @@ describe.each(backends)('eapol_test EAP-TLS against Gatehouse ($name)', (backend
       expect(code).toBe(0);
       expect(output).toMatch(/Attribute 1 \(User-Name\) length=7\s+Value: 'alice'/);
       expect(output).toMatch(/Attribute 81 \(Tunnel-Private-Group-Id\) length=5\s+Value: 013230/);
-      // The device, for the network session (the NAS echoes Class in accounting).
-      expect(output).toMatch(new RegExp(`Attribute 25 \\(Class\\) length=\\d+\\s+Value: ${Buffer.from(`gatehouse-device:${laptop.id}`).toString('hex')}`));
+      // The device and the certificate, for the network session (the NAS echoes Class in accounting).
+      expect(output).toMatch(new RegExp(`Attribute 25 \\(Class\\) length=\\d+\\s+Value: ${Buffer.from(`gatehouse-device:${laptop.id};serial=${serial}`).toString('hex')}`));
+      // One audit event for the attempt: the decision, naming the method, the outer identity, the owner and the device.
+      const events = await lastAttempt(t);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        type: 'access.decision', outcome: 'success', protocol: 'radius', actor: { type: 'user', name: 'alice' },
+        details: { device: { id: laptop.id, certificate: true }, authn: ['certificate'], eap: { method: 'tls', outerIdentity: 'whoever@example.org' } },
+      });
     });
   }
 
@@ -91,6 +98,13 @@ describe.each(backends)('eapol_test EAP-TLS against Gatehouse ($name)', (backend
     expect((await eapolTest('before-revoke', files)).output.trim().split('\n').at(-1)).toBe('SUCCESS');
     await t.gh.core.devices.authority.revoke(CLI_CTX, serial);
     expectFailure(await eapolTest('revoked', files));
+    // One audit event for the attempt: the refusal, naming the method, the outer identity, the certificate and its device.
+    const events = await lastAttempt(t);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'authn.device', outcome: 'failure', reasons: [{ code: 'revoked' }],
+      details: { via: 'radius', serial, device: { id: laptop.id }, eap: { method: 'tls', outerIdentity: 'whoever@example.org' } },
+    });
   });
 
   it('a certificate from a foreign CA that imitates the device CA: FAILURE', async () => {

@@ -16,7 +16,7 @@ import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
 import { makeCa } from '../helpers/pki.ts';
 import type { TestServer } from '../helpers/server.ts';
-import { startEapServer, type EapServer, type Outcome } from './eap-support.ts';
+import { lastAttempt, startEapServer, type EapServer, type Outcome } from './eap-support.ts';
 
 const PASSWORD = 'correct horse battery staple';
 const SECRET = 'eapol-test-shared-secret-0123';
@@ -57,6 +57,13 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
       expect(output).toMatch(/Attribute 1 \(User-Name\) length=7\s+Value: 'alice'/);
       expect(output).toMatch(/Attribute 81 \(Tunnel-Private-Group-Id\) length=5\s+Value: 013230/); // tag 1, "20"
       expect(output).toMatch(/MS-MPPE-Send-Key \(sign\) - hexdump\(len=32\)/);
+      // One audit event for the attempt: the decision, naming the method, the outer and the inner identity.
+      const events = await lastAttempt(t);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        type: 'access.decision', outcome: 'success', protocol: 'radius', actor: { type: 'user', name: 'alice' }, target: { name: 'radius:ap' },
+        details: { eap: { method: 'ttls', outerIdentity: 'anonymous' }, checks: [{ type: 'authn.password' }] },
+      });
     });
   }
 
@@ -70,11 +77,17 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     expect(code).toBe(0);
   });
 
-  it('a wrong password: FAILURE', async () => {
-    const { code, output } = await eapolTest('wrong', { identity: '"alice"', password: '"not the password"' });
+  it('a wrong password: FAILURE, one audit event naming the method, the outer and the inner identity', async () => {
+    const { code, output } = await eapolTest('wrong', { identity: '"alice"', password: '"not the password"', anonymous_identity: '"guest@wifi.example"' });
     expect(output).toContain('EAP: Received EAP-Failure');
     expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
     expect(code).not.toBe(0);
+    const events = await lastAttempt(t);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'authn.password', outcome: 'failure', protocol: 'radius', reasons: [{ code: 'bad_credentials' }],
+      details: { username: 'alice', eap: { method: 'ttls', outerIdentity: 'guest@wifi.example' } },
+    });
   });
 
   it('a person outside the client\'s groups: FAILURE', async () => {
@@ -98,6 +111,9 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     expect(value('refused')).toBe(2);
     expect(value('started')).toBeGreaterThanOrEqual(6);
     expect(value('failed')).toBeGreaterThanOrEqual(1);
+    // The outer identity is the peer's choice: in the audit log, never in a label.
+    expect(text).not.toContain('wifi.example');
+    expect(text).not.toContain('anonymous');
   });
 
   it('a supplicant that does not trust the server certificate gives up: FAILURE', async () => {
@@ -109,7 +125,7 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
   const peap = (password: string) => ({ eap: 'PEAP', phase1: '"peapver=0"', phase2: '"auth=MSCHAPV2"', identity: '"alice"', password: `"${password}"` });
 
   it('PEAPv0/MSCHAPv2 with the network password: SUCCESS, MPPE keys OK, the inner identity and the VLAN', async () => {
-    const { code, output } = await eapolTest('peap-ok', peap(networkPassword));
+    const { code, output } = await eapolTest('peap-ok', { ...peap(networkPassword), anonymous_identity: '"anon@wifi.example"' });
     expect(output).toContain('EAP-MSCHAPV2: Authentication succeeded');
     expect(output).toContain('EAP-TLV: TLV Result - Success');
     expect(output).toMatch(/MPPE keys OK: 1 +mismatch: 0/);
@@ -117,6 +133,12 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     expect(output).toMatch(/Attribute 81 \(Tunnel-Private-Group-Id\) length=5\s+Value: 013230/);
     expect(output.trim().split('\n').at(-1)).toBe('SUCCESS');
     expect(code).toBe(0);
+    const events = await lastAttempt(t);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'access.decision', outcome: 'success', actor: { type: 'user', name: 'alice' },
+      details: { eap: { method: 'peap', outerIdentity: 'anon@wifi.example' }, checks: [{ type: 'authn.network_password' }] },
+    });
   });
 
   it('PEAPv0/MSCHAPv2 over TLS 1.3 (RFC 9427): SUCCESS, MPPE keys OK', async () => {
@@ -144,6 +166,12 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
       expect(output).not.toContain('MS-MPPE-Send-Key');
       expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
       expect(code).not.toBe(0);
+      const events = await lastAttempt(t);
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        type: 'authn.network_password', outcome: 'failure', reasons: [{ code: 'bad_credentials' }], target: { name: 'alice' },
+        details: { username: 'alice', method: 'mschapv2', eap: { method: 'peap', outerIdentity: 'anonymous' } },
+      });
     }
   });
 
@@ -152,7 +180,11 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     expect(output).toContain('EAP-TLV: TLV Result - Failure');
     expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
     expect(code).not.toBe(0);
-    const [event] = (await t.gh.core.audit.query({ type: 'access.decision', limit: 1 })).items;
-    expect(event).toMatchObject({ outcome: 'denied', target: { name: 'radius:ap' }, details: { checks: [{ type: 'authn.network_password' }] } });
+    const events = await lastAttempt(t);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'access.decision', outcome: 'denied', actor: { name: 'bob' }, target: { name: 'radius:ap' },
+      details: { checks: [{ type: 'authn.network_password' }], eap: { method: 'peap', outerIdentity: 'anonymous' } },
+    });
   });
 });

@@ -89,8 +89,8 @@ describe.each(backends)('EAP-TTLS handler ($name)', (backend) => {
   };
 
   /** Identity → the TTLS Start: the conversation's State and the Start's identifier. */
-  async function begin(peer = ap): Promise<{ state: Buffer; id: number }> {
-    const reply = await send(respond(0, EAP_TYPE.Identity, Buffer.from('anonymous')), undefined, peer);
+  async function begin(peer = ap, outer: string | Buffer = 'anonymous'): Promise<{ state: Buffer; id: number }> {
+    const reply = await send(respond(0, EAP_TYPE.Identity, Buffer.from(outer)), undefined, peer);
     expect(reply.code).toBe(CODE.AccessChallenge);
     const req = eapOf(reply) as EapMessage;
     expect(req.type).toBe(EAP_TYPE.Ttls);
@@ -99,8 +99,8 @@ describe.each(backends)('EAP-TTLS handler ($name)', (backend) => {
   }
 
   /** A whole EAP-TTLS/PAP run with a real TLS client. */
-  async function ttls(login: string, password: string, peer = ap, maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3'): Promise<{ reply: Awaited<ReturnType<Eap['handle']>>; packet: Packet; client: TLSSocket }> {
-    let { state, id } = await begin(peer);
+  async function ttls(login: string, password: string, peer = ap, maxVersion: 'TLSv1.2' | 'TLSv1.3' = 'TLSv1.3', outer: string | Buffer = 'anonymous'): Promise<{ reply: Awaited<ReturnType<Eap['handle']>>; packet: Packet; client: TLSSocket }> {
+    let { state, id } = await begin(peer, outer);
     const out: Buffer[] = [];
     const wire = new Duplex({ read() {}, write(chunk: Buffer, _e, cb) { out.push(chunk); cb(); } });
     const client = connect({ socket: wire, ca: ca.pem, servername: 'localhost', maxVersion });
@@ -174,6 +174,49 @@ describe.each(backends)('EAP-TTLS handler ($name)', (backend) => {
     expectFailure(reply);
     expect(eap.conversations.size).toBe(0);
     client.destroy();
+  });
+
+  /** The events of the newest RADIUS sign-in attempt (by its request id). */
+  const lastAttempt = async () => {
+    const newest = (await tc.core.audit.query({ limit: 50 })).items.find((e) => e.requestId?.startsWith('radius-'));
+    return (await tc.core.audit.query({ requestId: newest!.requestId! })).items;
+  };
+
+  it('one audit event per attempt names the method (ttls), the outer identity and the inner one: the decision, or the refusal', async () => {
+    let { reply, client } = await ttls('alice', PASSWORD, ap, 'TLSv1.3', 'anonymous@wifi.example');
+    expect(reply.code).toBe(CODE.AccessAccept);
+    client.destroy();
+    let events = await lastAttempt();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'access.decision', outcome: 'success', protocol: 'radius', actor: { type: 'user', name: 'alice' }, target: { name: 'radius:ap' },
+      details: { eap: { method: 'ttls', outerIdentity: 'anonymous@wifi.example' }, checks: [{ type: 'authn.password' }] },
+    });
+    // The held check carries the attempt's context once, on the decision, not in each check.
+    expect(events[0]!.details.checks).toEqual([expect.not.objectContaining({ details: expect.objectContaining({ eap: expect.anything() }) })]);
+
+    ({ reply, client } = await ttls('alice', 'wrong password', ap, 'TLSv1.2', 'someone@wifi.example'));
+    expectFailure(reply);
+    client.destroy();
+    events = await lastAttempt();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'authn.password', outcome: 'failure', reasons: [{ code: 'bad_credentials' }],
+      details: { username: 'alice', eap: { method: 'ttls', outerIdentity: 'someone@wifi.example' } },
+    });
+  });
+
+  it('a hostile outer identity is recorded bounded: 128 characters at most, control characters replaced', async () => {
+    const outer = Buffer.concat([Buffer.from('evil\r\n\u001b[31m'), Buffer.from('é'.repeat(400)), Buffer.from([0xff, 0xfe])]);
+    const { reply, client } = await ttls('alice', PASSWORD, ap, 'TLSv1.3', outer);
+    expect(reply.code).toBe(CODE.AccessAccept);
+    client.destroy();
+    const [event] = await lastAttempt();
+    const recorded = (event!.details.eap as { outerIdentity: string; truncated?: boolean });
+    expect([...recorded.outerIdentity]).toHaveLength(128);
+    expect(recorded.outerIdentity.startsWith('evil\ufffd\ufffd\ufffd[31mé')).toBe(true);
+    expect(recorded.outerIdentity).not.toMatch(/[\u0000-\u001f]/);
+    expect(recorded.truncated).toBe(true);
   });
 
   it('malformed EAP, a non-Identity start, a Nak, a wrong identifier: EAP-Failure, nothing kept', async () => {

@@ -47,7 +47,7 @@ describe.each(backends)('EAP-TLS handler ($name)', (backend) => {
   let eap: Eap;
   let identifier = 0;
   let laptop: Device;
-  let alicesLaptop: ClientCredential;
+  let alicesLaptop: ClientCredential & { serial: string };
 
   const createDevice = (name: string, extra: Partial<DeviceInput> = {}) =>
     tc.core.directory.resources.create(CLI_CTX, 'devices', { name, owners: ['alice'], platform: 'macos', managed: true, posture: {}, attributes: {}, ...extra } as never) as Promise<Device>;
@@ -139,6 +139,12 @@ describe.each(backends)('EAP-TLS handler ($name)', (backend) => {
     throw new Error('no end to the conversation');
   }
 
+  /** The events of the newest RADIUS sign-in attempt (by its request id). */
+  const lastAttempt = async () => {
+    const newest = (await tc.core.audit.query({ limit: 50 })).items.find((e) => e.requestId?.startsWith('radius-'));
+    return (await tc.core.audit.query({ requestId: newest!.requestId! })).items;
+  };
+
   const expectFailure = (reply: { code: number; attributes: Attribute[] }) => {
     expect(reply.code).toBe(CODE.AccessReject);
     expect(eapOf(reply).code).toBe(EAP_CODE.Failure);
@@ -158,13 +164,18 @@ describe.each(backends)('EAP-TLS handler ($name)', (backend) => {
     expect(key(17)).toEqual(msk.subarray(0, 32));
     expect(key(16)).toEqual(msk.subarray(32, 64));
     expect(reply.attributes.find((a) => a.type === 81)!.value.subarray(1).toString()).toBe('40');
-    // The device, for the network session (the NAS echoes Class in accounting: device-class.ts).
-    expect(reply.attributes.find((a) => a.type === ATTR.Class)!.value.toString()).toBe(`gatehouse-device:${laptop.id}`);
+    // The device and the certificate, for the network session (the NAS echoes Class in accounting: device-class.ts).
+    expect(reply.attributes.find((a) => a.type === ATTR.Class)!.value.toString()).toBe(`gatehouse-device:${laptop.id};serial=${alicesLaptop.serial}`);
     // RFC 9190 §2.1.1: the commitment message on TLS 1.3, nothing on 1.2.
     expect(Buffer.concat(received)).toEqual(version === 'TLSv1.3' ? Buffer.from([0]) : Buffer.alloc(0));
     expect(eap.conversations.size).toBe(0);
-    const [decision] = (await tc.store.directory.audit.query({ type: 'access.decision', limit: 1 })).items;
-    expect(decision).toMatchObject({ outcome: 'success', protocol: 'radius', details: { device: { id: laptop.id, certificate: true } } });
+    // One event for the attempt: the decision, naming the method, the outer identity, the owner and the device.
+    const events = await lastAttempt();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'access.decision', outcome: 'success', protocol: 'radius', actor: { type: 'user', name: 'alice' },
+      details: { device: { id: laptop.id, certificate: true }, authn: ['certificate'], eap: { method: 'tls', outerIdentity: 'someone-else' } },
+    });
     client.destroy();
   });
 
@@ -175,12 +186,23 @@ describe.each(backends)('EAP-TLS handler ($name)', (backend) => {
     expect((await eapTls(revoked)).reply.code).toBe(CODE.AccessAccept);
     await tc.core.devices.authority.revoke(CLI_CTX, revoked.serial);
     expectFailure((await eapTls(revoked)).reply);
-    const [refusal] = (await tc.store.directory.audit.query({ type: 'authn.device', limit: 1 })).items;
-    expect(refusal).toMatchObject({ outcome: 'failure', reasons: [{ code: 'revoked' }], details: { via: 'radius', serial: revoked.serial } });
+    // One event for the attempt: the refusal, naming the method, the outer identity, the certificate and its device.
+    const events = await lastAttempt();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'authn.device', outcome: 'failure', reasons: [{ code: 'revoked' }],
+      details: { via: 'radius', serial: revoked.serial, device: { id: tablet.id }, eap: { method: 'tls', outerIdentity: 'someone-else' } },
+    });
 
     const phone = await createDevice('phone', { platform: 'ios' });
     await tc.core.devices.checkIn(CLI_CTX, phone.id, { ...COMPLIANT, diskEncrypted: false }, 'token');
     expectFailure((await eapTls(await credential(phone), 'TLSv1.2')).reply);
+    const denied = await lastAttempt();
+    expect(denied).toHaveLength(1);
+    expect(denied[0]).toMatchObject({
+      type: 'access.decision', outcome: 'denied', actor: { name: 'alice' },
+      details: { device: { id: phone.id, compliant: false }, eap: { method: 'tls', outerIdentity: 'someone-else' } },
+    });
     expect(eap.conversations.size).toBe(0);
   });
 
