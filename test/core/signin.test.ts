@@ -79,6 +79,28 @@ describe.each(backends)('sign-in pipeline ($name)', (backend) => {
     const events = (await t.core.audit.query({ requestId: 'wrong-1' })).items;
     expect(events.map((e) => [e.type, e.outcome])).toEqual([['authn.password', 'failure']]);
   });
+
+  it('records how an EAP method carried the attempt on its one event, bounded, and nothing it does not know', async () => {
+    const attempt = (requestId: string, eap: unknown, password = PASSWORD) =>
+      t.core.signIn.attempt({ presented: { kind: 'password', login: 'alice', password }, resource: 'radius:vpn', protocol: 'radius', requestId, eap: eap as never });
+    const eventsOf = async (requestId: string) => (await t.core.audit.query({ requestId })).items;
+    await attempt('eap-ok', { method: 'ttls', outerIdentity: 'anonymous@corp.example' });
+    expect(await eventsOf('eap-ok')).toEqual([expect.objectContaining({ type: 'access.decision', outcome: 'success', actor: expect.objectContaining({ name: 'alice' }), details: expect.objectContaining({ eap: { method: 'ttls', outerIdentity: 'anonymous@corp.example' } }) })]);
+    await attempt('eap-wrong', { method: 'peap' }, 'wrong');
+    expect(await eventsOf('eap-wrong')).toEqual([expect.objectContaining({ type: 'authn.password', outcome: 'failure', details: expect.objectContaining({ username: 'alice', eap: { method: 'peap' } }) })]);
+    // An unknown method, a value that is not an object, an outer identity that is not text: left out.
+    for (const [i, eap] of [{ method: 'md5', outerIdentity: 'x' }, 'ttls', null, { method: 'tls', outerIdentity: { toString: () => 'x' } }].entries()) {
+      await attempt(`eap-odd-${i}`, eap);
+      const [event] = await eventsOf(`eap-odd-${i}`);
+      expect(event!.type).toBe('access.decision');
+      if (i === 3) expect(event!.details.eap).toEqual({ method: 'tls' });
+      else expect(event!.details).not.toHaveProperty('eap');
+    }
+    // 100,000 characters from the peer: 128 kept.
+    await attempt('eap-long', { method: 'ttls', outerIdentity: 'a'.repeat(100_000) });
+    const [long] = await eventsOf('eap-long');
+    expect(long!.details.eap).toEqual({ method: 'ttls', outerIdentity: 'a'.repeat(128), truncated: true });
+  });
 });
 
 describe.each(backends)('sign-in pipeline with the store gone ($name)', (backend) => {

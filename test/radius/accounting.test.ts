@@ -74,11 +74,11 @@ describe.each(backends)('RADIUS accounting ($name)', (backend) => {
     expect((await t.core.audit.query({ type: 'network_session.stopped' })).items[0]).toMatchObject({ details: { terminateCause: 'User-Request', sessionTime: 900 } });
   });
 
-  it('records on the session the device an EAP-TLS Access-Accept named in Class', async () => {
+  it('records on the session the device and certificate an EAP-TLS Access-Accept named in Class', async () => {
     const device = (await t.core.directory.resources.create(CLI_CTX, 'devices', { name: 'laptop', owners: ['alice'], platform: 'macos', managed: true, posture: {}, attributes: {} } as never)) as { id: string };
-    await send({ status: 'Start', sessionId: 'acct-tls', user: 'alice', nasIdentifier: 'ap-1', classes: ['staff', `gatehouse-device:${device.id}`] });
+    await send({ status: 'Start', sessionId: 'acct-tls', user: 'alice', nasIdentifier: 'ap-1', classes: ['staff', `gatehouse-device:${device.id};serial=7f00aa`] });
     const session = (await t.core.networkSessions.list({ user: 'alice' })).items.find((s) => s.acctSessionId === 'acct-tls');
-    expect(session).toMatchObject({ deviceId: device.id, live: true });
+    expect(session).toMatchObject({ deviceId: device.id, certificateSerial: '7f00aa', live: true });
     await send({ status: 'Stop', sessionId: 'acct-tls', user: 'alice', nasIdentifier: 'ap-1', classes: ['staff', `gatehouse-device:${device.id}`] });
   });
 
@@ -204,6 +204,15 @@ describe('parsing an Accounting-Request', () => {
     expect(parsed([{ type: ATTR.Class, value: Buffer.from(`gatehouse-device:${id}x`) }]).deviceId).toBeUndefined();
     expect(parsed([{ type: ATTR.Class, value: Buffer.from('gatehouse-device:../../etc') }]).deviceId).toBeUndefined();
     expect(parsed([]).deviceId).toBeUndefined();
+    // With the certificate's serial (Gatehouse's Access-Accept since the serial was added); an old Class without it still names the device.
+    const withSerial = parsed([{ type: ATTR.Class, value: Buffer.from(`gatehouse-device:${id};serial=0a1b2c`) }]);
+    expect([withSerial.deviceId, withSerial.certificateSerial]).toEqual([id, '0a1b2c']);
+    expect(parsed([{ type: ATTR.Class, value: Buffer.from(`gatehouse-device:${id}`) }]).certificateSerial).toBeUndefined();
+    // A serial out of form (not hex, upper case, too long, something after it) spoils the whole value.
+    for (const bad of [';serial=xyz', ';serial=0A1B', `;serial=${'a'.repeat(65)}`, ';serial=0a1b;x', ';serial=', ';serial=0a1b\n']) {
+      const input = parsed([{ type: ATTR.Class, value: Buffer.from(`gatehouse-device:${id}${bad}`) }]);
+      expect([input.deviceId, input.certificateSerial]).toEqual([undefined, undefined]);
+    }
   });
 
   it('never takes a time in the future from Event-Timestamp', () => {

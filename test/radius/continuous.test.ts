@@ -111,8 +111,8 @@ describe('continuous verification across two processes on one PostgreSQL', () =>
   });
 
   const api = (path: string, init: RequestInit = {}) => fetch(`${admin.httpUrl}${path}`, { ...init, headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
-  const start = async (user: string, id: string) => {
-    const reply = await nas.exchange(acctPort, accountingRequest(SECRET, nas.nextId(), { status: 'Start', sessionId: id, user, nasIdentifier: 'gw-pg' }));
+  const start = async (user: string, id: string, classes?: string[]) => {
+    const reply = await nas.exchange(acctPort, accountingRequest(SECRET, nas.nextId(), { status: 'Start', sessionId: id, user, nasIdentifier: 'gw-pg', ...(classes ? { classes } : {}) }));
     expect(reply.reply?.code).toBe(CODE.AccountingResponse);
     return (await admin.core.networkSessions.list({ user })).items.find((s) => s.acctSessionId === id)!;
   };
@@ -123,6 +123,33 @@ describe('continuous verification across two processes on one PostgreSQL', () =>
     const done = await eventually(() => admin.core.networkSessions.get(session.id), (s) => s.disconnect?.state === 'acked', 10_000);
     expect(done).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'user_suspended' } });
     expect(coa.received.filter((r) => textOf(r, ATTR.AcctSessionId) === 'pg-ivan')).toHaveLength(1);
+  });
+
+  it('a device certificate revoked through the process without RADIUS ends the EAP-TLS session it signed in, at once; the device\'s other one stays', async () => {
+    const d = admin.core.directory;
+    await d.users.create(CLI_CTX, { username: 'kim', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['staff'] });
+    const laptop = await d.resources.create(CLI_CTX, 'devices', { name: 'kim-laptop', owners: ['kim'], platform: 'linux', managed: true, posture: {}, attributes: {} });
+    await admin.core.devices.checkIn(CLI_CTX, laptop.id, { diskEncrypted: true, firewall: true, screenLock: true }, 'token');
+    const issue = async () => (await admin.core.devices.authority.issuePkcs12(CLI_CTX, laptop.id, 'a long pkcs12 password')).record.serial;
+    const [revoked, kept] = [await issue(), await issue()];
+    const onRevoked = await start('kim', 'pg-kim-1', [`gatehouse-device:${laptop.id};serial=${revoked}`]);
+    const onKept = await start('kim', 'pg-kim-2', [`gatehouse-device:${laptop.id};serial=${kept}`]);
+    expect(onRevoked.certificateSerial).toBe(revoked);
+    // Let the RADIUS process see kim's creation (its directory watch checks every 2 s) and review
+    // on it, so that only the revocation can end the session before the review timer's 60 s.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const asked = Date.now();
+    expect((await api(`/api/v1/certificates/${revoked}`, { method: 'DELETE' })).status).toBe(200);
+    const done = await eventually(() => admin.core.networkSessions.get(onRevoked.id), (s) => s.disconnect?.state === 'acked', 8_000);
+    expect(done).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'certificate_revoked' } });
+    // Not the review's timer (networkSessions.reviewSeconds, 60 s): the revocation queued it.
+    expect(Date.now() - asked).toBeLessThan(8_000);
+    const sent = coa.received.filter((r) => textOf(r, ATTR.AcctSessionId) === 'pg-kim-1');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.packet.code).toBe(CODE.DisconnectRequest);
+    expect(sent[0]!.authenticatorValid).toBe(true);
+    expect(await admin.core.networkSessions.get(onKept.id)).toMatchObject({ live: true });
+    expect(coa.received.filter((r) => textOf(r, ATTR.AcctSessionId) === 'pg-kim-2')).toHaveLength(0);
   });
 
   it('an administrator ends a session through the other process’s API', async () => {

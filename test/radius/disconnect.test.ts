@@ -1,8 +1,9 @@
 /**
  * Continuous verification down to the network (RFC 5176) against a small NAS listening on loopback,
  * which checks every request's Request Authenticator and Message-Authenticator and answers ACK, NAK
- * or nothing: an administrator ending a session through the admin API; a suspension, a lost group
- * and a device out of compliance ending sessions by themselves; NAK, timeout with retransmissions,
+ * or nothing: an administrator ending a session through the admin API; a suspension, a lost group,
+ * a device out of compliance and a revoked device certificate (only the sessions it signed in)
+ * ending sessions by themselves; NAK, timeout with retransmissions,
  * a forged answer; CoA-Request for a client configured for it. On both stores, with a real server.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -207,6 +208,52 @@ describe.each(backends)('Disconnect and CoA ($name)', (backend) => {
     expect(await settled(onPhone.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'device_noncompliant' } });
     expect((await core.networkSessions.get(onLaptop.id))).toMatchObject({ live: true });
     expect((await core.networkSessions.get(onLaptop.id)).disconnect).toBeUndefined();
+  });
+
+  it('revoking a device certificate through the API ends the sessions it signed in (EAP-TLS Class), and not the device\'s sessions on another certificate', async () => {
+    const core = server.gh.core;
+    await core.directory.users.create(CLI, { username: 'kate', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });
+    const laptop = await core.directory.resources.create(CLI, 'devices', { name: 'kate-laptop', owners: ['kate'], platform: 'linux', managed: true, posture: {}, attributes: {} });
+    expect((await core.devices.checkIn(CLI, laptop.id, { diskEncrypted: true, firewall: true, screenLock: true }, 'token')).compliant).toBe(true);
+    const issue = async () => (await core.devices.authority.issuePkcs12(CLI, laptop.id, 'a long pkcs12 password')).record.serial;
+    const [old, current] = [await issue(), await issue()];
+    // The Class the Access-Accept carried (protocols/radius/device-class.ts), echoed by the NAS.
+    const onOld = await sessionOf('kate', { classes: [`gatehouse-device:${laptop.id};serial=${old}`] });
+    const onCurrent = await sessionOf('kate', { classes: [`gatehouse-device:${laptop.id};serial=${current}`] });
+    const onPap = await sessionOf('kate');
+    expect(onOld).toMatchObject({ deviceId: laptop.id, certificateSerial: old });
+    expect(onCurrent).toMatchObject({ deviceId: laptop.id, certificateSerial: current });
+
+    // reviewSeconds is an hour here: the revocation itself ends the session, at once.
+    expect((await server.api(`/api/v1/certificates/${old}`, { method: 'DELETE' })).status).toBe(200);
+    expect(await settled(onOld.id)).toMatchObject({ live: false, terminateCause: 'Admin-Reset', disconnect: { state: 'acked', reason: 'certificate_revoked', requestedBy: 'system' } });
+    const [request] = requestsFor(onOld);
+    expect(request!.packet.code).toBe(CODE.DisconnectRequest);
+    expect(request!.authenticatorValid).toBe(true);
+    expect(request!.messageAuthenticator).toBe('valid');
+    expect(textOf(request!, ATTR.UserName)).toBe('kate');
+    const requested = (await core.audit.query({ type: 'network_session.disconnect_requested' })).items.find((e) => e.target?.id === onOld.id);
+    expect(requested).toMatchObject({ actor: { type: 'apikey' }, details: { reason: 'certificate_revoked', username: 'kate' } });
+
+    // The same device on its other, valid certificate, and the person's PAP session, stay up.
+    await worker.runOnce();
+    for (const s of [onCurrent, onPap]) expect(await core.networkSessions.get(s.id)).toMatchObject({ live: true });
+    expect((await core.networkSessions.get(onCurrent.id)).disconnect).toBeUndefined();
+    expect(requestsFor(onCurrent)).toHaveLength(0);
+  });
+
+  it('the review ends a session on a certificate revoked before its accounting arrived (a lost Start)', async () => {
+    const core = server.gh.core;
+    await core.directory.users.create(CLI, { username: 'liam', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });
+    const phone = await core.directory.resources.create(CLI, 'devices', { name: 'liam-phone', owners: ['liam'], platform: 'ios', managed: true, posture: {}, attributes: {} });
+    expect((await core.devices.checkIn(CLI, phone.id, { diskEncrypted: true, firewall: true, screenLock: true }, 'token')).compliant).toBe(true);
+    const serial = (await core.devices.authority.issuePkcs12(CLI, phone.id, 'a long pkcs12 password')).record.serial;
+    await core.devices.authority.revoke(CLI, serial);
+    const late = await sessionOf('liam', { status: 'Interim-Update', sessionTime: 120, classes: [`gatehouse-device:${phone.id};serial=${serial}`] });
+    expect(late).toMatchObject({ live: true, certificateSerial: serial });
+    // The revocation came before the session: only the review (every networkSessions.reviewSeconds) finds it.
+    await core.networkSessions.review(CLI);
+    expect(await settled(late.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'certificate_revoked' } });
   });
 
   it('disconnects the sessions of a deleted user', async () => {

@@ -588,6 +588,19 @@ export function storeConformance(backend: Backend): void {
         expect(await ns().record(rec({ kind: 'stop', acctSessionId: 'l-1', client: 'limited', sessionTime: 20, inputOctets: 77, terminateCause: 'User-Request' }), { maxLive: 2 })).toMatchObject({ outcome: 'updated', session: { inputOctets: 77, terminateCause: 'User-Request', live: false } });
       });
 
+      it('keeps the device and certificate a session signed in with, and lists the live ones of a certificate', async () => {
+        const device = '11111111-2222-4333-8444-555555555555';
+        const made = await ns().record(rec({ kind: 'start', acctSessionId: 'c-1', client: 'certs', deviceId: device, certificateSerial: '0a1b2c' }), { maxLive: 10 });
+        expect(made).toMatchObject({ outcome: 'created', session: { deviceId: device, certificateSerial: '0a1b2c' } });
+        await ns().record(rec({ kind: 'start', acctSessionId: 'c-2', client: 'certs', deviceId: device, certificateSerial: 'ffee' }), { maxLive: 10 });
+        await ns().record(rec({ kind: 'start', acctSessionId: 'c-3', client: 'certs', deviceId: device, certificateSerial: '0a1b2c' }), { maxLive: 10 });
+        await ns().record(rec({ kind: 'stop', acctSessionId: 'c-3', client: 'certs', sessionTime: 1 }), { maxLive: 10 });
+        await ns().record(rec({ kind: 'start', acctSessionId: 'c-4', client: 'certs' }), { maxLive: 10 });
+        expect((await ns().list({ certificateSerial: '0a1b2c', live: true })).items.map((s) => s.acctSessionId)).toEqual(['c-1']);
+        expect((await ns().list({ certificateSerial: '0a1b2c' })).items.map((s) => s.acctSessionId).sort()).toEqual(['c-1', 'c-3']);
+        expect((await ns().list({ client: 'certs', live: true })).items.find((s) => s.acctSessionId === 'c-4')).not.toHaveProperty('certificateSerial');
+      });
+
       it('lists newest first with filters and cursor paging', async () => {
         const t = Date.now() - 1_000_000;
         for (let i = 0; i < 5; i++) await ns().record(rec({ kind: 'start', acctSessionId: `p-${i}`, client: 'paging', at: t + i * 1000, userId: i % 2 ? 'odd' : 'even' }), { maxLive: 10 });

@@ -36,4 +36,21 @@ describe.each(backends)('data migrations ($name)', (backend) => {
     const keys = ((await s.knex('kv').select('key')) as Array<{ key: string }>).map((r) => r.key).sort();
     expect(keys).toEqual(['session:handle', 'web:csrf']);
   });
+
+  it('20261203_008: network sessions recorded before keep their device, without a certificate; the column goes again on the way down', async () => {
+    const s = await storeBefore('20261203_008_network_session_certificate');
+    const id = '3f1c2b4a-0d9e-4f8a-9b7c-6d5e4f3a2b1c';
+    const device = '11111111-2222-4333-8444-555555555555';
+    await s.knex('network_sessions').insert({
+      id, client: 'ap', nas_key: 'ap-1', acct_session_id: 'old-1', username: 'alice', device_id: device, live: true, started_at: Date.now(), updated_at: Date.now(), stale_at: Date.now() + 600_000,
+    });
+    await s.migrate();
+    const before = await s.directory.networkSessions.get(id);
+    expect(before).toMatchObject({ deviceId: device, live: true });
+    expect(before).not.toHaveProperty('certificateSerial');
+    expect((await s.directory.networkSessions.list({ certificateSerial: '0a1b' })).items).toEqual([]);
+    await s.knex.migrate.down();
+    expect(await s.knex.schema.hasColumn('network_sessions', 'certificate_serial')).toBe(false);
+    expect(await s.knex('network_sessions').where({ id }).first()).toMatchObject({ device_id: device });
+  });
 });
