@@ -441,7 +441,7 @@ export class SignIn {
    * the secret checked in constant time, then the decision with the application as both the
    * principal and the resource, so network conditions and deny policies apply.
    */
-  async asApplication(request: Omit<SignInRequest, 'presented' | 'resource' | 'proven' | 'device'> & { name: string; secret: string; protocol: Protocol; accept?: (app: Application) => string | undefined }): Promise<ApplicationSignIn> {
+  async asApplication(request: Omit<SignInRequest, 'presented' | 'resource' | 'proven' | 'device' | 'eap'> & { name: string; secret: string; protocol: Protocol; accept?: (app: Application) => string | undefined }): Promise<ApplicationSignIn> {
     const attempt = new AttemptAudit();
     try {
       return await this.application(request, request.protocol, request, attempt);
