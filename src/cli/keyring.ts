@@ -112,7 +112,7 @@ export function renderStatus(status: KeyringStatus): string {
         (transientOld.length ? `remove it from secrets.keys after ${transientOld.map((t) => t.oldKeysGoneBy!).sort().at(-1)} (transient entries)\n` : 'it can be removed from secrets.keys\n'),
     );
   }
-  lines.push(renderProblems(status.problems, status.problemsTruncated, status.unreadable));
+  if (status.unreadable > 0) lines.push(renderProblems(status.problems, status.problemsTruncated, status.unreadable).replace(/^\n/, ''));
   return lines.join('');
 }
 

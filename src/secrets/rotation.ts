@@ -170,8 +170,8 @@ export class KeyringRotation {
   }
 
   /**
-   * Re-encrypts every stored secret that is not under the primary key, then counts again; audits
-   * one `keyring.reencrypted` event with the counts (never a secret).
+   * Re-encrypts every stored secret that is not under the primary key, then counts again (with
+   * `verify`); audits one `keyring.reencrypted` event with the counts (never a secret).
    */
   async reencrypt(ctx: AuditContext): Promise<ReencryptResult> {
     const { keyring, store, auditor } = this.deps;
@@ -197,7 +197,8 @@ export class KeyringRotation {
       }
       kinds.push(counts);
     }
-    const after = await this.status();
+    // Counted again, decrypting everything: complete means every stored secret opens under the primary key.
+    const after = await this.status({ verify: true });
     const complete = after.toReencrypt === 0 && after.unreadable === 0;
     await auditor.record(ctx, {
       type: 'keyring.reencrypted',
