@@ -143,5 +143,6 @@ function renderProblems(problems: SecretProblem[], truncated: boolean, total: nu
   if (!problems.length) return '';
   const lines = problems.map((p) => `  ${p.kind} ${p.name}: ${PROBLEM_TEXT[p.problem](p)}\n`);
   if (truncated) lines.push(`  … and ${total - problems.length} more\n`);
+  lines.push('  (a key not configured: put it back in secrets.keys; a damaged secret must be made again: reset the TOTP factor, a new network\n  password or RADIUS secret, `gatehouse keys rotate`)\n');
   return `\ncannot be decrypted (left as they are):\n${lines.join('')}`;
 }

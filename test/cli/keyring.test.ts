@@ -177,7 +177,7 @@ describe.each(backends)('gatehouse keyring on $name', (backend) => {
 
   it('names a tampered ciphertext, one under a key that is not configured and a damaged one, leaves them as they were, and exits 1', async () => {
     const made = await secretsUnderA();
-    const rows = await withKeys([A], async (_core, store) => {
+    await withKeys([A], async (_core, store) => {
       // alice's network password tampered with (one byte of its payload), bob's TOTP seed under a key 'x' no configuration has.
       const row = await store.knex('network_passwords').where({ user_id: made.alice.id }).first();
       const payload = (row.password_encrypted as string).split('.')[2]!;
@@ -188,7 +188,6 @@ describe.each(backends)('gatehouse keyring on $name', (backend) => {
       // The wifi client's secret damaged inside its JSON.
       const wifi = await store.knex('radius_clients').where({ name: 'wifi' }).first();
       await store.knex('radius_clients').where({ name: 'wifi' }).update({ data: JSON.stringify({ ...JSON.parse(wifi.data as string), secretEncrypted: 'garbage' }) });
-      return { flipped, foreign };
     });
     const raw = () =>
       withKeys([A], async (_core, store) => ({
