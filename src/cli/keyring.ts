@@ -123,7 +123,7 @@ export function renderReencrypt(result: ReencryptResult): string {
   );
   const total = result.kinds.reduce((n, k) => n + k.reencrypted, 0);
   const lines = [`re-encrypted ${plural(total, 'stored secret')} under the primary key '${result.primary}'\n`, table];
-  lines.push(renderProblems(result.problems, result.problemsTruncated, result.kinds.reduce((n, k) => n + k.failed, 0)));
+  lines.push(renderProblems(result.after.problems, result.after.problemsTruncated, result.after.unreadable));
   if (result.complete) {
     lines.push(`\nevery stored secret is under '${result.primary}' now`);
     const old = result.after.configured.filter((id) => id !== result.primary);

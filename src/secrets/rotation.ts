@@ -102,9 +102,7 @@ export interface KindReencryption {
 export interface ReencryptResult {
   primary: string;
   kinds: KindReencryption[];
-  problems: SecretProblem[];
-  problemsTruncated: boolean;
-  /** The store as it stands after the run. */
+  /** The store as it stands after the run, every secret decrypted (`after.problems`: what does not decrypt). */
   after: KeyringStatus;
   /** Every stored secret is under the primary key now: the other keys can be removed. */
   complete: boolean;
@@ -175,7 +173,6 @@ export class KeyringRotation {
    */
   async reencrypt(ctx: AuditContext): Promise<ReencryptResult> {
     const { keyring, store, auditor } = this.deps;
-    const problems = new Problems();
     const kinds: KindReencryption[] = [];
     for (const kind of STORED_SECRET_KINDS) {
       const counts: KindReencryption = { kind, label: SECRET_KINDS[kind].label, reencrypted: 0, current: 0, changed: 0, failed: 0 };
@@ -187,8 +184,8 @@ export class KeyringRotation {
         }
         const plaintext = keyId === undefined || !keyring.hasKey(keyId) ? undefined : this.open(kind, item);
         if (plaintext === undefined) {
+          // Left as it is; the count after the pass names it.
           counts.failed++;
-          problems.add({ kind, name: item.name, ...(keyId ? { keyId } : {}), problem: keyId === undefined ? 'malformed' : keyring.hasKey(keyId) ? 'does_not_decrypt' : 'unknown_key' });
           continue;
         }
         const next = keyring.encrypt(plaintext, SECRET_KINDS[kind].purpose);
@@ -213,7 +210,7 @@ export class KeyringRotation {
         complete,
       },
     });
-    return { primary: keyring.primaryId, kinds, problems: problems.listed, problemsTruncated: problems.count > problems.listed.length, after, complete };
+    return { primary: keyring.primaryId, kinds, after, complete };
   }
 
   /** Every stored ciphertext of a kind, a page at a time. */

@@ -4,8 +4,9 @@
  * a sealed TTL entry), the configuration changed to [B, A], status, re-encryption, status again,
  * then the configuration with B alone: every secret still works (a TOTP code verifies, the NT hash
  * is right, the RADIUS secret decrypts, the CA signs a CRL, the keys sign, the real server starts).
- * And the hostile case: a tampered ciphertext, one under a key that is not configured, a damaged
- * one: named, left byte for byte as they were, exit code 1, everything else re-encrypted.
+ * And the hostile case: tampered ciphertexts (under the old key, and under the new one, which no
+ * pass would touch), one under a key that is not configured, a damaged one: named, left byte for
+ * byte as they were, exit code 1, everything else re-encrypted.
  */
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -175,7 +176,7 @@ describe.each(backends)('gatehouse keyring on $name', (backend) => {
     expect(await server.exited).toBe(0);
   });
 
-  it('names a tampered ciphertext, one under a key that is not configured and a damaged one, leaves them as they were, and exits 1', async () => {
+  it('names tampered ciphertexts, one under a key that is not configured and a damaged one, leaves them as they were, and exits 1', async () => {
     const made = await secretsUnderA();
     await withKeys([A], async (_core, store) => {
       // alice's network password tampered with (one byte of its payload), bob's TOTP seed under a key 'x' no configuration has.
@@ -188,17 +189,21 @@ describe.each(backends)('gatehouse keyring on $name', (backend) => {
       // The wifi client's secret damaged inside its JSON.
       const wifi = await store.knex('radius_clients').where({ name: 'wifi' }).first();
       await store.knex('radius_clients').where({ name: 'wifi' }).update({ data: JSON.stringify({ ...JSON.parse(wifi.data as string), secretEncrypted: 'garbage' }) });
+      // The CA key under the new key B already, tampered with: re-encryption passes it by, its final count must not.
+      const ca = new Keyring([B]).encrypt('not the CA key', 'device-ca-key');
+      await store.knex('certificate_authorities').update({ key_encrypted: `${ca.slice(0, -6)}${ca.at(-6) === 'A' ? 'B' : 'A'}${ca.slice(-5)}` });
     });
     const raw = () =>
       withKeys([A], async (_core, store) => ({
         alice: (await store.knex('network_passwords').where({ user_id: made.alice.id }).first()).password_encrypted as string,
         bob: (await store.knex('totp_factors').where({ user_id: made.bob.id }).first()).seed_encrypted as string,
         wifi: (await store.knex('radius_clients').where({ name: 'wifi' }).first()) as Record<string, unknown>,
+        ca: (await store.knex('certificate_authorities').first()).key_encrypted as string,
       }));
     const untouched = await raw();
 
     fx.writeConfig({ secrets: { keys: [B, A] } });
-    // Without --verify, status sees the unknown key and the damaged one (the tampered one names a configured key).
+    // Without --verify, status sees the unknown key and the damaged one (the tampered ones name configured keys).
     const plain = await fx.cli(['keyring', 'status']);
     expect(plain.code).toBe(1);
     expect(plain.stdout).toMatch(/^STORED SECRETS +TOTAL +b \(primary\) +a +x \(NOT CONFIGURED\) +MALFORMED\n/);
@@ -208,18 +213,20 @@ describe.each(backends)('gatehouse keyring on $name', (backend) => {
     const checked = await fx.cli(['keyring', 'status', '--verify', '--json']);
     expect(checked.code).toBe(1);
     const verified = JSON.parse(checked.stdout) as KeyringStatus;
-    expect(verified).toMatchObject({ unreadable: 3, unknownKeys: ['x'], toReencrypt: 10 });
+    expect(verified).toMatchObject({ unreadable: 4, unknownKeys: ['x'], toReencrypt: 9 });
     expect(verified.problems).toEqual([
       { kind: 'totp-seed', name: 'bob', keyId: 'x', problem: 'unknown_key' },
       { kind: 'network-password', name: 'alice', keyId: 'a', problem: 'does_not_decrypt' },
       { kind: 'radius-client-secret', name: 'wifi', problem: 'malformed' },
+      { kind: 'ca-key', name: 'device', keyId: 'b', problem: 'does_not_decrypt' },
     ]);
 
     const result = await fx.cli(['keyring', 'reencrypt']);
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/^re-encrypted 10 stored secrets under the primary key 'b'\n/);
+    expect(result.stdout).toMatch(/^re-encrypted 9 stored secrets under the primary key 'b'\n/);
     expect(result.stdout).toMatch(/^cannot be decrypted \(left as they are\):\n {2}totp-seed bob: encrypted with key 'x', which is not configured\n {2}network-password alice: does not decrypt with key 'a'/m);
-    expect(result.stderr).toMatch(/gatehouse: the rotation is incomplete: 3 stored secrets cannot be decrypted\n$/);
+    expect(result.stderr).toMatch(/gatehouse: the rotation is incomplete: 4 stored secrets cannot be decrypted\n$/);
+    expect(result.stdout).toContain("  ca-key device: does not decrypt with key 'b'");
     expect(result.stdout).not.toMatch(/every stored secret is under/);
     // Nothing half-written: the three are byte for byte as they were; everything else moved to B.
     expect(await raw()).toEqual(untouched);
@@ -227,7 +234,7 @@ describe.each(backends)('gatehouse keyring on $name', (backend) => {
     expect(after.code).toBe(1);
     expect(byKind(after.status)).toMatchObject({ 'totp-seed': { b: 1, x: 1 }, 'network-password': { a: 1, b: 1 }, 'radius-client-secret': { b: 1 }, 'signing-key': { b: 4 }, 'cookie-key': { b: 2 }, 'ca-key': { b: 1 } });
     const [event] = await withKeys([B, A], async (core) => (await core.audit.query({ type: 'keyring.reencrypted' })).items);
-    expect(event).toMatchObject({ outcome: 'failure', details: { reencrypted: 10, failed: 3, remaining: 3, complete: false } });
+    expect(event).toMatchObject({ outcome: 'failure', details: { reencrypted: 9, failed: 3, remaining: 4, complete: false, kinds: { 'ca-key': { current: 1, failed: 0 } } } });
     // What was re-encrypted works with B alone.
     await withKeys([B], async (core) => {
       expect(await core.networkPasswords.ntHashOf(made.bob.id)).toEqual(ntPasswordHash(made.passwords.bob));
