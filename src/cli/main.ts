@@ -19,6 +19,7 @@ import { DEFAULT_CONFIG_FILE } from './context.ts';
 import { registerDeviceCommands } from './device.ts';
 import { registerDocsCommand } from './docs.ts';
 import { registerGroupCommands } from './group.ts';
+import { registerKeyringCommands } from './keyring.ts';
 import { registerKeysCommands } from './keys.ts';
 import { CliError, type CliIo } from './io.ts';
 import { registerMigrateCommand } from './migrate.ts';
@@ -79,6 +80,7 @@ export function buildProgram(io: CliIo): Command {
   registerPolicyCommands(program, io);
   registerApiKeyCommands(program, io);
   registerKeysCommands(program, io);
+  registerKeyringCommands(program, io);
   registerDocsCommand(program, io);
   return program;
 }

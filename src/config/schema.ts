@@ -64,7 +64,7 @@ const SecretKey = z.strictObject({
 });
 
 const Secrets = z.strictObject({
-  keys: z.array(SecretKey).default([]).describe('Keys encrypting secrets at rest (RADIUS secrets, TOTP seeds, CA keys); the first encrypts, all decrypt (rotation: put the new key first)'),
+  keys: z.array(SecretKey).default([]).describe('Keys encrypting secrets at rest (TOTP seeds, network passwords, RADIUS secrets, signing, cookie and CA keys); the first encrypts, all decrypt. Rotation: add the new key second and restart, move it first and restart, run `gatehouse keyring reencrypt`, then remove the old key once `gatehouse keyring status` shows none under it; takes effect at a restart'),
   keyFile: z.string().default('./data/secret.key').describe('When no keys are configured, a key is generated here on first start (mode 0600)'),
 });
 

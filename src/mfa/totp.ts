@@ -285,23 +285,6 @@ export class TotpService {
     return { recoveryCodes: codes };
   }
 
-  /**
-   * Re-encrypts every seed not under the primary key (after a key rotation, so the old key can be
-   * removed). Seeds are also rotated one by one as their users sign in.
-   * @returns how many seeds needed it and how many were rotated (0 until the store can swap seeds)
-   */
-  async rotateSeeds(): Promise<{ needed: number; rotated: number }> {
-    let needed = 0;
-    let rotated = 0;
-    for (const user of await this.store.directory.users.all()) {
-      const record = await this.store.directory.factors.getTotp(user.id);
-      if (!record || !this.keyring.needsRotation(record.seedEncrypted)) continue;
-      needed++;
-      if (await this.rotate(record, this.keyring.decrypt(record.seedEncrypted, TOTP_SEED_PURPOSE))) rotated++;
-    }
-    return { needed, rotated };
-  }
-
   // -------------------------------------------------------------------------------------------
 
   private async check(userId: string, input: string): Promise<{ result: TotpVerification; details: Record<string, unknown> }> {

@@ -78,6 +78,27 @@ export class Keyring {
   needsRotation(ciphertext: string): boolean {
     return ciphertext.split('.')[1] !== this.primary;
   }
+
+  /** The id of the key that encrypts (the first configured). */
+  get primaryId(): string {
+    return this.primary;
+  }
+
+  /** The ids of every configured key, the primary first. */
+  get keyIds(): string[] {
+    return [...this.keys.keys()];
+  }
+
+  /** Whether a key with this id is configured (so its ciphertexts can be decrypted). */
+  hasKey(keyId: string): boolean {
+    return this.keys.has(keyId);
+  }
+}
+
+/** The id of the key a ciphertext names, or undefined when it is not a Gatehouse ciphertext. */
+export function keyIdOf(ciphertext: string): string | undefined {
+  const match = /^v1\.([A-Za-z0-9_-]{1,32})\.[A-Za-z0-9_-]+$/.exec(ciphertext);
+  return match?.[1];
 }
 
 /**

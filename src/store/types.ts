@@ -373,6 +373,47 @@ export interface NetworkSessions {
   finishDisconnect(id: string, owner: string, result: DisconnectResult, at: number): Promise<boolean>;
 }
 
+/**
+ * The kinds of stored secret Gatehouse keeps encrypted with the secrets keyring (src/secrets): TOTP
+ * seeds, network passwords, RADIUS client shared secrets, private signing keys (OIDC/SAML) and
+ * cookie keys, the device CA's private key.
+ */
+export const STORED_SECRET_KINDS = ['totp-seed', 'network-password', 'radius-client-secret', 'signing-key', 'cookie-key', 'ca-key'] as const;
+export type StoredSecretKind = (typeof STORED_SECRET_KINDS)[number];
+
+export interface StoredCiphertext {
+  /** The row it lives in (user id, client id, kid, CA name), for `swap`. */
+  ref: string;
+  /** What an operator knows it by (username, client name, kid, CA name). */
+  name: string;
+  ciphertext: string;
+}
+
+/** A live entry of the TTL store that holds ciphertexts (an OpenID Connect interaction, a portal flash). */
+export interface TransientCiphertexts {
+  key: string;
+  /** Every keyring ciphertext in the stored value. */
+  ciphertexts: string[];
+  /** ms since the epoch. */
+  expiresAt: number;
+}
+
+/**
+ * Every ciphertext of the keyring, by kind, for key rotation (`gatehouse keyring status|reencrypt`):
+ * read in pages, replaced one at a time with a compare-and-swap.
+ */
+export interface Ciphertexts {
+  /** One page of a kind's ciphertexts in `ref` order, after the cursor `after` (a page's `next`). */
+  page(kind: StoredSecretKind, after: string | undefined, limit: number): Promise<Page<StoredCiphertext>>;
+  /**
+   * Replaces the ciphertext only if it is still `expected`: a concurrent change (a re-enrolment, a
+   * new secret) wins, and nothing else of the row changes. @returns false when it changed or is gone
+   */
+  swap(kind: StoredSecretKind, ref: string, expected: string, next: string): Promise<boolean>;
+  /** One page of the live TTL entries holding ciphertexts, in key order. */
+  transient(after: string | undefined, limit: number): Promise<Page<TransientCiphertexts>>;
+}
+
 export interface DirectoryStore {
   readonly users: Collection<User>;
   readonly groups: Collection<Group>;
@@ -389,6 +430,7 @@ export interface DirectoryStore {
   readonly signingKeys: SigningKeys;
   readonly audit: AuditLog;
   readonly networkSessions: NetworkSessions;
+  readonly ciphertexts: Ciphertexts;
   /**
    * Runs `work` in one transaction: everything it does through `tx` commits together or not at
    * all. Inside, use only `tx` (on SQLite the transaction holds the only connection).

@@ -9,6 +9,7 @@ import { AlreadyExistsError, ConflictError, NotFoundError } from '../errors.ts';
 import type {
   AuditLog, AuditQuery, Collection, DirectoryStore, Memberships, Page, PasswordRecord, Passwords, StoredApiKey, StoredApplication, StoredRadiusClient,
 } from '../types.ts';
+import { KnexCiphertexts } from './ciphertexts.ts';
 import { KnexCollection, type CollectionDef, type InTransaction, type LinkDef } from './collection.ts';
 import { KnexFactors } from './factors.ts';
 import { KnexNetworkSessions } from './network-sessions.ts';
@@ -67,6 +68,7 @@ export class KnexDirectory implements DirectoryStore {
   readonly signingKeys: KnexSigningKeys;
   readonly audit: AuditLog;
   readonly networkSessions: KnexNetworkSessions;
+  readonly ciphertexts: KnexCiphertexts;
   private readonly db: Db;
 
   constructor(db: Db) {
@@ -87,6 +89,7 @@ export class KnexDirectory implements DirectoryStore {
     this.signingKeys = new KnexSigningKeys(db);
     this.audit = new KnexAuditLog(db);
     this.networkSessions = new KnexNetworkSessions(db);
+    this.ciphertexts = new KnexCiphertexts(db);
   }
 
   transaction<R>(work: (tx: DirectoryStore) => Promise<R>): Promise<R> {
