@@ -18,18 +18,15 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { Client } from 'ldapts';
 import { hashSecret } from '../src/secrets/digest.ts';
-import { openStore } from '../src/store/open.ts';
+import { fillStore, freeTcpPort as freePort, meter, option, ROOT, startGatehouse as startGatehouseWith, tempDir, track, waitForTcpPort as waitForPort, writeGatehouseConfig, µs } from './harness.ts';
 import type { Benchmark } from './run.ts';
 
-const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const BASE = 'dc=example,dc=com';
 const GROUPS = 500;
 const CONNECTIONS = 50;
@@ -37,14 +34,6 @@ const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
 const ARGON2ID = 2 as never;
 const SERVICE_SECRET = randomBytes(32).toString('base64url');
 const READER_PASSWORD = randomBytes(16).toString('hex');
-
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} needs a positive integer`);
-  return value;
-}
 
 const USERS = option('users', 10_000);
 const username = (i: number) => `user${String(i).padStart(5, '0')}`;
@@ -72,34 +61,6 @@ async function userHashes(count: number): Promise<string[]> {
   return out;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not listen on ${port} within 30 s`);
-}
-
 interface Server {
   url: string;
   pid: number;
@@ -109,45 +70,27 @@ interface Server {
 
 /** Gatehouse in its own process, over a SQLite store filled in one transaction. */
 async function startGatehouse(dir: string, hashes: string[]): Promise<{ server: Server; child: ChildProcess }> {
-  const url = `sqlite:${join(dir, 'gatehouse.db')}`;
-  const store = await openStore(url);
-  try {
-    await store.migrate();
-    await store.directory.transaction(async (tx) => {
-      const groupIds: string[] = [];
-      for (let g = 0; g < GROUPS; g++) groupIds.push((await tx.groups.create({ name: groupName(g), description: `Benchmark group ${g}`, gidNumber: 5000 + g, attributes: {} })).id);
-      for (let i = 0; i < hashes.length; i++) {
-        const name = username(i);
-        const user = await tx.users.create({
-          username: name, email: `${name}@example.com`, displayName: `User ${i}`, status: 'active',
-          uidNumber: 100_000 + i, gidNumber: 5000 + (i % GROUPS), loginShell: '/bin/bash', sshPublicKeys: [], attributes: {},
-        });
-        await tx.passwords.set(user.id, hashes[i]!, 0);
-        await tx.memberships.add(groupIds[i % GROUPS]!, 'user', user.id);
-      }
-      await tx.applications.create({ name: 'bench', type: 'generic', groups: [], settings: { ldap: { scope: { subtree: true } } }, secretHash: hashSecret(SERVICE_SECRET) });
-    });
-  } finally {
-    await store.close();
-  }
   const port = await freePort();
-  const config = join(dir, 'gatehouse.yaml');
-  writeFileSync(config, [
-    'server: { http: { host: 127.0.0.1, port: 0 } }',
-    `storage: { url: "${url}" }`,
-    `secrets: { keys: [ { id: bench, key: "${randomBytes(32).toString('base64')}" } ] }`,
-    'log: { level: error }',
+  const config = writeGatehouseConfig(dir, [
     `passwords: { argon2: { memoryKiB: ${ARGON2.memoryCost}, iterations: ${ARGON2.timeCost}, parallelism: ${ARGON2.parallelism} } }`,
-    'throttle: { freeAttempts: 1000, freeAttemptsPerIp: 100000 }',
     // The load generator opens all its connections at once from one address, before binding them.
     `ldap: { host: 127.0.0.1, port: ${port}, baseDn: "${BASE}", maxConnections: 1000, maxConnectionsPerIp: 1000, maxUnauthenticatedConnections: 1000, maxUnauthenticatedConnectionsPerIp: 1000 }`,
-    '',
-  ].join('\n'));
-  const child = spawn(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'start', '--config', config], {
-    env: { ...process.env, GATEHOUSE_ADMIN_KEY: randomBytes(32).toString('base64url'), UV_THREADPOOL_SIZE: '' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  ]);
+  await fillStore(config.storageUrl, async (tx) => {
+    const groupIds: string[] = [];
+    for (let g = 0; g < GROUPS; g++) groupIds.push((await tx.groups.create({ name: groupName(g), description: `Benchmark group ${g}`, gidNumber: 5000 + g, attributes: {} })).id);
+    for (let i = 0; i < hashes.length; i++) {
+      const name = username(i);
+      const user = await tx.users.create({
+        username: name, email: `${name}@example.com`, displayName: `User ${i}`, status: 'active',
+        uidNumber: 100_000 + i, gidNumber: 5000 + (i % GROUPS), loginShell: '/bin/bash', sshPublicKeys: [], attributes: {},
+      });
+      await tx.passwords.set(user.id, hashes[i]!, 0);
+      await tx.memberships.add(groupIds[i % GROUPS]!, 'user', user.id);
+    }
+    await tx.applications.create({ name: 'bench', type: 'generic', groups: [], settings: { ldap: { scope: { subtree: true } } }, secretHash: hashSecret(SERVICE_SECRET) });
   });
-  await waitForPort(port, child, 'gatehouse');
+  const child = await startGatehouseWith(config.file, (c) => waitForPort(port, c, 'gatehouse'));
   return { server: { url: `ldap://127.0.0.1:${port}`, pid: child.pid!, reader: { dn: `cn=bench,ou=services,${BASE}`, password: SERVICE_SECRET } }, child };
 }
 
@@ -204,80 +147,10 @@ async function startSlapd(dir: string, hashes: string[]): Promise<{ server: Serv
   const added = spawnSync('slapadd', ['-q', '-f', conf, '-l', ldif], { encoding: 'utf8' });
   if (added.status !== 0) throw new Error(`slapadd failed: ${added.stderr}`);
   const port = await freePort();
-  const child = spawn('slapd', ['-f', conf, '-h', `ldap://127.0.0.1:${port}/`, '-d', '0'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = track(spawn('slapd', ['-f', conf, '-h', `ldap://127.0.0.1:${port}/`, '-d', '0'], { stdio: ['ignore', 'ignore', 'inherit'] }));
   await waitForPort(port, child, 'slapd');
   return { server: { url: `ldap://127.0.0.1:${port}`, pid: child.pid!, reader: { dn: `cn=reader,ou=services,${BASE}`, password: READER_PASSWORD } }, child };
 }
-
-/** CPU time a process used so far (all its threads), in ms, from /proc on Linux; undefined elsewhere. */
-const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
-function cpuMs(pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * CPU time per thread kind of a process, in ms: Node's threads are named (MainThread, libuv-worker
- * for the thread pool where argon2 runs, V8Worker for the garbage collector's helpers, ...).
- */
-function threadCpuMs(pid: number): Map<string, number> {
-  const byKind = new Map<string, number>();
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const kind = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-        const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-        byKind.set(kind, (byKind.get(kind) ?? 0) + (Number(fields[11]) + Number(fields[12])) * TICK_MS);
-      } catch {
-        // The thread ended meanwhile.
-      }
-    }
-  } catch {
-    // Not Linux, or the process is gone.
-  }
-  return byKind;
-}
-
-/**
- * CPU per operation of the process doing the work, over every round, in all and per thread kind:
- * steadier than throughput on a shared machine, and it says where the time goes (printed after
- * each benchmark).
- */
-function meter(pid: () => number | undefined) {
-  let ms = 0;
-  let ops = 0;
-  const threads = new Map<string, number>();
-  return {
-    async run(n: number, work: () => Promise<void>): Promise<void> {
-      const id = pid();
-      const before = id === undefined ? undefined : cpuMs(id);
-      const threadsBefore = id === undefined ? undefined : threadCpuMs(id);
-      await work();
-      const after = id === undefined ? undefined : cpuMs(id);
-      if (before !== undefined && after !== undefined) {
-        ms += after - before;
-        ops += n;
-        for (const [kind, used] of threadCpuMs(id!)) threads.set(kind, (threads.get(kind) ?? 0) + used - (threadsBefore?.get(kind) ?? 0));
-      }
-    },
-    /** µs per operation, or undefined when nothing was measured. */
-    perOp: () => (ops ? (ms * 1000) / ops : undefined),
-    /** µs per operation by thread kind, largest first, e.g. "libuv-worker 9.12 ms, MainThread 1.20 ms". */
-    byThread: () =>
-      [...threads]
-        .filter(([, used]) => ops && (used * 1000) / ops >= 1)
-        .sort((a, b) => b[1] - a[1])
-        .map(([kind, used]) => `${kind} ${µs((used * 1000) / ops)}`)
-        .join(', '),
-  };
-}
-
-const µs = (v: number | undefined) => (v === undefined ? 'n/a' : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
 
 /** The load generator: CONNECTIONS clients sharing `n` operations. */
 async function load(clients: Client[], n: number, op: (client: Client, i: number) => Promise<void>): Promise<void> {
@@ -312,26 +185,17 @@ async function clientsFor(server: Server, bound: boolean): Promise<Client[]> {
  */
 const shared = (() => {
   let ready: Promise<{ gatehouse: Server; slapd: Server }> | undefined;
-  const children: ChildProcess[] = [];
-  let dir = '';
-  process.on('exit', () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
   return {
     start() {
       ready ??= (async () => {
         const hashes = await userHashes(USERS);
-        dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-ldap-'));
+        const dir = tempDir('gatehouse-bench-ldap-');
         mkdirSync(join(dir, 'slapd'));
         mkdirSync(join(dir, 'gatehouse'));
         process.stderr.write(`  loading ${USERS} users and ${GROUPS} groups into slapd and Gatehouse ...\n`);
+        // Neither keeps this process alive once the benchmarks are done (harness.ts: track).
         const slapd = await startSlapd(join(dir, 'slapd'), hashes);
-        children.push(slapd.child);
         const gatehouse = await startGatehouse(join(dir, 'gatehouse'), hashes);
-        children.push(gatehouse.child);
-        // Neither keeps this process alive once the benchmarks are done.
-        for (const child of children) child.unref();
         return { gatehouse: gatehouse.server, slapd: slapd.server };
       })();
       return ready;

@@ -17,42 +17,27 @@
  * Options (after `npm run bench --`): `--radius-users <n>` (default 1000 argon2id users; the bcrypt
  * users are a fifth of that). Hashes are kept in <tmpdir>/gatehouse-bench-cache.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { CODE, decodePacket, encodeRequest } from '../protocols/radius/codec.ts';
-import { openStore } from '../src/store/open.ts';
+import { startFreeRadius as startFreeRadiusWith } from './freeradius.ts';
+import { fillStore, freeUdpPort, option, ROOT, startGatehouse as startGatehouseWith, tempDir, writeGatehouseConfig } from './harness.ts';
 import type { Benchmark } from './run.ts';
 
-const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const IN_FLIGHT = 50;
 const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
 const ARGON2ID = 2 as never;
 const SECRET = `bench-${randomBytes(12).toString('hex')}`;
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} needs a positive integer`);
-  return value;
-}
-
 const USERS = option('radius-users', 1000);
 const BCRYPT_USERS = Math.max(20, Math.floor(USERS / 5));
-/** Every server process this benchmark started, killed when it exits (even when a start fails half-way). */
-const spawned: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const child of spawned) if (child.exitCode === null) child.kill('SIGKILL');
-});
-
 const username = (i: number) => `user${String(i).padStart(5, '0')}`;
 const passwordOf = (i: number) => `bench password ${i} of the radius benchmark`;
 
@@ -78,17 +63,6 @@ async function cachedHashes(kind: string, count: number, make: (i: number) => Pr
 
 const argon2Hashes = (n: number) => cachedHashes(`argon2id-m${ARGON2.memoryCost}-t${ARGON2.timeCost}`, n, (i) => argon2Hash(passwordOf(i), { algorithm: ARGON2ID, ...ARGON2 }));
 const bcryptHashes = (n: number) => cachedHashes('bcrypt-10', n, (i) => bcrypt.hash(passwordOf(i), 10));
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A NAS keeping `IN_FLIGHT` Access-Requests outstanding on one socket (identifiers 0-255). */
 class Load {
@@ -195,137 +169,60 @@ async function waitForAnswer(port: number, child: ChildProcess, what: string): P
 }
 
 async function startGatehouse(dir: string, hashes: string[]): Promise<{ port: number; child: ChildProcess }> {
-  const url = `sqlite:${join(dir, 'gatehouse.db')}`;
-  const store = await openStore(url);
-  try {
-    await store.migrate();
-    await store.directory.transaction(async (tx) => {
-      // The client is assigned to this group (least privilege), which also gives a VLAN.
-      const group = await tx.groups.create({ name: 'vpn-users', attributes: { radiusVlan: 20 } });
-      for (let i = 0; i < hashes.length; i++) {
-        const user = await tx.users.create({ username: username(i), status: 'active', sshPublicKeys: [], attributes: {} });
-        await tx.passwords.set(user.id, hashes[i]!, 0);
-        await tx.memberships.add(group.id, 'user', user.id);
-      }
-    });
-  } finally {
-    await store.close();
-  }
   const port = await freeUdpPort();
-  const config = join(dir, 'gatehouse.yaml');
-  writeFileSync(config, [
-    'server: { http: { host: 127.0.0.1, port: 0 } }',
+  const config = writeGatehouseConfig(dir, [
     'ldap: { enabled: false }',
-    `storage: { url: "${url}" }`,
-    `secrets: { keys: [ { id: bench, key: "${randomBytes(32).toString('base64')}" } ] }`,
-    'log: { level: error }',
     `passwords: { argon2: { memoryKiB: ${ARGON2.memoryCost}, iterations: ${ARGON2.timeCost}, parallelism: ${ARGON2.parallelism} } }`,
-    'throttle: { freeAttempts: 1000, freeAttemptsPerIp: 100000 }',
     `radius: { enabled: true, hosts: [127.0.0.1], authPort: ${port}, acctPort: 0 }`,
     `directory: { radiusClients: [ { name: bench, address: 127.0.0.1/32, secret: "${SECRET}", groups: [vpn-users] } ] }`,
-    '',
-  ].join('\n'));
-  const child = spawn(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'start', '--config', config], {
-    env: { ...process.env, GATEHOUSE_ADMIN_KEY: randomBytes(32).toString('base64url'), UV_THREADPOOL_SIZE: '' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  ]);
+  await fillStore(config.storageUrl, async (tx) => {
+    // The client is assigned to this group (least privilege), which also gives a VLAN.
+    const group = await tx.groups.create({ name: 'vpn-users', attributes: { radiusVlan: 20 } });
+    for (let i = 0; i < hashes.length; i++) {
+      const user = await tx.users.create({ username: username(i), status: 'active', sshPublicKeys: [], attributes: {} });
+      await tx.passwords.set(user.id, hashes[i]!, 0);
+      await tx.memberships.add(group.id, 'user', user.id);
+    }
   });
-  spawned.push(child);
-  child.unref();
-  await waitForAnswer(port, child, 'gatehouse');
+  const child = await startGatehouseWith(config.file, (c) => waitForAnswer(port, c, 'gatehouse'));
   return { port, child };
 }
 
 async function startFreeRadius(dir: string, hashes: string[]): Promise<{ port: number; child: ChildProcess }> {
-  if (!existsSync('/usr/sbin/freeradius')) throw new Error('/usr/sbin/freeradius is missing: install the Debian freeradius package');
   const port = await freeUdpPort();
-  for (const sub of ['run', 'log', 'radacct']) mkdirSync(join(dir, sub));
-  writeFileSync(join(dir, 'dictionary'), '');
   writeFileSync(join(dir, 'users'), hashes.map((h, i) => `${username(i)} Crypt-Password := "${h}"\n`).join(''));
-  writeFileSync(join(dir, 'radiusd.conf'), `
-prefix = /usr
-exec_prefix = /usr
-sysconfdir = ${dir}
-localstatedir = ${dir}
-sbindir = /usr/sbin
-logdir = ${dir}/log
-raddbdir = ${dir}
-radacctdir = ${dir}/radacct
-name = freeradius
-confdir = ${dir}
-modconfdir = ${dir}
-run_dir = ${dir}/run
-db_dir = ${dir}
-libdir = /usr/lib/freeradius
-pidfile = ${dir}/run/freeradius.pid
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 16384
-hostname_lookups = no
-log {
-  destination = stderr
-}
-security {
-  allow_core_dumps = no
-  max_attributes = 200
-  reject_delay = 0
-  status_server = no
-}
-thread pool {
-  start_servers = 8
-  max_servers = 32
-  min_spare_servers = 3
-  max_spare_servers = 16
-  max_requests_per_server = 0
-}
-modules {
+  const child = await startFreeRadiusWith({
+    dir,
+    port,
+    secret: SECRET,
+    modules: `
   pap {
     normalise = yes
   }
   files {
     filename = ${dir}/users
-  }
-}
-client loopback {
-  ipaddr = 127.0.0.1
-  secret = ${SECRET}
-  require_message_authenticator = yes
-}
-server default {
-  listen {
-    type = auth
-    ipaddr = 127.0.0.1
-    port = ${port}
-  }
-  authorize {
+  }`,
+    authorize: `
     files
-    pap
-  }
-  authenticate {
+    pap`,
+    authenticate: `
     Auth-Type PAP {
       pap
-    }
-  }
-}
-`);
-  const child = spawn('/usr/sbin/freeradius', ['-f', '-d', dir, '-l', join(dir, 'log', 'radius.log')], { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
-  spawned.push(child);
-  child.unref();
-  await waitForAnswer(port, child, 'freeradius');
+    }`,
+    ready: (c) => waitForAnswer(port, c, 'freeradius'),
+  });
   return { port, child };
 }
 
 /** Both servers, started on first use and stopped (their directory removed) when this process exits. */
 const shared = (() => {
   let ready: Promise<{ gatehouse: number; freeradius: number; argon2: string; bcrypt: string }> | undefined;
-  let dir = '';
-  process.on('exit', () => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
   return {
     start() {
       ready ??= (async () => {
         const [argon2, bcryptList] = [await argon2Hashes(USERS), await bcryptHashes(BCRYPT_USERS)];
-        dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-radius-'));
+        const dir = tempDir('gatehouse-bench-radius-');
         mkdirSync(join(dir, 'gatehouse'));
         mkdirSync(join(dir, 'freeradius'));
         const gatehouse = await startGatehouse(join(dir, 'gatehouse'), argon2);
