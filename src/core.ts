@@ -78,7 +78,11 @@ export function createCore(config: CoreConfig, store: Store, keyring: Keyring, l
   // A revoked certificate ends the network sessions it signed in (EAP-TLS) at once.
   const devices = new DeviceService({ store, keyring, auditor, config, onCertificateRevoked: (ctx, certificate) => networkSessions.certificateRevoked(ctx, certificate.serial) });
   const sessions = new SessionService({ store, auditor, config: config.sessions });
-  const directory = new DirectoryService({ store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring, endSessions: (ctx, userId, reason) => sessions.endAll(ctx, userId, reason) });
+  const directory = new DirectoryService({
+    store, auditor, hasher, passwordPolicy: config.passwords.policy, keyring, endSessions: (ctx, userId, reason) => sessions.endAll(ctx, userId, reason),
+    // A deleted device's network sessions (EAP-TLS) end at once, as a revoked certificate's do.
+    onDeviceDeleted: (ctx, device) => networkSessions.deviceDeleted(ctx, device.id),
+  });
   const passwords = new PasswordAuthenticator({ store, hasher, throttle, auditor });
   const access: AccessService = new AccessService({ store, throttle, auditor, config, isCompliant: (device, now) => devices.compliance(device, new Date(now)).compliant });
   const totp = new TotpService({ store, keyring, auditor, config: config.mfa.totp, throttle });

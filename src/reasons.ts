@@ -11,7 +11,7 @@ export interface ReasonEntry {
   code: string;
   description: string;
   /** Where it appears, for the reference. */
-  area: 'authentication' | 'second factor' | 'access' | 'risk' | 'admin API' | 'device' | 'input' | 'SAML' | 'network session';
+  area: 'authentication' | 'second factor' | 'access' | 'risk' | 'admin API' | 'device' | 'input' | 'SAML' | 'network session' | 'EAP TLS';
 }
 
 export const REASON_CATALOGUE = [
@@ -77,6 +77,21 @@ export const REASON_CATALOGUE = [
   { code: 'untrusted_header', area: 'device', description: 'a client certificate header came from an address that is not a trusted proxy' },
   { code: 'malformed_header', area: 'device', description: 'the client certificate header from the trusted proxy does not hold a certificate' },
   { code: 'no_device_owner', area: 'device', description: 'a certificate sign-in: the device has no owner to sign in as, or several and the sign-in named none of them' },
+  // A presented device certificate (the device endpoint, EAP-TLS): src/devices/ca.ts IDENTIFY_REASONS
+  { code: 'malformed', area: 'device', description: 'the client certificate could not be parsed' },
+  { code: 'not_issued_by_us', area: 'device', description: 'the client certificate was not issued by the Gatehouse device CA' },
+  { code: 'unknown', area: 'device', description: 'the client certificate carries the device CA signature but Gatehouse has no record of issuing it' },
+  { code: 'revoked', area: 'device', description: 'the device certificate has been revoked' },
+  { code: 'expired', area: 'device', description: 'the device certificate has expired' },
+  { code: 'not_yet_valid', area: 'device', description: 'the device certificate is not valid yet' },
+  { code: 'device_missing', area: 'device', description: 'the device this certificate was issued to no longer exists' },
+  { code: 'certificate_rejected', area: 'device', description: "EAP-TLS: the TLS verification against the device CA refused the client certificate for another reason (details.tls.verify: OpenSSL's code)" },
+  // EAP conversations (RADIUS WiFi: TTLS, PEAP, EAP-TLS) that end in their TLS, before any credential is checked (authn.tls)
+  { code: 'tls_version', area: 'EAP TLS', description: 'the peer and Gatehouse have no TLS version in common (a supplicant limited to TLS 1.0 or 1.1, say: radius.eap.tls.minVersion)' },
+  { code: 'tls_cipher', area: 'EAP TLS', description: 'the peer and Gatehouse have no cipher suite, key exchange group or signature algorithm in common' },
+  { code: 'tls_alert', area: 'EAP TLS', description: 'the peer ended the TLS handshake with an alert (details.tls.alert; unknown_ca or bad_certificate: the supplicant does not trust the server certificate)' },
+  { code: 'tls_malformed', area: 'EAP TLS', description: 'what the peer sent is not valid TLS, or not what TLS expects at that point' },
+  { code: 'tls_failed', area: 'EAP TLS', description: "the TLS handshake or a TLS record failed otherwise (details.tls.error: the TLS engine's code)" },
   // SAML inbound validation (protocols/saml/inbound.ts): the detail names the check that failed
   { code: 'saml_invalid_request', area: 'SAML', description: 'the SAML message was refused by inbound validation (malformed, oversized, unknown issuer or ACS, wrong destination, out of its time window...)' },
   { code: 'saml_invalid_signature', area: 'SAML', description: "the SAML message is unsigned where a signature is required, or its signature is weak, misplaced or does not verify with the service provider's registered certificate" },

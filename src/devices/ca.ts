@@ -16,6 +16,7 @@ import type { Device } from '../directory/model.ts';
 import { ValidationError } from '../directory/service.ts';
 import { SecretError, type Keyring } from '../secrets/keyring.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
+import { reason } from '../reasons.ts';
 import type { DeviceCertificateRecord, DirectoryStore, Store } from '../store/types.ts';
 import { buildPkcs12 } from './pkcs12.ts';
 import type { x509 } from './x509.ts';
@@ -47,15 +48,10 @@ export type Identification =
   | { ok: true; device: Device; certificate: DeviceCertificateRecord }
   | { ok: false; reason: IdentifyFailure; certificate?: DeviceCertificateRecord; fingerprint?: string };
 
-export const IDENTIFY_REASONS: Record<IdentifyFailure, string> = {
-  malformed: 'the client certificate could not be parsed',
-  not_issued_by_us: 'the client certificate was not issued by the Gatehouse device CA',
-  unknown: 'the client certificate carries the device CA signature but Gatehouse has no record of issuing it',
-  revoked: 'the device certificate has been revoked',
-  expired: 'the device certificate has expired',
-  not_yet_valid: 'the device certificate is not valid yet',
-  device_missing: 'the device this certificate was issued to no longer exists',
-};
+/** What each failure means (src/reasons.ts, the catalogue, holds the text). */
+export const IDENTIFY_REASONS: Record<IdentifyFailure, string> = Object.fromEntries(
+  (['malformed', 'not_issued_by_us', 'unknown', 'revoked', 'expired', 'not_yet_valid', 'device_missing'] as const).map((code) => [code, reason(code).description]),
+) as Record<IdentifyFailure, string>;
 
 export interface IssuedCertificate {
   record: DeviceCertificateRecord;

@@ -9,7 +9,7 @@ import type { PasswordHasher, PasswordPolicy } from '../credentials/password.ts'
 import { ManagedByConfigError, NotFoundError } from '../errors.ts';
 import type { Keyring } from '../secrets/keyring.ts';
 import type { Collection, DirectoryStore, Fields, Store } from '../store/types.ts';
-import type { ManagedBy } from './model.ts';
+import type { Device, ManagedBy } from './model.ts';
 
 /** Input refused for a reason the schema cannot see (password policy, dangling reference). */
 export class ValidationError extends Error {
@@ -125,6 +125,11 @@ export interface DirectoryDeps {
    * back-channel logout) before everything tagged with the user is deleted.
    */
   endSessions?: (ctx: AuditContext, userId: string, reason: 'suspended' | 'deleted') => Promise<unknown>;
+  /**
+   * Told of each device deletion once it has committed, to end what the device signed in (its live
+   * EAP-TLS network sessions: src/core.ts wires it). A failure is logged: the deletion stands.
+   */
+  onDeviceDeleted?: ((ctx: AuditContext, device: Device) => Promise<unknown>) | undefined;
 }
 
 /** What each part is given: the service's dependencies and the one guard of declared objects they share. */

@@ -144,12 +144,18 @@ export class Resources extends DirectoryPart {
   async delete<K extends ResourceKind>(ctx: AuditContext, kind: K, ref: string, options: WriteOptions = {}): Promise<ResourceKinds[K]['entity']> {
     const current = (await this.stored(kind, ref)) as Named;
     const forced = this.declared.check(ctx, current.managedBy, named(kind, current), 'delete', options);
-    return this.change(ctx, async (tx, emit) => {
+    const deleted = await this.change(ctx, async (tx, emit) => {
       if (kind !== 'devices' && kind !== 'policies') await assertUnreferenced(tx, referenceKind(kind), current.name, 'deleted');
       const gone = await (tx[kind] as unknown as Collection<Named>).delete(current.id, options);
       await emit({ type: `${KIND_INFO[kind].event}.deleted`, outcome: 'success', target: resourceTarget(kind, gone), ...whenForced(forced) });
       return this.shown(kind, gone) as ResourceKinds[K]['entity'];
     });
+    // Committed: a device's live network sessions end now (a failure leaves them to the next review).
+    if (kind === 'devices' && this.deps.onDeviceDeleted) {
+      const device = deleted as Device;
+      await this.deps.onDeviceDeleted(ctx, device).catch((err: unknown) => this.deps.auditor.warn(`device ${device.name} was deleted, but its network sessions could not be queued to end now; the next review ends them`, err));
+    }
+    return deleted;
   }
 
   /**

@@ -12,7 +12,7 @@ export const DisconnectState = z.enum(['pending', 'sending', 'acked', 'nak', 'ti
 export type DisconnectState = z.infer<typeof DisconnectState>;
 
 /** Why Gatehouse asked a NAS to end a session. */
-export const DisconnectReason = z.enum(['admin', 'user_suspended', 'user_deleted', 'not_assigned', 'device_noncompliant', 'certificate_revoked']);
+export const DisconnectReason = z.enum(['admin', 'user_suspended', 'user_deleted', 'not_assigned', 'device_noncompliant', 'certificate_revoked', 'device_deleted', 'certificate_expired']);
 export type DisconnectReason = z.infer<typeof DisconnectReason>;
 
 export const NetworkSession = z.object({

@@ -20,8 +20,8 @@ import type { CoreConfig } from '../config/schema.ts';
 import type { DeviceService } from '../devices/service.ts';
 import type { DirectoryService } from '../directory/service.ts';
 import type { Device, RadiusClient, User } from '../directory/model.ts';
-import { ConflictError } from '../errors.ts';
-import type { AccountingOutcome, AccountingRecord, DisconnectResult, NasRef, NetworkSessionQuery, Page, Store } from '../store/types.ts';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import type { AccountingOutcome, AccountingRecord, DeviceCertificateRecord, DisconnectResult, NasRef, NetworkSessionQuery, Page, Store } from '../store/types.ts';
 import { reason } from '../reasons.ts';
 import type { AccountingValues, DisconnectReason, NetworkSession } from './model.ts';
 
@@ -177,7 +177,9 @@ export class NetworkSessionService {
     const users = new Map<string, User | undefined>();
     const groups = new Map<string, Set<string>>();
     let devices: Device[] | undefined;
-    const revoked = new Map<string, boolean>();
+    const certificates = new Map<string, DeviceCertificateRecord | undefined>();
+    const existing = new Map<string, boolean>();
+    const now = Date.now();
     const queued: NetworkSession[] = [];
     let after: string | undefined;
     do {
@@ -195,7 +197,9 @@ export class NetworkSessionService {
         let reason: DisconnectReason | undefined;
         if (!user) reason = 'user_deleted';
         else if (user.status !== 'active') reason = 'user_suspended';
-        else if (session.certificateSerial && (await this.isRevoked(session.certificateSerial, revoked))) reason = 'certificate_revoked';
+        else if (session.deviceId && !(await this.deviceExists(session.deviceId, existing))) reason = 'device_deleted';
+        else if (session.certificateSerial && (await this.certificate(session.certificateSerial, certificates))?.revokedAt) reason = 'certificate_revoked';
+        else if (session.certificateSerial && Date.parse((await this.certificate(session.certificateSerial, certificates))?.notAfter ?? '') <= now) reason = 'certificate_expired';
         else {
           if (!groups.has(user.id)) groups.set(user.id, new Set((await this.deps.directory.users.groupsOf(user.id)).map((g) => g.name)));
           // Least privilege, as the access core decides it (src/access/evaluate.ts): one assigned group.
@@ -223,13 +227,28 @@ export class NetworkSessionService {
    * @returns the sessions queued
    */
   async certificateRevoked(ctx: AuditContext, serial: string): Promise<NetworkSession[]> {
+    return this.endAll(ctx, { certificateSerial: serial }, 'certificate_revoked');
+  }
+
+  /**
+   * A device was deleted: every live session its sign-in identified (EAP-TLS, `deviceId`) is queued
+   * to end now, whatever process deleted it (the CLI too); the person's other sessions stay. As for
+   * a revocation, asked again after an earlier request that ended, never while one is open.
+   * @returns the sessions queued
+   */
+  async deviceDeleted(ctx: AuditContext, deviceId: string): Promise<NetworkSession[]> {
+    return this.endAll(ctx, { deviceId }, 'device_deleted');
+  }
+
+  /** Queues a Disconnect (reason `why`) for every live session matching `query`, paged. */
+  private async endAll(ctx: AuditContext, query: Pick<NetworkSessionQuery, 'certificateSerial' | 'deviceId'>, why: DisconnectReason): Promise<NetworkSession[]> {
     const queued: NetworkSession[] = [];
     let after: string | undefined;
     do {
-      const page = await this.store.list({ live: true, certificateSerial: serial, limit: 500, ...(after ? { after } : {}) });
+      const page = await this.store.list({ ...query, live: true, limit: 500, ...(after ? { after } : {}) });
       for (const session of page.items) {
-        if (await this.store.requestDisconnect(session.id, 'certificate_revoked', 'system', { again: true })) {
-          await this.requested(ctx, session, 'certificate_revoked');
+        if (await this.store.requestDisconnect(session.id, why, 'system', { again: true })) {
+          await this.requested(ctx, session, why);
           queued.push(session);
         }
       }
@@ -290,10 +309,23 @@ export class NetworkSessionService {
     return out;
   }
 
-  /** Whether the certificate with `serial` is revoked (remembered for one review). */
-  private async isRevoked(serial: string, known: Map<string, boolean>): Promise<boolean> {
-    if (!known.has(serial)) known.set(serial, Boolean((await this.deps.devices.authority.get(serial))?.revokedAt));
-    return known.get(serial)!;
+  /** The certificate with `serial` (remembered for one review). */
+  private async certificate(serial: string, known: Map<string, DeviceCertificateRecord | undefined>): Promise<DeviceCertificateRecord | undefined> {
+    if (!known.has(serial)) known.set(serial, await this.deps.devices.authority.get(serial));
+    return known.get(serial);
+  }
+
+  /** Whether the device with `id` exists (remembered for one review). */
+  private async deviceExists(id: string, known: Map<string, boolean>): Promise<boolean> {
+    if (!known.has(id)) {
+      // By id only (a device's name is free text).
+      const found = await this.deps.store.directory.devices.get(id).then(() => true, (err: unknown) => {
+        if (err instanceof NotFoundError) return false;
+        throw err;
+      });
+      known.set(id, found);
+    }
+    return known.get(id)!;
   }
 
   /**

@@ -320,6 +320,8 @@ export interface NetworkSessionQuery {
   live?: boolean;
   /** Sessions signed in with this device certificate (serial, lower-case hex). */
   certificateSerial?: string;
+  /** Sessions the sign-in identified this device for (EAP-TLS). */
+  deviceId?: string;
 }
 
 /** How a claimed Disconnect / CoA request ended. */

@@ -5,14 +5,16 @@
  * device) and `gatehouse device cert pkcs12` (a generated key in a PKCS#12 file) hand it out. Over
  * TLS 1.2 and TLS 1.3 (RFC 9190, the commitment message): SUCCESS, "MPPE keys OK", User-Name = the
  * device's owner whatever the identity said. FAILURE: a revoked certificate, one from a foreign CA,
- * an expired one, a device out of compliance.
+ * an expired one, a TLS 1.0/1.1-only supplicant, a device out of compliance; each
+ * attempt one audit event (those the TLS handshake refuses too, without reaching the sign-in).
  */
+import { createHash, X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CA_SUBJECT } from '../../src/devices/ca.ts';
 import { DeviceService } from '../../src/devices/service.ts';
-import { GroupInput, UserInput, type Device, type DeviceInput } from '../../src/directory/model.ts';
+import { GroupInput, UserInput, type AuditEvent, type Device, type DeviceInput } from '../../src/directory/model.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
 import { makeCa, makeCsr, makeKey } from '../helpers/pki.ts';
@@ -107,22 +109,60 @@ describe.each(backends)('eapol_test EAP-TLS against Gatehouse ($name)', (backend
     });
   });
 
-  it('a certificate from a foreign CA that imitates the device CA: FAILURE', async () => {
-    const impostor = await makeCa(CA_SUBJECT);
-    const key = makeKey('ec-p256');
-    writeFileSync(join(dir, 'forged.crt'), await impostor.issue({ subject: [{ CN: [laptop.id] }, { O: ['Gatehouse devices'] }], publicKey: key.publicKey }));
-    writeFileSync(join(dir, 'forged.key'), key.privateKeyPem);
-    expectFailure(await eapolTest('forged', { client_cert: `"${join(dir, 'forged.crt')}"`, private_key: `"${join(dir, 'forged.key')}"`, phase1: '"tls_disable_tlsv1_3=0"' }));
-  });
+  /** The one audit event of the newest attempt, which the TLS handshake refused: the sign-in never ran. */
+  async function refusedInTls(): Promise<AuditEvent> {
+    const events = await lastAttempt(t);
+    expect(events).toHaveLength(1);
+    expect(events.map((e) => e.type)).not.toContain('access.decision');
+    return events[0]!;
+  }
 
-  it('an expired certificate: FAILURE', async () => {
+  for (const [label, phase1, version] of [['TLS 1.2', '"tls_disable_tlsv1_3=1"', 'TLSv1.2'], ['TLS 1.3', '"tls_disable_tlsv1_3=0"', 'TLSv1.3']] as const) {
+    it(`a certificate from a foreign CA that imitates the device CA (${label}): FAILURE, one audit event naming the certificate`, async () => {
+      const impostor = await makeCa(CA_SUBJECT);
+      const key = makeKey('ec-p256');
+      const forged = await impostor.issue({ subject: [{ CN: [laptop.id] }, { O: ['Gatehouse devices'] }], publicKey: key.publicKey });
+      writeFileSync(join(dir, 'forged.crt'), forged);
+      writeFileSync(join(dir, 'forged.key'), key.privateKeyPem);
+      expectFailure(await eapolTest('forged', { client_cert: `"${join(dir, 'forged.crt')}"`, private_key: `"${join(dir, 'forged.key')}"`, phase1 }));
+      const x = new X509Certificate(forged);
+      expect(await refusedInTls()).toMatchObject({
+        type: 'authn.device', outcome: 'failure', protocol: 'radius', sourceIp: '127.0.0.1', target: { type: 'radius_client', name: 'ap' },
+        reasons: [{ code: 'not_issued_by_us' }],
+        details: {
+          via: 'radius', client: 'ap', serial: x.serialNumber.toLowerCase(), fingerprint: createHash('sha256').update(x.raw).digest('hex'),
+          subject: `CN=${laptop.id}, O=Gatehouse devices`, issuer: 'O=Gatehouse, CN=Gatehouse Device CA',
+          tls: { version }, eap: { method: 'tls', outerIdentity: 'whoever@example.org' },
+        },
+      });
+    });
+  }
+
+  // No client certificate at all: eapol_test does not start EAP-TLS without one ("EAP-TLS: Private
+  // key not configured", a Nak before any TLS); a peer that sends an empty Certificate message is
+  // test/radius/eap-tls.test.ts's (a real TLS client, TLS 1.2 and 1.3: authn.device, missing_credentials).
+
+  it('an expired certificate: FAILURE, one audit event naming the certificate and its device', async () => {
     const past = new DeviceService({
       store: t.gh.store, keyring: t.gh.core.keyring, auditor: t.gh.core.audit,
       config: { devices: { ...t.gh.core.config.devices, certificateValidityDays: 1 } }, clock: () => new Date(Date.now() - 3 * 86_400_000),
     });
     await past.init();
-    const { serial: _serial, ...files } = await pemFiles(laptop, past);
+    const { serial, ...files } = await pemFiles(laptop, past);
     expectFailure(await eapolTest('expired', files));
+    expect(await refusedInTls()).toMatchObject({
+      type: 'authn.device', outcome: 'failure', reasons: [{ code: 'expired' }],
+      details: { via: 'radius', serial, device: { id: laptop.id }, tls: { verify: 'CERT_HAS_EXPIRED' }, eap: { method: 'tls', outerIdentity: 'whoever@example.org' } },
+    });
+  });
+
+  it('a supplicant limited to TLS 1.0/1.1: FAILURE, one audit event (authn.tls, tls_version)', async () => {
+    const { serial: _serial, ...files } = await pemFiles(laptop);
+    expectFailure(await eapolTest('tls11', { ...files, phase1: '"tls_disable_tlsv1_2=1 tls_disable_tlsv1_3=1"' }));
+    expect(await refusedInTls()).toMatchObject({
+      type: 'authn.tls', outcome: 'failure', reasons: [{ code: 'tls_version' }],
+      details: { client: 'ap', tls: { error: 'ERR_SSL_UNSUPPORTED_PROTOCOL' }, eap: { method: 'tls', outerIdentity: 'whoever@example.org' } },
+    });
   });
 
   it('a device out of compliance: FAILURE', async () => {

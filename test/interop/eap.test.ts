@@ -4,7 +4,8 @@
  * and TLS 1.3 ends in SUCCESS and eapol_test finds the MS-MPPE keys Gatehouse sent equal to the MSK
  * it derived itself ("MPPE keys OK: 1  mismatch: 0"); the outer identity is anonymous and the inner
  * one decides; a wrong password, a person outside the client's groups, a TLS 1.0/1.1-only
- * supplicant and an untrusted server certificate end in FAILURE. PEAPv0 with inner EAP-MSCHAPv2 and
+ * supplicant (TTLS and PEAP) and an untrusted server certificate end in FAILURE, each one audit
+ * event (the last two authn.tls: the TLS failed before any credential). PEAPv0 with inner EAP-MSCHAPv2 and
  * the person's generated network password: SUCCESS with MPPE keys OK (TLS 1.2, TLS 1.3, small fragments); a
  * wrong network password and the main password: FAILURE (MSCHAPv2 Failure, Result TLV failure).
  */
@@ -45,6 +46,7 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
   afterAll(async () => eap?.stop());
 
   const eapolTest = (name: string, network: Record<string, string>, extra: string[] = []): Promise<Outcome> => eap.eapolTest(name, network, extra);
+  const peap = (password: string) => ({ eap: 'PEAP', phase1: '"peapver=0"', phase2: '"auth=MSCHAPV2"', identity: '"alice"', password: `"${password}"` });
 
   for (const [label, phase1] of [['TLS 1.2', '"tls_disable_tlsv1_3=1"'], ['TLS 1.3', '"tls_disable_tlsv1_3=0"']] as const) {
     it(`EAP-TTLS/PAP over ${label}: SUCCESS, MPPE keys equal to the supplicant's MSK, the VLAN of the group`, async () => {
@@ -96,12 +98,18 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     expect(code).not.toBe(0);
   });
 
-  it('a supplicant limited to TLS 1.0/1.1: FAILURE', async () => {
+  it('a supplicant limited to TLS 1.0/1.1: FAILURE, one audit event (authn.tls, tls_version), the sign-in never runs', async () => {
     const { code, output } = await eapolTest('tls11', { identity: '"alice"', password: `"${PASSWORD}"`, phase1: '"tls_disable_tlsv1_2=1 tls_disable_tlsv1_3=1"' });
     expect(output).toContain('EAP: Received EAP-Failure');
     expect(output).not.toContain('MS-MPPE-Send-Key');
     expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
     expect(code).not.toBe(0);
+    const events = await lastAttempt(t);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'authn.tls', outcome: 'failure', protocol: 'radius', actor: { type: 'anonymous' }, target: { type: 'radius_client', name: 'ap' },
+      reasons: [{ code: 'tls_version' }], details: { client: 'ap', tls: { error: 'ERR_SSL_UNSUPPORTED_PROTOCOL' }, eap: { method: 'ttls', outerIdentity: 'anonymous' } },
+    });
   });
 
   it('counts the conversations on /metrics', async () => {
@@ -116,13 +124,27 @@ describe.each(backends)('eapol_test against Gatehouse ($name)', (backend) => {
     expect(text).not.toContain('anonymous');
   });
 
-  it('a supplicant that does not trust the server certificate gives up: FAILURE', async () => {
+  it('a supplicant that does not trust the server certificate gives up: FAILURE, one audit event naming its alert', async () => {
     const { code, output } = await eapolTest('foreign', { identity: '"alice"', password: `"${PASSWORD}"`, ca_cert: `"${foreignCaFile}"` });
     expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
     expect(code).not.toBe(0);
+    const events = await lastAttempt(t);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'authn.tls', outcome: 'failure', reasons: [{ code: 'tls_alert' }],
+      details: { client: 'ap', tls: { alert: 'unknown_ca' }, eap: { method: 'ttls', outerIdentity: 'anonymous' } },
+    });
   });
 
-  const peap = (password: string) => ({ eap: 'PEAP', phase1: '"peapver=0"', phase2: '"auth=MSCHAPV2"', identity: '"alice"', password: `"${password}"` });
+  it('PEAP with a supplicant limited to TLS 1.0/1.1: FAILURE, one audit event (authn.tls, tls_version)', async () => {
+    const { code, output } = await eapolTest('peap-tls11', { ...peap(networkPassword), phase1: '"peapver=0 tls_disable_tlsv1_2=1 tls_disable_tlsv1_3=1"' });
+    expect(output.trim().split('\n').at(-1)).toBe('FAILURE');
+    expect(code).not.toBe(0);
+    const events = await lastAttempt(t);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'authn.tls', reasons: [{ code: 'tls_version' }], details: { eap: { method: 'peap', outerIdentity: 'anonymous' } } });
+  });
+
 
   it('PEAPv0/MSCHAPv2 with the network password: SUCCESS, MPPE keys OK, the inner identity and the VLAN', async () => {
     const { code, output } = await eapolTest('peap-ok', { ...peap(networkPassword), anonymous_identity: '"anon@wifi.example"' });

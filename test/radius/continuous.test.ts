@@ -2,8 +2,9 @@
  * Accounting and continuous verification end to end, over real UDP to a running Gatehouse: a NAS
  * reports sessions to the accounting port, and the front-end's own Disconnect worker tells the NAS
  * (an in-test Dynamic Authorization listener) to end them. Then across processes: two Gatehouse
- * servers on one PostgreSQL, one without RADIUS where an administrator suspends a user or ends a
- * session, the other with RADIUS, which sends the Disconnect.
+ * servers on one PostgreSQL, one without RADIUS where an administrator suspends a user, revokes a
+ * device certificate, deletes a device or ends a session, the other with RADIUS, which sends the
+ * Disconnect.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTR, CODE } from '../../protocols/radius/codec.ts';
@@ -150,6 +151,32 @@ describe('continuous verification across two processes on one PostgreSQL', () =>
     expect(sent[0]!.authenticatorValid).toBe(true);
     expect(await admin.core.networkSessions.get(onKept.id)).toMatchObject({ live: true });
     expect(coa.received.filter((r) => textOf(r, ATTR.AcctSessionId) === 'pg-kim-2')).toHaveLength(0);
+  });
+
+  it('a device deleted through the process without RADIUS ends the EAP-TLS sessions it signed in, at once; the person\'s other device stays', async () => {
+    const d = admin.core.directory;
+    await d.users.create(CLI_CTX, { username: 'lou', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['staff'] });
+    const device = (name: string) => d.resources.create(CLI_CTX, 'devices', { name, owners: ['lou'], platform: 'linux', managed: true, posture: {}, attributes: {} });
+    const [laptop, phone] = [await device('lou-laptop'), await device('lou-phone')];
+    for (const x of [laptop, phone]) await admin.core.devices.checkIn(CLI_CTX, x.id, { diskEncrypted: true, firewall: true, screenLock: true }, 'token');
+    const serial = (await admin.core.devices.authority.issuePkcs12(CLI_CTX, laptop.id, 'a long pkcs12 password')).record.serial;
+    const onLaptop = await start('lou', 'pg-lou-1', [`gatehouse-device:${laptop.id};serial=${serial}`]);
+    const onPhone = await start('lou', 'pg-lou-2', [`gatehouse-device:${phone.id}`]);
+    expect(onLaptop.deviceId).toBe(laptop.id);
+    // As above: let the RADIUS process's review on lou's creation pass, so only the deletion can end it now.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const asked = Date.now();
+    expect((await api(`/api/v1/devices/${laptop.id}`, { method: 'DELETE' })).status).toBe(204);
+    const done = await eventually(() => admin.core.networkSessions.get(onLaptop.id), (s) => s.disconnect?.state === 'acked', 8_000);
+    expect(done).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'device_deleted' } });
+    // Not the review's timer (networkSessions.reviewSeconds, 60 s; device changes in another process wait for it): the deletion queued it.
+    expect(Date.now() - asked).toBeLessThan(8_000);
+    const sent = coa.received.filter((r) => textOf(r, ATTR.AcctSessionId) === 'pg-lou-1');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.packet.code).toBe(CODE.DisconnectRequest);
+    expect(sent[0]!.authenticatorValid).toBe(true);
+    expect(await admin.core.networkSessions.get(onPhone.id)).toMatchObject({ live: true });
+    expect(coa.received.filter((r) => textOf(r, ATTR.AcctSessionId) === 'pg-lou-2')).toHaveLength(0);
   });
 
   it('an administrator ends a session through the other process’s API', async () => {

@@ -2,7 +2,8 @@
  * Continuous verification down to the network (RFC 5176) against a small NAS listening on loopback,
  * which checks every request's Request Authenticator and Message-Authenticator and answers ACK, NAK
  * or nothing: an administrator ending a session through the admin API; a suspension, a lost group,
- * a device out of compliance and a revoked device certificate (only the sessions it signed in)
+ * a device out of compliance, a revoked device certificate (only the sessions it signed in), a
+ * deleted device (only the sessions its EAP-TLS sign-in identified) and an expired certificate
  * ending sessions by themselves; NAK, timeout with retransmissions,
  * a forged answer; CoA-Request for a client configured for it. On both stores, with a real server.
  */
@@ -10,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { accountingHandler } from '../../protocols/radius/accounting.ts';
 import { DisconnectWorker } from '../../protocols/radius/coa.ts';
 import { ATTR, CODE, decodePacket } from '../../protocols/radius/codec.ts';
+import { DeviceService } from '../../src/devices/service.ts';
 import type { RadiusClient } from '../../src/directory/model.ts';
 import type { NetworkSession } from '../../src/network-sessions/model.ts';
 import { backends } from '../helpers/backends.ts';
@@ -254,6 +256,89 @@ describe.each(backends)('Disconnect and CoA ($name)', (backend) => {
     // The revocation came before the session: only the review (every networkSessions.reviewSeconds) finds it.
     await core.networkSessions.review(CLI);
     expect(await settled(late.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'certificate_revoked' } });
+  });
+
+  it('deleting a device through the API ends the sessions its EAP-TLS sign-in identified, at once, and not the person\'s other sessions', async () => {
+    const core = server.gh.core;
+    await core.directory.users.create(CLI, { username: 'mona', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });
+    const device = (name: string) => core.directory.resources.create(CLI, 'devices', { name, owners: ['mona'], platform: 'linux', managed: true, posture: {}, attributes: {} });
+    const [laptop, phone] = [await device('mona-laptop'), await device('mona-phone')];
+    for (const d of [laptop, phone]) await core.devices.checkIn(CLI, d.id, { diskEncrypted: true, firewall: true, screenLock: true }, 'token');
+    const serial = (await core.devices.authority.issuePkcs12(CLI, laptop.id, 'a long pkcs12 password')).record.serial;
+    const onLaptop = await sessionOf('mona', { classes: [`gatehouse-device:${laptop.id};serial=${serial}`] });
+    // A Class from before the serial was added still names the device.
+    const onLaptopOld = await sessionOf('mona', { classes: [`gatehouse-device:${laptop.id}`] });
+    const onPhone = await sessionOf('mona', { classes: [`gatehouse-device:${phone.id}`] });
+    const onPap = await sessionOf('mona');
+
+    // reviewSeconds is an hour here: the deletion itself queues the Disconnects, before it answers.
+    expect((await server.api(`/api/v1/devices/${laptop.id}`, { method: 'DELETE' })).status).toBe(204);
+    for (const s of [onLaptop, onLaptopOld]) expect((await core.networkSessions.get(s.id)).disconnect?.reason).toBe('device_deleted');
+    for (const s of [onLaptop, onLaptopOld]) {
+      expect(await settled(s.id)).toMatchObject({ live: false, terminateCause: 'Admin-Reset', disconnect: { state: 'acked', reason: 'device_deleted', requestedBy: 'system' } });
+      const [request] = requestsFor(s);
+      expect(request!.packet.code).toBe(CODE.DisconnectRequest);
+      expect(request!.authenticatorValid).toBe(true);
+      expect(textOf(request!, ATTR.UserName)).toBe('mona');
+    }
+    const requested = (await core.audit.query({ type: 'network_session.disconnect_requested' })).items.filter((e) => e.target?.id === onLaptop.id);
+    expect(requested).toHaveLength(1);
+    expect(requested[0]).toMatchObject({ details: { reason: 'device_deleted', username: 'mona' } });
+
+    // The person's phone and PAP sessions stay up, after the review too.
+    await worker.runOnce();
+    await core.networkSessions.review(CLI);
+    for (const s of [onPhone, onPap]) {
+      expect(await core.networkSessions.get(s.id)).toMatchObject({ live: true });
+      expect((await core.networkSessions.get(s.id)).disconnect).toBeUndefined();
+      expect(requestsFor(s)).toHaveLength(0);
+    }
+  });
+
+  it('the review ends a session whose device was deleted before its accounting arrived (a lost Start)', async () => {
+    const core = server.gh.core;
+    await core.directory.users.create(CLI, { username: 'nina', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });
+    const tablet = await core.directory.resources.create(CLI, 'devices', { name: 'nina-tablet', owners: ['nina'], platform: 'ios', managed: true, posture: {}, attributes: {} });
+    await core.directory.resources.delete(CLI, 'devices', tablet.id);
+    const late = await sessionOf('nina', { status: 'Interim-Update', sessionTime: 60, classes: [`gatehouse-device:${tablet.id}`] });
+    const other = await sessionOf('nina');
+    expect(late).toMatchObject({ live: true, deviceId: tablet.id });
+    // The deletion came before the session: only the review (every networkSessions.reviewSeconds,
+    // or the worker's on a directory change) finds it.
+    await core.networkSessions.review(CLI);
+    expect(await settled(late.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'device_deleted' } });
+    expect((await core.networkSessions.get(other.id)).disconnect).toBeUndefined();
+  });
+
+  it('the review ends a session whose device certificate has expired since, and not the device\'s session on a valid one', async () => {
+    const core = server.gh.core;
+    await core.directory.users.create(CLI, { username: 'omar', status: 'active', sshPublicKeys: [], attributes: {}, groups: ['vpn-users'] });
+    const laptop = await core.directory.resources.create(CLI, 'devices', { name: 'omar-laptop', owners: ['omar'], platform: 'linux', managed: true, posture: {}, attributes: {} });
+    await core.devices.checkIn(CLI, laptop.id, { diskEncrypted: true, firewall: true, screenLock: true }, 'token');
+    // A certificate issued three days ago for one day: it expired two days ago (the session began while it was valid).
+    const past = new DeviceService({
+      store: server.gh.store, keyring: core.keyring, auditor: core.audit,
+      config: { devices: { ...core.config.devices, certificateValidityDays: 1 } }, clock: () => new Date(Date.now() - 3 * 86_400_000),
+    });
+    await past.init();
+    const expired = (await past.authority.issuePkcs12(CLI, laptop.id, 'a long pkcs12 password')).record;
+    expect(Date.parse(expired.notAfter)).toBeLessThan(Date.now());
+    const valid = (await core.devices.authority.issuePkcs12(CLI, laptop.id, 'a long pkcs12 password')).record.serial;
+    const onExpired = await sessionOf('omar', { classes: [`gatehouse-device:${laptop.id};serial=${expired.serial}`] });
+    const onValid = await sessionOf('omar', { classes: [`gatehouse-device:${laptop.id};serial=${valid}`] });
+    const onPap = await sessionOf('omar');
+
+    // (The worker may review first, on the directory's change feed: either way the review asks.)
+    await core.networkSessions.review(CLI);
+    expect(await settled(onExpired.id)).toMatchObject({ live: false, disconnect: { state: 'acked', reason: 'certificate_expired', requestedBy: 'system' } });
+    expect(requestsFor(onExpired)).toHaveLength(1);
+    for (const s of [onValid, onPap]) {
+      expect(await core.networkSessions.get(s.id)).toMatchObject({ live: true });
+      expect((await core.networkSessions.get(s.id)).disconnect).toBeUndefined();
+    }
+    // Once: the next review does not ask again.
+    expect(await core.networkSessions.review(CLI)).toEqual([]);
+    expect((await core.audit.query({ type: 'network_session.disconnect_requested' })).items.filter((e) => e.target?.id === onExpired.id)).toMatchObject([{ details: { reason: 'certificate_expired', username: 'omar' } }]);
   });
 
   it('disconnects the sessions of a deleted user', async () => {

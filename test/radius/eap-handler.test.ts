@@ -5,11 +5,12 @@
  * are the client's own MSK halves and whose User-Name is the inner identity; and every hostile turn
  * (malformed EAP, a reused, foreign, other client's or expired State, a wrong identifier, a Nak, TLS
  * garbage, TLS Message Length 0xFFFFFFFF, endless fragments) ends in Access-Reject with EAP-Failure,
- * the conversation freed. 10,000 half-open conversations stay within the caps and a person still
+ * the conversation freed. A conversation that ends in its TLS (a TLS 1.0/1.1-only client over TTLS
+ * or PEAP, the peer's alert, garbage) is one audit event (authn.tls) and never reaches the sign-in. 10,000 half-open conversations stay within the caps and a person still
  * gets in.
  */
 import { Duplex } from 'node:stream';
-import { connect, type TLSSocket } from 'node:tls';
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ATTR, CODE, type Attribute, type Packet, decodePacket, decodeVendorSpecific, encodeRequest, unhideSalted } from '../../protocols/radius/codec.ts';
 import { clientOptions, RADIUS_DEFAULTS } from '../../protocols/radius/config.ts';
@@ -217,6 +218,96 @@ describe.each(backends)('EAP-TTLS handler ($name)', (backend) => {
     expect(recorded.outerIdentity.startsWith('evil\ufffd\ufffd\ufffd[31mé')).toBe(true);
     expect(recorded.outerIdentity).not.toMatch(/[\u0000-\u001f]/);
     expect(recorded.truncated).toBe(true);
+  });
+
+  /**
+   * A handshake with a real TLS client of the given options (TTLS, or PEAP by Nak) until the
+   * conversation ends: the reply, or undefined when the client gave up without a word.
+   */
+  async function handshake(options: ConnectionOptions, method: 'ttls' | 'peap' = 'ttls', outer: string | Buffer = 'anonymous') {
+    let { state, id } = await begin(ap, outer);
+    const type = method === 'peap' ? EAP_TYPE.Peap : EAP_TYPE.Ttls;
+    if (method === 'peap') {
+      const switched = await send(respond(id, EAP_TYPE.Nak, Buffer.from([EAP_TYPE.Peap])), state);
+      ({ state, id } = { state: stateOf(switched), id: eapOf(switched).identifier });
+    }
+    const out: Buffer[] = [];
+    const wire = new Duplex({ read() {}, write(chunk: Buffer, _e, cb) { out.push(chunk); cb(); } });
+    const client = connect({ socket: wire, servername: 'localhost', ...options });
+    client.on('error', () => {});
+    try {
+      for (let round = 0; round < 20; round++) {
+        await turns();
+        const data = Buffer.concat(out.splice(0));
+        if (!data.length) return undefined;
+        const reply = await send(respond(id, type, encodeTlsFrame(0, data)), state);
+        if (reply.code !== CODE.AccessChallenge) return reply;
+        state = stateOf(reply);
+        id = eapOf(reply).identifier;
+        wire.push(parseTlsFrame((eapOf(reply) as EapMessage).data).data);
+      }
+      throw new Error('no end to the handshake');
+    } finally {
+      client.destroy();
+    }
+  }
+
+  it.each(['ttls', 'peap'] as const)('%s: a TLS 1.0/1.1-only client fails the handshake; one audit event (authn.tls, tls_version), the sign-in never runs', async (method) => {
+    const signIn = vi.spyOn(tc.core.signIn, 'attempt');
+    const reply = await handshake({ ca: ca.pem, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' }, method, 'legacy@wifi.example');
+    expectFailure(reply!);
+    expect(signIn).not.toHaveBeenCalled();
+    const events = await lastAttempt();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'authn.tls', outcome: 'failure', protocol: 'radius', actor: { type: 'anonymous' }, sourceIp: '127.0.0.1', target: { type: 'radius_client', name: 'ap' },
+      reasons: [{ code: 'tls_version' }], details: { client: 'ap', tls: { error: 'ERR_SSL_UNSUPPORTED_PROTOCOL' }, eap: { method, outerIdentity: 'legacy@wifi.example' } },
+    });
+    expect(eap.conversations.size).toBe(0);
+  });
+
+  it("the peer's alert (a supplicant that does not trust the server certificate) and TLS garbage: one audit event each, named from a fixed list, the outer identity bounded", async () => {
+    // A TLS 1.2 ClientHello; then, on the server's flight, the alert a supplicant that does not
+    // trust the server certificate sends: fatal (2), unknown_ca (48).
+    const { state, id } = await begin(ap, Buffer.concat([Buffer.from('\u001b[2J'), Buffer.alloc(300, 'a')]));
+    const out: Buffer[] = [];
+    const wire = new Duplex({ read() {}, write(chunk: Buffer, _e, cb) { out.push(chunk); cb(); } });
+    const client = connect({ socket: wire, servername: 'localhost', maxVersion: 'TLSv1.2' });
+    client.on('error', () => {});
+    await turns();
+    let reply = await send(respond(id, EAP_TYPE.Ttls, encodeTlsFrame(0, Buffer.concat(out.splice(0)))), state);
+    client.destroy();
+    while (reply.code === CODE.AccessChallenge && parseTlsFrame((eapOf(reply) as EapMessage).data).flags & FLAG_MORE) {
+      reply = await send(respond(eapOf(reply).identifier, EAP_TYPE.Ttls, Buffer.from([0])), stateOf(reply));
+    }
+    expect(reply.code).toBe(CODE.AccessChallenge);
+    expectFailure(await send(respond(eapOf(reply).identifier, EAP_TYPE.Ttls, encodeTlsFrame(0, Buffer.from([0x15, 3, 3, 0, 2, 2, 48]))), stateOf(reply)));
+    let [event, ...more] = await lastAttempt();
+    expect(more).toHaveLength(0);
+    expect(event).toMatchObject({ type: 'authn.tls', reasons: [{ code: 'tls_alert' }], details: { tls: { alert: 'unknown_ca', error: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' }, eap: { method: 'ttls', truncated: true } } });
+    const outer = (event!.details.eap as { outerIdentity: string }).outerIdentity;
+    expect([...outer]).toHaveLength(128);
+    expect(outer).not.toMatch(/[\u0000-\u001f]/);
+
+    const next = await begin();
+    expectFailure(await send(respond(next.id, EAP_TYPE.Ttls, encodeTlsFrame(0, Buffer.from('GET / HTTP/1.1\r\n\r\n'))), next.state));
+    [event, ...more] = await lastAttempt();
+    expect(more).toHaveLength(0);
+    expect(event).toMatchObject({ type: 'authn.tls', reasons: [{ code: 'tls_malformed' }], details: { tls: { error: 'ERR_SSL_HTTP_REQUEST' }, eap: { method: 'ttls', outerIdentity: 'anonymous' } } });
+    // Nothing of the peer's text: only the fixed fields.
+    expect(Object.keys(event!.details).sort()).toEqual(['client', 'eap', 'tls']);
+    expect(eap.conversations.size).toBe(0);
+  });
+
+  it('a flood of failed handshakes: one event each, nothing kept', async () => {
+    const count = async () => (await tc.core.audit.query({ type: 'authn.tls', limit: 1000 })).items.length;
+    const before = await count();
+    for (let i = 0; i < 200; i++) {
+      const { state, id } = await begin(ap, `flood-${i}`);
+      expectFailure(await send(respond(id, EAP_TYPE.Ttls, encodeTlsFrame(0, Buffer.from([0x16, 3, 3, 0, 4, 1, 2, 3, 4]))), state));
+    }
+    expect(await count()).toBe(before + 200);
+    expect(eap.conversations.size).toBe(0);
   });
 
   it('malformed EAP, a non-Identity start, a Nak, a wrong identifier: EAP-Failure, nothing kept', async () => {

@@ -6,11 +6,14 @@
  * client's own MSK (RFC 5216 §2.3 / RFC 9190 §2.3), the owner's group's VLAN; on 1.3 the server's
  * commitment message (0x00 application data) reaches the client. Refused with EAP-Failure: a revoked
  * certificate, an expired one, a foreign CA's (imitating ours), no certificate, a non-compliant
- * device, a suspended owner.
+ * device, a suspended owner; those the TLS handshake refuses (expired, foreign, none) never reach
+ * the sign-in and are one audit event each (authn.device with details.tls), as TLS garbage is
+ * (authn.tls).
  */
 import { Duplex } from 'node:stream';
 import { connect } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash, X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ATTR, CODE, type Attribute, type Packet, decodePacket, decodeVendorSpecific, encodeRequest, unhideSalted } from '../../protocols/radius/codec.ts';
 import { clientOptions, RADIUS_DEFAULTS } from '../../protocols/radius/config.ts';
 import { standardDictionary } from '../../protocols/radius/dictionary.ts';
@@ -220,26 +223,64 @@ describe.each(backends)('EAP-TLS handler ($name)', (backend) => {
     ({ state, id } = await switched());
     expectFailure(await send(respond(id, EAP_TYPE.Tls, Buffer.from([0, 0x16, 3, 3, 0, 4, 1, 2, 3, 4])), state));
     expect(eap.conversations.size).toBe(0);
+    // The garbage ended the conversation in its TLS: one audit event.
+    const events = await lastAttempt();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'authn.tls', outcome: 'failure', reasons: [{ code: 'tls_malformed' }], details: { client: 'ap', tls: { error: expect.stringMatching(/^ERR_SSL_/) }, eap: { method: 'tls', outerIdentity: 'x' } } });
   });
 
-  it("refuses an expired certificate, a foreign CA's imitating ours, none at all, a suspended owner's", async () => {
+  it("refuses an expired certificate, a foreign CA's imitating ours, none at all (in the TLS handshake: the sign-in never runs; one audit event each), a suspended owner's", async () => {
     const past = new DeviceService({
       store: tc.store, keyring: tc.core.keyring, auditor: tc.core.audit,
       config: { devices: { ...tc.config.devices, certificateValidityDays: 1 } }, clock: () => new Date(Date.now() - 3 * 86_400_000),
     });
     await past.init();
-    expectFailure((await eapTls(await credential(laptop, past))).reply);
+    // Refused by the TLS verification against the device CA already: the sign-in never runs, and
+    // the refusal is the attempt's one audit event (authn.device, details.tls).
+    const signIn = vi.spyOn(tc.core.signIn, 'attempt');
+    const expired = await credential(laptop, past);
+    expectFailure((await eapTls(expired)).reply);
+    let events = await lastAttempt();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      type: 'authn.device', outcome: 'failure', protocol: 'radius', actor: { type: 'anonymous' }, sourceIp: '127.0.0.1',
+      target: { type: 'radius_client', name: 'ap' }, reasons: [{ code: 'expired' }],
+      // A certificate of ours names the device it was issued to.
+      details: { via: 'radius', client: 'ap', serial: expired.serial, device: { id: laptop.id }, tls: { version: 'TLSv1.3', verify: 'CERT_HAS_EXPIRED' }, eap: { method: 'tls', outerIdentity: 'someone-else' } },
+    });
+    expect(events[0]!.details.fingerprint).toMatch(/^[0-9a-f]{64}$/);
 
     const impostor = await makeCa(CA_SUBJECT);
     const key = makeKey('ec-p256');
     const forged = await impostor.issue({ subject: [{ CN: [laptop.id] }, { O: ['Gatehouse devices'] }], publicKey: key.publicKey });
-    // Refused by the TLS verification against the device CA already: the sign-in never runs.
-    const refusals = async () => (await tc.store.directory.audit.query({ type: 'authn.device', limit: 1000 })).items.length;
-    const before = await refusals();
-    expectFailure((await eapTls({ cert: forged, key: key.privateKeyPem }, 'TLSv1.2')).reply);
-    expectFailure((await eapTls({ cert: forged, key: key.privateKeyPem }, 'TLSv1.3')).reply);
-    expectFailure((await eapTls(undefined)).reply);
-    expect(await refusals()).toBe(before);
+    const forgedSerial = new X509Certificate(forged).serialNumber.toLowerCase();
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+      expectFailure((await eapTls({ cert: forged, key: key.privateKeyPem }, version)).reply);
+      events = await lastAttempt();
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        type: 'authn.device', outcome: 'failure', reasons: [{ code: 'not_issued_by_us' }],
+        details: {
+          via: 'radius', client: 'ap', serial: forgedSerial, fingerprint: createHash('sha256').update(new X509Certificate(forged).raw).digest('hex'),
+          subject: `CN=${laptop.id}, O=Gatehouse devices`, issuer: 'O=Gatehouse, CN=Gatehouse Device CA', tls: { version, verify: expect.stringMatching(/^[A-Z_]+$/) },
+          eap: { method: 'tls', outerIdentity: 'someone-else' },
+        },
+      });
+      // Another CA's certificate names no device of ours, whatever its subject says.
+      expect(events[0]!.details).not.toHaveProperty('device');
+    }
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+      expectFailure((await eapTls(undefined, version)).reply);
+      events = await lastAttempt();
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        type: 'authn.device', outcome: 'failure', reasons: [{ code: 'missing_credentials' }],
+        details: { via: 'radius', client: 'ap', tls: { error: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' }, eap: { method: 'tls', outerIdentity: 'someone-else' } },
+      });
+      expect(events[0]!.details).not.toHaveProperty('serial');
+    }
+    expect(signIn).not.toHaveBeenCalled();
+    signIn.mockRestore();
 
     const bobs = await createDevice('bobs', { owners: ['bob'] });
     await tc.core.devices.checkIn(CLI_CTX, bobs.id, COMPLIANT, 'token');

@@ -588,7 +588,7 @@ export function storeConformance(backend: Backend): void {
         expect(await ns().record(rec({ kind: 'stop', acctSessionId: 'l-1', client: 'limited', sessionTime: 20, inputOctets: 77, terminateCause: 'User-Request' }), { maxLive: 2 })).toMatchObject({ outcome: 'updated', session: { inputOctets: 77, terminateCause: 'User-Request', live: false } });
       });
 
-      it('keeps the device and certificate a session signed in with, and lists the live ones of a certificate', async () => {
+      it('keeps the device and certificate a session signed in with, and lists the live ones of a certificate or a device', async () => {
         const device = '11111111-2222-4333-8444-555555555555';
         const made = await ns().record(rec({ kind: 'start', acctSessionId: 'c-1', client: 'certs', deviceId: device, certificateSerial: '0a1b2c' }), { maxLive: 10 });
         expect(made).toMatchObject({ outcome: 'created', session: { deviceId: device, certificateSerial: '0a1b2c' } });
@@ -599,6 +599,9 @@ export function storeConformance(backend: Backend): void {
         expect((await ns().list({ certificateSerial: '0a1b2c', live: true })).items.map((s) => s.acctSessionId)).toEqual(['c-1']);
         expect((await ns().list({ certificateSerial: '0a1b2c' })).items.map((s) => s.acctSessionId).sort()).toEqual(['c-1', 'c-3']);
         expect((await ns().list({ client: 'certs', live: true })).items.find((s) => s.acctSessionId === 'c-4')).not.toHaveProperty('certificateSerial');
+        // The live sessions of a device (its deletion ends them), whatever the certificate.
+        expect((await ns().list({ deviceId: device, live: true })).items.map((s) => s.acctSessionId).sort()).toEqual(['c-1', 'c-2']);
+        expect((await ns().list({ deviceId: '99999999-2222-4333-8444-555555555555' })).items).toEqual([]);
       });
 
       it('lists newest first with filters and cursor paging', async () => {

@@ -26,7 +26,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import type { Core } from '../../../src/core.ts';
 import type { FrontEndMetrics } from '../../../src/frontend.ts';
 import { clientIpOf, replyAttributesFor, type AccessReply, type RadiusPeer } from '../access.ts';
@@ -39,6 +39,7 @@ import { EAP_CODE, EAP_TYPE, EapDecodeError, eapFromAttributes, eapToAttributes,
 import { FLAG_START, Reassembler, TlsFrameError, fragment, isAck, parseTlsFrame } from './tls-fragments.ts';
 import { TlsSession, mppeKeys, type TlsMethod } from './tls-session.ts';
 import { afterHandshake, eapTlsContexts, signInWithCertificate } from './eap-tls.ts';
+import { recordTlsFailure } from './tls-audit.ts';
 import { AvpDecodeError, decodeAvps, innerPap } from './ttls-avp.ts';
 import { PeapError, PeapPhase2, type MschapVerify } from './peap.ts';
 
@@ -153,12 +154,16 @@ export function createEap(deps: EapHandlerDeps): Eap {
     const tls = conversation.method === 'tls';
     conversation.session ??= new TlsSession(tls ? { secureContext: tlsContext!(), method: 'tls', requestCert: true } : { secureContext: secureContext!, method: conversation.method });
     const fed = await conversation.session.feed(assembled.data);
-    if (fed.error) throw new Fail(`TLS: ${fed.error.message}`);
+    if (fed.error) {
+      await tlsFailed(conversation, ctx, { error: fed.error });
+      throw new Fail(`TLS: ${fed.error.message}`);
+    }
     if (tls && fed.established) {
       // RFC 5216 §2.1.1: no application data from the peer; the server's last flight, then its ACK.
       if (fed.data.length) throw new Fail('application data in EAP-TLS');
       const after = await afterHandshake(conversation.session);
       if (!after.ok) {
+        await tlsFailed(conversation, ctx, { verify: conversation.session.authorizationError });
         count('refused');
         log.debug({ component: 'radius', client: ctx.peer.client.name, outer: conversation.outerIdentity, why: after.why }, 'EAP-TLS client certificate refused');
         conversation.dispose();
@@ -178,6 +183,20 @@ export function createEap(deps: EapHandlerDeps): Eap {
     if (fed.established && conversation.method === 'peap' && !conversation.peap.started) return peapSend(conversation, conversation.peap.start(), ctx.packet);
     if (fed.established) return challenge(conversation, TTLS_VERSION); // nothing to say: the peer's turn (phase 2)
     throw new Fail('TLS produced nothing');
+  }
+
+  /** The audit event of a conversation that ends in its TLS (tls-audit.ts): the sign-in never runs for it. */
+  function tlsFailed(conversation: Conversation, ctx: { packet: Packet; peer: RadiusPeer; nasAddress: string }, why: { error?: Error; verify?: string | undefined }): Promise<void> {
+    let presented: { certificate?: PeerCertificate | undefined; version?: string | null | undefined } = {};
+    try {
+      presented = { certificate: conversation.session?.peerCertificate(), version: conversation.session?.version };
+    } catch {
+      // A TLS engine torn down by its error has nothing more to say.
+    }
+    return recordTlsFailure(core, {
+      ...why, ...presented, method: conversation.method, outerIdentity: conversation.outerIdentity, client: ctx.peer.client.name,
+      clientIp: clientIpOf(ctx.packet, ctx.peer, ctx.nasAddress),
+    });
   }
 
   async function inner(conversation: Conversation, data: Buffer, ctx: { packet: Packet; peer: RadiusPeer; nasAddress: string }): Promise<AccessReply> {

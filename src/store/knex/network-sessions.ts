@@ -168,6 +168,7 @@ export class KnexNetworkSessions implements NetworkSessions {
       if (query.client !== undefined) q.where('client', query.client);
       if (query.live !== undefined) q.where('live', query.live);
       if (query.certificateSerial !== undefined) q.where('certificate_serial', query.certificateSerial);
+      if (query.deviceId !== undefined) q.where('device_id', query.deviceId);
       if (query.after) {
         const [startedAt, id] = decodeCursor(query.after, 2) as [number, string];
         q.where((w) => w.where('started_at', '<', startedAt).orWhere((x) => x.where('started_at', startedAt).andWhere('id', '<', id)));
