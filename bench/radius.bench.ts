@@ -17,7 +17,7 @@
  * Options (after `npm run bench --`): `--radius-users <n>` (default 1000 argon2id users; the bcrypt
  * users are a fifth of that). Hashes are kept in <tmpdir>/gatehouse-bench-cache.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,13 +29,14 @@ import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { CODE, decodePacket, encodeRequest } from '../protocols/radius/codec.ts';
 import { openStore } from '../src/store/open.ts';
+import type { FloodKind, FloodOrder, FloodReport } from './radius-flood-sender.ts';
 import type { Benchmark } from './run.ts';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const IN_FLIGHT = 50;
 const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 };
 const ARGON2ID = 2 as never;
-const SECRET = `bench-${randomBytes(12).toString('hex')}`;
+export const SECRET = `bench-${randomBytes(12).toString('hex')}`;
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,7 +46,7 @@ function option(name: string, fallback: number): number {
   return value;
 }
 
-const USERS = option('radius-users', 1000);
+export const USERS = option('radius-users', 1000);
 const BCRYPT_USERS = Math.max(20, Math.floor(USERS / 5));
 /** Every server process this benchmark started, killed when it exits (even when a start fails half-way). */
 const spawned: ChildProcess[] = [];
@@ -76,7 +77,7 @@ async function cachedHashes(kind: string, count: number, make: (i: number) => Pr
   return out;
 }
 
-const argon2Hashes = (n: number) => cachedHashes(`argon2id-m${ARGON2.memoryCost}-t${ARGON2.timeCost}`, n, (i) => argon2Hash(passwordOf(i), { algorithm: ARGON2ID, ...ARGON2 }));
+export const argon2Hashes = (n: number) => cachedHashes(`argon2id-m${ARGON2.memoryCost}-t${ARGON2.timeCost}`, n, (i) => argon2Hash(passwordOf(i), { algorithm: ARGON2ID, ...ARGON2 }));
 const bcryptHashes = (n: number) => cachedHashes('bcrypt-10', n, (i) => bcrypt.hash(passwordOf(i), 10));
 
 function freeUdpPort(): Promise<number> {
@@ -91,7 +92,10 @@ function freeUdpPort(): Promise<number> {
 }
 
 /** A NAS keeping `IN_FLIGHT` Access-Requests outstanding on one socket (identifiers 0-255). */
-class Load {
+export class Load {
+  /** Access-Requests answered, and datagrams sent again after 3 s without an answer. */
+  answered = 0;
+  retransmitted = 0;
   readonly #socket: Socket = createSocket('udp4');
   readonly #waiting = new Map<number, { resolve: (b: Buffer) => void; timer: NodeJS.Timeout }>();
   #id = 0;
@@ -123,6 +127,7 @@ class Load {
       let tries = 0;
       const attempt = () => {
         if (this.#closed) return;
+        if (tries > 0) this.retransmitted++;
         if (++tries > 10) {
           this.#waiting.delete(id);
           reject(new Error(`no reply to ${username(i)} after 10 tries`));
@@ -134,6 +139,15 @@ class Load {
       attempt();
     });
     if (decodePacket(reply).code !== CODE.AccessAccept) throw new Error(`${username(i)} was not accepted (code ${reply[0]})`);
+    this.answered++;
+  }
+
+  /** `IN_FLIGHT` at a time until `ms` have passed (those in flight then are finished). */
+  async runFor(ms: number, users: number): Promise<void> {
+    const end = Date.now() + ms;
+    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+      while (Date.now() < end) await this.one(users);
+    }));
   }
 
   async run(n: number, users: number): Promise<void> {
@@ -156,22 +170,27 @@ class Load {
   }
 }
 
-/** ~10,000 invalid packets a second at `port`: a bad Message-Authenticator from 127.0.0.1, and an unknown source (127.0.0.3). */
-function flood(port: number): { stop(): void } {
-  const inside = createSocket('udp4');
-  const outside = createSocket('udp4');
-  inside.bind(0, '127.0.0.1');
-  outside.bind(0, '127.0.0.3');
-  const packet = encodeRequest({ code: CODE.AccessRequest, identifier: 7, secret: SECRET, userPassword: 'x', attributes: [{ type: 1, value: Buffer.from('flood') }] });
-  packet[30] = packet[30]! ^ 1;
-  let on = true;
-  const tick = () => {
-    if (!on) return;
-    for (let i = 0; i < 100; i++) (i % 2 ? inside : outside).send(packet, port, '127.0.0.1');
-    setTimeout(tick, 10);
+/**
+ * A flood of invalid packets at `port` from a child process (bench/radius-flood-sender.ts), `rate` a
+ * second (default ~10,000: a bad Message-Authenticator from 127.0.0.1 and an unknown source,
+ * 127.0.0.3, alternately), until `count` are sent or `stop()`, which resolves to what was sent.
+ */
+export function flood(port: number, options: { kinds?: FloodKind[]; rate?: number; count?: number } = {}): { done: Promise<FloodReport>; stop(): Promise<FloodReport> } {
+  const child = fork(join(ROOT, 'bench/radius-flood-sender.ts'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  spawned.push(child);
+  const done = new Promise<FloodReport>((resolve, reject) => {
+    child.once('message', (report) => resolve(report as FloodReport));
+    child.once('exit', (code) => reject(new Error(`the flood sender exited with code ${code} before reporting`)));
+  });
+  const order: FloodOrder = { port, secret: SECRET, kinds: options.kinds ?? ['bad_mac', 'unknown'], rate: options.rate ?? 10_000, count: options.count };
+  child.send(order);
+  return {
+    done,
+    stop() {
+      if (child.connected) child.send('stop');
+      return done;
+    },
   };
-  setTimeout(tick, 10);
-  return { stop() { on = false; inside.close(); outside.close(); } };
 }
 
 async function waitForAnswer(port: number, child: ChildProcess, what: string): Promise<void> {
@@ -194,7 +213,7 @@ async function waitForAnswer(port: number, child: ChildProcess, what: string): P
   throw new Error(`${what} did not answer RADIUS on ${port} within 30 s`);
 }
 
-async function startGatehouse(dir: string, hashes: string[]): Promise<{ port: number; child: ChildProcess }> {
+export async function startGatehouse(dir: string, hashes: string[], httpPort = 0): Promise<{ port: number; child: ChildProcess }> {
   const url = `sqlite:${join(dir, 'gatehouse.db')}`;
   const store = await openStore(url);
   try {
@@ -214,7 +233,7 @@ async function startGatehouse(dir: string, hashes: string[]): Promise<{ port: nu
   const port = await freeUdpPort();
   const config = join(dir, 'gatehouse.yaml');
   writeFileSync(config, [
-    'server: { http: { host: 127.0.0.1, port: 0 } }',
+    `server: { http: { host: 127.0.0.1, port: ${httpPort} } }`,
     'ldap: { enabled: false }',
     `storage: { url: "${url}" }`,
     `secrets: { keys: [ { id: bench, key: "${randomBytes(32).toString('base64')}" } ] }`,
@@ -381,7 +400,7 @@ function gatehouseArgon2(withFlood: boolean): Benchmark {
   let load: Load | undefined;
   let hash = '';
   let port = 0;
-  let flooding: { stop(): void } | undefined;
+  let flooding: ReturnType<typeof flood> | undefined;
   return {
     name: `RADIUS PAP, Gatehouse (argon2id users, ${IN_FLIGHT} in flight${withFlood ? ', under ~10,000 invalid packets/s' : ''})`,
     reference: 'raw @node-rs/argon2 verify, 2 threads',
@@ -399,7 +418,10 @@ function gatehouseArgon2(withFlood: boolean): Benchmark {
     subject: (n) => load!.run(n, USERS),
     baseline: (n) => argon2OnThreads(hash, n),
     async teardown() {
-      flooding?.stop();
+      if (flooding) {
+        const { sent, seconds } = await flooding.stop();
+        process.stderr.write(`  flood: ${sent} invalid packets in ${seconds.toFixed(1)} s (${Math.round(sent / seconds)}/s)\n`);
+      }
       load?.close();
     },
   };
