@@ -54,6 +54,8 @@ export const RadiusConfig = z.strictObject({
     maxOpenPerClient: z.int().min(1).max(1000).default(200).describe('Challenges waiting for a code, per RADIUS client; more are rejected'),
     maxOpen: z.int().min(1).max(1000).default(1000).describe('Challenges waiting for a code, in all'),
   }).prefault({}).describe('Access-Challenge for a second factor (RFC 2865 §4.4); the State lives in the shared store, so any Gatehouse process can take the answer'),
+  receiveBufferBytes: z.int().min(0).max(1024 * 1024 * 1024).default(4 * 1024 * 1024).describe("Receive buffer of each RADIUS socket, in bytes (0: the system's default, about 200 KiB on Linux). Datagrams that arrive while Gatehouse is busy wait here; when it is full the kernel drops them, legitimate requests with the rest, and the NAS only retransmits seconds later. 4 MiB holds a few seconds of a 10,000 packets/s flood. The kernel caps it (Linux: sysctl net.core.rmem_max, which must be at least this; Gatehouse warns at start when it is smaller)"),
+  dropLogSeconds: z.int().min(1).max(86_400).default(60).describe('Dropped datagrams are counted in /metrics (gatehouse_radius_dropped_total, by reason) and summed up in one log line per this many seconds, never logged one by one'),
   unknownClientAuditSeconds: z.int().min(1).max(86_400).default(60).describe('Packets from an address no RADIUS client covers are dropped and counted in /metrics; one audit event per source per this many seconds (at most 100 sources per period), so a flood cannot fill the audit log'),
   clientDefaults: ClientDefaults.prefault({}).describe("What a RADIUS client's own `settings.radius` starts from"),
   eap: EapConfig.prefault({}),
