@@ -25,7 +25,7 @@
  * - `hideUserPassword` / `unhideUserPassword`, `hideSalted` / `unhideSalted`.
  * - `attributeValue(packet, type)`, `attributeValues(packet, type)`: the raw values of one type.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Packet codes (RFC 2865 §3, RFC 2866 §3, RFC 5997, RFC 5176 §2.3). */
 export const CODE = {
@@ -255,17 +255,36 @@ function messageAuthenticatorOffset(raw: Buffer): number {
 }
 
 /** HMAC-MD5 over the packet with the Authenticator field set to `authenticator` and the MA value zeroed (RFC 3579 §3.2). */
+/** MD5's block size, HMAC's key pad (RFC 2104 §2). */
+const HMAC_BLOCK = 64;
+
+/**
+ * HMAC-MD5 (RFC 2104) of `raw` with `authenticator` in its Authenticator field and the
+ * Message-Authenticator at `maOffset` zeroed, by two one-shot MD5s over (key ^ ipad || message) and
+ * (key ^ opad || inner): node's createHmac sets up an OpenSSL MAC context per call, which costs
+ * several times the hashing of a packet this small — and every packet of a flood with a bad
+ * Message-Authenticator pays it (docs/performance.md, RADIUS). Checked against createHmac in
+ * test/radius/codec.test.ts.
+ */
 function hmacOver(raw: Buffer, maOffset: number, authenticator: Buffer, secret: Buffer): Buffer {
-  const copy = Buffer.from(raw);
-  authenticator.copy(copy, 4);
-  copy.fill(0, maOffset, maOffset + AUTHENTICATOR_LENGTH);
-  return createHmac('md5', secret).update(copy).digest();
+  const key = secret.length > HMAC_BLOCK ? md5(secret) : secret;
+  const inner = Buffer.allocUnsafe(HMAC_BLOCK + raw.length);
+  inner.fill(0x36, 0, HMAC_BLOCK);
+  for (let i = 0; i < key.length; i++) inner[i]! ^= key[i]!;
+  raw.copy(inner, HMAC_BLOCK);
+  authenticator.copy(inner, HMAC_BLOCK + 4);
+  inner.fill(0, HMAC_BLOCK + maOffset, HMAC_BLOCK + maOffset + AUTHENTICATOR_LENGTH);
+  const outer = Buffer.allocUnsafe(HMAC_BLOCK + 16);
+  outer.fill(0x5c, 0, HMAC_BLOCK);
+  for (let i = 0; i < key.length; i++) outer[i]! ^= key[i]!;
+  md5(inner).copy(outer, HMAC_BLOCK);
+  return md5(outer);
 }
 
+
+/** MD5 of the parts one after the other (one-shot: no hash object to set up). */
 function md5(...parts: Buffer[]): Buffer {
-  const hash = createHash('md5');
-  for (const part of parts) hash.update(part);
-  return hash.digest();
+  return hash('md5', parts.length === 1 ? parts[0]! : Buffer.concat(parts), 'buffer');
 }
 
 /** Which codes' Request Authenticator is the MD5 of the packet rather than random (RFC 2866 §3, RFC 5176 §3.1). */
