@@ -19,6 +19,7 @@
  * Options: `--radius-users <n>` (default 1000; hashes cached as in radius.bench.ts), `--seconds <n>`
  * (default 20), `--packets <n>` (default 50000), `--rate <n>` (default 10000).
  */
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -73,6 +74,16 @@ function socketDrops(port: number): { drops: number; rxQueue: number } {
   throw new Error(`no UDP socket on 127.0.0.1:${port}`);
 }
 
+/** The socket's receive buffer as `ss` shows it (skmem rb: the limit, in bytes), if ss is installed. */
+function receiveBuffer(port: number): string {
+  try {
+    const line = execFileSync('ss', ['-Haumn', `sport = :${port}`], { encoding: 'utf8' });
+    return /rb(\d+)/.exec(line)?.[1] ? `receive buffer ${/rb(\d+)/.exec(line)![1]} bytes` : line.trim();
+  } catch {
+    return 'receive buffer unknown (no ss)';
+  }
+}
+
 async function dropped(httpPort: number): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   const out: Record<string, number> = {};
@@ -91,6 +102,7 @@ async function main(): Promise<void> {
   const pid = child.pid!;
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(`gatehouse pid ${pid}, RADIUS 127.0.0.1:${port}, ${USERS} users; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  out(`server socket: ${receiveBuffer(port)}`);
   const warm = new Load(port);
   await warm.open();
   await warm.run(100, USERS);

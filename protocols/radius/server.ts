@@ -67,7 +67,7 @@ export const defaultAccounting: AccountingHandler = async (packet, peer) => repl
 /** EAP until issue 10: rejected (the NAS then tells the supplicant). */
 export const defaultEap: EapHandler = async () => ({ code: CODE.AccessReject, attributes: [], delay: true });
 
-const DROP_REASONS = [
+export const DROP_REASONS = [
   'unknown_client', 'malformed', 'unexpected_code', 'missing_message_authenticator', 'bad_message_authenticator', 'bad_authenticator',
   'duplicate_in_flight', 'conflicting_duplicate', 'overload', 'error',
 ] as const;
