@@ -17,12 +17,14 @@
  *    the whole machine's), the server's CPU, and the flood rate the sender achieved.
  *
  * Options: `--radius-users <n>` (default 1000; hashes cached as in radius.bench.ts), `--seconds <n>`
- * (default 20), `--packets <n>` (default 50000), `--rate <n>` (default 10000).
+ * (default 20), `--packets <n>` (default 50000), `--rate <n>` (default 10000); experiments:
+ * `--threadpool <n>` (the server's UV_THREADPOOL_SIZE, default libuv's 4), `--renice-threads <n>`
+ * (every server thread but the event loop's gets this nice value).
  */
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Load, USERS, argon2Hashes, flood, startGatehouse } from './radius.bench.ts';
 import type { FloodKind } from './radius-flood-sender.ts';
@@ -34,6 +36,8 @@ function option(name: string, fallback: number): number {
 const SECONDS = option('seconds', 20);
 const PACKETS = option('packets', 50_000);
 const RATE = option('rate', 10_000);
+const THREADPOOL = process.argv.includes('--threadpool') ? String(option('threadpool', 4)) : '';
+const RENICE = option('renice-threads', 0);
 const TICK = 100; // USER_HZ on Linux
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -84,12 +88,15 @@ function receiveBuffer(port: number): string {
   }
 }
 
+/** The server's dropped datagrams by reason, and its event loop's delay since the last scrape (prom-client resets it per scrape), in ms. */
 async function dropped(httpPort: number): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const m of text.matchAll(/^gatehouse_radius_dropped_total\{reason="([a-z_]+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
+  for (const m of text.matchAll(/^gatehouse_nodejs_eventloop_lag_(max|p99)_seconds (\S+)/gm)) lag[m[1] as 'max' | 'p99'] = Math.round(Number(m[2]) * 1000);
   return out;
 }
+const lag = { max: 0, p99: 0 };
 
 const REASON: Record<FloodKind, string> = { unknown: 'unknown_client', bad_mac: 'bad_message_authenticator', malformed: 'malformed' };
 
@@ -98,8 +105,15 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-radius-flood-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const httpPort = await freeTcpPort();
-  const { port, child } = await startGatehouse(dir, hashes, httpPort);
+  const { port, child } = await startGatehouse(dir, hashes, httpPort, THREADPOOL);
   const pid = child.pid!;
+  if (RENICE) {
+    // An experiment: every thread of the server but its event loop's (libuv's pool, which verifies
+    // passwords; V8's helpers) made nicer, so the event loop wins the cores when they are contended.
+    const threads = readdirSync(`/proc/${pid}/task`).map(Number).filter((tid) => tid !== pid);
+    for (const tid of threads) setPriority(tid, RENICE);
+    process.stdout.write(`reniced ${threads.length} threads of the server to ${RENICE}\n`);
+  }
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(`gatehouse pid ${pid}, RADIUS 127.0.0.1:${port}, ${USERS} users; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   out(`server socket: ${receiveBuffer(port)}`);
@@ -138,7 +152,7 @@ async function main(): Promise<void> {
     load.close();
     const seconds = (after.t - before.t) / 1000;
     const flooded = report ? `; flood ${report.sent} packets at ${Math.round(report.sent / report.seconds)}/s, server counted ${Object.entries(after.metrics).map(([k, v]) => `${k} ${v - (before.metrics[k] ?? 0)}`).join(', ')}` : '';
-    out(`PAP ${withFlood ? 'under the flood' : 'flood-free'}: ${load.answered} answered in ${seconds.toFixed(1)} s (${(load.answered / seconds).toFixed(1)}/s), ${load.retransmitted} retransmissions; socket drops ${after.socket.drops - before.socket.drops}; Udp RcvbufErrors +${after.snmp.RcvbufErrors! - before.snmp.RcvbufErrors!}, InErrors +${after.snmp.InErrors! - before.snmp.InErrors!} (whole machine); server CPU ${Math.round(after.cpu - before.cpu)} ms${flooded}`);
+    out(`PAP ${withFlood ? 'under the flood' : 'flood-free'}: event loop delay max ${lag.max} ms, p99 ${lag.p99} ms; ${load.answered} answered in ${seconds.toFixed(1)} s (${(load.answered / seconds).toFixed(1)}/s), ${load.retransmitted} retransmissions; socket drops ${after.socket.drops - before.socket.drops}; Udp RcvbufErrors +${after.snmp.RcvbufErrors! - before.snmp.RcvbufErrors!}, InErrors +${after.snmp.InErrors! - before.snmp.InErrors!} (whole machine); server CPU ${Math.round(after.cpu - before.cpu)} ms${flooded}`);
     await sleep(3000);
   }
   out(`load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);

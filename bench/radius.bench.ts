@@ -213,7 +213,7 @@ async function waitForAnswer(port: number, child: ChildProcess, what: string): P
   throw new Error(`${what} did not answer RADIUS on ${port} within 30 s`);
 }
 
-export async function startGatehouse(dir: string, hashes: string[], httpPort = 0): Promise<{ port: number; child: ChildProcess }> {
+export async function startGatehouse(dir: string, hashes: string[], httpPort = 0, threadpool = ''): Promise<{ port: number; child: ChildProcess }> {
   const url = `sqlite:${join(dir, 'gatehouse.db')}`;
   const store = await openStore(url);
   try {
@@ -245,7 +245,7 @@ export async function startGatehouse(dir: string, hashes: string[], httpPort = 0
     '',
   ].join('\n'));
   const child = spawn(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'start', '--config', config], {
-    env: { ...process.env, GATEHOUSE_ADMIN_KEY: randomBytes(32).toString('base64url'), UV_THREADPOOL_SIZE: '' },
+    env: { ...process.env, GATEHOUSE_ADMIN_KEY: randomBytes(32).toString('base64url'), UV_THREADPOOL_SIZE: threadpool },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   spawned.push(child);
