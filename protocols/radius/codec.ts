@@ -14,6 +14,8 @@
  *
  * - `decodePacket(datagram)` → `Packet` (code, identifier, authenticator, attributes, raw) or throws
  *   `RadiusDecodeError` — and nothing else, whatever the bytes (test/radius/codec-fuzz.test.ts).
+ * - `tryDecodePacket(datagram)` → the same `Packet`, or undefined where decodePacket throws (no
+ *   Error built: the server's path, which a flood of malformed datagrams takes).
  * - `decodeVendorSpecific(value)` → the sub-attributes of one Vendor-Specific attribute.
  * - `encodeRequest({ code, identifier, attributes, secret, messageAuthenticator?, userPassword? })`
  *   → the datagram, its authenticator computed as the code requires.
@@ -132,25 +134,42 @@ function knownCode(code: number): boolean {
  * Message-Authenticator that is not 16 octets, or an unknown code: `RadiusDecodeError`.
  */
 export function decodePacket(datagram: Buffer): Packet {
-  if (datagram.length < HEADER_LENGTH) throw new RadiusDecodeError(`datagram of ${datagram.length} octets is shorter than a RADIUS header`);
+  const decoded = decode(datagram);
+  if (typeof decoded === 'string') throw new RadiusDecodeError(decoded);
+  return decoded;
+}
+
+/**
+ * `decodePacket` without the exception: the packet, or undefined for a datagram that is not one (the
+ * server's path for every datagram, where a flood of malformed ones should not cost an Error and its
+ * stack trace each).
+ */
+export function tryDecodePacket(datagram: Buffer): Packet | undefined {
+  const decoded = decode(datagram);
+  return typeof decoded === 'string' ? undefined : decoded;
+}
+
+/** The packet, or why the datagram is not one. */
+function decode(datagram: Buffer): Packet | string {
+  if (datagram.length < HEADER_LENGTH) return `datagram of ${datagram.length} octets is shorter than a RADIUS header`;
   const code = datagram[0]!;
   const identifier = datagram[1]!;
   const length = datagram.readUInt16BE(2);
-  if (length < HEADER_LENGTH || length > MAX_PACKET_LENGTH) throw new RadiusDecodeError(`Length field ${length} is outside ${HEADER_LENGTH}-${MAX_PACKET_LENGTH}`);
-  if (datagram.length < length) throw new RadiusDecodeError(`Length field ${length} exceeds the ${datagram.length} octets received`);
-  if (!knownCode(code)) throw new RadiusDecodeError(`unknown packet code ${code}`);
+  if (length < HEADER_LENGTH || length > MAX_PACKET_LENGTH) return `Length field ${length} is outside ${HEADER_LENGTH}-${MAX_PACKET_LENGTH}`;
+  if (datagram.length < length) return `Length field ${length} exceeds the ${datagram.length} octets received`;
+  if (!knownCode(code)) return `unknown packet code ${code}`;
   const raw = datagram.length === length ? datagram : datagram.subarray(0, length);
   const attributes: Attribute[] = [];
   let offset = HEADER_LENGTH;
   while (offset < length) {
-    if (length - offset < 2) throw new RadiusDecodeError(`truncated attribute header at offset ${offset}`);
+    if (length - offset < 2) return `truncated attribute header at offset ${offset}`;
     const type = raw[offset]!;
     const attributeLength = raw[offset + 1]!;
-    if (attributeLength < 3) throw new RadiusDecodeError(`attribute ${type} at offset ${offset} has length ${attributeLength} (at least 3)`);
-    if (offset + attributeLength > length) throw new RadiusDecodeError(`attribute ${type} at offset ${offset} runs past the packet`);
+    if (attributeLength < 3) return `attribute ${type} at offset ${offset} has length ${attributeLength} (at least 3)`;
+    if (offset + attributeLength > length) return `attribute ${type} at offset ${offset} runs past the packet`;
     const value = raw.subarray(offset + 2, offset + attributeLength);
     if (type === ATTR.MessageAuthenticator && value.length !== AUTHENTICATOR_LENGTH) {
-      throw new RadiusDecodeError(`Message-Authenticator of ${value.length} octets (RFC 3579 §3.2: 16)`);
+      return `Message-Authenticator of ${value.length} octets (RFC 3579 §3.2: 16)`;
     }
     attributes.push({ type, value });
     offset += attributeLength;

@@ -38,7 +38,7 @@ import { listenUdp } from '../../src/net/listen.ts';
 import { AccessHandler, type AccessReply, type RadiusPeer } from './access.ts';
 import { Challenges } from './challenge.ts';
 import {
-  ATTR, CODE, type Attribute, type Packet, RadiusDecodeError, attributeValue, attributeValues, checkMessageAuthenticator, decodePacket, encodeResponse,
+  ATTR, CODE, type Attribute, type Packet, attributeValue, attributeValues, checkMessageAuthenticator, encodeResponse, tryDecodePacket,
   verifyRequestAuthenticator,
 } from './codec.ts';
 import { clientOptions, type RadiusOptions } from './config.ts';
@@ -335,11 +335,8 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
       auditUnknown(source, port, local.localPort);
       return undefined;
     }
-    let packet: Packet;
-    try {
-      packet = decodePacket(datagram);
-    } catch (error) {
-      if (!(error instanceof RadiusDecodeError)) throw error;
+    const packet = tryDecodePacket(datagram);
+    if (!packet) {
       drop('malformed');
       return undefined;
     }
