@@ -4,7 +4,7 @@
  * silently (RFC 2865 §3; counted in /metrics as gatehouse_radius_dropped_total{reason}, summed up in
  * one log line per radius.dropLogSeconds):
  *
- *   the source's RADIUS client (from a table in memory, read at most once a second; unknown:
+ *   the source's RADIUS client (from a table in memory, read again every half second; unknown:
  *   dropped, counted, audited at most once per source per period) ─▶ decode (codec.ts) ─▶ the code
  *   this port serves ─▶ authenticity (Message-Authenticator rules below; the Request Authenticator
  *   of an Accounting-Request) ─▶ a retransmission? (the cached reply again, byte for byte; still in
@@ -117,7 +117,7 @@ class ClientTable {
   #bySource = new Map<string, Peer | null>();
   #match: ((address: string) => { client: RadiusPeer['client']; secret: string } | undefined) | undefined;
   #at = 0;
-  #reading: Promise<void> | undefined;
+  #reading: Promise<boolean> | undefined;
   #failedAt = 0;
   readonly #onError: (err: unknown) => void;
   constructor(core: Core, options: RadiusOptions, onError: (err: unknown) => void) {
@@ -126,10 +126,13 @@ class ClientTable {
     this.#onError = onError;
   }
 
-  /** The peer `address` belongs to, null for none, or undefined when the table has to be read first (`read`). */
-  peek(address: string): Peer | null | undefined {
+  /**
+   * The peer `address` belongs to, null for none, or undefined when the table has to be read first
+   * (`read`); `justRead`: right after a read that succeeded, whatever the table's age (a slow store).
+   */
+  peek(address: string, justRead = false): Peer | null | undefined {
     const age = Date.now() - this.#at;
-    if (!this.#match || age >= this.#maxAgeMs) return undefined;
+    if (!this.#match || (age >= this.#maxAgeMs && !justRead)) return undefined;
     if (age >= this.#refreshMs && !this.#reading) void this.read();
     const known = this.#bySource.get(address);
     if (known !== undefined) return known;
@@ -141,20 +144,24 @@ class ClientTable {
   }
 
   /**
-   * Reads the table (one read at a time; callers meanwhile share it). Never rejects: a failed read
-   * is reported once and not retried for a second (a flood during a store outage does not turn into
-   * a stream of reads and log lines); `peek` then says undefined once the old table is too stale.
+   * Reads the table (one read at a time; callers meanwhile share it): whether it was read. Never
+   * rejects: a failed read is reported once and not retried for a second (a flood during a store
+   * outage does not turn into a stream of reads and log lines); `peek` then says undefined once the
+   * old table is too stale.
    */
-  read(): Promise<void> {
-    if (Date.now() - this.#failedAt < this.#maxAgeMs) return Promise.resolve();
+  read(): Promise<boolean> {
+    if (Date.now() - this.#failedAt < this.#maxAgeMs) return Promise.resolve(false);
+    const started = Date.now();
     this.#reading ??= this.#core.directory.radiusClients.matcher()
       .then((match) => {
         this.#match = match;
         this.#bySource = new Map();
-        this.#at = Date.now();
+        this.#at = started; // its age counts from the read, not from its answer
+        return true;
       }, (err: unknown) => {
         this.#failedAt = Date.now();
         this.#onError(err);
+        return false;
       })
       .finally(() => {
         this.#reading = undefined;
@@ -439,9 +446,9 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
     if (peer === undefined) {
       // The client table is being read (at start, or after a quiet spell): this datagram waits for it.
       inSlot(async () => {
-        await clients.read();
+        const read = await clients.read();
         if (closed) return;
-        const found = clients.peek(source);
+        const found = read ? clients.peek(source, true) : undefined;
         if (found === undefined) {
           drop('error'); // the table could not be read (reported once by the table)
           return;

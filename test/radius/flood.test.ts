@@ -4,7 +4,8 @@
  * so a legitimate request queued behind thousands of invalid packets is answered at its first try;
  * every invalid packet is read and counted under a bounded set of reasons, summed up in one log
  * line rather than one per packet, and matched against the RADIUS clients in memory (no store read
- * per packet, whatever its source). The server is created directly (createRadiusServer) so the test
+ * per packet, whatever its source; a store that fails is read once a second, not per packet, and
+ * logged once). The server is created directly (createRadiusServer) so the test
  * sees its sockets and its log.
  */
 import { createSocket, type Socket } from 'node:dgram';
@@ -75,6 +76,26 @@ describe.each(backends)('RADIUS under a burst of invalid packets ($name)', (back
       expect(system.server.receiveBufferSizes()).toEqual([sysctl('rmem_default'), sysctl('rmem_default')]);
     } finally {
       await system.server.close();
+    }
+  });
+
+  it('while the clients cannot be read, datagrams are dropped as errors and the failure logged once; the next read serves again', async () => {
+    const { server, port, lines, metrics, core } = await radiusServer(t, {});
+    const matcher = vi.spyOn(core.directory.radiusClients, 'matcher').mockRejectedValue(new Error('store down'));
+    const nas = await new TestNas().open();
+    try {
+      const during = await Promise.all(Array.from({ length: 20 }, () => nas.access(port, { user: 'bob', password: PASSWORD, timeoutMs: 300 })));
+      expect(during.every((e) => e.reply === undefined)).toBe(true);
+      const errors = (await metrics.registry.getSingleMetric('gatehouse_radius_dropped_total')!.get()).values.find((v) => v.labels.reason === 'error');
+      expect(errors?.value).toBe(20);
+      expect(matcher).toHaveBeenCalledTimes(1); // not once per datagram
+      expect(lines.filter((l) => l.msg.includes('reading the RADIUS clients failed'))).toHaveLength(1);
+      matcher.mockRestore();
+      await new Promise((r) => setTimeout(r, 1100));
+      expect((await nas.access(port, { user: 'bob', password: PASSWORD })).reply?.code).toBe(CODE.AccessAccept);
+    } finally {
+      nas.close();
+      await server.close();
     }
   });
 
