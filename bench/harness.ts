@@ -116,15 +116,15 @@ export interface GatehouseConfig {
 }
 
 /**
- * Writes `<dir>/gatehouse.yaml`: HTTP on a free loopback port, a SQLite store in `dir`, a random
+ * Writes `<dir>/gatehouse.yaml`: HTTP on a free loopback port (or `httpPort`), a SQLite store in `dir`, a random
  * keyring, errors only in the log, a throttle that lets a benchmark's load through, then `lines`
  * (the front-end's section, `passwords`, `directory`, ...).
  */
-export function writeGatehouseConfig(dir: string, lines: string[]): GatehouseConfig {
+export function writeGatehouseConfig(dir: string, lines: string[], options: { httpPort?: number } = {}): GatehouseConfig {
   const storageUrl = `sqlite:${join(dir, 'gatehouse.db')}`;
   const file = join(dir, 'gatehouse.yaml');
   writeFileSync(file, [
-    'server: { http: { host: 127.0.0.1, port: 0 } }',
+    `server: { http: { host: 127.0.0.1, port: ${options.httpPort ?? 0} } }`,
     `storage: { url: "${storageUrl}" }`,
     `secrets: { keys: [ { id: bench, key: "${randomBytes(32).toString('base64')}" } ] }`,
     'log: { level: error }',
@@ -137,12 +137,12 @@ export function writeGatehouseConfig(dir: string, lines: string[]): GatehouseCon
 
 /**
  * `bin/gatehouse.js start --config <file>` as its own process (its stderr on ours, libuv's thread
- * pool at its default size whatever bin/bench.js set for the benchmark process), tracked; resolves
+ * pool at its default size whatever bin/bench.js set for the benchmark process, or `threadpool`), tracked; resolves
  * once `ready` does (it should throw if the child exits meanwhile).
  */
-export async function startGatehouse(file: string, ready: (child: ChildProcess) => Promise<void>): Promise<ChildProcess> {
+export async function startGatehouse(file: string, ready: (child: ChildProcess) => Promise<void>, options: { threadpool?: string } = {}): Promise<ChildProcess> {
   const child = track(spawn(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'start', '--config', file], {
-    env: { ...process.env, GATEHOUSE_ADMIN_KEY: randomBytes(32).toString('base64url'), UV_THREADPOOL_SIZE: '' },
+    env: { ...process.env, GATEHOUSE_ADMIN_KEY: randomBytes(32).toString('base64url'), UV_THREADPOOL_SIZE: options.threadpool ?? '' },
     stdio: ['ignore', 'ignore', 'inherit'],
   }));
   await ready(child);

@@ -14,6 +14,8 @@
  *
  * - `decodePacket(datagram)` → `Packet` (code, identifier, authenticator, attributes, raw) or throws
  *   `RadiusDecodeError` — and nothing else, whatever the bytes (test/radius/codec-fuzz.test.ts).
+ * - `tryDecodePacket(datagram)` → the same `Packet`, or undefined where decodePacket throws (no
+ *   Error built: the server's path, which a flood of malformed datagrams takes).
  * - `decodeVendorSpecific(value)` → the sub-attributes of one Vendor-Specific attribute.
  * - `encodeRequest({ code, identifier, attributes, secret, messageAuthenticator?, userPassword? })`
  *   → the datagram, its authenticator computed as the code requires.
@@ -25,7 +27,7 @@
  * - `hideUserPassword` / `unhideUserPassword`, `hideSalted` / `unhideSalted`.
  * - `attributeValue(packet, type)`, `attributeValues(packet, type)`: the raw values of one type.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Packet codes (RFC 2865 §3, RFC 2866 §3, RFC 5997, RFC 5176 §2.3). */
 export const CODE = {
@@ -132,25 +134,42 @@ function knownCode(code: number): boolean {
  * Message-Authenticator that is not 16 octets, or an unknown code: `RadiusDecodeError`.
  */
 export function decodePacket(datagram: Buffer): Packet {
-  if (datagram.length < HEADER_LENGTH) throw new RadiusDecodeError(`datagram of ${datagram.length} octets is shorter than a RADIUS header`);
+  const decoded = decode(datagram);
+  if (typeof decoded === 'string') throw new RadiusDecodeError(decoded);
+  return decoded;
+}
+
+/**
+ * `decodePacket` without the exception: the packet, or undefined for a datagram that is not one (the
+ * server's path for every datagram, where a flood of malformed ones should not cost an Error and its
+ * stack trace each).
+ */
+export function tryDecodePacket(datagram: Buffer): Packet | undefined {
+  const decoded = decode(datagram);
+  return typeof decoded === 'string' ? undefined : decoded;
+}
+
+/** The packet, or why the datagram is not one. */
+function decode(datagram: Buffer): Packet | string {
+  if (datagram.length < HEADER_LENGTH) return `datagram of ${datagram.length} octets is shorter than a RADIUS header`;
   const code = datagram[0]!;
   const identifier = datagram[1]!;
   const length = datagram.readUInt16BE(2);
-  if (length < HEADER_LENGTH || length > MAX_PACKET_LENGTH) throw new RadiusDecodeError(`Length field ${length} is outside ${HEADER_LENGTH}-${MAX_PACKET_LENGTH}`);
-  if (datagram.length < length) throw new RadiusDecodeError(`Length field ${length} exceeds the ${datagram.length} octets received`);
-  if (!knownCode(code)) throw new RadiusDecodeError(`unknown packet code ${code}`);
+  if (length < HEADER_LENGTH || length > MAX_PACKET_LENGTH) return `Length field ${length} is outside ${HEADER_LENGTH}-${MAX_PACKET_LENGTH}`;
+  if (datagram.length < length) return `Length field ${length} exceeds the ${datagram.length} octets received`;
+  if (!knownCode(code)) return `unknown packet code ${code}`;
   const raw = datagram.length === length ? datagram : datagram.subarray(0, length);
   const attributes: Attribute[] = [];
   let offset = HEADER_LENGTH;
   while (offset < length) {
-    if (length - offset < 2) throw new RadiusDecodeError(`truncated attribute header at offset ${offset}`);
+    if (length - offset < 2) return `truncated attribute header at offset ${offset}`;
     const type = raw[offset]!;
     const attributeLength = raw[offset + 1]!;
-    if (attributeLength < 3) throw new RadiusDecodeError(`attribute ${type} at offset ${offset} has length ${attributeLength} (at least 3)`);
-    if (offset + attributeLength > length) throw new RadiusDecodeError(`attribute ${type} at offset ${offset} runs past the packet`);
+    if (attributeLength < 3) return `attribute ${type} at offset ${offset} has length ${attributeLength} (at least 3)`;
+    if (offset + attributeLength > length) return `attribute ${type} at offset ${offset} runs past the packet`;
     const value = raw.subarray(offset + 2, offset + attributeLength);
     if (type === ATTR.MessageAuthenticator && value.length !== AUTHENTICATOR_LENGTH) {
-      throw new RadiusDecodeError(`Message-Authenticator of ${value.length} octets (RFC 3579 §3.2: 16)`);
+      return `Message-Authenticator of ${value.length} octets (RFC 3579 §3.2: 16)`;
     }
     attributes.push({ type, value });
     offset += attributeLength;
@@ -255,17 +274,36 @@ function messageAuthenticatorOffset(raw: Buffer): number {
 }
 
 /** HMAC-MD5 over the packet with the Authenticator field set to `authenticator` and the MA value zeroed (RFC 3579 §3.2). */
+/** MD5's block size, HMAC's key pad (RFC 2104 §2). */
+const HMAC_BLOCK = 64;
+
+/**
+ * HMAC-MD5 (RFC 2104) of `raw` with `authenticator` in its Authenticator field and the
+ * Message-Authenticator at `maOffset` zeroed, by two one-shot MD5s over (key ^ ipad || message) and
+ * (key ^ opad || inner): node's createHmac sets up an OpenSSL MAC context per call, which costs
+ * several times the hashing of a packet this small — and every packet of a flood with a bad
+ * Message-Authenticator pays it (docs/performance.md, RADIUS). Checked against createHmac in
+ * test/radius/codec.test.ts.
+ */
 function hmacOver(raw: Buffer, maOffset: number, authenticator: Buffer, secret: Buffer): Buffer {
-  const copy = Buffer.from(raw);
-  authenticator.copy(copy, 4);
-  copy.fill(0, maOffset, maOffset + AUTHENTICATOR_LENGTH);
-  return createHmac('md5', secret).update(copy).digest();
+  const key = secret.length > HMAC_BLOCK ? md5(secret) : secret;
+  const inner = Buffer.allocUnsafe(HMAC_BLOCK + raw.length);
+  inner.fill(0x36, 0, HMAC_BLOCK);
+  for (let i = 0; i < key.length; i++) inner[i]! ^= key[i]!;
+  raw.copy(inner, HMAC_BLOCK);
+  authenticator.copy(inner, HMAC_BLOCK + 4);
+  inner.fill(0, HMAC_BLOCK + maOffset, HMAC_BLOCK + maOffset + AUTHENTICATOR_LENGTH);
+  const outer = Buffer.allocUnsafe(HMAC_BLOCK + 16);
+  outer.fill(0x5c, 0, HMAC_BLOCK);
+  for (let i = 0; i < key.length; i++) outer[i]! ^= key[i]!;
+  md5(inner).copy(outer, HMAC_BLOCK);
+  return md5(outer);
 }
 
+
+/** MD5 of the parts one after the other (one-shot: no hash object to set up). */
 function md5(...parts: Buffer[]): Buffer {
-  const hash = createHash('md5');
-  for (const part of parts) hash.update(part);
-  return hash.digest();
+  return hash('md5', parts.length === 1 ? parts[0]! : Buffer.concat(parts), 'buffer');
 }
 
 /** Which codes' Request Authenticator is the MD5 of the packet rather than random (RFC 2866 §3, RFC 5176 §3.1). */

@@ -1,14 +1,20 @@
 /**
  * The RADIUS listeners (node:dgram through src/net/listen.ts): one authentication and one accounting
  * socket per configured host. Every datagram goes through the same steps, each of which may drop it
- * silently (RFC 2865 §3; counted in /metrics as gatehouse_radius_dropped_total{reason}):
+ * silently (RFC 2865 §3; counted in /metrics as gatehouse_radius_dropped_total{reason}, summed up in
+ * one log line per radius.dropLogSeconds):
  *
- *   too many in flight ─▶ the source's RADIUS client (unknown: dropped, counted, audited at most
- *   once per source per period) ─▶ decode (codec.ts) ─▶ the code this port serves ─▶ a
- *   retransmission? (the cached reply again, byte for byte; still in progress: dropped) ─▶
- *   authenticity (Message-Authenticator rules below; the Request Authenticator of an
- *   Accounting-Request) ─▶ the handler ─▶ the reply, Message-Authenticator first, Proxy-State
- *   copied (RFC 2865 §5.33), cached for retransmissions
+ *   the source's RADIUS client (from a table in memory, read again every half second; unknown:
+ *   dropped, counted, audited at most once per source per period) ─▶ decode (codec.ts) ─▶ the code
+ *   this port serves ─▶ authenticity (Message-Authenticator rules below; the Request Authenticator
+ *   of an Accounting-Request) ─▶ a retransmission? (the cached reply again, byte for byte; still in
+ *   progress: dropped) ─▶ too many in flight? ─▶ the handler ─▶ the reply, Message-Authenticator
+ *   first, Proxy-State copied (RFC 2865 §5.33), cached for retransmissions
+ *
+ * Everything up to the handler is synchronous and reads no store, so a flood of invalid packets
+ * costs a decode and one HMAC each (bench/radius-flood.ts measures it), and the socket's receive
+ * buffer (radius.receiveBufferBytes, 4 MiB) keeps legitimate requests that arrive while the event
+ * loop is busy instead of letting the kernel drop them with the flood.
  *
  * Message-Authenticator (BlastRADIUS, CVE-2024-3596): an invalid one is always dropped; a missing
  * one is dropped when the client requires it (the default), when the request carries EAP-Message
@@ -32,7 +38,7 @@ import { listenUdp } from '../../src/net/listen.ts';
 import { AccessHandler, type AccessReply, type RadiusPeer } from './access.ts';
 import { Challenges } from './challenge.ts';
 import {
-  ATTR, CODE, type Attribute, type Packet, RadiusDecodeError, attributeValue, attributeValues, checkMessageAuthenticator, decodePacket, encodeResponse,
+  ATTR, CODE, type Attribute, type Packet, attributeValue, attributeValues, checkMessageAuthenticator, encodeResponse, tryDecodePacket,
   verifyRequestAuthenticator,
 } from './codec.ts';
 import { clientOptions, type RadiusOptions } from './config.ts';
@@ -61,7 +67,7 @@ export const defaultAccounting: AccountingHandler = async (packet, peer) => repl
 /** EAP until issue 10: rejected (the NAS then tells the supplicant). */
 export const defaultEap: EapHandler = async () => ({ code: CODE.AccessReject, attributes: [], delay: true });
 
-const DROP_REASONS = [
+export const DROP_REASONS = [
   'unknown_client', 'malformed', 'unexpected_code', 'missing_message_authenticator', 'bad_message_authenticator', 'bad_authenticator',
   'duplicate_in_flight', 'conflicting_duplicate', 'overload', 'error',
 ] as const;
@@ -81,6 +87,8 @@ export interface RadiusServerDeps {
 export interface RadiusServer {
   /** Binds every socket; the addresses bound, authentication sockets first. */
   listen(): Promise<{ auth: AddressInfo[]; acct: AddressInfo[] }>;
+  /** Each bound socket's receive buffer in bytes, as the kernel reports it (Linux: twice the size set). */
+  receiveBufferSizes(): number[];
   close(): Promise<void>;
 }
 
@@ -89,30 +97,76 @@ function plainAddress(address: string): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
-/** Clients by source address, for one second (like ldap.refreshSeconds): a flood from an unknown source does not read the store per packet. */
-class ClientCache {
-  readonly #entries = new Map<string, { at: number; found: { client: RadiusPeer['client']; secret: string } | undefined }>();
+/** A RADIUS client as a datagram's source finds it: the client, its secret, its options resolved. */
+type Peer = RadiusPeer;
+
+/**
+ * The RADIUS clients, read from the store and matched against each datagram's source
+ * synchronously: no datagram of a flood awaits the store, and spoofed sources cost a lookup in
+ * memory, not a read each. A change to the clients shows within a second (like
+ * ldap.refreshSeconds): a table older than half a second is still used while a fresh one is read in
+ * the background (so under steady traffic no datagram waits), and only one older than a second (at
+ * start, or after a quiet spell) makes the datagram wait for the read.
+ */
+class ClientTable {
   readonly #core: Core;
-  readonly #ttlMs = 1000;
-  readonly #max = 10_000;
-  #pending = new Map<string, Promise<{ client: RadiusPeer['client']; secret: string } | undefined>>();
-  constructor(core: Core) {
+  readonly #options: RadiusOptions;
+  readonly #refreshMs = 500;
+  readonly #maxAgeMs = 1000;
+  /** Sources already matched against this table (null: no client), at most 10,000. */
+  #bySource = new Map<string, Peer | null>();
+  #match: ((address: string) => { client: RadiusPeer['client']; secret: string } | undefined) | undefined;
+  #at = 0;
+  #reading: Promise<boolean> | undefined;
+  #failedAt = 0;
+  readonly #onError: (err: unknown) => void;
+  constructor(core: Core, options: RadiusOptions, onError: (err: unknown) => void) {
     this.#core = core;
+    this.#options = options;
+    this.#onError = onError;
   }
 
-  async bySource(address: string) {
-    const now = Date.now();
-    const cached = this.#entries.get(address);
-    if (cached && now - cached.at < this.#ttlMs) return cached.found;
-    let pending = this.#pending.get(address);
-    if (!pending) {
-      pending = this.#core.directory.radiusClients.bySource(address).finally(() => this.#pending.delete(address));
-      this.#pending.set(address, pending);
-    }
-    const found = await pending;
-    if (this.#entries.size >= this.#max) this.#entries.clear();
-    this.#entries.set(address, { at: Date.now(), found });
-    return found;
+  /**
+   * The peer `address` belongs to, null for none, or undefined when the table has to be read first
+   * (`read`); `justRead`: right after a read that succeeded, whatever the table's age (a slow store).
+   */
+  peek(address: string, justRead = false): Peer | null | undefined {
+    const age = Date.now() - this.#at;
+    if (!this.#match || (age >= this.#maxAgeMs && !justRead)) return undefined;
+    if (age >= this.#refreshMs && !this.#reading) void this.read();
+    const known = this.#bySource.get(address);
+    if (known !== undefined) return known;
+    const found = this.#match(address);
+    const peer = found ? { client: found.client, secret: found.secret, options: clientOptions(this.#options, found.client.settings) } : null;
+    if (this.#bySource.size >= 10_000) this.#bySource.clear();
+    this.#bySource.set(address, peer);
+    return peer;
+  }
+
+  /**
+   * Reads the table (one read at a time; callers meanwhile share it): whether it was read. Never
+   * rejects: a failed read is reported once and not retried for a second (a flood during a store
+   * outage does not turn into a stream of reads and log lines); `peek` then says undefined once the
+   * old table is too stale.
+   */
+  read(): Promise<boolean> {
+    if (Date.now() - this.#failedAt < this.#maxAgeMs) return Promise.resolve(false);
+    const started = Date.now();
+    this.#reading ??= this.#core.directory.radiusClients.matcher()
+      .then((match) => {
+        this.#match = match;
+        this.#bySource = new Map();
+        this.#at = started; // its age counts from the read, not from its answer
+        return true;
+      }, (err: unknown) => {
+        this.#failedAt = Date.now();
+        this.#onError(err);
+        return false;
+      })
+      .finally(() => {
+        this.#reading = undefined;
+      });
+    return this.#reading;
   }
 }
 
@@ -200,6 +254,20 @@ class DuplicateCache {
   }
 }
 
+/** One bound socket. */
+interface Listening {
+  socket: Socket;
+  port: Port;
+  host: string;
+  localPort: number;
+}
+
+/** What `receiveBufferBytes` became: Linux reports twice the size set (room for its bookkeeping) and caps the size at net.core.rmem_max. */
+function effectiveReceiveBuffer(socket: Socket): number {
+  const reported = socket.getRecvBufferSize();
+  return process.platform === 'linux' ? reported / 2 : reported;
+}
+
 export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
   const { core, options } = deps;
   const log = core.logger;
@@ -207,17 +275,33 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
   const accounting = deps.accounting ?? defaultAccounting;
   const eap = deps.eap ?? defaultEap;
   const access = new AccessHandler(core, dictionary, new Challenges(core.kv('radius'), options.challenge));
-  const clients = new ClientCache(core);
+  const clients = new ClientTable(core, options, (err) => log.warn({ component: 'radius', err }, 'reading the RADIUS clients failed; the last table stays in use'));
   const unknown = new UnknownSources(options.unknownClientAuditSeconds);
   const duplicates = new DuplicateCache(options.duplicateWindowSeconds, options.duplicateCacheSize);
   const dropped = deps.metrics.counter('gatehouse_radius_dropped_total', 'RADIUS datagrams dropped without an answer, by reason', ['reason']);
   const requests = deps.metrics.counter('gatehouse_radius_requests_total', 'RADIUS requests processed (authentic, not retransmissions), by code', ['code']);
   const replies = deps.metrics.counter('gatehouse_radius_replies_total', 'RADIUS replies sent, by code (retransmitted ones included)', ['code']);
   const retransmissions = deps.metrics.counter('gatehouse_radius_retransmissions_total', 'RADIUS retransmissions answered from the reply cache without processing', []);
-  const drop = (reason: DropReason) => dropped.inc({ reason });
+  // Dropped datagrams are counted (bounded labels: the reasons) and summed up in one log line per
+  // `dropLogSeconds`, never logged one by one.
+  const droppedSince = new Map<DropReason, number>();
+  const drop = (reason: DropReason) => {
+    dropped.inc({ reason });
+    droppedSince.set(reason, (droppedSince.get(reason) ?? 0) + 1);
+  };
+  const logDrops = () => {
+    if (!droppedSince.size) return;
+    const counts = Object.fromEntries(droppedSince);
+    const total = [...droppedSince.values()].reduce((a, b) => a + b, 0);
+    droppedSince.clear();
+    // Retransmissions of a request still in progress are a NAS being impatient, not an attack.
+    const level = Object.keys(counts).every((r) => r === 'duplicate_in_flight') ? 'info' : 'warn';
+    log[level]({ component: 'radius', dropped: counts, periodSeconds: options.dropLogSeconds }, `${total} RADIUS datagram${total === 1 ? '' : 's'} dropped in the last ${options.dropLogSeconds} s`);
+  };
+  let dropLogTimer: NodeJS.Timeout | undefined;
   const codeLabel = (code: number) => ({ [CODE.AccessAccept]: 'access_accept', [CODE.AccessReject]: 'access_reject', [CODE.AccessChallenge]: 'access_challenge', [CODE.AccountingResponse]: 'accounting_response', [CODE.AccessRequest]: 'access_request', [CODE.AccountingRequest]: 'accounting_request', [CODE.StatusServer]: 'status_server' })[code] ?? 'other';
 
-  const sockets: Array<{ socket: Socket; port: Port; host: string }> = [];
+  const sockets: Listening[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let inFlight = 0;
   let closed = false;
@@ -242,28 +326,50 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
       .catch((err: unknown) => log.warn({ component: 'radius', err }, 'audit of an unknown RADIUS source failed'));
   };
 
-  async function receive(socket: Socket, port: Port, datagram: Buffer, rinfo: RemoteInfo): Promise<void> {
-    const source = plainAddress(rinfo.address);
-    const found = await clients.bySource(source);
-    if (!found) {
+  /** What screening found worth processing: an authentic request of the code this port serves, not a retransmission. */
+  interface Authentic { packet: Packet; peer: Peer; key: string; digest: string }
+
+  /**
+   * The synchronous part, every datagram's: the source, decoding, the code, authenticity, the reply
+   * cache. Drops (counted) and answers retransmissions itself; an authentic new request is returned.
+   * No store read, no allocation beyond the decoded packet, no log line per datagram: a flood of
+   * invalid packets costs this and nothing more.
+   */
+  function screen(local: Listening, datagram: Buffer, rinfo: RemoteInfo, source: string, peer: Peer | null): Authentic | undefined {
+    const { port } = local;
+    if (!peer) {
       drop('unknown_client');
-      auditUnknown(source, port, socket.address().port);
-      return;
+      auditUnknown(source, port, local.localPort);
+      return undefined;
     }
-    let packet: Packet;
-    try {
-      packet = decodePacket(datagram);
-    } catch (error) {
-      if (!(error instanceof RadiusDecodeError)) throw error;
+    const packet = tryDecodePacket(datagram);
+    if (!packet) {
       drop('malformed');
-      return;
+      return undefined;
     }
-    const expected = port === 'auth' ? [CODE.AccessRequest, CODE.StatusServer] : [CODE.AccountingRequest, CODE.StatusServer];
-    if (!(expected as number[]).includes(packet.code)) {
+    if (port === 'auth' ? packet.code !== CODE.AccessRequest && packet.code !== CODE.StatusServer : packet.code !== CODE.AccountingRequest && packet.code !== CODE.StatusServer) {
       drop('unexpected_code');
-      return;
+      return undefined;
     }
-    const peer: RadiusPeer = { client: found.client, secret: found.secret, options: clientOptions(options, found.client.settings) };
+    // Authenticity first: a forged packet costs one HMAC (or MD5) and is not looked up or remembered.
+    const mac = checkMessageAuthenticator(packet, peer.secret);
+    if (mac === 'invalid') {
+      drop('bad_message_authenticator');
+      return undefined;
+    }
+    if (packet.code === CODE.AccountingRequest) {
+      if (!verifyRequestAuthenticator(packet, peer.secret)) {
+        drop('bad_authenticator');
+        return undefined;
+      }
+    } else if (mac === 'absent') {
+      const required = packet.code === CODE.StatusServer || (port === 'auth' && peer.options.requireMessageAuthenticator)
+        || attributeValue(packet, ATTR.EapMessage) !== undefined || attributeValue(packet, ATTR.ProxyState) !== undefined;
+      if (required) {
+        drop('missing_message_authenticator');
+        return undefined;
+      }
+    }
     const key = DuplicateCache.key(port, rinfo, packet);
     const digest = createHash('sha256').update(packet.raw).digest('hex');
     const seen = duplicates.get(key);
@@ -272,29 +378,15 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
       else if (seen.reply === undefined) drop('duplicate_in_flight');
       else {
         retransmissions.inc({});
-        send(socket, seen.reply, rinfo);
+        send(local.socket, seen.reply, rinfo);
       }
-      return;
+      return undefined;
     }
-    // Authenticity before anything is remembered about the packet.
-    const mac = checkMessageAuthenticator(packet, peer.secret);
-    if (mac === 'invalid') {
-      drop('bad_message_authenticator');
-      return;
-    }
-    if (packet.code === CODE.AccountingRequest) {
-      if (!verifyRequestAuthenticator(packet, peer.secret)) {
-        drop('bad_authenticator');
-        return;
-      }
-    } else if (mac === 'absent') {
-      const required = packet.code === CODE.StatusServer || (port === 'auth' && peer.options.requireMessageAuthenticator)
-        || attributeValue(packet, ATTR.EapMessage) !== undefined || attributeValue(packet, ATTR.ProxyState) !== undefined;
-      if (required) {
-        drop('missing_message_authenticator');
-        return;
-      }
-    }
+    return { packet, peer, key, digest };
+  }
+
+  async function handle(local: Listening, { packet, peer, key, digest }: Authentic, rinfo: RemoteInfo, source: string): Promise<void> {
+    const { socket, port } = local;
     requests.inc({ code: codeLabel(packet.code) });
     if (packet.code === CODE.StatusServer) {
       // RFC 5997 §3: alive; not cached (each Status-Server is answered afresh).
@@ -330,21 +422,50 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
     if (reply) send(socket, reply, rinfo);
   }
 
-  function onMessage(socket: Socket, port: Port, datagram: Buffer, rinfo: RemoteInfo): void {
-    if (closed) return;
+  const failed = (err: unknown) => {
+    drop('error');
+    log.warn({ component: 'radius', err }, 'a RADIUS request failed; dropped');
+  };
+
+  /** Counts a slot in use while `work` runs; past `maxInFlight`, the datagram is dropped instead. */
+  function inSlot(work: () => Promise<void>): void {
     if (inFlight >= options.maxInFlight) {
       drop('overload');
       return;
     }
     inFlight++;
-    receive(socket, port, datagram, rinfo)
-      .catch((err: unknown) => {
-        drop('error');
-        log.warn({ component: 'radius', err }, 'a RADIUS request failed; dropped');
-      })
-      .finally(() => {
-        inFlight--;
+    work().catch(failed).finally(() => {
+      inFlight--;
+    });
+  }
+
+  function onMessage(local: Listening, datagram: Buffer, rinfo: RemoteInfo): void {
+    if (closed) return;
+    const source = plainAddress(rinfo.address);
+    const peer = clients.peek(source);
+    if (peer === undefined) {
+      // The client table is being read (at start, or after a quiet spell): this datagram waits for it.
+      inSlot(async () => {
+        const read = await clients.read();
+        if (closed) return;
+        const found = read ? clients.peek(source, true) : undefined;
+        if (found === undefined) {
+          drop('error'); // the table could not be read (reported once by the table)
+          return;
+        }
+        const authentic = screen(local, datagram, rinfo, source, found);
+        if (authentic) await handle(local, authentic, rinfo, source);
       });
+      return;
+    }
+    let authentic: Authentic | undefined;
+    try {
+      authentic = screen(local, datagram, rinfo, source, peer);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (authentic) inSlot(() => handle(local, authentic, rinfo, source));
   }
 
   return {
@@ -358,16 +479,36 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
           // A port 0 on a second host takes the first host's port, so each host serves the same pair.
           if (binding.port === 0 && bound[port][0]) binding.port = bound[port][0].port;
           const address = await listenUdp(socket, binding);
-          socket.on('message', (datagram, rinfo) => onMessage(socket, port, datagram, rinfo));
+          if (options.receiveBufferBytes > 0) {
+            try {
+              socket.setRecvBufferSize(options.receiveBufferBytes);
+            } catch (err) {
+              log.warn({ component: 'radius', err }, 'the RADIUS socket\'s receive buffer could not be set (radius.receiveBufferBytes)');
+            }
+          }
+          const local: Listening = { socket, port, host, localPort: address.port };
+          socket.on('message', (datagram, rinfo) => onMessage(local, datagram, rinfo));
           socket.on('error', (err) => log.warn({ component: 'radius', err }, 'RADIUS socket error'));
-          sockets.push({ socket, port, host });
+          sockets.push(local);
           bound[port].push(address);
         }
       }
+      const smallest = Math.min(...sockets.map(({ socket }) => effectiveReceiveBuffer(socket)));
+      if (options.receiveBufferBytes > 0 && smallest < options.receiveBufferBytes) {
+        log.warn(
+          { component: 'radius', wanted: options.receiveBufferBytes, got: smallest },
+          `the RADIUS sockets' receive buffer is ${smallest} bytes, not the ${options.receiveBufferBytes} of radius.receiveBufferBytes: the kernel caps it (Linux: sysctl net.core.rmem_max, see protocols/radius/README.md); a flood of invalid packets then overflows it sooner and legitimate requests are lost with it (the NAS retransmits after seconds)`,
+        );
+      }
+      dropLogTimer = setInterval(logDrops, options.dropLogSeconds * 1000);
+      dropLogTimer.unref();
       return bound;
     },
+    receiveBufferSizes: () => sockets.map(({ socket }) => socket.getRecvBufferSize()),
     async close() {
       closed = true;
+      clearInterval(dropLogTimer);
+      logDrops();
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       await Promise.all(sockets.map(({ socket }) => new Promise<void>((resolve) => socket.close(() => resolve()))));

@@ -46,6 +46,7 @@ const Server = z.strictObject({
   metricsToken: BearerToken.optional().describe('Bearer token /metrics requires, on whichever listener serves it (Prometheus: authorization: { credentials_file: … }); at least 32 characters (openssl rand -base64 32). Without it /metrics is open to anyone who reaches the listener. A secret: give it as ${ENV}. /healthz and /readyz never ask for it (probes send none)'),
   trustedProxies: z.array(Cidr).default([]).describe('Proxies whose X-Forwarded-For is believed; everyone else is identified by the socket address'),
   shutdownTimeoutSeconds: seconds('On SIGTERM, how long in-flight requests may take before connections are closed').default(10),
+  workerThreadsNice: z.int().min(0).max(19).default(5).describe("Linux: how much nicer than the event loop's thread the worker threads run (the pool that hashes and verifies passwords, reads files); 0: the same. When every core is busy hashing, the event loop, which reads every socket, still gets its turn: without it a flood of invalid RADIUS packets during sign-ins overflowed the socket's receive buffer and the kernel dropped legitimate requests with the flood (docs/performance.md, RADIUS). Only matters when the cores are contended"),
 });
 
 const Storage = z.strictObject({

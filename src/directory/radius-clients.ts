@@ -24,6 +24,28 @@ export class RadiusClients extends DirectoryPart {
     return { client: withoutSecret(best), secret: this.secretOf(best) };
   }
 
+  /**
+   * `bySource` over the clients as they are now, synchronous: one store read for any number of
+   * packets (the RADIUS front-end matches every datagram, a flood's too, without awaiting the store).
+   * A client's secret is decrypted at its first match.
+   */
+  async matcher(): Promise<(address: string) => { client: RadiusClient; secret: string } | undefined> {
+    const all = (await this.dir.radiusClients.all()).map((c) => ({ stored: c, set: this.setOf(c), prefix: prefixLength(c.address) }));
+    // The most specific first (a stable sort: ties keep the store's order, as in bySource).
+    all.sort((a, b) => b.prefix - a.prefix);
+    const decrypted = new Map<string, { client: RadiusClient; secret: string }>();
+    return (address) => {
+      const hit = all.find((c) => c.set.has(address));
+      if (!hit) return undefined;
+      let found = decrypted.get(hit.stored.id);
+      if (!found) {
+        found = { client: withoutSecret(hit.stored), secret: this.secretOf(hit.stored) };
+        decrypted.set(hit.stored.id, found);
+      }
+      return found;
+    };
+  }
+
   /** The shared secret of a stored client, decrypted (for the RADIUS front-end and reconciling declarations only). */
   secretOf(client: StoredRadiusClient): string {
     return this.deps.keyring.decrypt(client.secretEncrypted, RADIUS_SECRET_PURPOSE);

@@ -26,6 +26,7 @@ import type { Store } from '../store/types.ts';
 import type { OidcFrontEnd } from '../../protocols/oidc/index.ts';
 import { createHttpApp, createManagementApp } from './http.ts';
 import { Metrics } from './metrics.ts';
+import { deprioritizeWorkerThreads } from './threads.ts';
 
 export type { Listener } from '../frontend.ts';
 
@@ -87,6 +88,7 @@ export async function startGatehouse(options: StartOptions): Promise<Gatehouse> 
   let config = await loadConfig({ ...options, frontEnds });
   const logger = options.logger ?? createLogger(config.log.level);
   for (const warning of configWarnings(config, frontEnds)) logger.warn({ setting: true }, warning);
+  await deprioritizeWorkerThreads(config.server.workerThreadsNice).catch((err: unknown) => logger.warn({ err }, 'the worker threads\' priority could not be lowered (server.workerThreadsNice)'));
 
   // Every address first: a second `start` beside a running Gatehouse stops here, before it
   // touches the store.

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ATTR, CODE, checkMessageAuthenticator, decodePacket, encodeRequest, RadiusDecodeError, unhideUserPassword, verifyRequestAuthenticator } from '../../protocols/radius/codec.ts';
+import { ATTR, CODE, checkMessageAuthenticator, decodePacket, encodeRequest, RadiusDecodeError, tryDecodePacket, unhideUserPassword, verifyRequestAuthenticator } from '../../protocols/radius/codec.ts';
 import { standardDictionary } from '../../protocols/radius/dictionary.ts';
 
 const SECRET = 'fuzzing secret 1234';
@@ -22,12 +22,16 @@ function seeds(): Buffer[] {
 
 function exercise(datagram: Buffer): void {
   let packet;
+  // tryDecodePacket (the server's) agrees with decodePacket on every datagram.
+  const tried = tryDecodePacket(datagram);
   try {
     packet = decodePacket(datagram);
   } catch (error) {
     if (!(error instanceof RadiusDecodeError)) throw error;
+    expect(tried).toBeUndefined();
     return;
   }
+  expect(tried).toEqual(packet);
   standardDictionary().decode(packet, { secret: SECRET, authenticator: packet.authenticator });
   if (packet.code === CODE.AccessRequest) checkMessageAuthenticator(packet, SECRET);
   if (packet.code === CODE.AccountingRequest || packet.code === CODE.CoARequest || packet.code === CODE.DisconnectRequest) {

@@ -112,6 +112,19 @@ describe('Message-Authenticator (RFC 3579 §3.2)', () => {
     }
   });
 
+  it('is HMAC-MD5 for secrets of every length around the 64-octet block (longer ones hashed first, RFC 2104 §2)', () => {
+    for (const length of [1, 16, 63, 64, 65, 128, 200]) {
+      const secret = Array.from({ length }, (_, i) => String.fromCharCode(33 + ((i * 7) % 90))).join('');
+      const packet = encodeRequest({ code: CODE.AccessRequest, identifier: length, secret, userPassword: 'pw', attributes: [{ type: ATTR.UserName, value: Buffer.from('alice') }] });
+      const decoded = decodePacket(packet);
+      expect(independentMac(packet, decoded.authenticator, secret).equals(packet.subarray(22, 38)), `secret of ${length}`).toBe(true);
+      expect(checkMessageAuthenticator(decoded, secret)).toBe('valid');
+      expect(checkMessageAuthenticator(decoded, `${secret}x`)).toBe('invalid');
+      const response = encodeResponse({ code: CODE.AccessAccept, identifier: length, requestAuthenticator: decoded.authenticator, secret, attributes: [] });
+      expect(independentMac(response, decoded.authenticator, secret).equals(response.subarray(22, 38))).toBe(true);
+    }
+  });
+
   it('Access-Accept/Reject/Challenge carry it first, computed with the Request Authenticator; the Response Authenticator covers it', () => {
     const request = decodePacket(RFC7_1_REQUEST);
     for (const code of [CODE.AccessAccept, CODE.AccessReject, CODE.AccessChallenge]) {
