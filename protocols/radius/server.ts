@@ -308,8 +308,8 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
       if (port === 'acct') {
         reply = await accounting(packet, peer, rinfo);
       } else {
-        const requestId = `radius-${randomUUID()}`;
-        const answer = attributeValue(packet, ATTR.EapMessage) !== undefined ? await eap(packet, peer, rinfo) : await access.handle({ packet, peer, nasAddress: source, requestId });
+        // EAP makes its request ids per sign-in, not per round trip.
+        const answer = attributeValue(packet, ATTR.EapMessage) !== undefined ? await eap(packet, peer, rinfo) : await access.handle({ packet, peer, nasAddress: source, requestId: `radius-${randomUUID()}` });
         reply = replyTo(packet, peer, answer.code, answer.attributes);
         delay = answer.delay && options.rejectDelaySeconds > 0;
       }
