@@ -277,7 +277,7 @@ function messageAuthenticatorOffset(raw: Buffer): number {
 function hmacOver(raw: Buffer, maOffset: number, authenticator: Buffer, secret: Buffer | string): Buffer {
   const copy = Buffer.from(raw);
   authenticator.copy(copy, 4);
-  copy.fill(0, maOffset, maOffset + AUTHENTICATOR_LENGTH);
+  for (let i = maOffset; i < maOffset + AUTHENTICATOR_LENGTH; i++) copy[i] = 0;
   return createHmac('md5', hmacKey(secret)).update(copy).digest();
 }
 
