@@ -200,6 +200,12 @@ class DuplicateCache {
   }
 }
 
+/** Metrics labels of the codes (a packet's is looked up twice per round trip). */
+const CODE_LABELS = new Map<number, string>([
+  [CODE.AccessAccept, 'access_accept'], [CODE.AccessReject, 'access_reject'], [CODE.AccessChallenge, 'access_challenge'], [CODE.AccountingResponse, 'accounting_response'],
+  [CODE.AccessRequest, 'access_request'], [CODE.AccountingRequest, 'accounting_request'], [CODE.StatusServer, 'status_server'],
+]);
+
 export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
   const { core, options } = deps;
   const log = core.logger;
@@ -215,7 +221,7 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
   const replies = deps.metrics.counter('gatehouse_radius_replies_total', 'RADIUS replies sent, by code (retransmitted ones included)', ['code']);
   const retransmissions = deps.metrics.counter('gatehouse_radius_retransmissions_total', 'RADIUS retransmissions answered from the reply cache without processing', []);
   const drop = (reason: DropReason) => dropped.inc({ reason });
-  const codeLabel = (code: number) => ({ [CODE.AccessAccept]: 'access_accept', [CODE.AccessReject]: 'access_reject', [CODE.AccessChallenge]: 'access_challenge', [CODE.AccountingResponse]: 'accounting_response', [CODE.AccessRequest]: 'access_request', [CODE.AccountingRequest]: 'accounting_request', [CODE.StatusServer]: 'status_server' })[code] ?? 'other';
+  const codeLabel = (code: number) => CODE_LABELS.get(code) ?? 'other';
 
   const sockets: Array<{ socket: Socket; port: Port; host: string }> = [];
   const timers = new Set<NodeJS.Timeout>();
