@@ -5,10 +5,15 @@
  *
  *   node bench/cpuprofile-summary.ts <file.cpuprofile> [--top 40] [--filter <text in url or name>] [--from <function name>]
  *
+ *     [--per <operations>]
+ *
  * Each sample counts as one sampling interval (`--interval <µs>` if the profile was taken with
  * another `--cpu-prof-interval`) rather than the wall time since the previous one, which on a
- * loaded machine includes time spent waiting for a core. `--from receive` skips the samples before the first one with that function on the stack (the
- * start-up). Async functions' inclusive time counts only the part before their first await.
+ * loaded machine includes time spent waiting for a core. `--from receive` skips the samples before
+ * the first one with that function on the stack (the start-up). Async functions' inclusive time
+ * counts only the part before their first await. "By area" files each sample under the first of
+ * a few areas (the store, UDP sends, the TLS engine, ...) that its innermost frames match;
+ * `--per <n>` divides it by the operations the profile covers.
  */
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
@@ -27,6 +32,18 @@ const FILTER = arg('filter');
 const FROM = arg('from');
 /** ms per sample: --cpu-prof-interval (µs, default 1000). */
 const INTERVAL = Number(arg('interval') ?? 1000) / 1000;
+const PER = arg('per') === undefined ? undefined : Number(arg('per'));
+/** Areas, first match wins, frames tried innermost first. */
+const AREAS: Array<[string, RegExp]> = [
+  ['UDP sends', /doSend|node:dgram/],
+  ['garbage collector', /^\(garbage collector\)/],
+  ['the store (knex, better-sqlite3, pg, src/store)', /knex|better-sqlite3|tarn|node_modules\/pg|src\/store\//],
+  ['the TLS engine', /js_stream_socket|tls\/wrap|_tls_|tls-session\.ts/],
+  ['RADIUS codec and dictionary', /protocols\/radius\/(codec|dictionary)\.ts/],
+  ['sign-in, access, audit, devices', /src\/(authn|access|audit|devices|core)/],
+  ['the EAP handler', /protocols\/radius\/eap\//],
+  ['the RADIUS server and the rest of protocols/', /protocols\//],
+];
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const root = process.cwd();
 
@@ -44,6 +61,7 @@ const label = (n: Node) => `${n.callFrame.functionName || '(anonymous)'} ${where
 const self = new Map<string, number>();
 const byFile = new Map<string, number>();
 const total = new Map<string, number>();
+const areas = new Map<string, number>();
 let all = 0;
 let idle = 0;
 let started = !FROM;
@@ -65,6 +83,18 @@ for (let i = 0; i < profile.samples.length; i++) {
   const key = label(node);
   self.set(key, (self.get(key) ?? 0) + dt);
   byFile.set(where(node), (byFile.get(where(node)) ?? 0) + dt);
+  let area = 'other';
+  find: for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+    const frame = byId.get(id)!.callFrame;
+    const text = `${frame.functionName} ${frame.url}`;
+    for (const [name, pattern] of AREAS) {
+      if (pattern.test(text)) {
+        area = name;
+        break find;
+      }
+    }
+  }
+  areas.set(area, (areas.get(area) ?? 0) + dt);
   // Inclusive time, each function once per sample.
   const seen = new Set<string>();
   for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
@@ -85,3 +115,8 @@ console.log(`${file}: ${all.toFixed(0)} ms busy, ${idle.toFixed(0)} ms idle, ${p
 print('Self time by function', self);
 print('Self time by file', byFile);
 print('Total time, the project\'s functions', total, (k) => !k.includes('node_modules') && !k.includes('node:') && /\.(ts|js):/.test(k));
+console.log(`\nBy area${PER ? `, ms per operation over ${PER}` : ''}`);
+for (const [k, v] of [...areas].sort((a, b) => b[1] - a[1])) {
+  console.log(`${v.toFixed(0).padStart(8)} ms ${((v / all) * 100).toFixed(1).padStart(5)}%${PER ? `${(v / PER).toFixed(2).padStart(7)} ms/op` : ''}  ${k}`);
+}
+if (PER) console.log(`${all.toFixed(0).padStart(8)} ms        ${(all / PER).toFixed(2).padStart(7)} ms/op  all`);
