@@ -25,7 +25,7 @@
  * - `hideUserPassword` / `unhideUserPassword`, `hideSalted` / `unhideSalted`.
  * - `attributeValue(packet, type)`, `attributeValues(packet, type)`: the raw values of one type.
  */
-import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Packet codes (RFC 2865 §3, RFC 2866 §3, RFC 5997, RFC 5176 §2.3). */
 export const CODE = {
@@ -211,25 +211,6 @@ function secretBytes(secret: Buffer | string): Buffer {
   return typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret;
 }
 
-/**
- * The shared secret as an HMAC key. Node checks a Buffer key by trying it as a KeyObject and as a
- * CryptoKey, each failure an exception built and caught (about 13 µs per HMAC, twice per round trip
- * of an EAP conversation); a KeyObject passes at once. One per secret (the clients' few), the cache
- * emptied if something feeds it many.
- */
-const hmacKeys = new Map<string, KeyObject>();
-const MAX_HMAC_KEYS = 1024;
-function hmacKey(secret: Buffer | string): KeyObject {
-  if (typeof secret !== 'string') return createSecretKey(secret);
-  let key = hmacKeys.get(secret);
-  if (!key) {
-    if (hmacKeys.size >= MAX_HMAC_KEYS) hmacKeys.clear();
-    key = createSecretKey(Buffer.from(secret, 'utf8'));
-    hmacKeys.set(secret, key);
-  }
-  return key;
-}
-
 function encodeAttributes(attributes: readonly Attribute[]): Buffer {
   const parts: Buffer[] = [];
   for (const { type, value } of attributes) {
@@ -274,11 +255,11 @@ function messageAuthenticatorOffset(raw: Buffer): number {
 }
 
 /** HMAC-MD5 over the packet with the Authenticator field set to `authenticator` and the MA value zeroed (RFC 3579 §3.2). */
-function hmacOver(raw: Buffer, maOffset: number, authenticator: Buffer, secret: Buffer | string): Buffer {
+function hmacOver(raw: Buffer, maOffset: number, authenticator: Buffer, secret: Buffer): Buffer {
   const copy = Buffer.from(raw);
   authenticator.copy(copy, 4);
-  for (let i = maOffset; i < maOffset + AUTHENTICATOR_LENGTH; i++) copy[i] = 0;
-  return createHmac('md5', hmacKey(secret)).update(copy).digest();
+  copy.fill(0, maOffset, maOffset + AUTHENTICATOR_LENGTH);
+  return createHmac('md5', secret).update(copy).digest();
 }
 
 function md5(...parts: Buffer[]): Buffer {
@@ -347,7 +328,7 @@ export function encodeRequest(draft: RequestDraft): Buffer {
   }
   const out = assemble(code, draft.identifier, authenticator, attributes);
   if (withMac) {
-    const mac = hmacOver(out, HEADER_LENGTH + 2, authenticator, draft.secret);
+    const mac = hmacOver(out, HEADER_LENGTH + 2, authenticator, secret);
     mac.copy(out, HEADER_LENGTH + 2);
   }
   if (computed) md5(out, secret).copy(out, 4);
@@ -388,7 +369,7 @@ export function encodeResponse(draft: ResponseDraft): Buffer {
   const withMac = accessResponse(code) || draft.messageAuthenticator === true;
   const attributes: Attribute[] = withMac ? [{ type: ATTR.MessageAuthenticator, value: ZERO_AUTHENTICATOR }, ...draft.attributes] : [...draft.attributes];
   const out = assemble(code, draft.identifier, draft.requestAuthenticator, attributes);
-  if (withMac) hmacOver(out, HEADER_LENGTH + 2, draft.requestAuthenticator, draft.secret).copy(out, HEADER_LENGTH + 2);
+  if (withMac) hmacOver(out, HEADER_LENGTH + 2, draft.requestAuthenticator, secret).copy(out, HEADER_LENGTH + 2);
   md5(out, secret).copy(out, 4);
   return out;
 }
@@ -404,7 +385,7 @@ export function checkMessageAuthenticator(packet: Packet, secret: Buffer | strin
   const offset = messageAuthenticatorOffset(packet.raw);
   if (offset === -1) return 'absent';
   if (offset === -2) return 'invalid';
-  const expected = hmacOver(packet.raw, offset, macAuthenticator(packet.code, packet.authenticator, requestAuthenticator), secret);
+  const expected = hmacOver(packet.raw, offset, macAuthenticator(packet.code, packet.authenticator, requestAuthenticator), secretBytes(secret));
   return timingSafeEqual(expected, packet.raw.subarray(offset, offset + AUTHENTICATOR_LENGTH)) ? 'valid' : 'invalid';
 }
 

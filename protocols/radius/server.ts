@@ -200,12 +200,6 @@ class DuplicateCache {
   }
 }
 
-/** Metrics labels of the codes (a packet's is looked up twice per round trip). */
-const CODE_LABELS = new Map<number, string>([
-  [CODE.AccessAccept, 'access_accept'], [CODE.AccessReject, 'access_reject'], [CODE.AccessChallenge, 'access_challenge'], [CODE.AccountingResponse, 'accounting_response'],
-  [CODE.AccessRequest, 'access_request'], [CODE.AccountingRequest, 'accounting_request'], [CODE.StatusServer, 'status_server'],
-]);
-
 export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
   const { core, options } = deps;
   const log = core.logger;
@@ -221,7 +215,7 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
   const replies = deps.metrics.counter('gatehouse_radius_replies_total', 'RADIUS replies sent, by code (retransmitted ones included)', ['code']);
   const retransmissions = deps.metrics.counter('gatehouse_radius_retransmissions_total', 'RADIUS retransmissions answered from the reply cache without processing', []);
   const drop = (reason: DropReason) => dropped.inc({ reason });
-  const codeLabel = (code: number) => CODE_LABELS.get(code) ?? 'other';
+  const codeLabel = (code: number) => ({ [CODE.AccessAccept]: 'access_accept', [CODE.AccessReject]: 'access_reject', [CODE.AccessChallenge]: 'access_challenge', [CODE.AccountingResponse]: 'accounting_response', [CODE.AccessRequest]: 'access_request', [CODE.AccountingRequest]: 'accounting_request', [CODE.StatusServer]: 'status_server' })[code] ?? 'other';
 
   const sockets: Array<{ socket: Socket; port: Port; host: string }> = [];
   const timers = new Set<NodeJS.Timeout>();
@@ -314,8 +308,8 @@ export function createRadiusServer(deps: RadiusServerDeps): RadiusServer {
       if (port === 'acct') {
         reply = await accounting(packet, peer, rinfo);
       } else {
-        // EAP makes its request ids per sign-in, not per round trip.
-        const answer = attributeValue(packet, ATTR.EapMessage) !== undefined ? await eap(packet, peer, rinfo) : await access.handle({ packet, peer, nasAddress: source, requestId: `radius-${randomUUID()}` });
+        const requestId = `radius-${randomUUID()}`;
+        const answer = attributeValue(packet, ATTR.EapMessage) !== undefined ? await eap(packet, peer, rinfo) : await access.handle({ packet, peer, nasAddress: source, requestId });
         reply = replyTo(packet, peer, answer.code, answer.attributes);
         delay = answer.delay && options.rejectDelaySeconds > 0;
       }
