@@ -78,8 +78,10 @@ export async function waitForTcpPort(port: number, child: ChildProcess, what: st
 /** Every server process and temporary directory the benchmarks made, gone when this process exits (even after a failed start). */
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
+const profiled = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  // A profiled Gatehouse stops gracefully, so that Node writes its profile.
+  for (const child of children) if (child.exitCode === null) child.kill(profiled.has(child) ? 'SIGTERM' : 'SIGKILL');
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -137,14 +139,20 @@ export function writeGatehouseConfig(dir: string, lines: string[], options: { ht
 
 /**
  * `bin/gatehouse.js start --config <file>` as its own process (its stderr on ours, libuv's thread
- * pool at its default size whatever bin/bench.js set for the benchmark process, or `threadpool`), tracked; resolves
- * once `ready` does (it should throw if the child exits meanwhile).
+ * pool at its default size whatever bin/bench.js set for the benchmark process, or `threadpool`),
+ * tracked; resolves once `ready` does (it should throw if the child exits meanwhile). With
+ * `BENCH_CPU_PROFILE=<dir>` in the environment, Gatehouse runs under `--cpu-prof` and writes its
+ * profile there when the benchmark ends (warm-up and set-up included); bench/cpuprofile-summary.ts
+ * summarises it.
  */
 export async function startGatehouse(file: string, ready: (child: ChildProcess) => Promise<void>, options: { threadpool?: string } = {}): Promise<ChildProcess> {
-  const child = track(spawn(process.execPath, [join(ROOT, 'bin/gatehouse.js'), 'start', '--config', file], {
+  const profileDir = process.env.BENCH_CPU_PROFILE;
+  const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = track(spawn(process.execPath, [...profile, join(ROOT, 'bin/gatehouse.js'), 'start', '--config', file], {
     env: { ...process.env, GATEHOUSE_ADMIN_KEY: randomBytes(32).toString('base64url'), UV_THREADPOOL_SIZE: options.threadpool ?? '' },
     stdio: ['ignore', 'ignore', 'inherit'],
   }));
+  if (profileDir) profiled.add(child);
   await ready(child);
   return child;
 }

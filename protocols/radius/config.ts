@@ -83,8 +83,18 @@ export function radiusClientSettingsProblems(client: { settings: Record<string, 
   });
 }
 
-/** A client's options: the section's defaults under its own `settings.radius` (already checked on write; a bad one falls back to the defaults). */
+/**
+ * A client's options: the section's defaults under its own `settings.radius` (already checked on
+ * write; a bad one falls back to the defaults). Resolved once per settings object and section (the
+ * server asks at every packet, an EAP conversation about ten times; the client cache re-reads the
+ * client, a new settings object, every second), frozen since it is shared.
+ */
 export function clientOptions(options: RadiusOptions, settings: Record<string, unknown>): ResolvedClientOptions {
+  const cached = resolved.get(settings);
+  if (cached?.options === options) return cached.resolved;
   const parsed = RadiusClientOptions.safeParse(settings.radius ?? {});
-  return { ...options.clientDefaults, ...(parsed.success ? parsed.data : {}) };
+  const out: ResolvedClientOptions = Object.freeze({ ...options.clientDefaults, ...(parsed.success ? parsed.data : {}) });
+  resolved.set(settings, { options, resolved: out });
+  return out;
 }
+const resolved = new WeakMap<object, { options: RadiusOptions; resolved: ResolvedClientOptions }>();

@@ -12,7 +12,7 @@
  * and MS-CHAPv2 exchanges fall to a DES brute force: issue 14 says never to derive it from a
  * person's main password, but from a separate generated network password used for this only.
  */
-import { createCipheriv, createHash, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createHash, createSecretKey, timingSafeEqual } from 'node:crypto';
 
 // ---------------------------------------------------------------------------------------------
 // MD4 (RFC 1320)
@@ -87,7 +87,8 @@ function desKey(seven: Buffer): Buffer {
 
 /** DES-encrypts one 8-octet block with an 8-octet key (as 3DES-EDE with K1 = K2 = K3). */
 export function desEncrypt(block: Buffer, key: Buffer): Buffer {
-  const cipher = createCipheriv('des-ede3-ecb', Buffer.concat([key, key, key]), null);
+  // A KeyObject: a Buffer key costs Node two exceptions built and caught per cipher (KeyObject? CryptoKey?).
+  const cipher = createCipheriv('des-ede3-ecb', createSecretKey(Buffer.concat([key, key, key])), null);
   cipher.setAutoPadding(false);
   return Buffer.concat([cipher.update(block), cipher.final()]);
 }

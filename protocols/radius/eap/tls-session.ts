@@ -70,6 +70,8 @@ export class TlsSession {
   #error: Error | undefined;
   #events = 0;
   #closed = false;
+  /** The peer's certificate once read (null: none). */
+  #peerCertificate: Pick<PeerCertificate, 'raw'> | null | undefined;
 
   constructor(options: TlsSessionOptions) {
     this.method = options.method;
@@ -132,10 +134,17 @@ export class TlsSession {
     return error ? (error.code ?? error.message) : undefined;
   }
 
-  /** The client's certificate (EAP-TLS), once established. */
-  peerCertificate(): PeerCertificate | undefined {
-    const cert = this.#socket.getPeerCertificate(true);
-    return cert && Object.keys(cert).length ? cert : undefined;
+  /**
+   * The client's certificate (EAP-TLS; its DER in `raw`), once established. Read once: Node's
+   * getPeerCertificate() turns the whole chain into objects (names, extensions, key) at each call,
+   * where the sign-in needs only the DER.
+   */
+  peerCertificate(): Pick<PeerCertificate, 'raw'> | undefined {
+    if (this.#peerCertificate === undefined && this.#established) {
+      const raw = this.#socket.getPeerX509Certificate()?.raw;
+      this.#peerCertificate = raw ? { raw } : null;
+    }
+    return this.#peerCertificate ?? undefined;
   }
 
   /** Pushes TLS records from the peer in; what came out once the engine is quiet. */
