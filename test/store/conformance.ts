@@ -369,6 +369,31 @@ export function storeConformance(backend: Backend): void {
         expect(await store.directory.users.findByName('tx-rollback')).toBeUndefined();
         expect((await store.directory.audit.query({ user: 'tx-rollback' })).items).toHaveLength(0);
       });
+
+      it('never runs a statement from outside inside an open transaction (SQLite: it waits for the connection)', async () => {
+        let outside: Promise<void> | undefined;
+        await store.ttl.put('tx-outside', 0, 60);
+        await expect(
+          store.directory.transaction(async (tx) => {
+            await tx.users.create(user('tx-outside'));
+            // The hot-path statements (prepared, statements.ts) of the TTL store and the audit log, from outside.
+            outside = Promise.all([
+              store.ttl.put('tx-outside', 1, 60),
+              store.directory.audit.append({ type: 'user.created', actor: { type: 'system' }, target: { type: 'user', name: 'tx-outside' }, outcome: 'success' }),
+            ]).then(() => undefined);
+            await new Promise((r) => setTimeout(r, 20));
+            throw new Error('roll back');
+          }),
+        ).rejects.toThrow('roll back');
+        await outside;
+        // The transaction's write is gone; the statements from outside were not part of it.
+        expect(await store.directory.users.findByName('tx-outside')).toBeUndefined();
+        expect(await store.ttl.get('tx-outside')).toBe(1);
+        expect((await store.directory.audit.query({ user: 'tx-outside' })).items).toHaveLength(1);
+        // Idle again: the same statements run straight away.
+        await store.ttl.put('tx-outside', 2, 60);
+        expect(await store.ttl.get('tx-outside')).toBe(2);
+      });
     });
 
     describe('concurrency', () => {
