@@ -517,6 +517,41 @@ export function storeConformance(backend: Backend): void {
         expect((await store.ttl.increment('dec:e', 60)).count).toBe(1);
       });
 
+      it('deletes some counters and takes back increments of others together, all or nothing', async () => {
+        // A throttle's success, alone: the account's counter deleted, the address's only increment taken back (the counter goes).
+        await store.ttl.increment('dd:user', 60);
+        const only = await store.ttl.increment('dd:ip', 60);
+        await store.ttl.deleteAndDecrement(['dd:user'], [{ key: 'dd:ip', undo: { after: only } }]);
+        expect(await store.ttl.counters(['dd:user', 'dd:ip'])).toEqual([undefined, undefined]);
+
+        // Under concurrency: the address's counter stays with one less, its time put back when nothing counted since.
+        await store.ttl.increment('dd:user', 60);
+        const before = await store.ttl.increment('dd:ip', 60);
+        await sleep(5);
+        const after = await store.ttl.increment('dd:ip', 60);
+        await store.ttl.deleteAndDecrement(['dd:user'], [{ key: 'dd:ip', undo: { after, before } }]);
+        expect(await store.ttl.counters(['dd:user', 'dd:ip'])).toEqual([undefined, before]);
+        // Something counted since (only what the increment left is known): only the count goes down.
+        const mine = await store.ttl.increment('dd:ip', 60);
+        await sleep(5);
+        const theirs = await store.ttl.increment('dd:ip', 60);
+        await store.ttl.deleteAndDecrement([], [{ key: 'dd:ip', undo: { after: mine } }]);
+        expect(await store.ttl.counter('dd:ip')).toEqual({ ...theirs, count: 2 });
+        // Brought to zero: the row goes; deletes alone; an absent key changes nothing.
+        await store.ttl.decrement('dd:ip');
+        await store.ttl.increment('dd:user', 60);
+        await store.ttl.deleteAndDecrement(['dd:user', 'dd:absent'], [{ key: 'dd:ip', undo: { after: theirs } }, { key: 'dd:absent2' }]);
+        expect(await store.ttl.counters(['dd:user', 'dd:ip', 'dd:absent2'])).toEqual([undefined, undefined, undefined]);
+
+        // A failing decrement fails the call and leaves the deletes undone.
+        await store.ttl.increment('dd:user', 60);
+        const ip = await store.ttl.increment('dd:ip', 60);
+        const broken = { after: { ...ip, count: 2 }, before: { count: 1, updatedAt: {} as unknown as number, expiresAt: ip.expiresAt } };
+        await expect(store.ttl.deleteAndDecrement(['dd:user'], [{ key: 'dd:ip', undo: broken }])).rejects.toThrow();
+        expect(await store.ttl.counters(['dd:user', 'dd:ip'])).toEqual([expect.objectContaining({ count: 1 }), ip]);
+        await expect(store.ttl.deleteAndDecrement(['dd:ip'], [{ key: 'dd:ip' }])).rejects.toBeInstanceOf(RangeError);
+      });
+
       it('deletes by subject or group tag and sweeps expired entries', async () => {
         await store.ttl.put('sess:1', 1, 60, { subject: 'u-9' });
         await store.ttl.put('sess:2', 2, 60, { subject: 'u-9', group: 'g-1' });

@@ -33,6 +33,7 @@ interface SqliteConnection {
   prepare(sql: string): SqliteStatement;
   /** False once closed (the pool destroyed it). */
   readonly open: boolean;
+  readonly inTransaction: boolean;
 }
 interface PgConnection {
   query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[]; rowCount: number | null }>;
@@ -67,7 +68,7 @@ let names = 0;
 
 export class Statement<Row = Record<string, unknown>> {
   private readonly db: Db;
-  private readonly sql: string;
+  readonly sql: string;
   private readonly pg: { name: string; text: string } | undefined;
 
   constructor(db: Db, sql: string) {
@@ -116,15 +117,9 @@ export class Statement<Row = Record<string, unknown>> {
     }
   }
 
-  private runSqlite(connection: SqliteConnection, binds: readonly unknown[]): StatementResult<Row> {
-    const db = this.db;
-    if (db.listenerCount('query') > 0) db.emit('query', { sql: this.sql, bindings: binds, method: 'raw' });
-    const statement = connection.prepare(this.sql);
-    if (statement.reader) {
-      const rows = statement.all(...binds) as Row[];
-      return { rows, changes: rows.length };
-    }
-    return { rows: [], changes: statement.run(...binds).changes };
+  /** @internal SQLite: runs on this connection, synchronously (sqliteTransaction). */
+  runSqlite(connection: SqliteConnection, binds: readonly unknown[]): StatementResult<Row> {
+    return runOn<Row>(this.db, connection, this.sql, binds);
   }
 
   /** The rows the statement returns. */
@@ -135,6 +130,50 @@ export class Statement<Row = Record<string, unknown>> {
   /** The first row, if any. */
   async first(binds: readonly unknown[]): Promise<Row | undefined> {
     return (await this.run(binds)).rows[0];
+  }
+}
+
+function runOn<Row>(db: Db, connection: SqliteConnection, sql: string, binds: readonly unknown[]): StatementResult<Row> {
+  if (db.listenerCount('query') > 0) db.emit('query', { sql, bindings: binds, method: 'raw' });
+  const statement = connection.prepare(sql);
+  if (statement.reader) {
+    const rows = statement.all(...binds) as Row[];
+    return { rows, changes: rows.length };
+  }
+  return { rows: [], changes: statement.run(...binds).changes };
+}
+
+/** Runs one statement on the connection a sqliteTransaction holds, synchronously. */
+export type SqliteRun = <Row>(statement: Statement<Row>, binds: readonly unknown[]) => StatementResult<Row>;
+
+/**
+ * SQLite: `work` runs its statements in one transaction (BEGIN IMMEDIATE … COMMIT; rolled back if
+ * it throws), synchronously, on the connection as run() takes it: several writes, one commit (a
+ * commit, writing the changed pages to the WAL, is most of what a small write costs). Nothing else
+ * runs on the connection meanwhile: `work` does not yield.
+ */
+export async function sqliteTransaction<T>(db: Knex, work: (run: SqliteRun) => T): Promise<T> {
+  const client = db.client as unknown as PoolClient;
+  const idle = idleSqliteConnection(client);
+  if (idle) return transactionOn(db, idle, work);
+  const connection = (await client.acquireConnection()) as SqliteConnection;
+  try {
+    sqliteConnections.set(client, connection);
+    return transactionOn(db, connection, work);
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}
+
+function transactionOn<T>(db: Db, connection: SqliteConnection, work: (run: SqliteRun) => T): T {
+  runOn(db, connection, 'begin immediate', []);
+  try {
+    const result = work((statement, binds) => statement.runSqlite(connection, binds));
+    runOn(db, connection, 'commit', []);
+    return result;
+  } catch (err) {
+    if (connection.inTransaction) runOn(db, connection, 'rollback', []);
+    throw err;
   }
 }
 
