@@ -291,7 +291,9 @@ class KnexAuditLog implements AuditLog {
         request_id: event.requestId ?? null,
       };
       const inserted = await this.insert.first([row.time, row.type, row.actor_type, row.actor_id, row.actor_name, row.target_type, row.target_id, row.target_name, row.source_ip, row.protocol, row.outcome, row.reasons, row.details, row.request_id]);
-      return toAuditEvent({ ...row, id: inserted!.id });
+      // The reasons and details as stored, without parsing back the JSON just written: it is what
+      // they serialise to (the process log and the admin API read it as JSON).
+      return toAuditEvent({ ...row, id: inserted!.id }, { reasons: event.reasons ?? [], details: event.details ?? {} });
     });
   }
 
@@ -318,7 +320,7 @@ class KnexAuditLog implements AuditLog {
         );
       }
       const rows: AuditRow[] = await q;
-      const items = rows.slice(0, limit).map(toAuditEvent);
+      const items = rows.slice(0, limit).map((r) => toAuditEvent(r));
       const last = rows.length > limit ? rows[limit - 1] : undefined;
       return last ? { items, next: Buffer.from(JSON.stringify([Number(last.id)])).toString('base64url') } : { items };
     });
@@ -329,15 +331,15 @@ class KnexAuditLog implements AuditLog {
   }
 }
 
-function toAuditEvent(row: AuditRow): AuditEvent {
+function toAuditEvent(row: AuditRow, parsed?: { reasons: Reason[]; details: Record<string, unknown> }): AuditEvent {
   const event: AuditEvent = {
     id: String(row.id),
     time: iso(row.time)!,
     type: row.type,
     actor: { type: row.actor_type, ...(row.actor_id ? { id: row.actor_id } : {}), ...(row.actor_name ? { name: row.actor_name } : {}) },
     outcome: row.outcome,
-    reasons: JSON.parse(row.reasons) as Reason[],
-    details: JSON.parse(row.details) as Record<string, unknown>,
+    reasons: parsed?.reasons ?? (JSON.parse(row.reasons) as Reason[]),
+    details: parsed?.details ?? (JSON.parse(row.details) as Record<string, unknown>),
   };
   if (row.target_type) event.target = { type: row.target_type, ...(row.target_id ? { id: row.target_id } : {}), ...(row.target_name ? { name: row.target_name } : {}) };
   if (row.source_ip) event.sourceIp = row.source_ip;
