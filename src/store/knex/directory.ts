@@ -15,7 +15,7 @@ import { KnexNetworkSessions } from './network-sessions.ts';
 import { KnexPki } from './pki.ts';
 import { KnexSigningKeys } from './signing-keys.ts';
 import { decodeCursor, iso, mapDriverError, now, pageLimit, rowsOf, type Db } from './sql.ts';
-import { Statement } from './statements.ts';
+import { mapRejection, Statement } from './statements.ts';
 
 const groupLink = (table: string, ownerColumn: string): LinkDef => ({
   field: 'groups', table, ownerColumn, targetColumn: 'group_id', targetTable: 'groups', targetKey: 'name', targetKind: 'group',
@@ -348,11 +348,7 @@ function toAuditEvent(row: AuditRow, parsed?: { reasons: Reason[]; details: Reco
   return event;
 }
 
-async function guard<R>(kind: string, work: () => Promise<R>): Promise<R> {
-  try {
-    return await work();
-  } catch (err) {
-    throw mapDriverError(err, kind);
-  }
+function guard<R>(kind: string, work: () => Promise<R>): Promise<R> {
+  return mapRejection(work, (err) => mapDriverError(err, kind));
 }
 

@@ -7,7 +7,7 @@
 import type { Counter, TtlEntry, TtlStore, TtlTags } from '../types.ts';
 import { mapDriverError, now, type Db } from './sql.ts';
 import type { Knex } from 'knex';
-import { Statement, sqliteTransaction, type SqliteRun, type StatementResult } from './statements.ts';
+import { mapRejection, Statement, sqliteTransaction, type SqliteRun, type StatementResult } from './statements.ts';
 
 const MAX_TTL_SECONDS = 366 * 24 * 3600;
 /** Keys of one incrementAll or counters call (a throttle has two scopes). */
@@ -221,14 +221,12 @@ export class KnexTtlStore implements TtlStore {
     };
   }
 
-  private async guard<R>(work: () => PromiseLike<R>): Promise<R> {
-    try {
-      return await work();
-    } catch (err) {
-      throw mapDriverError(err, 'key');
-    }
+  private guard<R>(work: () => PromiseLike<R>): Promise<R> {
+    return mapRejection(work, mapKeyError);
   }
 }
+
+const mapKeyError = (err: unknown) => mapDriverError(err, 'key');
 
 type Undo = { after: Counter; before?: Counter | undefined };
 
