@@ -34,7 +34,7 @@
  *    attempts cause if they fail.
  * 3. A wrong secret: the reservation stands as the failure (its wait runs from the reservation, a
  *    verification's time earlier than the failure). A right one: the account's counter is deleted
- *    (forgiven) and the address's increment taken back. Not an attempt after all (a valid API key
+ *    (forgiven) and the address's increment taken back, in one write (TtlStore.deleteAndDecrement). Not an attempt after all (a valid API key
  *    without the scope): every increment is taken back.
  *
  * Taking back puts back the counter's time and expiry when nothing counted since (the store's

@@ -550,6 +550,12 @@ export function storeConformance(backend: Backend): void {
         await expect(store.ttl.deleteAndDecrement(['dd:user'], [{ key: 'dd:ip', undo: broken }])).rejects.toThrow();
         expect(await store.ttl.counters(['dd:user', 'dd:ip'])).toEqual([expect.objectContaining({ count: 1 }), ip]);
         await expect(store.ttl.deleteAndDecrement(['dd:ip'], [{ key: 'dd:ip' }])).rejects.toBeInstanceOf(RangeError);
+        // Keys are data, whatever they hold (a username with quotes, commas, braces, backslashes).
+        const odd = 'dd:user:o"brien, {x} \\ NULL';
+        await store.ttl.increment(odd, 60);
+        const odd2 = await store.ttl.increment('dd:ip2', 60);
+        await store.ttl.deleteAndDecrement([odd], [{ key: 'dd:ip2', undo: { after: odd2 } }]);
+        expect(await store.ttl.counters([odd, 'dd:ip2'])).toEqual([undefined, undefined]);
       });
 
       it('deletes by subject or group tag and sweeps expired entries', async () => {
