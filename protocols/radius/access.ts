@@ -20,7 +20,7 @@ import type { Challenges } from './challenge.ts';
 import { ATTR, CODE, type Attribute, type Packet, RadiusDecodeError, attributeValue, unhideUserPassword } from './codec.ts';
 import type { ResolvedClientOptions } from './config.ts';
 import { DictionaryError, type Dictionary } from './dictionary.ts';
-import type { RadiusClient } from '../../src/directory/model.ts';
+import type { Group, RadiusClient } from '../../src/directory/model.ts';
 
 /** The client a request came from, its secret and its options. */
 export interface RadiusPeer {
@@ -110,7 +110,8 @@ export class AccessHandler {
     const { peer } = ctx;
     if (!result.ok) return this.#reject(peer, result.reason.code);
     const { decision, user } = result;
-    if (decision.action === 'allow') return { code: CODE.AccessAccept, attributes: await this.#replyAttributes(ctx, user.id), delay: false };
+    // The groups the decision was made with: not read again.
+    if (decision.action === 'allow') return { code: CODE.AccessAccept, attributes: await this.#replyAttributes(ctx, user.id, result.groups), delay: false };
     if (decision.action === 'deny') return this.#reject(peer, 'denied');
     // A second factor is required.
     if (peer.options.mfa !== 'challenge' || !decision.methods.includes('totp') || (await this.#core.totp.status(user.id)).totp !== 'active') return this.#reject(peer, 'mfa');
@@ -135,8 +136,8 @@ export class AccessHandler {
     return { code: CODE.AccessReject, attributes, delay: true };
   }
 
-  #replyAttributes(ctx: AccessContext, userId: string): Promise<Attribute[]> {
-    return replyAttributesFor(this.#core, this.#dictionary, userId, ctx.peer, ctx.packet);
+  #replyAttributes(ctx: AccessContext, userId: string, groups: Group[] | undefined): Promise<Attribute[]> {
+    return replyAttributesFor(this.#core, this.#dictionary, userId, ctx.peer, ctx.packet, groups);
   }
 
   #clientIp(ctx: AccessContext): string {
@@ -146,10 +147,11 @@ export class AccessHandler {
 
 /**
  * The groups' reply attributes, encoded through the dictionary (PAP and every EAP method); one that
- * does not encode is skipped and logged.
+ * does not encode is skipped and logged. `groups`: the user's groups when the caller has them (the
+ * decision's, SignInResult.groups); else read.
  */
-export async function replyAttributesFor(core: Core, dictionary: Dictionary, userId: string, peer: RadiusPeer, packet: Packet): Promise<Attribute[]> {
-  const reply = radiusReplyFor(await core.directory.users.groupsOf(userId));
+export async function replyAttributesFor(core: Core, dictionary: Dictionary, userId: string, peer: RadiusPeer, packet: Packet, groups?: Group[]): Promise<Attribute[]> {
+  const reply = radiusReplyFor(groups ?? (await core.directory.users.groupsOf(userId)));
   const out: Attribute[] = [];
   const problems = [...reply.problems];
   for (const item of reply.items) {

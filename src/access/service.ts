@@ -67,7 +67,7 @@ export class AccessService {
     return (await this.build(input)).request;
   }
 
-  private async build(input: AccessInput): Promise<{ request: AccessRequest; networks: Network[]; seen: Seen }> {
+  private async build(input: AccessInput): Promise<{ request: AccessRequest; groups: Group[]; networks: Network[]; seen: Seen }> {
     const now = input.now ?? Date.now();
     const dir = this.deps.store.directory;
     const subject = subjectOf(input);
@@ -97,7 +97,7 @@ export class AccessService {
       risk,
       now,
     };
-    return { request, networks, seen };
+    return { request, groups, networks, seen };
   }
 
   /** Evaluates a built request against the enabled policies. No side effects. */
@@ -113,10 +113,11 @@ export class AccessService {
 
   /**
    * A real decision: evaluated, audited with its reasons, and on allow the network and device
-   * become known to the risk signals. `request` is absent when it could not even be built (denied).
+   * become known to the risk signals. `request` is absent when it could not even be built (denied);
+   * `groups`, the person's groups it was built with (a RADIUS reply's attributes come from them).
    */
-  async decide(ctx: AuditContext, input: AccessInput): Promise<{ request?: AccessRequest; decision: Decision }> {
-    let built: { request: AccessRequest; networks: Network[]; seen: Seen } | undefined;
+  async decide(ctx: AuditContext, input: AccessInput): Promise<{ request?: AccessRequest; groups?: Group[]; decision: Decision }> {
+    let built: { request: AccessRequest; groups: Group[]; networks: Network[]; seen: Seen } | undefined;
     let decision: Decision;
     try {
       built = await this.build(input);
@@ -148,7 +149,8 @@ export class AccessService {
         .remember({ userId: r.user.id, username: r.user.username, networks: built.networks, now: r.now, ...(r.clientIp ? { clientIp: r.clientIp } : {}), ...(r.device ? { deviceId: r.device.id } : {}) }, built.seen)
         .catch((err: unknown) => this.deps.auditor.warn('could not remember the sign-in context for risk signals', err));
     }
-    return request ? { request, decision } : { decision };
+    if (!request) return { decision };
+    return input.user ? { request, groups: built!.groups, decision } : { request, decision };
   }
 
   /** What would be decided, and why, without auditing or remembering anything. */

@@ -38,7 +38,7 @@ import { AttemptAudit, type AuditContext, type Auditor } from '../audit/audit.ts
 import { ValidationError } from '../directory/common.ts';
 import { ManagedByConfigError } from '../errors.ts';
 import type { DirectoryService, LoginAttribute } from '../directory/service.ts';
-import type { Application, Device, Protocol, Reason, User } from '../directory/model.ts';
+import type { Application, Device, Group, Protocol, Reason, User } from '../directory/model.ts';
 import type { TotpService } from '../mfa/totp.ts';
 import { authenticatorResponse, checkNtResponse } from '../credentials/mschapv2.ts';
 import type { NetworkPasswordService } from '../credentials/network-password.ts';
@@ -128,6 +128,8 @@ export interface Decided {
   device?: DeviceEvidence;
   /** kind mschapv2: the Authenticator Response ("S=" and 40 hex digits, RFC 2759 §8.7) that proves the server knew the password. */
   mschapv2?: { authenticatorResponse: string };
+  /** The person's groups the decision was made with (read in this attempt): a RADIUS reply's attributes come from them. */
+  groups?: Group[];
 }
 
 export type SignInResult = Decided | Refused;
@@ -515,7 +517,7 @@ export class SignIn {
     if (device?.certificate && device.device.owners.includes(user.username) && !authn.some((a) => a.method === 'certificate')) {
       authn = [...authn, { method: 'certificate', at: now() }];
     }
-    const { decision } = await this.deps.access.decide(ctx, {
+    const { decision, groups } = await this.deps.access.decide(ctx, {
       user,
       ...(factors.groups ? { groups: factors.groups } : {}),
       ...(factors.failures ? { failures: factors.failures } : {}),
@@ -526,7 +528,7 @@ export class SignIn {
       ...(device ? { device } : {}),
       authn,
     });
-    return { ok: true, decision, user, authn, proven, protocol, ...(device ? { device } : {}) };
+    return { ok: true, decision, user, authn, proven, protocol, ...(device ? { device } : {}), ...(groups ? { groups } : {}) };
   }
 
   private async activeUser(id: string): Promise<User | undefined> {

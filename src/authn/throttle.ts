@@ -34,7 +34,7 @@
  *    attempts cause if they fail.
  * 3. A wrong secret: the reservation stands as the failure (its wait runs from the reservation, a
  *    verification's time earlier than the failure). A right one: the account's counter is deleted
- *    (forgiven) and the address's increment taken back. Not an attempt after all (a valid API key
+ *    (forgiven) and the address's increment taken back, in one write (TtlStore.deleteAndDecrement). Not an attempt after all (a valid API key
  *    without the scope): every increment is taken back.
  *
  * Taking back puts back the counter's time and expiry when nothing counted since (the store's
@@ -126,12 +126,11 @@ export class Throttle {
     const scopes = await this.scopes(keys);
     const verdict = await this.read(scopes, at);
     if (!verdict.allowed) return verdict;
+    // The counter as it stood before the increment is known only when nothing counted in between;
+    // else only what the increment left (the store then tries the likelier statement first).
+    const undo = ({ after, before }: { after: Counter; before: Counter | undefined }) => (after.count === (before?.count ?? 0) + 1 ? { after, before } : { after });
     const takeBack = async (which: Array<{ scope: Scope; after: Counter; before: Counter | undefined }>) => {
-      for (const { scope, after, before } of which) {
-        // The counter as it stood before the increment is known only when nothing counted in between.
-        const exact = after.count === (before?.count ?? 0) + 1;
-        await this.ttl.decrement(scope.key, exact ? { after, before } : undefined);
-      }
+      for (const entry of which) await this.ttl.decrement(entry.scope.key, undo(entry));
     };
     // Every scope's counter in one statement, each increment atomic.
     const afters = await this.ttl.incrementAll(scopes.map((scope) => scope.key), this.config.windowSeconds);
@@ -147,12 +146,12 @@ export class Throttle {
       allowed: true,
       reservation: {
         counters: verdict.counters,
-        success: async () => {
-          for (const entry of taken) {
-            if (entry.scope.scope === 'user') await this.ttl.delete(entry.scope.key);
-            else await takeBack([entry]);
-          }
-        },
+        // One write for both (the store's deleteAndDecrement): the account's counter forgiven, the address's increment taken back.
+        success: () =>
+          this.ttl.deleteAndDecrement(
+            taken.filter((entry) => entry.scope.scope === 'user').map((entry) => entry.scope.key),
+            taken.filter((entry) => entry.scope.scope !== 'user').map((entry) => ({ key: entry.scope.key, undo: undo(entry) })),
+          ),
         release: () => takeBack(taken),
       },
     };

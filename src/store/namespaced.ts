@@ -22,6 +22,8 @@ export function namespacedTtl(ttl: TtlStore, namespace: string): TtlStore {
       (await ttl.listTagged<T>(tags, k(keyPrefix), limit)).map((e) => ({ ...e, key: e.key.slice(prefix.length) })),
     increment: (key: string, ttlSeconds: number): Promise<Counter> => ttl.increment(k(key), ttlSeconds),
     decrement: (key: string, undo?: { after: Counter; before?: Counter | undefined }) => ttl.decrement(k(key), undo),
+    deleteAndDecrement: (deletes: readonly string[], decrements: ReadonlyArray<{ key: string; undo?: { after: Counter; before?: Counter | undefined } | undefined }>) =>
+      ttl.deleteAndDecrement(deletes.map(k), decrements.map((d) => ({ ...d, key: k(d.key) }))),
     incrementAll: (keys: readonly string[], ttlSeconds: number) => ttl.incrementAll(keys.map(k), ttlSeconds),
     counter: (key: string) => ttl.counter(k(key)),
     counters: (keys: readonly string[]) => ttl.counters(keys.map(k)),

@@ -478,6 +478,12 @@ export interface TtlStore {
    * the count goes down. @returns the counter after, undefined when absent, expired or deleted.
    */
   decrement(key: string, undo?: { after: Counter; before?: Counter | undefined }): Promise<Counter | undefined>;
+  /**
+   * `delete` of some keys and `decrement` of others (each as its own call would do it), together:
+   * one transaction, and on PostgreSQL one statement for the usual case (a throttle's success
+   * forgives the account's counter and takes back the address's increment). The keys are distinct.
+   */
+  deleteAndDecrement(deletes: readonly string[], decrements: ReadonlyArray<{ key: string; undo?: { after: Counter; before?: Counter | undefined } | undefined }>): Promise<void>;
   counter(key: string): Promise<Counter | undefined>;
   /** `counter` of several keys in one read, in the order of `keys`. */
   counters(keys: readonly string[]): Promise<Array<Counter | undefined>>;

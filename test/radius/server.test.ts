@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ATTR, CODE, decodePacket, encodeRequest } from '../../protocols/radius/codec.ts';
 import type { AccessExplanation } from '../../src/admin/explain.ts';
 import { renderExplanation } from '../../src/cli/policy.ts';
+import type { KnexStore } from '../../src/store/open.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
 import { dict, metric, PASSWORD, SECRET, seed, startRadius, TestNas, totpNow, type RadiusFixture } from './support.ts';
@@ -48,6 +49,23 @@ describe.each(backends)('RADIUS front-end ($name)', (backend) => {
     const bob = await nas.access(t.authPort, { user: 'bob', password: PASSWORD });
     expect(bob.reply?.code).toBe(CODE.AccessAccept);
     expect(dict.decode(bob.reply!).map((a) => a.name)).toEqual(['Message-Authenticator', 'Class', 'Session-Timeout']);
+  });
+
+  it('PAP: the reply attributes come from the groups the decision was made with, read once per request', async () => {
+    const knex = (t.server.gh.store as KnexStore).knex;
+    let groupReads = 0;
+    const count = (q: { sql: string }) => {
+      if (/with recursive up\b/.test(q.sql)) groupReads++;
+    };
+    knex.on('query', count);
+    try {
+      const { reply } = await nas.access(t.authPort, { user: 'alice', password: PASSWORD });
+      expect(reply?.code).toBe(CODE.AccessAccept);
+      expect(dict.decode(reply!, { secret: SECRET }).map((a) => a.name)).toContain('Tunnel-Private-Group-Id');
+    } finally {
+      knex.off('query', count);
+    }
+    expect(groupReads).toBe(1);
   });
 
   it('PAP: Access-Reject, without Reply-Message, for a wrong password, an unassigned user, a suspended one, an unknown one', async () => {

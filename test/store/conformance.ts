@@ -369,6 +369,31 @@ export function storeConformance(backend: Backend): void {
         expect(await store.directory.users.findByName('tx-rollback')).toBeUndefined();
         expect((await store.directory.audit.query({ user: 'tx-rollback' })).items).toHaveLength(0);
       });
+
+      it('never runs a statement from outside inside an open transaction (SQLite: it waits for the connection)', async () => {
+        let outside: Promise<void> | undefined;
+        await store.ttl.put('tx-outside', 0, 60);
+        await expect(
+          store.directory.transaction(async (tx) => {
+            await tx.users.create(user('tx-outside'));
+            // The hot-path statements (prepared, statements.ts) of the TTL store and the audit log, from outside.
+            outside = Promise.all([
+              store.ttl.put('tx-outside', 1, 60),
+              store.directory.audit.append({ type: 'user.created', actor: { type: 'system' }, target: { type: 'user', name: 'tx-outside' }, outcome: 'success' }),
+            ]).then(() => undefined);
+            await new Promise((r) => setTimeout(r, 20));
+            throw new Error('roll back');
+          }),
+        ).rejects.toThrow('roll back');
+        await outside;
+        // The transaction's write is gone; the statements from outside were not part of it.
+        expect(await store.directory.users.findByName('tx-outside')).toBeUndefined();
+        expect(await store.ttl.get('tx-outside')).toBe(1);
+        expect((await store.directory.audit.query({ user: 'tx-outside' })).items).toHaveLength(1);
+        // Idle again: the same statements run straight away.
+        await store.ttl.put('tx-outside', 2, 60);
+        expect(await store.ttl.get('tx-outside')).toBe(2);
+      });
     });
 
     describe('concurrency', () => {
@@ -490,6 +515,47 @@ export function storeConformance(backend: Backend): void {
         expect(await store.ttl.decrement('dec:e', { after: second, before: first })).toBeUndefined();
         expect(await store.ttl.counter('dec:e')).toBeUndefined();
         expect((await store.ttl.increment('dec:e', 60)).count).toBe(1);
+      });
+
+      it('deletes some counters and takes back increments of others together, all or nothing', async () => {
+        // A throttle's success, alone: the account's counter deleted, the address's only increment taken back (the counter goes).
+        await store.ttl.increment('dd:user', 60);
+        const only = await store.ttl.increment('dd:ip', 60);
+        await store.ttl.deleteAndDecrement(['dd:user'], [{ key: 'dd:ip', undo: { after: only } }]);
+        expect(await store.ttl.counters(['dd:user', 'dd:ip'])).toEqual([undefined, undefined]);
+
+        // Under concurrency: the address's counter stays with one less, its time put back when nothing counted since.
+        await store.ttl.increment('dd:user', 60);
+        const before = await store.ttl.increment('dd:ip', 60);
+        await sleep(5);
+        const after = await store.ttl.increment('dd:ip', 60);
+        await store.ttl.deleteAndDecrement(['dd:user'], [{ key: 'dd:ip', undo: { after, before } }]);
+        expect(await store.ttl.counters(['dd:user', 'dd:ip'])).toEqual([undefined, before]);
+        // Something counted since (only what the increment left is known): only the count goes down.
+        const mine = await store.ttl.increment('dd:ip', 60);
+        await sleep(5);
+        const theirs = await store.ttl.increment('dd:ip', 60);
+        await store.ttl.deleteAndDecrement([], [{ key: 'dd:ip', undo: { after: mine } }]);
+        expect(await store.ttl.counter('dd:ip')).toEqual({ ...theirs, count: 2 });
+        // Brought to zero: the row goes; deletes alone; an absent key changes nothing.
+        await store.ttl.decrement('dd:ip');
+        await store.ttl.increment('dd:user', 60);
+        await store.ttl.deleteAndDecrement(['dd:user', 'dd:absent'], [{ key: 'dd:ip', undo: { after: theirs } }, { key: 'dd:absent2' }]);
+        expect(await store.ttl.counters(['dd:user', 'dd:ip', 'dd:absent2'])).toEqual([undefined, undefined, undefined]);
+
+        // A failing decrement fails the call and leaves the deletes undone.
+        await store.ttl.increment('dd:user', 60);
+        const ip = await store.ttl.increment('dd:ip', 60);
+        const broken = { after: { ...ip, count: 2 }, before: { count: 1, updatedAt: {} as unknown as number, expiresAt: ip.expiresAt } };
+        await expect(store.ttl.deleteAndDecrement(['dd:user'], [{ key: 'dd:ip', undo: broken }])).rejects.toThrow();
+        expect(await store.ttl.counters(['dd:user', 'dd:ip'])).toEqual([expect.objectContaining({ count: 1 }), ip]);
+        await expect(store.ttl.deleteAndDecrement(['dd:ip'], [{ key: 'dd:ip' }])).rejects.toBeInstanceOf(RangeError);
+        // Keys are data, whatever they hold (a username with quotes, commas, braces, backslashes).
+        const odd = 'dd:user:o"brien, {x} \\ NULL';
+        await store.ttl.increment(odd, 60);
+        const odd2 = await store.ttl.increment('dd:ip2', 60);
+        await store.ttl.deleteAndDecrement([odd], [{ key: 'dd:ip2', undo: { after: odd2 } }]);
+        expect(await store.ttl.counters([odd, 'dd:ip2'])).toEqual([undefined, undefined]);
       });
 
       it('deletes by subject or group tag and sweeps expired entries', async () => {

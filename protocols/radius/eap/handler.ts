@@ -189,7 +189,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
   function tlsFailed(conversation: Conversation, ctx: { packet: Packet; peer: RadiusPeer; nasAddress: string }, why: { error?: Error; verify?: string | undefined }): Promise<void> {
     let presented: { certificate?: PeerCertificate | undefined; version?: string | null | undefined } = {};
     try {
-      presented = { certificate: conversation.session?.peerCertificate(), version: conversation.session?.version };
+      presented = { certificate: conversation.session?.presentedCertificate(), version: conversation.session?.version };
     } catch {
       // A TLS engine torn down by its error has nothing more to say.
     }

@@ -147,6 +147,15 @@ export class TlsSession {
     return this.#peerCertificate ?? undefined;
   }
 
+  /**
+   * The certificate the client presented, parsed, whether or not the handshake completed: what the
+   * audit event of a failed conversation names (tls-audit.ts). Not cached: read once, on failure.
+   */
+  presentedCertificate(): PeerCertificate | undefined {
+    const cert = this.#socket.getPeerCertificate(true);
+    return cert && Object.keys(cert).length ? cert : undefined;
+  }
+
   /** Pushes TLS records from the peer in; what came out once the engine is quiet. */
   async feed(records: Buffer): Promise<Fed> {
     if (this.#closed) return { out: Buffer.alloc(0), data: Buffer.alloc(0), established: this.#established, error: this.#error ?? new Error('session closed') };

@@ -9,7 +9,7 @@ import type { ManagedBy } from '../../directory/model.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Collection, Fields, ListQuery, Page, UpdateOptions } from '../types.ts';
 import { decodeCursor, encodeCursor, InvalidQueryError, iso, likePrefix, locked, mapDriverError, now, pageLimit, type Db } from './sql.ts';
-import { Statement } from './statements.ts';
+import { mapRejection, Statement } from './statements.ts';
 
 /** A many-to-many link stored in a join table and exposed as a list of the targets' names. */
 export interface LinkDef {
@@ -289,11 +289,7 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
     }
   }
 
-  protected async guard<R>(fields: Record<string, unknown>, work: () => Promise<R>): Promise<R> {
-    try {
-      return await work();
-    } catch (err) {
-      throw mapDriverError(err, this.kind, fields);
-    }
+  protected guard<R>(fields: Record<string, unknown>, work: () => Promise<R>): Promise<R> {
+    return mapRejection(work, (err) => mapDriverError(err, this.kind, fields));
   }
 }

@@ -16,7 +16,7 @@ import { KnexNetworkSessions } from './network-sessions.ts';
 import { KnexPki } from './pki.ts';
 import { KnexSigningKeys } from './signing-keys.ts';
 import { decodeCursor, iso, mapDriverError, now, pageLimit, rowsOf, type Db } from './sql.ts';
-import { Statement } from './statements.ts';
+import { mapRejection, Statement } from './statements.ts';
 
 const groupLink = (table: string, ownerColumn: string): LinkDef => ({
   field: 'groups', table, ownerColumn, targetColumn: 'group_id', targetTable: 'groups', targetKey: 'name', targetKind: 'group',
@@ -294,7 +294,9 @@ class KnexAuditLog implements AuditLog {
         request_id: event.requestId ?? null,
       };
       const inserted = await this.insert.first([row.time, row.type, row.actor_type, row.actor_id, row.actor_name, row.target_type, row.target_id, row.target_name, row.source_ip, row.protocol, row.outcome, row.reasons, row.details, row.request_id]);
-      return toAuditEvent({ ...row, id: inserted!.id });
+      // The reasons and details as stored, without parsing back the JSON just written: it is what
+      // they serialise to (the process log and the admin API read it as JSON).
+      return toAuditEvent({ ...row, id: inserted!.id }, { reasons: event.reasons ?? [], details: event.details ?? {} });
     });
   }
 
@@ -321,7 +323,7 @@ class KnexAuditLog implements AuditLog {
         );
       }
       const rows: AuditRow[] = await q;
-      const items = rows.slice(0, limit).map(toAuditEvent);
+      const items = rows.slice(0, limit).map((r) => toAuditEvent(r));
       const last = rows.length > limit ? rows[limit - 1] : undefined;
       return last ? { items, next: Buffer.from(JSON.stringify([Number(last.id)])).toString('base64url') } : { items };
     });
@@ -332,15 +334,15 @@ class KnexAuditLog implements AuditLog {
   }
 }
 
-function toAuditEvent(row: AuditRow): AuditEvent {
+function toAuditEvent(row: AuditRow, parsed?: { reasons: Reason[]; details: Record<string, unknown> }): AuditEvent {
   const event: AuditEvent = {
     id: String(row.id),
     time: iso(row.time)!,
     type: row.type,
     actor: { type: row.actor_type, ...(row.actor_id ? { id: row.actor_id } : {}), ...(row.actor_name ? { name: row.actor_name } : {}) },
     outcome: row.outcome,
-    reasons: JSON.parse(row.reasons) as Reason[],
-    details: JSON.parse(row.details) as Record<string, unknown>,
+    reasons: parsed?.reasons ?? (JSON.parse(row.reasons) as Reason[]),
+    details: parsed?.details ?? (JSON.parse(row.details) as Record<string, unknown>),
   };
   if (row.target_type) event.target = { type: row.target_type, ...(row.target_id ? { id: row.target_id } : {}), ...(row.target_name ? { name: row.target_name } : {}) };
   if (row.source_ip) event.sourceIp = row.source_ip;
@@ -349,11 +351,7 @@ function toAuditEvent(row: AuditRow): AuditEvent {
   return event;
 }
 
-async function guard<R>(kind: string, work: () => Promise<R>): Promise<R> {
-  try {
-    return await work();
-  } catch (err) {
-    throw mapDriverError(err, kind);
-  }
+function guard<R>(kind: string, work: () => Promise<R>): Promise<R> {
+  return mapRejection(work, (err) => mapDriverError(err, kind));
 }
 

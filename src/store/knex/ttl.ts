@@ -6,7 +6,8 @@
  */
 import type { Counter, TtlEntry, TtlStore, TtlTags } from '../types.ts';
 import { mapDriverError, now, type Db } from './sql.ts';
-import { Statement } from './statements.ts';
+import type { Knex } from 'knex';
+import { mapRejection, Statement, sqliteTransaction, type SqliteRun, type StatementResult } from './statements.ts';
 
 const MAX_TTL_SECONDS = 366 * 24 * 3600;
 /** Keys of one incrementAll or counters call (a throttle has two scopes). */
@@ -94,30 +95,77 @@ export class KnexTtlStore implements TtlStore {
     return keys.map((key) => byKey.get(key)!);
   }
 
-  async decrement(key: string, undo?: { after: Counter; before?: Counter | undefined }): Promise<Counter | undefined> {
+  async decrement(key: string, undo?: Undo): Promise<Counter | undefined> {
+    return this.guard(() => drive(this.decrementSteps(key, undo, now()), (statement, binds) => statement.run(binds)));
+  }
+
+  async deleteAndDecrement(deletes: readonly string[], decrements: ReadonlyArray<{ key: string; undo?: Undo | undefined }>): Promise<void> {
+    if (decrements.some(({ key }) => deletes.includes(key))) throw new RangeError('deleteAndDecrement needs distinct keys');
     const at = now();
+    if (this.db.client.config.client !== 'pg') {
+      // SQLite: one transaction, one commit for them all.
+      await this.guard(() =>
+        sqliteTransaction(this.db as Knex, (run) => {
+          for (const key of deletes) run(this.sql.delete, [key]);
+          for (const { key, undo } of decrements) driveSync(this.decrementSteps(key, undo, at), run);
+        }),
+      );
+      return;
+    }
+    // PostgreSQL: the deletes go with the first decrement's first statement (a data-modifying WITH),
+    // one round trip for the usual case; the statement is atomic as a whole.
+    let pending: readonly string[] = deletes;
+    for (const { key, undo } of decrements) {
+      await this.guard(() =>
+        drive(this.decrementSteps(key, undo, at), (statement, binds) => {
+          if (pending.length === 0) return statement.run(binds);
+          const withDeletes = this.withDeletes(statement);
+          const keys = pending;
+          pending = [];
+          return withDeletes.run([keys, ...binds]);
+        }),
+      );
+    }
+    if (pending.length) for (const key of pending) await this.delete(key);
+  }
+
+  /**
+   * The statements of a decrement, as steps that the caller runs (asynchronously, or in a
+   * synchronous SQLite transaction): each yields a statement and its binds, and gets its result.
+   */
+  private *decrementSteps(key: string, undo: Undo | undefined, at: number): Generator<[Statement<CounterRow>, unknown[]], Counter | undefined, StatementResult<CounterRow>> {
     // The last count goes with its row: one statement for the usual case, taking back the increment
     // that made the counter. When the increment being taken back left more than one (an address's
     // counter under concurrent attempts), the update comes first: one statement too.
     if (!(undo && undo.after.count > 1)) {
-      const deleted = await this.guard(() => this.sql.deleteLast.run([key, at]));
+      const deleted = yield [this.sql.deleteLast as Statement<CounterRow>, [key, at]];
       if (deleted.changes === 1) return undefined;
     }
     // SET expressions read the row as it was (SQL), so `counter` and `updated_at` below are the
     // values the increment being taken back left, when nothing has changed them since.
     const restore = undo?.before !== undefined;
-    const row = await this.guard(() =>
-      restore
-        ? this.sql.decrementRestoring.first([undo.after.count, undo.after.updatedAt, undo.before!.updatedAt, undo.after.count, undo.after.updatedAt, undo.before!.expiresAt, key, at])
-        : this.sql.decrement.first([key, at]),
-    );
+    const { rows } = yield restore
+      ? [this.sql.decrementRestoring, [undo.after.count, undo.after.updatedAt, undo.before!.updatedAt, undo.after.count, undo.after.updatedAt, undo.before!.expiresAt, key, at]]
+      : [this.sql.decrement, [key, at]];
+    const row = rows[0];
     if (!row) return undefined;
     const counter = counterOf(row);
     if (counter.count > 0) return counter;
     // Brought to zero (by a decrement between the two statements, or by this one when it came
     // first). Only a counter still at zero is deleted: an increment that came in between keeps its row.
-    await this.guard(() => this.sql.deleteSpent.run([key]));
+    yield [this.sql.deleteSpent as Statement<CounterRow>, [key]];
     return undefined;
+  }
+
+  /** PostgreSQL: the statement, with keys to delete first (`?` of a text array) in a data-modifying WITH. */
+  private readonly deleting = new Map<Statement<CounterRow>, Statement<CounterRow>>();
+  private withDeletes(statement: Statement<CounterRow>): Statement<CounterRow> {
+    let combined = this.deleting.get(statement);
+    if (!combined) {
+      combined = new Statement<CounterRow>(this.db, `with forgotten as (delete from kv where key = any(?::text[])) ${statement.sql}`);
+      this.deleting.set(statement, combined);
+    }
+    return combined;
   }
 
   async counter(key: string): Promise<Counter | undefined> {
@@ -173,13 +221,27 @@ export class KnexTtlStore implements TtlStore {
     };
   }
 
-  private async guard<R>(work: () => PromiseLike<R>): Promise<R> {
-    try {
-      return await work();
-    } catch (err) {
-      throw mapDriverError(err, 'key');
-    }
+  private guard<R>(work: () => PromiseLike<R>): Promise<R> {
+    return mapRejection(work, mapKeyError);
   }
+}
+
+const mapKeyError = (err: unknown) => mapDriverError(err, 'key');
+
+type Undo = { after: Counter; before?: Counter | undefined };
+
+/** Runs a generator of statement steps to its result, each statement awaited. */
+async function drive<R, Row>(steps: Generator<[Statement<Row>, unknown[]], R, StatementResult<Row>>, run: (statement: Statement<Row>, binds: unknown[]) => Promise<StatementResult<Row>>): Promise<R> {
+  let next = steps.next();
+  while (!next.done) next = steps.next(await run(...next.value));
+  return next.value;
+}
+
+/** Runs a generator of statement steps to its result, synchronously (inside a SQLite transaction). */
+function driveSync<R, Row>(steps: Generator<[Statement<Row>, unknown[]], R, StatementResult<Row>>, run: SqliteRun): R {
+  let next = steps.next();
+  while (!next.done) next = steps.next(run(...next.value));
+  return next.value;
 }
 
 type CounterRow = { counter: number | string; updated_at: number | string; expires_at: number | string };
