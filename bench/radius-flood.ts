@@ -22,17 +22,13 @@
  * (every server thread but the event loop's gets this nice value).
  */
 import { execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freeTcpPort, option } from './harness.ts';
 import { Load, USERS, argon2Hashes, flood, startGatehouse } from './radius.bench.ts';
 import type { FloodKind } from './radius-flood-sender.ts';
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : Number(process.argv[i + 1]);
-}
 const SECONDS = option('seconds', 20);
 const PACKETS = option('packets', 50_000);
 const RATE = option('rate', 10_000);
@@ -41,17 +37,6 @@ const RENICE = option('renice-threads', 0);
 const TICK = 100; // USER_HZ on Linux
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The process's user + system CPU time, in ms. */
 function cpuMs(pid: number): number {
