@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ntPasswordHash, ntResponse } from '../../src/credentials/mschapv2.ts';
+import type { Group } from '../../src/directory/model.ts';
 import { EAP_TYPE } from '../../protocols/radius/eap/packet.ts';
 import { MSCHAP_OP, PeapError, PeapPhase2, mschapPacket, parseMschapResponse, peerResult, resultTlv, type MschapVerify } from '../../protocols/radius/eap/peap.ts';
 
@@ -37,12 +38,14 @@ describe('PEAPv0 phase 2', () => {
     if (challenge.kind !== 'send') throw new Error('expected a Challenge');
     const response = peerResponse(challenge.data, 'CORP\\alice');
     let asked = 0;
+    // The decision's groups ride along to the accept: the reply attributes come from them (handler.ts).
+    const groups = [{ id: 'g-1', name: 'wifi' }] as unknown as Group[];
     const verify: MschapVerify = async (r, authChallenge) => {
       asked++;
       expect(r.name).toBe('alice'); // the domain dropped
       expect(r.ntResponse).toEqual(response.nt);
       expect(authChallenge).toEqual(challenge.data.subarray(6, 22));
-      return { ok: true, authenticatorResponse: 'S=0123456789ABCDEF0123456789ABCDEF01234567', userId: 'u-1' };
+      return { ok: true, authenticatorResponse: 'S=0123456789ABCDEF0123456789ABCDEF01234567', userId: 'u-1', groups };
     };
     const success = await phase2.receive(response.data, verify);
     if (success.kind !== 'send') throw new Error('expected a Success');
@@ -53,7 +56,7 @@ describe('PEAPv0 phase 2', () => {
     expect(tlv).toMatchObject({ kind: 'send' });
     if (tlv.kind !== 'send') return;
     expect([...tlv.data.subarray(4)]).toEqual([33, 0x80, 3, 0, 2, 0, 1]);
-    expect(await phase2.receive(peerTlv(true), verify)).toEqual({ kind: 'accept', userId: 'u-1', identity: 'alice' });
+    expect(await phase2.receive(peerTlv(true), verify)).toEqual({ kind: 'accept', userId: 'u-1', identity: 'alice', groups });
     expect(asked).toBe(1);
   });
 

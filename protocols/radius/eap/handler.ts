@@ -27,6 +27,7 @@ import { randomUUID } from 'node:crypto';
 import type { RemoteInfo } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
+import type { Group } from '../../../src/directory/model.ts';
 import type { Core } from '../../../src/core.ts';
 import type { FrontEndMetrics } from '../../../src/frontend.ts';
 import { clientIpOf, replyAttributesFor, type AccessReply, type RadiusPeer } from '../access.ts';
@@ -224,7 +225,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
       count('refused');
       return failure(identifier);
     }
-    return accept(identifier, pap.userName, result.user.id, keys.msk, peer, packet);
+    return accept(identifier, pap.userName, result.user.id, keys.msk, peer, packet, [], result.groups);
   }
 
   /** EAP-TLS after the peer's final ACK: the certificate sign-in (eap-tls.ts), then Success or Failure. */
@@ -242,11 +243,14 @@ export function createEap(deps: EapHandlerDeps): Eap {
     }
     // The device and the certificate, for the network session's continuous verification (device-class.ts).
     const device = result.device ? [{ type: ATTR.Class, value: deviceClass(result.device.device.id, result.device.serial) }] : [];
-    return accept(identifier, result.user.username, result.user.id, keys.msk, peer, packet, device);
+    return accept(identifier, result.user.username, result.user.id, keys.msk, peer, packet, device, result.groups);
   }
 
-  /** Access-Accept: EAP-Success, MS-MPPE keys from the MSK, User-Name, the groups' reply attributes. */
-  async function accept(identifier: number, userName: string, userId: string, msk: Buffer, peer: RadiusPeer, packet: Packet, extra: Attribute[] = []): Promise<AccessReply> {
+  /**
+   * Access-Accept: EAP-Success, MS-MPPE keys from the MSK, User-Name, the groups' reply attributes
+   * (from the groups the decision was made with, SignInResult.groups: not read again).
+   */
+  async function accept(identifier: number, userName: string, userId: string, msk: Buffer, peer: RadiusPeer, packet: Packet, extra: Attribute[], groups: Group[] | undefined): Promise<AccessReply> {
     const { recv, send } = mppeKeys(msk);
     const hiding = { secret: peer.secret, authenticator: packet.authenticator };
     const attributes: Attribute[] = [
@@ -255,7 +259,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
       dictionary.encode('MS-MPPE-Recv-Key', recv, hiding),
       dictionary.encode('MS-MPPE-Send-Key', send, hiding),
       ...extra,
-      ...(await replyAttributes(userId, peer, packet)),
+      ...(await replyAttributes(userId, peer, packet, groups)),
     ];
     count('accepted');
     return { code: CODE.AccessAccept, attributes, delay: false };
@@ -281,7 +285,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
         requestId: `radius-${randomUUID()}`,
         eap: { method: 'peap', outerIdentity: conversation.outerIdentity },
       });
-      if (result.ok && result.decision.action === 'allow' && result.mschapv2) return { ok: true, authenticatorResponse: result.mschapv2.authenticatorResponse, userId: result.user.id };
+      if (result.ok && result.decision.action === 'allow' && result.mschapv2) return { ok: true, authenticatorResponse: result.mschapv2.authenticatorResponse, userId: result.user.id, ...(result.groups ? { groups: result.groups } : {}) };
       log.debug({ component: 'radius', client: peer.client.name, outer: conversation.outerIdentity, reason: result.ok ? result.decision.action : result.reason.code }, 'PEAP inner MSCHAPv2 refused');
       return { ok: false };
     };
@@ -305,13 +309,13 @@ export function createEap(deps: EapHandlerDeps): Eap {
         { type: ATTR.UserName, value: Buffer.from(step.identity, 'utf8') },
         dictionary.encode('MS-MPPE-Recv-Key', recv, hiding),
         dictionary.encode('MS-MPPE-Send-Key', send, hiding),
-        ...(await replyAttributes(step.userId, peer, packet)),
+        ...(await replyAttributes(step.userId, peer, packet, step.groups)),
       ],
       delay: false,
     };
   }
 
-  const replyAttributes = (userId: string, peer: RadiusPeer, packet: Packet) => replyAttributesFor(core, dictionary, userId, peer, packet);
+  const replyAttributes = (userId: string, peer: RadiusPeer, packet: Packet, groups: Group[] | undefined) => replyAttributesFor(core, dictionary, userId, peer, packet, groups);
 
   async function handle(packet: Packet, peer: RadiusPeer, rinfo: Pick<RemoteInfo, 'address'>): Promise<AccessReply> {
     // A dual-stack socket's view of an IPv4 NAS (::ffff:192.0.2.1) is the IPv4 address.

@@ -21,6 +21,7 @@
  * Anything else (a Nak, a wrong opcode, a malformed packet) ends the conversation (PeapError).
  */
 import { randomBytes } from 'node:crypto';
+import type { Group } from '../../../src/directory/model.ts';
 import { EAP_CODE, EAP_TYPE, identityOf } from './packet.ts';
 
 /** EAP-TLV (Extensions) and its Result TLV ([MS-PEAP] §2.2.8.2, draft-josefsson §4.2). */
@@ -105,12 +106,13 @@ export function parseMschapResponse(data: Buffer): MschapResponse {
   return { id: data[1]!, peerChallenge: Buffer.from(value.subarray(0, 16)), ntResponse: Buffer.from(value.subarray(24, 48)), name };
 }
 
-export type MschapVerdict = { ok: true; authenticatorResponse: string; userId: string } | { ok: false };
+/** `groups`: the person's groups the decision was made with (SignInResult.groups), for the reply attributes. */
+export type MschapVerdict = { ok: true; authenticatorResponse: string; userId: string; groups?: Group[] } | { ok: false };
 
 /** What phase 2 asks the handler to do next. */
 export type PeapStep =
   | { kind: 'send'; data: Buffer } // plaintext to encrypt and send in an Access-Challenge
-  | { kind: 'accept'; userId: string; identity: string }
+  | { kind: 'accept'; userId: string; identity: string; groups?: Group[] }
   | { kind: 'reject' };
 
 /** The server's name in the Challenge (informational: peers show or ignore it). */
@@ -127,6 +129,7 @@ export class PeapPhase2 {
   #mschapId = randomBytes(1)[0]!;
   #tlvId = randomBytes(1)[0]!;
   #userId = '';
+  #groups: Group[] | undefined;
   #started = false;
   /** The first inner message: EAP-Request/Identity, compressed. */
   start(): Buffer {
@@ -166,6 +169,7 @@ export class PeapPhase2 {
         if (verdict.ok) {
           this.#state = 'success';
           this.#userId = verdict.userId;
+          this.#groups = verdict.groups;
           const message = Buffer.from(`${verdict.authenticatorResponse} M=OK`);
           return { kind: 'send', data: compressed(EAP_TYPE.MsChapV2, mschapPacket(MSCHAP_OP.Success, response.id, message)) };
         }
@@ -185,7 +189,7 @@ export class PeapPhase2 {
         this.#state = 'done';
         const result = peerResult(data);
         if (result !== 'success') return { kind: 'reject' };
-        return { kind: 'accept', userId: this.#userId, identity: this.#name };
+        return { kind: 'accept', userId: this.#userId, identity: this.#name, ...(this.#groups ? { groups: this.#groups } : {}) };
       }
       case 'tlv-failure':
       case 'done':
