@@ -52,6 +52,23 @@ describe.each(backends)('certificate sign-in ($name)', (backend) => {
     expect(decisions[0]).toMatchObject({ outcome: 'success', actor: { name: 'alice' }, details: { device: { id: laptop.id, managed: true, compliant: true, certificate: true } } });
   });
 
+  it("runs only prepared statements, none built by knex's query builder (every EAP-TLS authentication makes this sign-in)", async () => {
+    const certificate = await issue(laptop);
+    await attempt(certificate);
+    const built: string[] = [];
+    const prepared: string[] = [];
+    const watch = (q: { sql: string; method?: string }) => (q.method === 'raw' ? prepared : built).push(q.sql);
+    t.store.knex.on('query', watch);
+    try {
+      expect(await attempt(certificate)).toMatchObject({ ok: true, decision: { action: 'allow' } });
+    } finally {
+      t.store.knex.off('query', watch);
+    }
+    expect(built).toEqual([]);
+    // The certificate, the device and its owners, the owner, the owner's groups, the client and its groups, ... the audit event.
+    expect(prepared.join('\n')).toMatch(/from device_certificates where fingerprint = \?[\s\S]*from devices where id = \?[\s\S]*from device_owners join users[\s\S]*insert into audit_events/);
+  });
+
   it('denies a device out of compliance (the policy sees its posture)', async () => {
     const phone = await createDevice('phone', { platform: 'ios' });
     const certificate = await issue(phone);

@@ -51,11 +51,14 @@ describe.each(backends)('RADIUS front-end ($name)', (backend) => {
     expect(dict.decode(bob.reply!).map((a) => a.name)).toEqual(['Message-Authenticator', 'Class', 'Session-Timeout']);
   });
 
-  it('PAP: the reply attributes come from the groups the decision was made with, read once per request', async () => {
+  it('PAP: the reply attributes come from the groups the decision was made with, read once per request; every statement prepared', async () => {
     const knex = (t.server.gh.store as KnexStore).knex;
     let groupReads = 0;
-    const count = (q: { sql: string }) => {
+    const built: string[] = [];
+    const count = (q: { sql: string; method?: string }) => {
       if (/with recursive up\b/.test(q.sql)) groupReads++;
+      // None built by knex's query builder (the client, its assigned groups, ...: statements.ts).
+      if (q.method !== 'raw') built.push(q.sql);
     };
     knex.on('query', count);
     try {
@@ -66,6 +69,7 @@ describe.each(backends)('RADIUS front-end ($name)', (backend) => {
       knex.off('query', count);
     }
     expect(groupReads).toBe(1);
+    expect(built).toEqual([]);
   });
 
   it('PAP: Access-Reject, without Reply-Message, for a wrong password, an unassigned user, a suspended one, an unknown one', async () => {

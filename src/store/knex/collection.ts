@@ -61,6 +61,9 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
   /** The lookup by name every sign-in makes, and every object (policies, networks: each access decision reads them): prepared statements (statements.ts). */
   private readonly byName: Statement<Row>;
   private readonly everyRow: Statement<Row>;
+  /** One object by id, and its links' targets (a sign-in hydrates its RADIUS client or application, EAP-TLS its device). */
+  private readonly byId: Statement<Row>;
+  private readonly linksOfOne: Map<string, Statement<{ owner: string; name: string }>>;
 
   constructor(db: Db, def: CollectionDef, inTransaction: InTransaction) {
     this.db = db;
@@ -69,6 +72,10 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
     this.inTransaction = inTransaction;
     this.byName = new Statement<Row>(db, `select * from ${def.table} where ${def.key} = ? order by id limit 1`);
     this.everyRow = new Statement<Row>(db, `select * from ${def.table} order by ${def.key}, id`);
+    this.byId = new Statement<Row>(db, `select * from ${def.table} where id = ? limit 1`);
+    this.linksOfOne = new Map((def.links ?? []).map((l) => [l.field, new Statement<{ owner: string; name: string }>(db,
+      `select ${l.table}.${l.ownerColumn} as owner, ${l.targetTable}.${l.targetKey} as name from ${l.table} ` +
+      `join ${l.targetTable} on ${l.targetTable}.id = ${l.table}.${l.targetColumn} where ${l.table}.${l.ownerColumn} = ? order by ${l.targetTable}.${l.targetKey}`)]));
   }
 
   async create(fields: Fields<T>, managedBy: ManagedBy = 'api'): Promise<T> {
@@ -177,7 +184,7 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
   }
 
   private async load(db: Db, id: string): Promise<T> {
-    const row = await db<Row>(this.def.table).where({ id }).first();
+    const row = db === this.db ? await this.byId.first([id]) : await db<Row>(this.def.table).where({ id }).first();
     if (!row) throw new NotFoundError(this.kind, id);
     return (await this.hydrate(db, [row]))[0] as T;
   }
@@ -260,7 +267,8 @@ export class KnexCollection<T extends { id: string }> implements Collection<T> {
   private async readLinks(db: Db, link: LinkDef, ids: string[]): Promise<Map<string, string[]>> {
     const byOwner = new Map<string, string[]>();
     if (ids.length === 0) return byOwner;
-    const rows: Array<{ owner: string; name: string }> = await db(link.table)
+    const one = db === this.db && ids.length === 1 ? this.linksOfOne.get(link.field) : undefined;
+    const rows: Array<{ owner: string; name: string }> = one ? await one.rows(ids) : await db(link.table)
       .join(link.targetTable, `${link.targetTable}.id`, `${link.table}.${link.targetColumn}`)
       .whereIn(`${link.table}.${link.ownerColumn}`, ids)
       .select({ owner: `${link.table}.${link.ownerColumn}`, name: `${link.targetTable}.${link.targetKey}` })

@@ -2,6 +2,7 @@
 import { AlreadyExistsError, NotFoundError } from '../errors.ts';
 import type { CertificateAuthorityRecord, DeviceCertificateRecord, Pki } from '../types.ts';
 import { iso, mapDriverError, now, type Db } from './sql.ts';
+import { Statement } from './statements.ts';
 
 interface CertRow {
   serial: string;
@@ -17,8 +18,11 @@ interface CertRow {
 
 export class KnexPki implements Pki {
   private readonly db: Db;
+  /** The lookup every EAP-TLS sign-in (and device mTLS request) makes: a prepared statement (statements.ts). */
+  private readonly byFingerprint: Statement<CertRow>;
   constructor(db: Db) {
     this.db = db;
+    this.byFingerprint = new Statement<CertRow>(db, 'select * from device_certificates where fingerprint = ? limit 1');
   }
 
   async getAuthority(name: string): Promise<CertificateAuthorityRecord | undefined> {
@@ -56,7 +60,7 @@ export class KnexPki implements Pki {
   }
 
   async findCertificateByFingerprint(fingerprint: string): Promise<DeviceCertificateRecord | undefined> {
-    const row: CertRow | undefined = await this.guard(() => this.db('device_certificates').where({ fingerprint }).first());
+    const row = await this.guard(() => this.byFingerprint.first([fingerprint]));
     return row ? toCert(row) : undefined;
   }
 
