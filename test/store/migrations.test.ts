@@ -26,6 +26,12 @@ describe.each(backends)('data migrations ($name)', (backend) => {
     return store;
   }
 
+  /** Rolls back the migrations after `name`, then `name` itself. */
+  async function undo(s: KnexStore, name: string): Promise<void> {
+    const applied = async () => ((await s.knex.migrate.list())[0] as Array<{ name: string } | string>).map((m) => (typeof m === 'string' ? m : m.name));
+    while ((await applied()).includes(name)) await s.knex.migrate.down();
+  }
+
   it('20261124_005: removes the OpenID Connect entries keyed by raw ids, and nothing else', async () => {
     const s = await storeBefore('20261124_005_oidc_hashed_ids');
     await s.ttl.put('oidc:RefreshToken:raw-refresh-token', { p: { jti: 'raw-refresh-token' } }, 600, { group: 'grant-1' });
@@ -49,8 +55,29 @@ describe.each(backends)('data migrations ($name)', (backend) => {
     expect(before).toMatchObject({ deviceId: device, live: true });
     expect(before).not.toHaveProperty('certificateSerial');
     expect((await s.directory.networkSessions.list({ certificateSerial: '0a1b' })).items).toEqual([]);
-    await s.knex.migrate.down();
+    await undo(s, '20261203_008_network_session_certificate');
     expect(await s.knex.schema.hasColumn('network_sessions', 'certificate_serial')).toBe(false);
     expect(await s.knex('network_sessions').where({ id }).first()).toMatchObject({ device_id: device });
+  });
+
+  it('20261203_009: a device\'s live sessions are found through an index, not by reading the table; gone again on the way down', async () => {
+    const s = await storeBefore('20261203_009_network_session_device_index');
+    const indexed = async () => {
+      if (backend.name === 'sqlite') {
+        const list = (await s.knex.raw("pragma index_list('network_sessions')")) as Array<{ name: string }>;
+        return list.some((i) => i.name === 'network_sessions_device_id_live_index');
+      }
+      const { rows } = (await s.knex.raw("select indexdef from pg_indexes where tablename = 'network_sessions'")) as { rows: Array<{ indexdef: string }> };
+      return rows.some((r) => /\(device_id, live\)/.test(r.indexdef));
+    };
+    expect(await indexed()).toBe(false);
+    await s.migrate();
+    expect(await indexed()).toBe(true);
+    if (backend.name === 'sqlite') {
+      const plan = (await s.knex.raw('explain query plan select id from network_sessions where device_id = ? and live = ?', ['d', 1])) as Array<{ detail: string }>;
+      expect(plan.map((p) => p.detail).join()).toMatch(/USING (COVERING )?INDEX network_sessions_device_id_live_index/);
+    }
+    await undo(s, '20261203_009_network_session_device_index');
+    expect(await indexed()).toBe(false);
   });
 });
