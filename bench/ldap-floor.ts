@@ -17,7 +17,7 @@ import ldapMessages from '@ldapjs/messages';
 import type { BindRequest } from '@ldapjs/messages';
 
 // As bin/gatehouse.js sizes the pool (before the first hash is queued).
-if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.max(4, availableParallelism()));
+if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.max(2, availableParallelism()));
 const { verify } = await import('@node-rs/argon2');
 const { withArgon2Slot } = await import('../src/credentials/slots.ts');
 const { nextFrame } = await import('../protocols/ldap/framing.ts');

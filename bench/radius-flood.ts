@@ -18,7 +18,7 @@
  *
  * Options: `--radius-users <n>` (default 1000; hashes cached as in radius.bench.ts), `--seconds <n>`
  * (default 20), `--packets <n>` (default 50000), `--rate <n>` (default 10000); experiments:
- * `--threadpool <n>` (the server's UV_THREADPOOL_SIZE, default libuv's 4), `--renice-threads <n>`
+ * `--threadpool <n>` (the server's UV_THREADPOOL_SIZE, default as bin/gatehouse.js sizes it: one per core), `--renice-threads <n>`
  * (every server thread but the event loop's gets this nice value).
  */
 import { execFileSync } from 'node:child_process';

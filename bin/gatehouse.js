@@ -12,8 +12,11 @@ async function run() {
   const { spawnSync } = await import('node:child_process');
   const { availableParallelism } = await import('node:os');
 
-  // argon2 hashing runs on libuv's thread pool: size it to the cores before anything uses the pool.
-  if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.max(4, availableParallelism()));
+  // argon2 hashing runs on libuv's thread pool, at most one hash per core (src/credentials/slots.ts):
+  // one thread per core, set before anything uses the pool. A pool larger than the hashes running
+  // at once hands each hash to a thread that has been idle, and costs about a tenth of the hashing
+  // rate (2 cores: 198 verifies/s on 2 threads, 170 on 4; docs/performance.md).
+  if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.max(2, availableParallelism()));
 
   if (!process.features.typescript) {
     const result = spawnSync(process.execPath, ['--experimental-strip-types', '--no-warnings=ExperimentalWarning', ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
