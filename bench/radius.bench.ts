@@ -31,7 +31,7 @@ import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { CODE, decodePacket, encodeRequest } from '../protocols/radius/codec.ts';
 import { startFreeRadius as startFreeRadiusWith } from './freeradius.ts';
-import { fillStore, freeUdpPort, option, ROOT, startGatehouse as startGatehouseWith, tempDir, track, writeGatehouseConfig } from './harness.ts';
+import { fillStore, freeUdpPort, meter, option, ROOT, startGatehouse as startGatehouseWith, tempDir, track, writeGatehouseConfig, µs } from './harness.ts';
 import type { FloodKind, FloodOrder, FloodReport } from './radius-flood-sender.ts';
 import type { Benchmark } from './run.ts';
 
@@ -238,7 +238,7 @@ async function startFreeRadius(dir: string, hashes: string[]): Promise<{ port: n
 
 /** Both servers, started on first use and stopped (their directory removed) when this process exits. */
 const shared = (() => {
-  let ready: Promise<{ gatehouse: number; freeradius: number; argon2: string; bcrypt: string }> | undefined;
+  let ready: Promise<{ gatehouse: number; gatehousePid: number | undefined; freeradius: number; argon2: string; bcrypt: string }> | undefined;
   return {
     start() {
       ready ??= (async () => {
@@ -248,7 +248,7 @@ const shared = (() => {
         mkdirSync(join(dir, 'freeradius'));
         const gatehouse = await startGatehouse(join(dir, 'gatehouse'), argon2);
         const freeradius = await startFreeRadius(join(dir, 'freeradius'), bcryptList);
-        return { gatehouse: gatehouse.port, freeradius: freeradius.port, argon2: argon2[0]!, bcrypt: bcryptList[0]! };
+        return { gatehouse: gatehouse.port, gatehousePid: gatehouse.child.pid, freeradius: freeradius.port, argon2: argon2[0]!, bcrypt: bcryptList[0]! };
       })();
       return ready;
     },
@@ -300,6 +300,9 @@ function gatehouseArgon2(withFlood: boolean): Benchmark {
   let hash = '';
   let port = 0;
   let flooding: ReturnType<typeof flood> | undefined;
+  let pid: number | undefined;
+  // Gatehouse's CPU per request (/proc), by thread, as the LDAP benchmark reports it per bind.
+  const cpu = meter(() => pid);
   return {
     name: `RADIUS PAP, Gatehouse (argon2id users, ${IN_FLIGHT} in flight${withFlood ? ', under ~10,000 invalid packets/s' : ''})`,
     reference: 'raw @node-rs/argon2 verify, 2 threads',
@@ -309,15 +312,17 @@ function gatehouseArgon2(withFlood: boolean): Benchmark {
     async setup() {
       const servers = await shared.start();
       port = servers.gatehouse;
+      pid = servers.gatehousePid;
       hash = servers.argon2;
       load = new Load(port);
       await load.open();
       await load.run(100, USERS);
       if (withFlood) flooding = flood(port);
     },
-    subject: (n) => load!.run(n, USERS),
+    subject: (n) => cpu.run(n, () => load!.run(n, USERS)),
     baseline: (n) => argon2OnThreads(hash, n),
     async teardown() {
+      process.stderr.write(`  CPU per Access-Request: Gatehouse ${µs(cpu.perOp())} in all (${cpu.byThread()})\n`);
       if (flooding) {
         const { sent, seconds } = await flooding.stop();
         process.stderr.write(`  flood: ${sent} invalid packets in ${seconds.toFixed(1)} s (${Math.round(sent / seconds)}/s)\n`);
