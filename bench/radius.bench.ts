@@ -6,6 +6,8 @@
  * - Gatehouse (its own process, `bin/gatehouse.js start`, SQLite store filled before it starts) with
  *   argon2id users (m=19456 KiB, t=2, p=1), against the raw @node-rs/argon2 verify rate on 2
  *   threads: the ceiling for any server verifying these hashes here. Goal: >= 0.8 x.
+ * - The floor (bench/radius-floor.ts): decode, Message-Authenticator, password and the verify
+ *   through the same hashing slots, nothing else; what any PAP server in this process model pays.
  * - The same while a flood of ~10,000 invalid packets a second (a bad Message-Authenticator from
  *   the client's address, unknown sources) hits the authentication port, sent by a child process
  *   (bench/radius-flood-sender.ts; the rate it achieved is printed at teardown). Goal: >= 90 % of
@@ -20,7 +22,7 @@
  * Options (after `npm run bench --`): `--radius-users <n>` (default 1000 argon2id users; the bcrypt
  * users are a fifth of that). Hashes are kept in <tmpdir>/gatehouse-bench-cache.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -355,4 +357,45 @@ function freeRadiusBcrypt(): Benchmark {
   };
 }
 
-export const benchmarks: Benchmark[] = [gatehouseArgon2(false), gatehouseArgon2(true), freeRadiusBcrypt()];
+/**
+ * The floor (bench/radius-floor.ts, its own process): decode the Access-Request, check its
+ * Message-Authenticator, recover the password, verify the hash through the same hashing slots,
+ * answer; nothing else. What any PAP server in this process model pays on this machine, so
+ * Gatehouse's gap to the raw verify rate reads as the floor's plus its own work.
+ */
+function floorArgon2(): Benchmark {
+  let load: Load | undefined;
+  let hash = '';
+  let child: ChildProcess | undefined;
+  let dir = '';
+  const cpu = meter(() => child?.pid);
+  return {
+    name: `RADIUS PAP, floor: decode + argon2id verify only (${IN_FLIGHT} in flight)`,
+    reference: 'raw @node-rs/argon2 verify, 2 threads',
+    batch: 300,
+    async setup() {
+      const hashes = await argon2Hashes(USERS);
+      hash = hashes[0]!;
+      dir = tempDir('gatehouse-bench-radius-floor-');
+      writeFileSync(join(dir, 'hashes.json'), JSON.stringify(hashes));
+      const port = await freeUdpPort();
+      child = track(spawn(process.execPath, [join(ROOT, 'bench/radius-floor.ts'), String(port), SECRET, join(dir, 'hashes.json')], {
+        env: { ...process.env, UV_THREADPOOL_SIZE: '' },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }));
+      await waitForAnswer(port, child, 'the floor server');
+      load = new Load(port);
+      await load.open();
+      await load.run(100, USERS);
+    },
+    subject: (n) => cpu.run(n, () => load!.run(n, USERS)),
+    baseline: (n) => argon2OnThreads(hash, n),
+    async teardown() {
+      process.stderr.write(`  CPU per Access-Request: floor ${µs(cpu.perOp())} in all (${cpu.byThread()})\n`);
+      load?.close();
+      child?.kill();
+    },
+  };
+}
+
+export const benchmarks: Benchmark[] = [gatehouseArgon2(false), floorArgon2(), gatehouseArgon2(true), freeRadiusBcrypt()];
