@@ -32,7 +32,8 @@
  * `npm run bench -- eap` runs the three (`eap-ttls`, `eap-peap`, `eap-tls` one each). Options
  * (after `npm run bench --`): `--eap-parallel <n>` eapol_test processes at once (default 8),
  * `--eap-users <n>` people (and devices; default 50), `--eap-tls-version 1.2|1.3` for EAP-TLS
- * (default 1.2). `BENCH_ROUNDS=1` for a smoke run. After the runner's table, a table for
+ * (default 1.2), `--eap-warmup <n>` authentications per server before the rounds (default 256).
+ * `BENCH_ROUNDS=1` for a smoke run. After the runner's table, a table for
  * docs/performance.md (rates, ratio, CPU per authentication, the TLS version eapol_test reported).
  */
 import { execFile, type ChildProcess } from 'node:child_process';
