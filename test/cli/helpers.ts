@@ -164,6 +164,14 @@ export function startCli(argv: string[], env: Record<string, string | undefined>
   };
 }
 
+/** Kills a server a test left running (SIGKILL) and waits for it to be gone; nothing if it exited already. */
+export async function killIfRunning(server: RunningCli | undefined): Promise<void> {
+  if (server && server.child.exitCode === null) {
+    server.child.kill('SIGKILL');
+    await server.exited;
+  }
+}
+
 /** Polls until `check` returns something other than undefined. */
 export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -22,7 +22,7 @@ import type { StoredRadiusClient } from '../../src/store/types.ts';
 import { backends } from '../helpers/backends.ts';
 import { CLI_CTX } from '../helpers/core.ts';
 import { totpStep } from '../unit/mfa/totp-reference.ts';
-import { cliFixture, run, startCli, testYamlConfig, type CliFixture, type RunningCli } from './helpers.ts';
+import { cliFixture, killIfRunning, run, startCli, testYamlConfig, type CliFixture, type RunningCli } from './helpers.ts';
 
 const A: KeySpec = { id: 'a', key: randomBytes(32).toString('base64') };
 const B: KeySpec = { id: 'b', key: randomBytes(32).toString('base64') };
@@ -49,10 +49,7 @@ describe.each(backends)('gatehouse keyring on $name', (backend) => {
     expect((await fx.cli(['migrate'])).code).toBe(0);
   });
   afterEach(async () => {
-    if (server && server.child.exitCode === null) {
-      server.child.kill('SIGKILL');
-      await server.exited;
-    }
+    await killIfRunning(server);
     server = undefined;
     await fx.cleanup();
   });

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { backends } from '../helpers/backends.ts';
 import { TEST_ADMIN_KEY } from '../helpers/server.ts';
-import { cliFixture, eventually, run, spawnCli, startCli, testYamlConfig, type CliFixture, type RunningCli } from './helpers.ts';
+import { cliFixture, eventually, killIfRunning, run, spawnCli, startCli, testYamlConfig, type CliFixture, type RunningCli } from './helpers.ts';
 import { freePort } from '../helpers/ports.ts';
 
 const LISTENER = /^ {2}http \(admin API[^)]*\): (http:\/\/\S+)$/m;
@@ -21,10 +21,7 @@ describe.each(backends)('gatehouse start on $name', (backend) => {
     fx = await cliFixture(backend);
   });
   afterEach(async () => {
-    if (server && server.child.exitCode === null) {
-      server.child.kill('SIGKILL');
-      await server.exited;
-    }
+    await killIfRunning(server);
     server = undefined;
     await fx.cleanup();
   });
