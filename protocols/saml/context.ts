@@ -44,6 +44,7 @@ export class SamlContext {
   readonly keyManager: SigningKeyManager;
   readonly entities = new Entities();
   #keys: SamlKeys;
+  #keysCheckedAt = Number.NEGATIVE_INFINITY;
   readonly #warned = new Map<string, string>();
   #registered: { generation: number; list: Registered[] } | undefined;
   readonly #watch: DirectoryWatch;
@@ -71,8 +72,16 @@ export class SamlContext {
     return this.#keys;
   }
 
-  /** Reloads the keys if they changed in the store (a rotation by another process or the CLI). */
-  async refreshKeys(): Promise<void> {
+  /**
+   * Reloads the keys if they changed in the store (a rotation by another process or the CLI), asking
+   * the store at most once every `maxAgeMs` (0: now). A response signed within that second of a
+   * rotation with the previous key still verifies: its certificate stays in the metadata through the
+   * rotation's overlap.
+   */
+  async refreshKeys(maxAgeMs = 0): Promise<void> {
+    const now = performance.now();
+    if (now - this.#keysCheckedAt < maxAgeMs) return;
+    this.#keysCheckedAt = now;
     if (await this.keyManager.changedSince(this.#keys.fingerprint)) this.#keys = await loadSamlKeys(this.keyManager);
   }
 

@@ -7,6 +7,7 @@
  *   keys.ts          the signing keys (the core's RSA key) and their derived certificates
  *   context.ts       what the pieces share: SPs, the session, the decision, the identity an SP gets
  *   messages.ts      the messages sent (Response, LogoutRequest, LogoutResponse) and the two bindings
+ *   xml-sign.ts      their enveloped signatures (libxml2's exclusive c14n, Node's RSA)
  *   metadata.ts      the IdP metadata
  *   sso.ts           a request waiting for the sign-in, the decision, the response; IdP-initiated SSO
  *   participants.ts  the SPs of a session, for Single Logout
@@ -25,6 +26,7 @@ import { forgetParticipants } from './participants.ts';
 import { sloNextRoute, sloRoute, SLO_NEXT, startSignOut } from './slo.ts';
 import { ssoRoute } from './sso.ts';
 import { createSchemaValidator } from './xml-schema.ts';
+import { loadXmlSigner } from './xml-sign.ts';
 
 export interface SamlFrontEnd {
   readonly mount: HttpMount;
@@ -35,6 +37,7 @@ export interface SamlFrontEnd {
 }
 
 export async function createSamlFrontEnd(core: Core, config: SamlConfig, publicUrl: string): Promise<SamlFrontEnd> {
+  await loadXmlSigner();
   // The overlap is the OpenID Connect section's (one rotation moves both); SAML only reads the keys.
   const keyManager = samlKeyManager(core, 24);
   const keys = await loadSamlKeys(keyManager);

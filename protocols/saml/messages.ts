@@ -2,10 +2,10 @@
  * The messages the identity provider sends, and how they travel:
  *
  *   loginResponse    a Response with one Assertion, built here as XML (every value escaped), signed
- *                    (Assertion and/or Response, per SP) and optionally encrypted by samlify's
- *                    IdentityProvider.createLoginResponse (its customTagReplacement path: samlify's
- *                    own template drops custom attributes and writes InResponseTo="" when there is
- *                    no request, which schema-validating SPs refuse)
+ *                    (Assertion and/or Response, per SP) by xml-sign.ts; encrypted assertions by
+ *                    samlify's IdentityProvider.createLoginResponse (its customTagReplacement path:
+ *                    samlify's own template drops custom attributes and writes InResponseTo="" when
+ *                    there is no request, which schema-validating SPs refuse)
  *   statusResponse   a Response without assertion carrying a status: RequestDenied, NoPassive,
  *                    Requester / Responder errors (SAML Core §3.2.2.2), signed
  *   logoutRequest    to the other SPs of a session (SAML Core §3.7.1)
@@ -20,7 +20,8 @@ import { deflateRawSync } from 'node:zlib';
 import { escapeHtml } from '../../src/http/html.ts';
 import { HASH_OF, SIGNATURE_URI, type SignatureAlgorithm } from './config.ts';
 import type { SamlKey } from './keys.ts';
-import { samlify, xmlCrypto, type SamlifyEntity, type SamlifyIdp } from './libs.ts';
+import { samlify, type SamlifyEntity, type SamlifyIdp } from './libs.ts';
+import { signElementAsync } from './xml-sign.ts';
 import { BINDINGS, DATA_ENCRYPTION, KEY_ENCRYPTION, NAME_ID_FORMATS, type ServiceProvider } from './settings.ts';
 
 export const NS = {
@@ -96,8 +97,12 @@ function attributeStatement(attributes: Identity['attributes']): string {
   return `<saml:AttributeStatement>${body}</saml:AttributeStatement>`;
 }
 
-/** The unsigned Response (SAML Core §3.3.3, Web SSO profile §4.1.4.2). */
-export function loginResponseXml(input: LoginResponseInput, now = Date.now()): { id: string; xml: string } {
+/**
+ * The unsigned Response (SAML Core §3.3.3, Web SSO profile §4.1.4.2): `xml` whole, and in its parts
+ * (`head` + `assertion` + `tail`) for signing the Assertion alone. The Assertion declares the one
+ * namespace it uses itself, so it is the same element alone as inside the Response.
+ */
+export function loginResponseXml(input: LoginResponseInput, now = Date.now()): { id: string; xml: string; head: string; assertion: string; tail: string } {
   const id = newId();
   const assertionId = newId();
   const issued = instant(now);
@@ -105,10 +110,11 @@ export function loginResponseXml(input: LoginResponseInput, now = Date.now()): {
   const irt = input.inResponseTo ? ` InResponseTo="${xmlEscape(input.inResponseTo)}"` : '';
   const { identity } = input;
   const spQualifier = identity.nameIdFormat === 'persistent' || identity.nameIdFormat === 'transient' ? ` NameQualifier="${xmlEscape(input.idpEntityId)}" SPNameQualifier="${xmlEscape(input.sp.entityId)}"` : '';
-  const xml =
+  const head =
     `<samlp:Response xmlns:samlp="${NS.protocol}" xmlns:saml="${NS.assertion}" ID="${id}" Version="2.0" IssueInstant="${issued}" Destination="${xmlEscape(input.acsUrl)}"${irt}>` +
     `<saml:Issuer>${xmlEscape(input.idpEntityId)}</saml:Issuer>` +
-    `<samlp:Status><samlp:StatusCode Value="${STATUS.success}"/></samlp:Status>` +
+    `<samlp:Status><samlp:StatusCode Value="${STATUS.success}"/></samlp:Status>`;
+  const assertion =
     `<saml:Assertion xmlns:saml="${NS.assertion}" ID="${assertionId}" Version="2.0" IssueInstant="${issued}">` +
     `<saml:Issuer>${xmlEscape(input.idpEntityId)}</saml:Issuer>` +
     `<saml:Subject><saml:NameID Format="${NAME_ID_FORMATS[identity.nameIdFormat]}"${spQualifier}>${xmlEscape(identity.nameId)}</saml:NameID>` +
@@ -116,8 +122,9 @@ export function loginResponseXml(input: LoginResponseInput, now = Date.now()): {
     `<saml:Conditions NotBefore="${issued}" NotOnOrAfter="${expires}"><saml:AudienceRestriction><saml:Audience>${xmlEscape(input.sp.entityId)}</saml:Audience></saml:AudienceRestriction></saml:Conditions>` +
     `<saml:AuthnStatement AuthnInstant="${instant(input.authnInstant)}" SessionIndex="${xmlEscape(input.sessionIndex)}" SessionNotOnOrAfter="${instant(input.sessionNotOnOrAfter)}"><saml:AuthnContext><saml:AuthnContextClassRef>${xmlEscape(input.authnContext)}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>` +
     attributeStatement(identity.attributes) +
-    `</saml:Assertion></samlp:Response>`;
-  return { id, xml };
+    `</saml:Assertion>`;
+  const tail = '</samlp:Response>';
+  return { id, xml: head + assertion + tail, head, assertion, tail };
 }
 
 /**
@@ -159,30 +166,28 @@ export class Entities {
   }
 }
 
-/** The signed (and, if the SP asks, encrypted) Response, base64 for the HTTP-POST binding. */
+/**
+ * The signed (and, if the SP asks, encrypted) Response, base64 for the HTTP-POST binding. Signed as
+ * samlify does: the Assertion when the SP wants it signed, the Response when it wants that or not
+ * the Assertion (so never neither). Encrypted assertions go through samlify (xml-encryption):
+ * encrypt-then-sign, the Assertion signed, encrypted, then the Response signed over the
+ * EncryptedAssertion (signing the Response before encrypting would break its signature).
+ */
 export async function loginResponse(entities: Entities, key: SamlKey, algorithm: SignatureAlgorithm, input: LoginResponseInput): Promise<{ id: string; base64: string }> {
-  const { idp, sp } = entities.for(key, input.idpEntityId, input.sp, algorithm);
   const built = loginResponseXml(input);
-  // encryptThenSign: the Assertion is signed, then encrypted, then the Response signed over the
-  // EncryptedAssertion (signing the Response before encrypting would break its signature).
+  if (!input.sp.encryptAssertions) {
+    const assertion = input.sp.wantAssertionsSigned ? await signElementAsync(built.assertion, key, algorithm) : built.assertion;
+    let xml = built.head + assertion + built.tail;
+    if (input.sp.wantResponseSigned || !input.sp.wantAssertionsSigned) xml = await signElementAsync(xml, key, algorithm);
+    return { id: built.id, base64: Buffer.from(xml, 'utf8').toString('base64') };
+  }
+  const { idp, sp } = entities.for(key, input.idpEntityId, input.sp, algorithm);
   const result = await idp.createLoginResponse(sp, {}, 'post', {}, { customTagReplacement: () => ({ id: built.id, context: built.xml }), encryptThenSign: true });
   return { id: built.id, base64: result.context };
 }
 
-/** Signs a whole message (enveloped, exclusive c14n), the signature after its Issuer (SAML Core §5.4.1). */
-export function signMessage(xml: string, key: SamlKey, algorithm: SignatureAlgorithm, placement: 'after-issuer' | 'first-child' = 'after-issuer'): string {
-  const sig = new (xmlCrypto().SignedXml)({ privateKey: key.privateKey as unknown as string, publicCert: key.certificatePem });
-  sig.signatureAlgorithm = SIGNATURE_URI[algorithm];
-  sig.canonicalizationAlgorithm = 'http://www.w3.org/2001/10/xml-exc-c14n#';
-  sig.addReference({
-    xpath: '/*',
-    transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
-    digestAlgorithm: `http://www.w3.org/2001/04/xml${HASH_OF[algorithm] === 'sha256' ? 'enc#sha256' : HASH_OF[algorithm] === 'sha384' ? 'dsig-more#sha384' : 'enc#sha512'}`,
-  });
-  sig.getKeyInfoContent = () => `<ds:X509Data><ds:X509Certificate>${key.certificateBase64}</ds:X509Certificate></ds:X509Data>`;
-  sig.computeSignature(xml, { prefix: 'ds', location: placement === 'after-issuer' ? { reference: "/*/*[local-name(.)='Issuer']", action: 'after' } : { reference: '/*', action: 'prepend' } });
-  return sig.getSignedXml();
-}
+/** Signs a whole message (enveloped, exclusive c14n), the signature after its Issuer (SAML Core §5.4.1) or first. */
+export { signElement as signMessage } from './xml-sign.ts';
 
 /** A Response with a status and no assertion (a refusal), signed. */
 export function statusResponseXml(input: { idpEntityId: string; destination: string; inResponseTo?: string; status: string; subStatus?: string; message?: string }): string {

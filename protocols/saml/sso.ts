@@ -1,18 +1,25 @@
 /**
  * Single sign-on, after the request is accepted (SP-initiated: inbound.ts validated it; IdP-initiated:
- * the portal's tile). The request waits in the TTL store under a random id while the person signs in
- * on the shared pages, exactly as an OpenID Connect interaction does:
+ * the portal's tile). A request that needs the sign-in pages waits in the TTL store under a random id
+ * while the person signs in, exactly as an OpenID Connect interaction does:
  *
- *   begin                     stores the request, 303 → GET /saml/continue/:id (a top-level GET, so the
- *                             SameSite=Lax session cookie comes along even after the SP's cross-site POST)
- *   GET  /saml/continue/:id   no session, or ForceAuthn and no sign-in since the request → /login
- *                             (force=1 for ForceAuthn); IsPassive instead → NoPassive; then the access
- *                             decision for app:<name> (protocol saml): allow → the signed Response,
- *                             auto-posted to the ACS; mfa → /login/step-up (IsPassive: NoPassive);
- *                             deny → RequestDenied to the SP (IdP-initiated: a page with the reference)
+ *   proceed                   the request on a top-level GET (HTTP-Redirect, the portal's tile): the
+ *                             session cookie is there, so a person already signed in and allowed gets
+ *                             the response at once; otherwise the request is stored and the sign-in
+ *                             pages come back to GET /saml/continue/:id
+ *   begin                     an HTTP-POST request: stored, 303 → GET /saml/continue/:id (a top-level
+ *                             GET, so the SameSite=Lax session cookie comes along after the SP's
+ *                             cross-site POST)
+ *   GET  /saml/continue/:id   proceed with the stored request. No session, or ForceAuthn and no
+ *                             sign-in since the request → /login (force=1 for ForceAuthn); IsPassive
+ *                             instead → NoPassive; then the access decision for app:<name> (protocol
+ *                             saml): allow → the signed Response, auto-posted to the ACS; mfa →
+ *                             /login/step-up (IsPassive: NoPassive); deny → RequestDenied to the SP
+ *                             (IdP-initiated: a page with the reference)
  *   POST /saml/continue/:id/cancel   the sign-in pages' "Return to the application": RequestDenied
  *
- * The request is consumed when it is answered, so one request yields at most one response.
+ * A stored request is consumed when it is answered, so one request yields at most one response (an
+ * SP-initiated request's ID is single-use besides, inbound.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { errorPage } from '../../src/http/html.ts';
@@ -109,10 +116,16 @@ export function sendPost(ctx: Ctx, target: string, field: 'SAMLRequest' | 'SAMLR
   ctx.body = postForm(target, field, base64, relayState);
 }
 
-export async function begin(front: SamlContext, ctx: Ctx, pending: Pending): Promise<void> {
+/** Stores a request for the sign-in pages to come back to; its id. */
+async function park(front: SamlContext, pending: Pending): Promise<string> {
   const id = randomBytes(16).toString('base64url');
   await front.kv.put(pendingKey(id), pending, front.config.requestLifetimeSeconds);
-  seeOther(ctx, `${MOUNT_PATH}/continue/${id}`);
+  return id;
+}
+
+/** An HTTP-POST AuthnRequest: stored, then a top-level GET to /saml/continue/:id (which has the session cookie). */
+async function begin(front: SamlContext, ctx: Ctx, pending: Pending): Promise<void> {
+  seeOther(ctx, `${MOUNT_PATH}/continue/${await park(front, pending)}`);
 }
 
 /** A signed status Response (no assertion) to the SP's ACS. */
@@ -140,16 +153,31 @@ async function sendStatus(front: SamlContext, ctx: Ctx, registered: Registered, 
 async function continuePage(front: SamlContext, ctx: Ctx, id: string): Promise<void> {
   const pending = await front.kv.get<Pending>(pendingKey(id));
   if (!pending) return errorFor(ctx, 400, 'Sign-in expired', 'This sign-in request has expired or was already answered. Start again from the application.');
+  return proceed(front, ctx, pending, id);
+}
+
+/**
+ * A request, stored under `id`, or not stored (`undefined`: it came on a top-level GET, so the
+ * session cookie is here, and it is answered at once when the session and the decision allow): the
+ * response; else the sign-in pages, the request stored first for them to come back to.
+ */
+async function proceed(front: SamlContext, ctx: Ctx, pending: Pending, id: string | undefined): Promise<void> {
   const registered = await front.byName(pending.app);
   if (!registered) {
-    await front.kv.delete(pendingKey(id));
+    if (id !== undefined) await front.kv.delete(pendingKey(id));
     return errorFor(ctx, 400, 'Unknown application', 'This application is no longer registered for single sign-on.');
   }
-  const here = `${MOUNT_PATH}/continue/${id}`;
   const resource = `app:${registered.app.name}`;
-  const cancel = `${here}/cancel`;
+  /** Where the sign-in pages come back to, and their "Return to the application". */
+  const comeBack = async () => {
+    id ??= await park(front, pending);
+    const here = `${MOUNT_PATH}/continue/${id}`;
+    return { return_to: here, resource, cancel: `${here}/cancel` };
+  };
+  /** The request taken from the store, so that it yields one response: false if it was answered already. */
+  const take = async () => id === undefined || (await front.kv.consume(pendingKey(id)));
   const answer = async (status: string, code: string, message: string, subStatus?: string) => {
-    if (!(await front.kv.consume(pendingKey(id)))) return errorFor(ctx, 400, 'Sign-in expired', 'This sign-in request was already answered.');
+    if (!(await take())) return errorFor(ctx, 400, 'Sign-in expired', 'This sign-in request was already answered.');
     return sendStatus(front, ctx, registered, pending, status, code, message, subStatus);
   };
 
@@ -159,17 +187,17 @@ async function continuePage(front: SamlContext, ctx: Ctx, id: string): Promise<v
   const fresh = current && authnInstant(current.session.authn, 0) > pending.createdAt;
   if (!current || !user || (pending.forceAuthn && !fresh)) {
     if (pending.isPassive) return answer(STATUS.responder, 'no_passive', 'the person is not signed in', STATUS.noPassive);
-    return seeOther(ctx, `/login?${new URLSearchParams({ return_to: here, resource, ...(pending.forceAuthn ? { force: '1' } : {}), cancel })}`);
+    return seeOther(ctx, `/login?${new URLSearchParams({ ...(await comeBack()), ...(pending.forceAuthn ? { force: '1' } : {}) })}`);
   }
 
   const { decision, authn } = await front.decide(ctx, current.session, registered.app.name);
   if (decision.action === 'mfa') {
     if (pending.isPassive) return answer(STATUS.responder, 'no_passive', 'a second factor is required', STATUS.noPassive);
-    return seeOther(ctx, `/login/step-up?${new URLSearchParams({ return_to: here, resource, cancel })}`);
+    return seeOther(ctx, `/login/step-up?${new URLSearchParams(await comeBack())}`);
   }
   if (decision.action === 'deny') {
     if (pending.flow === 'idp-initiated') {
-      await front.kv.delete(pendingKey(id));
+      if (id !== undefined) await front.kv.delete(pendingKey(id));
       return errorFor(ctx, 403, 'Access denied', `You cannot use ${registered.app.displayName ?? registered.app.name}. If you think you should, give your administrator the reference below.`);
     }
     return answer(STATUS.responder, decision.reasons[0]?.code ?? 'denied', 'access denied', STATUS.requestDenied);
@@ -183,8 +211,8 @@ async function continuePage(front: SamlContext, ctx: Ctx, id: string): Promise<v
   }
   const identity = await front.identity(user, registered.sp);
   if (!identity) return answer(STATUS.responder, 'no_name_id', 'the person has no value for the NameID format', 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy');
-  if (!(await front.kv.consume(pendingKey(id)))) return errorFor(ctx, 400, 'Sign-in expired', 'This sign-in request was already answered.');
-  await front.refreshKeys().catch(() => undefined);
+  if (!(await take())) return errorFor(ctx, 400, 'Sign-in expired', 'This sign-in request was already answered.');
+  await front.refreshKeys(1000).catch(() => undefined);
   const sessionIndex = front.sessionIndex(current.session);
   const response = await loginResponse(front.entities, front.keys.current, front.algorithmFor(registered.sp), {
     idpEntityId: front.entityId,
@@ -239,7 +267,7 @@ export async function startRoute(front: SamlContext, ctx: Ctx, appName: string):
   const registered = await front.byName(appName);
   if (!registered) return errorFor(ctx, 404, 'Unknown application', 'There is no SAML application by this name.');
   const acs = registered.sp.acs.find((a) => a.isDefault) ?? [...registered.sp.acs].sort((a, b) => a.index - b.index)[0]!;
-  return begin(front, ctx, { app: registered.app.name, flow: 'idp-initiated', acsUrl: acs.url, forceAuthn: false, isPassive: false, createdAt: Date.now() });
+  return proceed(front, ctx, { app: registered.app.name, flow: 'idp-initiated', acsUrl: acs.url, forceAuthn: false, isPassive: false, createdAt: Date.now() }, undefined);
 }
 
 /**
@@ -276,7 +304,7 @@ export async function ssoRoute(front: SamlContext, ctx: Ctx, schema: SchemaValid
   }
   const registered = await front.byEntityId(request.issuer);
   if (!registered) return errorFor(ctx, 400, 'Unknown application', 'This application is no longer registered for single sign-on.');
-  return begin(front, ctx, {
+  const pending: Pending = {
     app: registered.app.name,
     flow: 'sp-initiated',
     requestId: request.id,
@@ -286,5 +314,8 @@ export async function ssoRoute(front: SamlContext, ctx: Ctx, schema: SchemaValid
     isPassive: request.isPassive,
     ...(request.requestedAuthnContext ? { requestedAuthnContext: request.requestedAuthnContext } : {}),
     createdAt: Date.now(),
-  });
+  };
+  // HTTP-Redirect is a top-level GET: the SameSite=Lax session cookie is here, answer at once. An
+  // HTTP-POST from the SP's site comes without it: the request waits for a GET of its own.
+  return binding === 'redirect' ? proceed(front, ctx, pending, undefined) : begin(front, ctx, pending);
 }

@@ -1,25 +1,22 @@
 /**
- * XML Schema validation of SAML messages and metadata (issue 12, item 6): libxml2's xmllint, as
- * WebAssembly (xmllint-wasm), in long-lived worker threads (one per core), against the OASIS SAML 2.0,
- * xmldsig and xenc schemas kept in `schemas/` (no network: every import is a local file and
- * xmllint runs with --nonet).
+ * XML Schema validation of SAML messages and metadata (issue 12, item 6): libxml2 compiled to
+ * WebAssembly (libxml2-wasm), in long-lived worker threads (one per core), against the OASIS SAML
+ * 2.0, xmldsig and xenc schemas kept in `schemas/` (no network: every import is served from memory).
  *
  * Why not the usual validators: `@authenio/samlify-node-xmllint` blocks the event loop and is
- * reported to leak about 16 MB per login; xmllint-wasm's own `validateXML` starts a new worker and
- * compiles the WebAssembly module for every call. Here the worker compiles the module once, and each
- * validation is a fresh instance of it (libxml2's xmllint is a program, run once per instance; a new
- * instance also means no state from one message leaks into the next) over one linear memory, zeroed
- * in between, and the worker's heap is capped: RSS stays flat (bench/saml-schema-rss.ts).
+ * reported to leak about 16 MB per login; xmllint-wasm runs the xmllint program once per
+ * validation, reading and compiling every schema each time (several milliseconds of CPU per
+ * message). Here each worker compiles a schema once and keeps it; a validation is a parse and a
+ * walk of the tree (tens of microseconds for an AuthnRequest), its document freed at once.
  *
  * Each worker runs one validation at a time, in order (a queue, bounded: a flood is refused, not
  * buffered); a validator keeps `workers` of them (default: one per core, at most 4) and gives each
- * validation to the one with the least work waiting, since a validation (libxml2 reading the
- * schemas, then the document) costs several milliseconds of CPU and one worker would be the
- * ceiling of the whole SSO rate.
+ * validation to the one with the least work waiting, so one large document does not hold up the
+ * messages behind it.
  * Each has a timeout: a validation past it terminates the worker (WebAssembly cannot be interrupted
  * any other way), is refused with kind `timeout`, and the next one starts a new worker; a worker
- * that crashes is replaced the same way. The worker is unreferenced while idle, so it never keeps a
- * process alive.
+ * that crashes, or whose WebAssembly memory a large document grew past its cap, is replaced the same
+ * way. The worker is unreferenced while idle, so it never keeps a process alive.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -35,6 +32,8 @@ export interface SchemaValidator {
   validate(xml: string, kind: SchemaKind, options?: { timeoutMs?: number }): Promise<void>;
   /** Ends the worker; later validations are refused. */
   close(): Promise<void>;
+  /** Workers started so far: the first ones and every replacement (timeout, crash, memory). */
+  started(): number;
 }
 
 /** Why a document was not validated: `invalid` (the first errors), `timeout` or `unavailable`. */
@@ -62,17 +61,25 @@ export interface SchemaValidatorOptions {
   maxBytes?: number;
   /** Worker threads, each with its own queue (default: the cores, at most 4). */
   workers?: number;
+  /**
+   * A worker's WebAssembly memory at most, bytes (default 64 MiB): that memory only grows, so a
+   * worker a large document took past it is replaced after answering.
+   */
+  maxMemoryBytes?: number;
 }
 
 /** The folder of the XSDs. */
 export const SCHEMA_DIR = fileURLToPath(new URL('./schemas/', import.meta.url));
 const WORKER_URL = new URL('./xml-schema-worker.ts', import.meta.url);
 
-/** What the worker answers for one validation. */
+/** What the worker answers for one validation (xml-schema-worker.ts). */
 export interface WorkerAnswer {
   seq: number;
-  exitCode: number;
+  /** `failed`: the schema itself did not compile. */
+  outcome: 'valid' | 'invalid' | 'failed';
   errors: string[];
+  /** The worker's memory is past its cap: it is replaced after this answer. */
+  recycle: boolean;
 }
 
 interface Job {
@@ -99,6 +106,7 @@ export function createSchemaValidator(options: SchemaValidatorOptions = {}): Sch
     async close() {
       await Promise.all(pool.map((w) => w.validator.close()));
     },
+    started: () => pool.reduce((n, w) => n + w.validator.started(), 0),
   };
 }
 
@@ -112,6 +120,7 @@ function singleWorker(options: SchemaValidatorOptions): { validator: SchemaValid
   let current: { job: Job; timer: NodeJS.Timeout } | undefined;
   let seq = 0;
   let closed = false;
+  let started = 0;
 
   const stopWorker = (w: Worker) => {
     w.removeAllListeners();
@@ -120,21 +129,24 @@ function singleWorker(options: SchemaValidatorOptions): { validator: SchemaValid
   };
 
   const startWorker = (): Worker => {
-    // A small heap: each validation leaves its instance's JavaScript side (the in-memory file system
-    // with a copy of the schemas) to the collector, and a worker with the default heap limits lets
-    // it pile up to about 100 MB before collecting. A worker that runs out is replaced, like a crash.
-    const w = new Worker(WORKER_URL, { workerData: { schemaDir: SCHEMA_DIR }, resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 } });
+    // A small heap: the worker's JavaScript side is a queue and a few strings per message (the
+    // documents live in libxml2's WebAssembly memory, capped separately). A worker that runs out is
+    // replaced, like a crash.
+    started++;
+    const w = new Worker(WORKER_URL, { workerData: { schemaDir: SCHEMA_DIR, maxMemoryBytes: options.maxMemoryBytes ?? 64 * 1024 * 1024 }, resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 } });
     w.on('message', (answer: WorkerAnswer) => {
       if (!current || answer.seq !== current.job.seq) return;
       const { job, timer } = current;
       clearTimeout(timer);
       current = undefined;
-      // xmllint's exit codes: 0 valid; 1 not well-formed, 3 and 4 invalid; 5 the schema itself did
-      // not compile; -1 the instance aborted (out of its memory cap).
-      if (answer.exitCode === 0) job.resolve();
-      else if (answer.exitCode === 1 || answer.exitCode === 3 || answer.exitCode === 4 || answer.exitCode === -1) {
+      if (answer.outcome === 'valid') job.resolve();
+      else if (answer.outcome === 'invalid') {
         job.reject(new SchemaValidationError('invalid', `not valid against the SAML ${job.kind} schema: ${answer.errors.slice(0, 3).join('; ').slice(0, 500)}`, answer.errors.slice(0, 10)));
-      } else job.reject(new SchemaValidationError('unavailable', `schema validation failed (xmllint exit ${answer.exitCode}): ${answer.errors.slice(0, 2).join('; ').slice(0, 300)}`));
+      } else job.reject(new SchemaValidationError('unavailable', `schema validation failed: ${answer.errors.slice(0, 2).join('; ').slice(0, 300)}`));
+      if (answer.recycle && worker === w) {
+        worker = undefined;
+        stopWorker(w);
+      }
       next();
     });
     const lost = (why: string) => {
@@ -202,6 +214,7 @@ function singleWorker(options: SchemaValidatorOptions): { validator: SchemaValid
         await w.terminate();
       }
     },
+    started: () => started,
   };
   return { validator, load: () => queue.length + (current ? 1 : 0) };
 }

@@ -25,7 +25,14 @@ describe.each(backends)('SAML SP-initiated ($name)', (backend) => {
     const url = new URL(context);
     url.searchParams.set('RelayState', 'deep/link?x=1');
     const browser = new Browser(server.url);
-    const res = await browser.navigate(url, { username: 'alice' });
+    // No session: the request is stored and the sign-in pages come back to it.
+    const toLogin = await browser.fetch(url);
+    expect(toLogin.status).toBe(303);
+    const login = new URL(toLogin.headers.get('location')!, server.url);
+    expect(login.pathname).toBe('/login');
+    expect(login.searchParams.get('return_to')).toMatch(/^\/saml\/continue\/[A-Za-z0-9_-]{22}$/);
+    const signedIn = await browser.signIn(login, 'alice');
+    const res = await browser.navigate(signedIn.headers.get('location')!);
     expect(res.status).toBe(200);
     const form = readPostForm(await res.text());
     expect(form.action).toBe(acsOf('wiki'));
@@ -34,9 +41,16 @@ describe.each(backends)('SAML SP-initiated ($name)', (backend) => {
     expect(extract.response.inResponseTo).toBe(id);
     expect(extract.nameID).toBe('alice@example.test');
 
-    // The same session serves the next request without a password.
-    const again = await browser.navigate(sp.createLoginRequest(idp(), 'redirect').context);
-    expect(readPostForm(await again.text()).action).toBe(acsOf('wiki'));
+    // The same session serves the next request without a password, in one exchange: the
+    // HTTP-Redirect GET carries the session cookie, so nothing waits in the store.
+    const next = sp.createLoginRequest(idp(), 'redirect');
+    const again = await browser.fetch(next.context);
+    expect(again.status).toBe(200);
+    const answered = readPostForm(await again.text());
+    expect(answered.action).toBe(acsOf('wiki'));
+    expect((await sp.parseLoginResponse(idp(), 'post', { body: answered.fields })).extract.response.inResponseTo).toBe(next.id);
+    // Its ID is used: the same request again is a replay.
+    expect((await browser.fetch(next.context)).status).toBe(400);
   });
 
   it('samlify SP, HTTP-POST binding (cross-site POST, then a top-level GET that carries the session)', async () => {

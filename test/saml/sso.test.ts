@@ -47,7 +47,7 @@ describe.each(backends)('SAML SSO ($name)', (backend) => {
     expect(form.action).toBe(acsOf('wiki'));
     const xml = Buffer.from(form.fields.SAMLResponse!, 'base64').toString('utf8');
     expect(xml).not.toContain('InResponseTo');
-    expect(xml).toContain('R&amp;D "&lt;x&gt;" &lt;!-- c --&gt;');
+    expect(xml).toContain('R&amp;D &quot;&lt;x&gt;&quot; &lt;!-- c --&gt;');
 
     const { extract } = await samlifySp('wiki').parseLoginResponse(samlifyIdp(server.metadata), 'post', { body: form.fields });
     expect(extract.nameID).toBe('alice@example.test');
@@ -64,6 +64,11 @@ describe.each(backends)('SAML SSO ($name)', (backend) => {
 
     const issued = await server.gh.core.audit.query({ type: 'saml.response.issued' } as never);
     expect(JSON.stringify(issued)).toContain('idp-initiated');
+
+    // Signed in, the tile's link answers at once (nothing stored, no /saml/continue hop).
+    const tile = await browser.fetch('/saml/start/wiki');
+    expect(tile.status).toBe(200);
+    expect(readPostForm(await tile.text()).action).toBe(acsOf('wiki'));
   });
 
   it('a tampered response fails at both SPs', async () => {

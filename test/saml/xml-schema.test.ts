@@ -1,9 +1,9 @@
 /**
- * The schema validator (protocols/saml/xml-schema.ts): xmllint-wasm in one long-lived worker, the
- * OASIS schemas from the repository, offline. Real samlify messages validate; broken ones do not; a
- * validation past its time limit is refused and the next one gets a new worker; the queue is
- * bounded; memory stays flat over repeated validations; readAuthnRequest refuses what the schema
- * refuses.
+ * The schema validator (protocols/saml/xml-schema.ts): libxml2-wasm in long-lived workers, each
+ * schema compiled once, the OASIS schemas from the repository, offline. Real samlify messages
+ * validate; broken ones do not; a validation past its time limit is refused and the next one gets a
+ * new worker, as does a worker a large document grew past its memory cap; the queue is bounded;
+ * memory stays flat over repeated validations; readAuthnRequest refuses what the schema refuses.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -76,9 +76,12 @@ describe('schema validation', () => {
     const own = createSchemaValidator();
     try {
       await own.validate(authnRequestXml(), 'protocol');
-      expect((await rejection(own.validate(authnRequestXml(), 'protocol', { timeoutMs: 1 }))).kind).toBe('timeout');
+      const started = own.started();
+      // A 3 MB document takes libxml2 far longer than 2 ms to read.
+      expect((await rejection(own.validate(`<a>${'<b>x</b>'.repeat(400_000)}</a>`, 'protocol', { timeoutMs: 2 }))).kind).toBe('timeout');
       // The worker was terminated mid-validation: the next validation starts a new one.
       await own.validate(authnRequestXml(), 'protocol');
+      expect(own.started()).toBe(started + 1);
       expect((await rejection(own.validate(authnRequestXml().replace('Version="2.0" ', ''), 'protocol'))).kind).toBe('invalid');
     } finally {
       await own.close();
@@ -107,6 +110,20 @@ describe('schema validation', () => {
     await validator.validate(authnRequestXml(), 'protocol');
   });
 
+  it('a worker whose memory a large document grew past the cap is replaced after answering; small documents never', async () => {
+    const own = createSchemaValidator({ workers: 1, maxMemoryBytes: 32 * 1024 * 1024 });
+    try {
+      for (let i = 0; i < 200; i++) await own.validate(authnRequestXml(), 'protocol');
+      expect(own.started()).toBe(1);
+      // Valid against nothing, but parsed whole first: 400,000 elements are tens of MiB of tree.
+      expect((await rejection(own.validate(`<a>${'<b>x</b>'.repeat(400_000)}</a>`, 'protocol'))).kind).toBe('invalid');
+      await own.validate(authnRequestXml(), 'protocol');
+      expect(own.started()).toBe(2);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('the queue is bounded, and a closed validator refuses', async () => {
     const small = createSchemaValidator({ maxQueue: 2 });
     const results = await Promise.allSettled(Array.from({ length: 6 }, () => small.validate(authnRequestXml(), 'protocol')));
@@ -117,11 +134,10 @@ describe('schema validation', () => {
     expect((await rejection(small.validate(authnRequestXml(), 'protocol'))).kind).toBe('unavailable');
   });
 
-  it('memory stays flat over repeated validations (one compiled module and one memory, a fresh instance each)', async () => {
+  it('memory stays flat over repeated validations (each schema compiled once, each document freed)', async () => {
     for (let i = 0; i < 50; i++) await validator.validate(authnRequestXml(), 'protocol');
     const before = process.memoryUsage().rss;
-    // Valid and invalid messages interleaved: each instance starts from a clean memory, so no
-    // result depends on the one before.
+    // Valid and invalid messages interleaved: no result depends on the one before.
     for (let i = 0; i < 300; i++) {
       if (i % 3 === 2) expect((await rejection(validator.validate(authnRequestXml().replace('Version="2.0" ', ''), 'protocol'))).kind).toBe('invalid');
       else await validator.validate(authnRequestXml(), 'protocol');
@@ -146,7 +162,7 @@ describe('schema validation', () => {
 
   it('only messages from a registered SP, signed when required, reach the shared worker', async () => {
     let calls = 0;
-    const counting: SchemaValidator = { validate: (xml, kind) => (calls++, validator.validate(xml, kind)), close: async () => {} };
+    const counting: SchemaValidator = { validate: (xml, kind) => (calls++, validator.validate(xml, kind)), close: async () => {}, started: () => 0 };
     const opts = inboundOptions(spTrust(spKey.certPem, true), IDP_SSO, { schema: counting });
     const stranger = decodePost({ SAMLRequest: b64(authnRequestXml({ issuer: 'https://stranger.test' })) }, 'SAMLRequest');
     expect(await readAuthnRequest(stranger, opts).catch((e: SamlRequestError) => e.code)).toBe('unknown_issuer');

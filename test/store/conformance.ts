@@ -5,6 +5,7 @@
 import { namespacedTtl } from '../../src/store/namespaced.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountingRecord, Fields, ListQuery, Store } from '../../src/store/types.ts';
+import type { KnexStore } from '../../src/store/open.ts';
 import type { User } from '../../src/directory/model.ts';
 import { AlreadyExistsError, ConflictError, NotFoundError } from '../../src/errors.ts';
 import { freshStore, type Backend } from '../helpers/backends.ts';
@@ -341,6 +342,27 @@ export function storeConformance(backend: Backend): void {
         await store.directory.audit.append({ type: 'radius_client.created', actor: { type: 'cli' }, outcome: 'success' });
         await store.directory.audit.append({ type: 'radiusXclient.created', actor: { type: 'cli' }, outcome: 'success' });
         expect((await store.directory.audit.query({ type: 'radius_client.', since: t0 })).items.map((e) => e.type)).toEqual(['radius_client.created']);
+      });
+
+      it('concurrent appends each get their own event, stored (SQLite: in one commit, in the order appended)', async () => {
+        const commits: string[] = [];
+        const watch = (q: { sql: string }) => {
+          if (/^(commit|begin)/i.test(q.sql)) commits.push(q.sql);
+        };
+        const knex = (store as KnexStore).knex;
+        knex.on('query', watch);
+        const events = await Promise.all(
+          Array.from({ length: 12 }, (_, i) => store.directory.audit.append({ type: 'access.decision', actor: { type: 'user', id: 'u-batch', name: 'audit-batch' }, outcome: i % 2 ? 'denied' : 'success', requestId: `req-batch-${i}`, details: { n: i } })),
+        ).finally(() => knex.off('query', watch));
+        expect(new Set(events.map((e) => e.id)).size).toBe(12);
+        const stored = await store.directory.audit.query({ user: 'audit-batch', limit: 50 });
+        expect(stored.items.map((e) => e.requestId).sort()).toEqual(events.map((e) => e.requestId).sort());
+        expect(stored.items.find((e) => e.requestId === 'req-batch-3')).toMatchObject({ outcome: 'denied', details: { n: 3 } });
+        if (backend.name === 'sqlite') {
+          // One transaction, the events in the order appended (PostgreSQL: one connection each, any order).
+          expect(events.map((e) => Number(e.id))).toEqual([...events.map((e) => Number(e.id))].sort((a, b) => a - b));
+          expect(commits.filter((c) => /^commit/i.test(c))).toHaveLength(1);
+        }
       });
 
       it('finds the events of one request', async () => {

@@ -9,14 +9,15 @@ import { AlreadyExistsError, ConflictError, NotFoundError } from '../errors.ts';
 import type {
   AuditLog, AuditQuery, Collection, DirectoryStore, Memberships, Page, PasswordRecord, Passwords, StoredApiKey, StoredApplication, StoredRadiusClient,
 } from '../types.ts';
+import type { Knex } from 'knex';
 import { KnexCiphertexts } from './ciphertexts.ts';
 import { KnexCollection, type CollectionDef, type InTransaction, type LinkDef } from './collection.ts';
 import { KnexFactors } from './factors.ts';
 import { KnexNetworkSessions } from './network-sessions.ts';
 import { KnexPki } from './pki.ts';
 import { KnexSigningKeys } from './signing-keys.ts';
-import { decodeCursor, iso, mapDriverError, now, pageLimit, rowsOf, type Db } from './sql.ts';
-import { mapRejection, Statement } from './statements.ts';
+import { decodeCursor, isPostgres, iso, mapDriverError, now, pageLimit, rowsOf, type Db } from './sql.ts';
+import { mapRejection, sqliteTransaction, Statement } from './statements.ts';
 
 const groupLink = (table: string, ownerColumn: string): LinkDef => ({
   field: 'groups', table, ownerColumn, targetColumn: 'group_id', targetTable: 'groups', targetKey: 'name', targetKind: 'group',
@@ -264,10 +265,19 @@ interface AuditRow {
   request_id: string | null;
 }
 
+/** An event waiting for the next batch (SQLite). */
+interface PendingAppend {
+  binds: unknown[];
+  resolve: (row: { id: number | string }) => void;
+  reject: (err: unknown) => void;
+}
+
 class KnexAuditLog implements AuditLog {
   private readonly db: Db;
   /** Every attempt appends one event. */
   private readonly insert: Statement<{ id: number | string }>;
+  /** SQLite: the events appended since the last batch was written. */
+  private pending: PendingAppend[] = [];
   constructor(db: Db) {
     this.db = db;
     this.insert = new Statement(db, `insert into audit_events (time, type, actor_type, actor_id, actor_name, target_type, target_id, target_name, source_ip, protocol, outcome, reasons, details, request_id)
@@ -293,11 +303,40 @@ class KnexAuditLog implements AuditLog {
         details: JSON.stringify(event.details ?? {}),
         request_id: event.requestId ?? null,
       };
-      const inserted = await this.insert.first([row.time, row.type, row.actor_type, row.actor_id, row.actor_name, row.target_type, row.target_id, row.target_name, row.source_ip, row.protocol, row.outcome, row.reasons, row.details, row.request_id]);
+      const binds = [row.time, row.type, row.actor_type, row.actor_id, row.actor_name, row.target_type, row.target_id, row.target_name, row.source_ip, row.protocol, row.outcome, row.reasons, row.details, row.request_id];
+      const inserted = isPostgres(this.db) || this.db.isTransaction ? await this.insert.first(binds) : await this.batched(binds);
       // The reasons and details as stored, without parsing back the JSON just written: it is what
       // they serialise to (the process log and the admin API read it as JSON).
       return toAuditEvent({ ...row, id: inserted!.id }, { reasons: event.reasons ?? [], details: event.details ?? {} });
     });
+  }
+
+  /**
+   * SQLite: the event joins the others appended in this turn of the event loop, and they are
+   * written in one transaction when the turn ends (group commit). A commit, writing the changed
+   * pages of the table and its indexes to the WAL, is most of what an insert costs; concurrent
+   * sign-ins each append one or two events. Resolves once committed, as a lone insert would; if
+   * the transaction fails, every event of the batch fails with it (the auditor logs each as not
+   * persisted). PostgreSQL groups concurrent commits itself.
+   */
+  private batched(binds: unknown[]): Promise<{ id: number | string }> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ binds, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    if (batch.length === 1) {
+      this.insert.first(batch[0]!.binds).then((row) => batch[0]!.resolve(row!), batch[0]!.reject);
+      return;
+    }
+    sqliteTransaction(this.db as Knex, (run) => batch.map((p) => run(this.insert, p.binds).rows[0]!)).then(
+      (rows) => rows.forEach((row, i) => batch[i]!.resolve(row)),
+      (err: unknown) => batch.forEach((p) => p.reject(err)),
+    );
   }
 
   async query(query: AuditQuery = {}): Promise<Page<AuditEvent>> {
