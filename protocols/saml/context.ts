@@ -11,7 +11,7 @@ import type { Decision } from '../../src/access/types.ts';
 import type { AuthnFactor } from '../../src/authn/attempt.ts';
 import type { Core, TtlStore } from '../../src/core.ts';
 import { decideForSession } from '../../src/http/sign-in.ts';
-import type { Application, User } from '../../src/directory/model.ts';
+import type { Application, Group, User } from '../../src/directory/model.ts';
 import type { DirectoryWatch } from '../../src/directory/service.ts';
 import { currentSession } from '../../src/http/session-cookie.ts';
 import type { RequestState } from '../../src/http/types.ts';
@@ -144,9 +144,10 @@ export class SamlContext {
   }
 
   /** The core's decision for the signed-in person and this SP, with the session's factors (as OIDC's). */
-  async decide(ctx: Ctx, session: Session, appName: string): Promise<{ decision: Decision; authn: AuthnFactor[] }> {
+  /** The decision for the session's person at the SP, and the groups it was made with (the assertion's `groups` come from them). */
+  async decide(ctx: Ctx, session: Session, appName: string): Promise<{ decision: Decision; authn: AuthnFactor[]; groups?: Group[] }> {
     const result = await decideForSession(this.core, ctx, session, `app:${appName}`, 'saml');
-    return result.ok ? { decision: result.decision, authn: result.authn } : { decision: { action: 'deny', reasons: [result.reason] }, authn: session.authn };
+    return result.ok ? { decision: result.decision, authn: result.authn, ...(result.groups ? { groups: result.groups } : {}) } : { decision: { action: 'deny', reasons: [result.reason] }, authn: session.authn };
   }
 
   async userOf(session: Session): Promise<User | undefined> {
@@ -167,10 +168,13 @@ export class SamlContext {
     return createHmac('sha256', this.#persistentKey).update(`${userId}\u0000${spEntityId}`).digest('base64url');
   }
 
-  /** The NameID and attributes an SP gets for a person, or undefined when the person has no value for its NameID. */
-  async identity(user: User, sp: ServiceProvider): Promise<Identity | undefined> {
+  /**
+   * The NameID and attributes an SP gets for a person, or undefined when the person has no value for
+   * its NameID. `groups`: the person's groups as the decision read them (else read here).
+   */
+  async identity(user: User, sp: ServiceProvider, groups?: readonly Group[]): Promise<Identity | undefined> {
     const attrs = user.attributes as Record<string, unknown>;
-    const groupNames = Object.values(sp.attributes).includes('groups') ? (await this.core.directory.users.groupsOf(user.id)).map((g) => g.name).sort() : [];
+    const groupNames = Object.values(sp.attributes).includes('groups') ? (groups ?? (await this.core.directory.users.groupsOf(user.id))).map((g) => g.name).sort() : [];
     const field = (source: string): string[] => {
       const value =
         source === 'email' ? user.email

@@ -123,7 +123,7 @@ async function park(front: SamlContext, pending: Pending): Promise<string> {
   return id;
 }
 
-/** An HTTP-POST AuthnRequest: stored, then a top-level GET to /saml/continue/:id (which has the session cookie). */
+/** An HTTP-POST AuthnRequest (or a HEAD): stored, then a top-level GET to /saml/continue/:id (which has the session cookie). */
 async function begin(front: SamlContext, ctx: Ctx, pending: Pending): Promise<void> {
   seeOther(ctx, `${MOUNT_PATH}/continue/${await park(front, pending)}`);
 }
@@ -190,7 +190,7 @@ async function proceed(front: SamlContext, ctx: Ctx, pending: Pending, id: strin
     return seeOther(ctx, `/login?${new URLSearchParams({ ...(await comeBack()), ...(pending.forceAuthn ? { force: '1' } : {}) })}`);
   }
 
-  const { decision, authn } = await front.decide(ctx, current.session, registered.app.name);
+  const { decision, authn, groups } = await front.decide(ctx, current.session, registered.app.name);
   if (decision.action === 'mfa') {
     if (pending.isPassive) return answer(STATUS.responder, 'no_passive', 'a second factor is required', STATUS.noPassive);
     return seeOther(ctx, `/login/step-up?${new URLSearchParams(await comeBack())}`);
@@ -209,7 +209,7 @@ async function proceed(front: SamlContext, ctx: Ctx, pending: Pending, id: strin
   if (!authnContext) {
     return answer(STATUS.responder, 'no_authn_context', 'the sign-in does not meet the requested authentication context', 'urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext');
   }
-  const identity = await front.identity(user, registered.sp);
+  const identity = await front.identity(user, registered.sp, groups);
   if (!identity) return answer(STATUS.responder, 'no_name_id', 'the person has no value for the NameID format', 'urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy');
   if (!(await take())) return errorFor(ctx, 400, 'Sign-in expired', 'This sign-in request was already answered.');
   await front.refreshKeys(1000).catch(() => undefined);
@@ -267,7 +267,9 @@ export async function startRoute(front: SamlContext, ctx: Ctx, appName: string):
   const registered = await front.byName(appName);
   if (!registered) return errorFor(ctx, 404, 'Unknown application', 'There is no SAML application by this name.');
   const acs = registered.sp.acs.find((a) => a.isDefault) ?? [...registered.sp.acs].sort((a, b) => a.index - b.index)[0]!;
-  return proceed(front, ctx, { app: registered.app.name, flow: 'idp-initiated', acsUrl: acs.url, forceAuthn: false, isPassive: false, createdAt: Date.now() }, undefined);
+  const pending: Pending = { app: registered.app.name, flow: 'idp-initiated', acsUrl: acs.url, forceAuthn: false, isPassive: false, createdAt: Date.now() };
+  // A HEAD (a link checker) never gets, nor audits, a response it would not show: it is parked.
+  return ctx.method === 'GET' ? proceed(front, ctx, pending, undefined) : begin(front, ctx, pending);
 }
 
 /**
@@ -316,6 +318,7 @@ export async function ssoRoute(front: SamlContext, ctx: Ctx, schema: SchemaValid
     createdAt: Date.now(),
   };
   // HTTP-Redirect is a top-level GET: the SameSite=Lax session cookie is here, answer at once. An
-  // HTTP-POST from the SP's site comes without it: the request waits for a GET of its own.
-  return binding === 'redirect' ? proceed(front, ctx, pending, undefined) : begin(front, ctx, pending);
+  // HTTP-POST from the SP's site comes without it: the request waits for a GET of its own (as does
+  // a HEAD, which never gets, nor audits, a response it would not show).
+  return ctx.method === 'GET' ? proceed(front, ctx, pending, undefined) : begin(front, ctx, pending);
 }

@@ -8,6 +8,7 @@ import { generateSync } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backends } from '../helpers/backends.ts';
 import type { TestServer } from '../helpers/server.ts';
+import type { KnexStore } from '../../src/store/open.ts';
 import { acsOf, Browser, entityOf, metadataCertificates, NodeSaml, readPostForm, samlifyIdp, samlifySp, SP_KEYS, startSamlServer } from './helpers.ts';
 
 const CLI = { actor: { type: 'cli' as const, name: 'saml-test' } };
@@ -69,6 +70,27 @@ describe.each(backends)('SAML SSO ($name)', (backend) => {
     const tile = await browser.fetch('/saml/start/wiki');
     expect(tile.status).toBe(200);
     expect(readPostForm(await tile.text()).action).toBe(acsOf('wiki'));
+    // A HEAD (a link checker) is parked instead: no response issued, nothing audited for it.
+    const issuedBefore = (await server.gh.core.audit.query({ type: 'saml.response.issued' } as never)).items.length;
+    const head = await browser.fetch('/saml/start/wiki', { method: 'HEAD' });
+    expect(head.status).toBe(303);
+    expect(head.headers.get('location')).toMatch(/^\/saml\/continue\/[A-Za-z0-9_-]{22}$/);
+    expect((await server.gh.core.audit.query({ type: 'saml.response.issued' } as never)).items).toHaveLength(issuedBefore);
+  });
+
+  it("the person's groups are read once per response: the decision's, reused for the groups attribute", async () => {
+    const browser = new Browser(server.url);
+    await idpInitiated(browser, 'wiki');
+    const knex = (server.gh.store as KnexStore).knex;
+    const reads: string[] = [];
+    const watch = (q: { sql: string }) => {
+      if (/with recursive up/.test(q.sql)) reads.push(q.sql);
+    };
+    knex.on('query', watch);
+    const tile = await browser.fetch('/saml/start/wiki').finally(() => knex.off('query', watch));
+    const xml = Buffer.from(readPostForm(await tile.text()).fields.SAMLResponse!, 'base64').toString('utf8');
+    expect(xml).toContain('>research</saml:AttributeValue><saml:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">staff<');
+    expect(reads).toHaveLength(1);
   });
 
   it('a tampered response fails at both SPs', async () => {
