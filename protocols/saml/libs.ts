@@ -1,5 +1,5 @@
 /**
- * The XML libraries (samlify, xml-crypto, @xmldom/xmldom), loaded untyped with the few shapes this
+ * The XML libraries (samlify, @xmldom/xmldom), loaded untyped with the few shapes this
  * front-end uses typed here. Their own declaration files pull in TypeScript's DOM library
  * (`/// <reference lib="dom" />`), whose WebCrypto types clash with Node's everywhere else in the
  * project (src/devices/ca.ts, the PKI test helpers); loading them through require keeps the DOM
@@ -28,21 +28,6 @@ interface XmlDom {
   DOMParser: new (options?: { errorHandler?: { warning?: (m: string) => void; error?: (m: string) => void; fatalError?: (m: string) => void } }) => { parseFromString(xml: string, type: string): XmlDocument };
 }
 export const xmldom = (): XmlDom => require('@xmldom/xmldom') as XmlDom;
-
-export interface SignedXmlInstance {
-  privateKey: string | Buffer;
-  publicCert?: string | Buffer;
-  signatureAlgorithm: string;
-  canonicalizationAlgorithm: string;
-  getKeyInfoContent: (args?: unknown) => string | null;
-  addReference(options: { xpath: string; transforms: string[]; digestAlgorithm: string }): void;
-  computeSignature(xml: string, options?: { prefix?: string; location?: { reference: string; action: 'append' | 'prepend' | 'before' | 'after' } }): void;
-  getSignedXml(): string;
-}
-interface XmlCrypto {
-  SignedXml: new (options?: Record<string, unknown>) => SignedXmlInstance;
-}
-export const xmlCrypto = (): XmlCrypto => require('xml-crypto') as XmlCrypto;
 
 /** samlify's entities, as far as the login response uses them. */
 export interface SamlifyEntity {

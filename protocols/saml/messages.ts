@@ -186,9 +186,6 @@ export async function loginResponse(entities: Entities, key: SamlKey, algorithm:
   return { id: built.id, base64: result.context };
 }
 
-/** Signs a whole message (enveloped, exclusive c14n), the signature after its Issuer (SAML Core §5.4.1) or first. */
-export { signElement as signMessage } from './xml-sign.ts';
-
 /** A Response with a status and no assertion (a refusal), signed. */
 export function statusResponseXml(input: { idpEntityId: string; destination: string; inResponseTo?: string; status: string; subStatus?: string; message?: string }): string {
   const irt = input.inResponseTo ? ` InResponseTo="${xmlEscape(input.inResponseTo)}"` : '';

@@ -6,7 +6,8 @@
  */
 import type { SignatureAlgorithm } from './config.ts';
 import type { SamlKeys } from './keys.ts';
-import { NS, newId, signMessage, xmlEscape } from './messages.ts';
+import { NS, newId, xmlEscape } from './messages.ts';
+import { signElement } from './xml-sign.ts';
 import { BINDINGS, NAME_ID_FORMATS } from './settings.ts';
 
 const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
@@ -29,5 +30,5 @@ export function idpMetadata(input: { entityId: string; baseUrl: string; keys: Sa
     services('SingleSignOnService', '/sso') +
     `</md:IDPSSODescriptor></md:EntityDescriptor>`;
   // The signature is the EntityDescriptor's first child (Metadata §2.3.2).
-  return signMessage(xml, input.keys.current, input.algorithm, 'first-child');
+  return signElement(xml, input.keys.current, input.algorithm, 'first-child');
 }

@@ -24,7 +24,8 @@ import type { Session } from '../../src/sessions/service.ts';
 import { MOUNT_PATH, type Ctx, type SamlContext } from './context.ts';
 import { decodePost, decodeRedirect, readLogoutRequest, readLogoutResponse, SamlRequestError, type InboundMessage } from './inbound.ts';
 import { inboundOptions, readSamlForm } from './inbound-http.ts';
-import { logoutRequestXml, logoutResponseXml, redirectUrl, signMessage, STATUS } from './messages.ts';
+import { logoutRequestXml, logoutResponseXml, redirectUrl, STATUS } from './messages.ts';
+import { signElement } from './xml-sign.ts';
 import { participantsOf, type Participant } from './participants.ts';
 import { errorFor, refuse, seeOther, sendPost } from './sso.ts';
 import type { SchemaValidator } from './xml-schema.ts';
@@ -50,7 +51,7 @@ async function sendToSlo(front: SamlContext, ctx: Ctx, app: string, field: 'SAML
   if (!registered || !slo) return false;
   const algorithm = front.algorithmFor(registered.sp);
   if (slo.binding === 'redirect') seeOther(ctx, redirectUrl(slo.url, field, xml, relayState, front.keys.current, algorithm));
-  else sendPost(ctx, slo.url, field, Buffer.from(signMessage(xml, front.keys.current, algorithm)).toString('base64'), relayState);
+  else sendPost(ctx, slo.url, field, Buffer.from(signElement(xml, front.keys.current, algorithm)).toString('base64'), relayState);
   return true;
 }
 

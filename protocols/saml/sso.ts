@@ -24,7 +24,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { errorPage } from '../../src/http/html.ts';
 import { authnContextClasses, authnInstant, MOUNT_PATH, type Ctx, type Registered, type SamlContext } from './context.ts';
-import { AUTHN_CONTEXT, AUTO_SUBMIT_SCRIPT, loginResponse, postForm, signMessage, STATUS, statusResponseXml } from './messages.ts';
+import { AUTHN_CONTEXT, AUTO_SUBMIT_SCRIPT, loginResponse, postForm, STATUS, statusResponseXml } from './messages.ts';
+import { signElement } from './xml-sign.ts';
 import { decodePost, decodeRedirect, readAuthnRequest, SamlRequestError, type AuthnRequest } from './inbound.ts';
 import { auditRefusal, inboundOptions, readSamlForm } from './inbound-http.ts';
 import { addParticipant } from './participants.ts';
@@ -146,7 +147,7 @@ async function sendStatus(front: SamlContext, ctx: Ctx, registered: Registered, 
     ...(subStatus ? { subStatus } : {}),
     ...(message ? { message } : {}),
   });
-  const signed = signMessage(xml, front.keys.current, front.algorithmFor(registered.sp));
+  const signed = signElement(xml, front.keys.current, front.algorithmFor(registered.sp));
   sendPost(ctx, pending.acsUrl, 'SAMLResponse', Buffer.from(signed).toString('base64'), pending.relayState);
 }
 
@@ -282,7 +283,7 @@ export async function refuse(front: SamlContext, ctx: Ctx, err: SamlRequestError
   if (registered && message === 'AuthnRequest') {
     const acs = registered.sp.acs.find((a) => a.isDefault) ?? [...registered.sp.acs].sort((a, b) => a.index - b.index)[0]!;
     const xml = statusResponseXml({ idpEntityId: front.entityId, destination: acs.url, status: STATUS.requester, message: err.detail });
-    return sendPost(ctx, acs.url, 'SAMLResponse', Buffer.from(signMessage(xml, front.keys.current, front.algorithmFor(registered.sp))).toString('base64'), undefined);
+    return sendPost(ctx, acs.url, 'SAMLResponse', Buffer.from(signElement(xml, front.keys.current, front.algorithmFor(registered.sp))).toString('base64'), undefined);
   }
   return errorFor(ctx, 400, 'Sign-in request refused', 'The application sent a sign-in request Gatehouse cannot accept. Go back to the application and try again; if it keeps happening, give your administrator the reference below.');
 }
