@@ -120,15 +120,28 @@ export class RiskAssessor {
   }
 }
 
-/** Where the sign-in comes from: its first named network, else the address's /24 (IPv4) or /48 (IPv6). */
-function placeOf(input: Pick<RiskInput, 'clientIp' | 'networks'>): string | undefined {
+/**
+ * Where the sign-in comes from: its first named network, else the address's /24 (IPv4) or /48
+ * (IPv6), written as ipaddr.js writes a network address (the risk memory's keys). The prefix is
+ * taken from the parsed address's octets or parts: ipaddr's CIDR helpers parse the text again, and
+ * this runs a few times in every sign-in.
+ */
+export function placeOf(input: Pick<RiskInput, 'clientIp' | 'networks'>): string | undefined {
   const named = input.networks.find((n) => !n.risky);
   if (named) return `net:${named.name}`;
-  if (!input.clientIp || !ipaddr.isValid(input.clientIp)) return undefined;
-  const addr = ipaddr.parse(input.clientIp);
-  const bits = addr.kind() === 'ipv4' ? 24 : 48;
-  const network = addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(`${addr.toString()}/${bits}`) : ipaddr.IPv6.networkAddressFromCIDR(`${addr.toString()}/${bits}`);
-  return `${network.toString()}/${bits}`;
+  if (!input.clientIp) return undefined;
+  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    addr = ipaddr.parse(input.clientIp);
+  } catch {
+    return undefined;
+  }
+  if (addr.kind() === 'ipv4') {
+    const [a, b, c] = (addr as ipaddr.IPv4).octets;
+    return `${a}.${b}.${c}.0/24`;
+  }
+  const [a, b, c] = (addr as ipaddr.IPv6).parts;
+  return `${new ipaddr.IPv6([a!, b!, c!, 0, 0, 0, 0, 0]).toString()}/48`;
 }
 
 const seenKey = (userId: string, kind: 'net' | 'device', what: string) => `seen:${userId}:${kind}:${what}`;
