@@ -16,20 +16,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { WorkerAnswer as Answer } from './xml-schema.ts';
 
 interface Request {
   seq: number;
   xml: string;
   kind: 'protocol' | 'metadata';
-}
-
-/** What the worker answers (xml-schema.ts's WorkerAnswer). */
-interface Answer {
-  seq: number;
-  outcome: 'valid' | 'invalid' | 'failed';
-  errors: string[];
-  /** The worker's WebAssembly memory is past its cap: replace it after this answer. */
-  recycle: boolean;
 }
 
 
