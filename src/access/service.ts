@@ -7,12 +7,12 @@ import type { Auditor, AuditContext } from '../audit/audit.ts';
 import type { Throttle, ThrottleCounters } from '../authn/throttle.ts';
 import type { CoreConfig } from '../config/schema.ts';
 import type { Application, Device, Group, Network, Protocol, User } from '../directory/model.ts';
-import { CidrSet } from '../net/client-ip.ts';
 import { NotFoundError } from '../errors.ts';
 import type { Store } from '../store/types.ts';
 import { evaluate } from './evaluate.ts';
 import { RiskAssessor, type Place, type Seen } from './risk.ts';
 import type { AccessDevice, AccessRequest, AccessResource, AuthMethod, Decision } from './types.ts';
+import { AccessViewCache } from './view.ts';
 
 /** Who signs in: a person, or an application with its own secret (an LDAP service account). */
 export type AccessPrincipal =
@@ -57,9 +57,12 @@ export interface AccessServiceDeps {
 export class AccessService {
   private readonly deps: AccessServiceDeps;
   private readonly risk: RiskAssessor;
+  /** Policies, networks and resources, read once for many decisions (view.ts: a change shows at once here, within a second from another process). */
+  private readonly view: AccessViewCache;
   constructor(deps: AccessServiceDeps) {
     this.deps = deps;
     this.risk = new RiskAssessor(deps.store.ttl, deps.throttle, deps.config.access.risk);
+    this.view = new AccessViewCache(deps.store.directory, deps.auditor);
   }
 
   /** Gathers everything the decision needs. Reads only. */
@@ -103,7 +106,7 @@ export class AccessService {
   /** Evaluates a built request against the enabled policies. No side effects. */
   async evaluate(request: AccessRequest): Promise<Decision> {
     try {
-      const policies = await this.deps.store.directory.policies.all();
+      const { policies } = await this.view.get();
       return evaluate(request, policies, { defaultAction: this.deps.config.access.defaultAction });
     } catch (err) {
       // Fail closed: no policies, no access.
@@ -176,19 +179,8 @@ export class AccessService {
   /** The named networks an address falls in. */
   async networksOf(clientIp: string | undefined): Promise<Network[]> {
     if (!clientIp) return [];
-    const all = await this.deps.store.directory.networks.all();
-    return all.filter((n) => this.cidrsOf(n).has(clientIp));
-  }
-
-  /** Parsed CIDR sets, kept per network version (networks are read fresh; parsing them is what costs). */
-  private readonly cidrCache = new Map<string, { version: number; set: CidrSet }>();
-  private cidrsOf(network: Network): CidrSet {
-    const cached = this.cidrCache.get(network.id);
-    if (cached?.version === network.version) return cached.set;
-    if (this.cidrCache.size > 10_000) this.cidrCache.clear();
-    const set = new CidrSet(network.cidrs);
-    this.cidrCache.set(network.id, { version: network.version, set });
-    return set;
+    const { networks } = await this.view.get();
+    return networks.filter((n) => n.cidrs.has(clientIp)).map((n) => n.network);
   }
 
   private async resolveResource(ref: string): Promise<AccessResource> {
@@ -197,8 +189,8 @@ export class AccessService {
     if (!match) throw new NotFoundError('resource', ref);
     const kind = match[1] as 'app' | 'radius';
     const name = match[2]!;
-    const dir = this.deps.store.directory;
-    const found = kind === 'app' ? await dir.applications.findByName(name) : await dir.radiusClients.findByName(name);
+    const view = await this.view.get();
+    const found = (kind === 'app' ? view.applications : view.radiusClients).get(name);
     return { kind, name, exists: found !== undefined, assignedGroups: found?.groups ?? [] };
   }
 
