@@ -23,32 +23,42 @@
  *   revoked certificate; Gatehouse also finds the device and its owner and runs the access decision
  *   and the audit write. TLS 1.2, or 1.3 with `--eap-tls-version 1.3` (RFC 9190 on both sides;
  *   FreeRADIUS 3.2 does TLS 1.3 for EAP-TLS only).
+ * - `eap-ttls/pap, floor` and `eap-tls, floor`: the same against the floor (bench/eap-floor.ts, its
+ *   own process) instead of Gatehouse: Gatehouse's own RADIUS, EAP, fragment and TLS modules doing
+ *   only what no EAP server can skip (for TTLS, inner PAP against argon2id hashes of the same
+ *   passwords held in memory, m=8 MiB t=1 p=1 as Gatehouse verifies, not FreeRADIUS's bcrypt-4;
+ *   for EAP-TLS, the chain to the device CA with its CRL in the TLS context), no store, no
+ *   decision, no audit. Its ratio to FreeRADIUS is what any EAP server in this process model
+ *   (Node.js, Node's TLS over an in-memory stream) reaches here, so Gatehouse's reads as the
+ *   floor's plus its own work.
  *
- * Both servers present the same server certificate (EC P-256) and fragment at 1024 octets. The
+ * All the servers present the same server certificate (EC P-256) and fragment at 1024 octets. The
  * load generator is the same on both sides: an eapol_test process per authentication (about 0.2 s
  * of start-up each on these machines, so the generator shares the CPU with the server). Goal
  * (issue 14): at least 1.0 x FreeRADIUS on each method.
  *
- * `npm run bench -- eap` runs the three (`eap-ttls`, `eap-peap`, `eap-tls` one each). Options
- * (after `npm run bench --`): `--eap-parallel <n>` eapol_test processes at once (default 8),
- * `--eap-users <n>` people (and devices; default 50), `--eap-tls-version 1.2|1.3` for EAP-TLS
- * (default 1.2), `--eap-warmup <n>` authentications per server before the rounds (default 256).
- * `BENCH_ROUNDS=1` for a smoke run. After the runner's table, a table for
+ * `npm run bench -- eap` runs the five: `eap-ttls` and `eap-tls` each Gatehouse and its floor,
+ * `eap-peap`; `"eap-ttls/pap, floor"` or `"eap-tls, floor"` a floor alone (`floor` runs the other
+ * benchmark files' floors too). Options (after `npm run bench --`): `--eap-parallel <n>`
+ * eapol_test processes at once (default 8), `--eap-users <n>` people (and devices; default 50),
+ * `--eap-tls-version 1.2|1.3` for EAP-TLS (default 1.2), `--eap-warmup <n>` authentications per
+ * server (the floor too) before the rounds (default 256). `BENCH_ROUNDS=1` for a smoke run. After the runner's table, a table for
  * docs/performance.md (rates, ratio, CPU per authentication, the TLS version eapol_test reported).
  */
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { hash as argon2Hash } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
 import { withCore } from '../src/cli/context.ts';
 import { ntPasswordHash } from '../src/credentials/mschapv2.ts';
 import { DeviceInput } from '../src/directory/model.ts';
 import { makeCa, makeCsr, serverCertificate } from '../test/helpers/pki.ts';
 import { freeRadiusVersion, startFreeRadius } from './freeradius.ts';
-import { choiceOption, fillStore, freeUdpPort, median, meter, option, startGatehouse, tempDir, writeGatehouseConfig, µs } from './harness.ts';
+import { choiceOption, fillStore, freeUdpPort, median, meter, option, ROOT, startGatehouse, tempDir, track, writeGatehouseConfig, µs } from './harness.ts';
 import type { Benchmark } from './run.ts';
 
 const run = promisify(execFile);
@@ -80,6 +90,12 @@ const CREDENTIALS: Record<Method, string> = {
   peap: 'the network password Gatehouse generated (Gatehouse: stored encrypted with the keyring; FreeRADIUS: its NT-Password)',
   tls: 'device certificates (EC P-256) from the Gatehouse device CA; FreeRADIUS trusts that CA with its CRL (check_crl)',
 };
+const FLOOR_CREDENTIALS: Partial<Record<Method, string>> = {
+  ttls: 'the floor verifies argon2id m=8 MiB t=1 p=1 hashes of the same passwords, held in memory, through Gatehouse\'s hashing slots',
+  tls: 'the floor accepts what its TLS context verified: the chain to the device CA with the CA\'s CRL loaded (OpenSSL CRL_CHECK and CRL_CHECK_ALL)',
+};
+/** The argon2id parameters Gatehouse verifies in `eap-ttls` (its schema's cheapest), for the floor's hashes. */
+const FLOOR_ARGON2 = { algorithm: 2 as never, memoryCost: 8192, timeCost: 1, parallelism: 1 };
 
 interface Servers {
   dir: string;
@@ -311,63 +327,115 @@ function servers(): Promise<Servers> {
     process.stderr.write(`  ${USERS} people with a bcrypt-4 password, a network password and a device certificate each ...\n`);
     const hashes = await Promise.all(Array.from({ length: USERS }, (_, i) => bcrypt.hash(passwordOf(i), 4)));
     const gatehouse = await startGatehouseEap(dir, hashes);
+    // For the floor (bench/eap-floor.ts), beside the server certificate and key.
+    writeFileSync(join(dir, 'device-ca.pem'), gatehouse.deviceCa);
+    writeFileSync(join(dir, 'device-crl.pem'), gatehouse.crl);
     const freeradius = await startFreeRadiusEap(dir, hashes, gatehouse.networkPasswords, { ca: gatehouse.deviceCa, crl: gatehouse.crl });
     return { dir, gatehouse: { port: gatehouse.port, pid: gatehouse.pid }, freeradius };
   })();
   return ready;
 }
 
+/**
+ * The floor's set-up (bench/eap-floor.ts): the server certificate and key and the device CA and CRL
+ * servers() wrote, and the same passwords as argon2id hashes with Gatehouse's parameters; made once.
+ */
+let floorSetup: Promise<string> | undefined;
+function floorFile(dir: string): Promise<string> {
+  floorSetup ??= (async () => {
+    process.stderr.write(`  ${USERS} argon2id hashes (m=8 MiB, t=1, p=1) for the floor ...\n`);
+    const hashes = await Promise.all(Array.from({ length: USERS }, (_, i) => argon2Hash(passwordOf(i), FLOOR_ARGON2)));
+    const file = join(dir, 'floor.json');
+    writeFileSync(file, JSON.stringify({
+      cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), deviceCa: join(dir, 'device-ca.pem'), crl: join(dir, 'device-crl.pem'),
+      hashes: Object.fromEntries(hashes.map((h, i) => [username(i), h])),
+    }));
+    return file;
+  })();
+  return floorSetup;
+}
+
+/** The floor as its own process (libuv's pool sized by it, as Gatehouse's), once it completes an EAP-TTLS authentication. */
+async function startFloor(dir: string): Promise<{ port: number; pid: number; child: ChildProcess }> {
+  const file = await floorFile(dir);
+  const port = await freeUdpPort();
+  const child = track(spawn(process.execPath, [join(ROOT, 'bench/eap-floor.ts'), String(port), SECRET, file], {
+    env: { ...process.env, UV_THREADPOOL_SIZE: '' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  }));
+  await waitForAnswer(dir, port, child, 'the EAP floor');
+  return { port, pid: child.pid!, child };
+}
+
+/** What a benchmark measures against FreeRADIUS: Gatehouse, or the floor (bench/eap-floor.ts). */
+type Subject = 'Gatehouse' | 'floor';
+
 interface Row {
   method: Method;
-  gatehouseMs: number;
+  subject: Subject;
+  subjectMs: number;
   freeradiusMs: number;
-  gatehouseCpuUs?: number;
+  subjectCpuUs?: number;
   freeradiusCpuUs?: number;
-  gatehouseThreads: string;
-  versions: { gatehouse: string; freeradius: string };
+  subjectThreads: string;
+  versions: { subject: string; freeradius: string };
   rounds: number;
 }
 const rows: Row[] = [];
 
-function eapBenchmark(method: Method): Benchmark {
+/** `method` against FreeRADIUS, with Gatehouse or (for 'ttls' and 'tls', the methods it serves) the floor as the subject. */
+function eapBenchmark(method: Method, subject: Subject = 'Gatehouse'): Benchmark {
   const m = METHODS[method];
   const batch = 4 * PARALLEL;
   let s: Servers | undefined;
-  const cpu = { gatehouse: meter(() => s?.gatehouse.pid), freeradius: meter(() => s?.freeradius.pid) };
-  const times = { gatehouse: [] as number[], freeradius: [] as number[] };
-  const versions = { gatehouse: new Set<string>(), freeradius: new Set<string>() };
+  /** The server measured: Gatehouse (started once for every benchmark), or the floor started for this one. */
+  let target: { port: number; pid: number } | undefined;
+  let floor: ChildProcess | undefined;
+  const cpu = { subject: meter(() => target?.pid), freeradius: meter(() => s?.freeradius.pid) };
+  const times = { subject: [] as number[], freeradius: [] as number[] };
+  const versions = { subject: new Set<string>(), freeradius: new Set<string>() };
   /** The runner's warm-up (n = 1) is not measured; its rounds (n = batch) are, in time and in the server's CPU. */
-  const side = async (which: 'gatehouse' | 'freeradius', n: number) => {
-    const work = () => load(s!.dir, method, s![which].port, n, versions[which]);
+  const side = async (which: 'subject' | 'freeradius', n: number) => {
+    const port = which === 'subject' ? target!.port : s!.freeradius.port;
+    const work = () => load(s!.dir, method, port, n, versions[which]);
     if (n !== batch) return work();
     const start = process.hrtime.bigint();
     await cpu[which].run(n, work);
     times[which].push(Number(process.hrtime.bigint() - start) / 1e6 / n);
   };
+  const floorWhat = method === 'tls' ? 'TLS + the CA and CRL check only' : 'TLS + argon2id verify only';
   return {
-    name: `radius ${m.name} (TLS ${m.tls}, eapol_test, ${PARALLEL} at once)`,
+    name: `radius ${m.name}${subject === 'floor' ? `, floor: ${floorWhat}` : ''} (TLS ${m.tls}, eapol_test, ${PARALLEL} at once)`,
     reference: `FreeRADIUS 3.2, same certificate and people (${m.freeradius})`,
     batch,
-    goal: { maxRatio: 1.0, text: `${m.what}/s >= FreeRADIUS` },
+    ...(subject === 'Gatehouse' ? { goal: { maxRatio: 1.0, text: `${m.what}/s >= FreeRADIUS` } } : {}),
     async setup() {
       s = await servers();
+      if (subject === 'floor') {
+        const started = await startFloor(s.dir);
+        floor = started.child;
+        target = started;
+      } else {
+        target = s.gatehouse;
+      }
       // Steady state: every Gatehouse user rehashed to argon2id (TTLS), both TLS engines warm.
-      if (method === 'ttls') await load(s.dir, method, s.gatehouse.port, USERS, undefined, (k) => k);
-      await load(s.dir, method, s.gatehouse.port, Math.max(PARALLEL, WARMUP));
+      if (method === 'ttls' && subject === 'Gatehouse') await load(s.dir, method, target.port, USERS, undefined, (k) => k);
+      await load(s.dir, method, target.port, Math.max(PARALLEL, WARMUP));
       await load(s.dir, method, s.freeradius.port, Math.max(PARALLEL, WARMUP));
     },
-    subject: (n) => side('gatehouse', n),
+    subject: (n) => side('subject', n),
     baseline: (n) => side('freeradius', n),
     async teardown() {
-      if (!times.gatehouse.length || !times.freeradius.length) return;
+      floor?.kill();
+      if (!times.subject.length || !times.freeradius.length) return;
       const row: Row = {
-        method, gatehouseMs: median(times.gatehouse), freeradiusMs: median(times.freeradius),
-        gatehouseCpuUs: cpu.gatehouse.perOp(), freeradiusCpuUs: cpu.freeradius.perOp(), gatehouseThreads: cpu.gatehouse.byThread(),
-        versions: { gatehouse: [...versions.gatehouse].join(', '), freeradius: [...versions.freeradius].join(', ') },
-        rounds: times.gatehouse.length,
+        method, subject, subjectMs: median(times.subject), freeradiusMs: median(times.freeradius),
+        subjectCpuUs: cpu.subject.perOp(), freeradiusCpuUs: cpu.freeradius.perOp(), subjectThreads: cpu.subject.byThread(),
+        versions: { subject: [...versions.subject].join(', '), freeradius: [...versions.freeradius].join(', ') },
+        rounds: times.subject.length,
       };
       rows.push(row);
-      process.stderr.write(`  server CPU per ${m.what} authentication: Gatehouse ${µs(row.gatehouseCpuUs)} (${row.gatehouseThreads}), FreeRADIUS ${µs(row.freeradiusCpuUs)}\n`);
+      process.stderr.write(`  server CPU per ${m.what} authentication: ${subject} ${µs(row.subjectCpuUs)} (${row.subjectThreads}), FreeRADIUS ${µs(row.freeradiusCpuUs)}\n`);
     },
   };
 }
@@ -378,23 +446,25 @@ process.on('beforeExit', () => {
   if (printed || !rows.length) return;
   printed = true;
   const rate = (ms: number) => (1000 / ms).toFixed(1);
+  const method = (r: Row) => `${METHODS[r.method].what}${r.subject === 'floor' ? ', floor' : ''}`;
   const lines = [
     '',
-    `EAP over RADIUS, Gatehouse against ${freeRadiusVersion() ?? 'FreeRADIUS'} (for docs/performance.md): ${USERS} people, ${PARALLEL} eapol_test at once, medians of ${rows[0]!.rounds} interleaved rounds of ${4 * PARALLEL} authentications, Node.js ${process.versions.node}; CPU = the server process's, per authentication (/proc).`,
+    `EAP over RADIUS, Gatehouse and the floor (bench/eap-floor.ts) against ${freeRadiusVersion() ?? 'FreeRADIUS'} (for docs/performance.md): ${USERS} people, ${PARALLEL} eapol_test at once, medians of ${rows[0]!.rounds} interleaved rounds of ${4 * PARALLEL} authentications, Node.js ${process.versions.node}; CPU = the server process's, per authentication (/proc).`,
     '',
-    '| method | TLS | Gatehouse | FreeRADIUS | Gatehouse ÷ FreeRADIUS, auth/s | CPU per auth, Gatehouse ÷ FreeRADIUS | goal |',
+    '| method | TLS | Gatehouse (or the floor) | FreeRADIUS | ÷ FreeRADIUS, auth/s | CPU per auth ÷ FreeRADIUS | goal |',
     '|---|---|---|---|---|---|---|',
     ...rows.map((r) => {
-      const ratio = r.freeradiusMs / r.gatehouseMs;
-      const tls = r.versions.gatehouse === r.versions.freeradius ? r.versions.gatehouse : `${r.versions.gatehouse} / ${r.versions.freeradius}`;
-      const cpu = r.gatehouseCpuUs !== undefined && r.freeradiusCpuUs ? `${(r.gatehouseCpuUs / r.freeradiusCpuUs).toFixed(1)}×` : 'n/a';
-      return `| ${METHODS[r.method].what} | ${tls.replaceAll('TLSv', '')} | ${rate(r.gatehouseMs)}/s (${µs(r.gatehouseCpuUs)} CPU) | ${rate(r.freeradiusMs)}/s (${µs(r.freeradiusCpuUs)} CPU) | ${ratio.toFixed(2)}× | ${cpu} | ≥ 1.0: ${ratio >= 1 ? 'met' : 'not met'} |`;
+      const ratio = r.freeradiusMs / r.subjectMs;
+      const tls = r.versions.subject === r.versions.freeradius ? r.versions.subject : `${r.versions.subject} / ${r.versions.freeradius}`;
+      const cpu = r.subjectCpuUs !== undefined && r.freeradiusCpuUs ? `${(r.subjectCpuUs / r.freeradiusCpuUs).toFixed(1)}×` : 'n/a';
+      const goal = r.subject === 'floor' ? 'reference' : `≥ 1.0: ${ratio >= 1 ? 'met' : 'not met'}`;
+      return `| ${method(r)} | ${tls.replaceAll('TLSv', '')} | ${rate(r.subjectMs)}/s (${µs(r.subjectCpuUs)} CPU) | ${rate(r.freeradiusMs)}/s (${µs(r.freeradiusCpuUs)} CPU) | ${ratio.toFixed(2)}× | ${cpu} | ${goal} |`;
     }),
     '',
-    ...rows.map((r) => `${METHODS[r.method].what}: ${CREDENTIALS[r.method]}. Gatehouse's CPU by thread: ${r.gatehouseThreads || 'n/a'}.`),
+    ...rows.map((r) => `${method(r)}: ${(r.subject === 'floor' ? FLOOR_CREDENTIALS : CREDENTIALS)[r.method]}. ${r.subject === 'floor' ? 'The floor' : 'Gatehouse'}'s CPU by thread: ${r.subjectThreads || 'n/a'}.`),
     '',
   ];
   process.stdout.write(lines.join('\n'));
 });
 
-export const benchmarks: Benchmark[] = [eapBenchmark('ttls'), eapBenchmark('peap'), eapBenchmark('tls')];
+export const benchmarks: Benchmark[] = [eapBenchmark('ttls'), eapBenchmark('ttls', 'floor'), eapBenchmark('peap'), eapBenchmark('tls'), eapBenchmark('tls', 'floor')];
