@@ -12,6 +12,7 @@ import * as networkSessions from './20261203_006_network_sessions.ts';
 import * as networkPasswords from './20261203_007_network_passwords.ts';
 import * as networkSessionCertificate from './20261203_008_network_session_certificate.ts';
 import * as networkSessionDeviceIndex from './20261203_009_network_session_device_index.ts';
+import * as auditIndexes from './20261204_010_audit_indexes.ts';
 
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
   { name: '20261123_001_directory', migration: directory },
@@ -23,4 +24,5 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261203_007_network_passwords', migration: networkPasswords },
   { name: '20261203_008_network_session_certificate', migration: networkSessionCertificate },
   { name: '20261203_009_network_session_device_index', migration: networkSessionDeviceIndex },
+  { name: '20261204_010_audit_indexes', migration: auditIndexes },
 ];

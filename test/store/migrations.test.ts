@@ -80,4 +80,25 @@ describe.each(backends)('data migrations ($name)', (backend) => {
     await undo(s, '20261203_009_network_session_device_index');
     expect(await indexed()).toBe(false);
   });
+
+  it('20261204_010: audit_events keeps the indexes its queries use (time, type, request_id) and drops outcome, actor_id and target_id; back on the way down', async () => {
+    const s = await storeBefore('20261204_010_audit_indexes');
+    const indexed = async () => {
+      if (backend.name === 'sqlite') {
+        const list = (await s.knex.raw("pragma index_list('audit_events')")) as Array<{ name: string; origin: string }>;
+        return list.filter((i) => i.origin === 'c').map((i) => i.name).sort();
+      }
+      const { rows } = (await s.knex.raw("select indexname from pg_indexes where tablename = 'audit_events' and indexname <> 'audit_events_pkey'")) as { rows: Array<{ indexname: string }> };
+      return rows.map((r) => r.indexname).sort();
+    };
+    const before = ['audit_events_actor_id_index', 'audit_events_outcome_index', 'audit_events_request_id_index', 'audit_events_target_id_index', 'audit_events_time_index', 'audit_events_type_index'];
+    expect(await indexed()).toEqual(before);
+    await s.directory.audit.append({ time: new Date().toISOString(), type: 'authn.password', actor: { type: 'user', id: 'u1', name: 'alice' }, outcome: 'failure', reasons: [], details: {} });
+    await s.migrate();
+    expect(await indexed()).toEqual(['audit_events_request_id_index', 'audit_events_time_index', 'audit_events_type_index']);
+    // The filters those indexes served still answer.
+    expect((await s.directory.audit.query({ outcome: 'failure', user: 'alice' })).items).toHaveLength(1);
+    await undo(s, '20261204_010_audit_indexes');
+    expect(await indexed()).toEqual(before);
+  });
 });
