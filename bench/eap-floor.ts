@@ -188,3 +188,5 @@ socket.on('message', (datagram, rinfo) => {
   void answer(packet).then(reply, () => reply(failure(0)));
 });
 socket.bind(Number(port), '127.0.0.1');
+// Stopped by the benchmark with SIGTERM when profiled (bench/harness.ts spawnScript): exit, so Node writes the profile.
+process.on('SIGTERM', () => process.exit(0));

@@ -45,7 +45,7 @@
  * server (the floor too) before the rounds (default 256). `BENCH_ROUNDS=1` for a smoke run. After the runner's table, a table for
  * docs/performance.md (rates, ratio, CPU per authentication, the TLS version eapol_test reported).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,7 +58,7 @@ import { ntPasswordHash } from '../src/credentials/mschapv2.ts';
 import { DeviceInput } from '../src/directory/model.ts';
 import { makeCa, makeCsr, serverCertificate } from '../test/helpers/pki.ts';
 import { freeRadiusVersion, startFreeRadius } from './freeradius.ts';
-import { choiceOption, fillStore, freeUdpPort, median, meter, option, ROOT, startGatehouse, tempDir, track, writeGatehouseConfig, µs } from './harness.ts';
+import { choiceOption, fillStore, freeUdpPort, median, meter, option, spawnScript, startGatehouse, tempDir, writeGatehouseConfig, µs } from './harness.ts';
 import type { Benchmark } from './run.ts';
 
 const run = promisify(execFile);
@@ -359,10 +359,7 @@ function floorFile(dir: string): Promise<string> {
 async function startFloor(dir: string): Promise<{ port: number; pid: number; child: ChildProcess }> {
   const file = await floorFile(dir);
   const port = await freeUdpPort();
-  const child = track(spawn(process.execPath, [join(ROOT, 'bench/eap-floor.ts'), String(port), SECRET, file], {
-    env: { ...process.env, UV_THREADPOOL_SIZE: '' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  }));
+  const child = spawnScript('bench/eap-floor.ts', [String(port), SECRET, file], { ...process.env, UV_THREADPOOL_SIZE: '' });
   await waitForAnswer(dir, port, child, 'the EAP floor');
   return { port, pid: child.pid!, child };
 }

@@ -84,6 +84,19 @@ export function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
+/**
+ * A Node.js script of the benchmarks (a floor server) as its own process, tracked; with
+ * `BENCH_CPU_PROFILE=<dir>` it runs under `--cpu-prof` like Gatehouse (startGatehouse) and is
+ * stopped with SIGTERM, on which the script must exit (so that Node writes the profile).
+ */
+export function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const profileDir = process.env.BENCH_CPU_PROFILE;
+  const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = track(spawn(process.execPath, [...profile, join(ROOT, script), ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
+  if (profileDir) profiled.add(child);
+  return child;
+}
+
 /** A new directory under the system's temporary directory, removed when this process exits. */
 export function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

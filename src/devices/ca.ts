@@ -81,7 +81,23 @@ interface LoadedCa {
   signingKey: webcrypto.CryptoKey;
   signingAlgorithm: SigningAlgorithm;
   publicKey: KeyObject;
+  /**
+   * Certificates this CA was found to have signed, by the SHA-256 of the octets presented (a DER
+   * certificate presented again, at every EAP-TLS or mTLS sign-in of a device, is not parsed and
+   * its signature not verified again: the same octets give the same answer). Only certificates
+   * that verified are kept, so nothing a stranger presents takes a place; at most
+   * MAX_VERIFIED, the oldest out first.
+   */
+  verified: Map<string, Verified>;
 }
+
+/** What identify() needs of a certificate whose signature verified: its fingerprint and validity. */
+interface Verified {
+  fingerprint: string;
+  validFrom: Date;
+  validTo: Date;
+}
+const MAX_VERIFIED = 10_000;
 
 /** The CSR problem named by a stable code, the JSON path of the field and a sentence for people. */
 function refusal(code: string, message: string): ValidationError {
@@ -349,21 +365,31 @@ export class DeviceAuthority {
   /** The device a presented certificate (DER or PEM) belongs to, or why it does not identify one. */
   async identify(certificate: Buffer | string, now: Date = this.clock()): Promise<Identification> {
     const ca = this.loaded();
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(certificate);
-    } catch {
-      return { ok: false, reason: 'malformed' };
+    const presented = typeof certificate === 'string' ? undefined : fingerprintOf(certificate);
+    let checked = presented === undefined ? undefined : ca.verified.get(presented);
+    if (!checked) {
+      let cert: X509Certificate;
+      try {
+        cert = new X509Certificate(certificate);
+      } catch {
+        return { ok: false, reason: 'malformed' };
+      }
+      const fingerprint = fingerprintOf(cert.raw);
+      // The signature, checked against our key: a certificate from another CA with the same names
+      // (or a recorded fingerprint on a forged certificate) never passes.
+      if (!cert.checkIssued(ca.node) || !safeVerify(cert, ca.publicKey)) return { ok: false, reason: 'not_issued_by_us', fingerprint };
+      checked = { fingerprint, validFrom: cert.validFromDate, validTo: cert.validToDate };
+      if (presented !== undefined) {
+        if (ca.verified.size >= MAX_VERIFIED) ca.verified.delete(ca.verified.keys().next().value!);
+        ca.verified.set(presented, checked);
+      }
     }
-    const fingerprint = fingerprintOf(cert.raw);
-    // The signature, checked against our key: a certificate from another CA with the same names
-    // (or a recorded fingerprint on a forged certificate) never passes.
-    if (!cert.checkIssued(ca.node) || !safeVerify(cert, ca.publicKey)) return { ok: false, reason: 'not_issued_by_us', fingerprint };
+    const { fingerprint } = checked;
     const record = await this.dir.pki.findCertificateByFingerprint(fingerprint);
     if (!record) return { ok: false, reason: 'unknown', fingerprint };
     if (record.revokedAt) return { ok: false, reason: 'revoked', certificate: record, fingerprint };
-    if (now < cert.validFromDate) return { ok: false, reason: 'not_yet_valid', certificate: record, fingerprint };
-    if (now > cert.validToDate) return { ok: false, reason: 'expired', certificate: record, fingerprint };
+    if (now < checked.validFrom) return { ok: false, reason: 'not_yet_valid', certificate: record, fingerprint };
+    if (now > checked.validTo) return { ok: false, reason: 'expired', certificate: record, fingerprint };
     try {
       return { ok: true, device: await this.dir.devices.get(record.deviceId), certificate: record };
     } catch (err) {
@@ -492,7 +518,7 @@ async function loadAuthority(pem: string, keyPem: string): Promise<LoadedCa> {
   } else {
     throw new Error(`the device CA key is of unsupported type ${key.asymmetricKeyType}`);
   }
-  return { pem: cert.toString('pem'), der: Buffer.from(node.raw), node, cert, signingKey, signingAlgorithm, publicKey: node.publicKey };
+  return { pem: cert.toString('pem'), der: Buffer.from(node.raw), node, cert, signingKey, signingAlgorithm, publicKey: node.publicKey, verified: new Map() };
 }
 
 const generateKeys = promisify(generateKeyPair) as unknown as (

@@ -6,7 +6,7 @@
  * test/interop/device-pki.test.ts (it needs the openssl tool).
  */
 import { X509Certificate, createHash, createPrivateKey, randomBytes, type webcrypto } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   DeviceCa, DeviceCertificateList, DeviceCompliance, DeviceToken, IssuedCertificate, IssuedPkcs12, getDeviceCa, getDeviceCertificate, getDeviceCompliance,
   issueDeviceCertificate, issueDevicePkcs12, issueDeviceToken, listDeviceCertificates, revokeDeviceCertificate, revokeDeviceTokens, type DeviceAdminEnv,
@@ -184,6 +184,28 @@ describe.each(backends)('device trust ($name)', (backend) => {
       const crl = new x509.X509Crl(await devices.authority.crlPem());
       expect(crl.findRevoked(issued.record.serial)).not.toBeNull();
       expect(await crl.verify({ publicKey: new x509.X509Certificate(devices.authority.certificatePem) })).toBe(true);
+    });
+
+    it('verifies a DER certificate presented again only once, and still checks its record, revocation and validity each time', async () => {
+      const issued = await devices.authority.issueFromCsr(ADMIN, laptop.id, (await makeCsr()).csrPem);
+      const der = Buffer.from(new X509Certificate(issued.certificatePem).raw);
+      const verify = vi.spyOn(X509Certificate.prototype, 'verify');
+      try {
+        for (let i = 0; i < 3; i++) expect(await devices.authority.identify(der)).toMatchObject({ ok: true, device: { id: laptop.id } });
+        expect(verify).toHaveBeenCalledTimes(1);
+        // Other octets are verified on their own: the same certificate with its signature altered is refused.
+        const altered = Buffer.from(der);
+        altered[altered.length - 2]! ^= 0x01;
+        expect(await devices.authority.identify(altered)).toMatchObject({ ok: false });
+        expect(await devices.authority.identify(der)).toMatchObject({ ok: true });
+        // What the store says and the clock are asked every time.
+        const in2Years = new Date(Date.now() + 2 * 365 * 86_400_000);
+        expect(await devices.authority.identify(der, in2Years)).toMatchObject({ ok: false, reason: 'expired' });
+        await devices.authority.revoke(ADMIN, issued.record.serial);
+        expect(await devices.authority.identify(der)).toMatchObject({ ok: false, reason: 'revoked' });
+      } finally {
+        verify.mockRestore();
+      }
     });
 
     it("refuses a foreign CA's certificate with the same names, even if its fingerprint were recorded", async () => {
