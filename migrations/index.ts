@@ -13,6 +13,7 @@ import * as networkPasswords from './20261203_007_network_passwords.ts';
 import * as networkSessionCertificate from './20261203_008_network_session_certificate.ts';
 import * as networkSessionDeviceIndex from './20261203_009_network_session_device_index.ts';
 import * as auditIndexes from './20261204_010_audit_indexes.ts';
+import * as kvPartialIndexes from './20261204_011_kv_partial_indexes.ts';
 
 export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration }> = [
   { name: '20261123_001_directory', migration: directory },
@@ -25,4 +26,5 @@ export const migrations: ReadonlyArray<{ name: string; migration: Knex.Migration
   { name: '20261203_008_network_session_certificate', migration: networkSessionCertificate },
   { name: '20261203_009_network_session_device_index', migration: networkSessionDeviceIndex },
   { name: '20261204_010_audit_indexes', migration: auditIndexes },
+  { name: '20261204_011_kv_partial_indexes', migration: kvPartialIndexes },
 ];

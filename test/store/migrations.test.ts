@@ -101,4 +101,35 @@ describe.each(backends)('data migrations ($name)', (backend) => {
     await undo(s, '20261204_010_audit_indexes');
     expect(await indexed()).toEqual(before);
   });
+
+  it('20261204_011: kv indexes subject and grp only where set, and the tagged reads still use them; whole again on the way down', async () => {
+    const s = await storeBefore('20261204_011_kv_partial_indexes');
+    const definitions = async () => {
+      if (backend.name === 'sqlite') {
+        const rows = (await s.knex.raw("select sql from sqlite_master where tbl_name = 'kv' and type = 'index' and sql is not null")) as Array<{ sql: string }>;
+        return rows.map((r) => r.sql.replaceAll('`', '').toLowerCase()).filter((d) => /subject|grp/.test(d)).sort();
+      }
+      const { rows } = (await s.knex.raw("select indexdef from pg_indexes where tablename = 'kv'")) as { rows: Array<{ indexdef: string }> };
+      return rows.map((r) => r.indexdef.toLowerCase()).filter((d) => /subject|grp/.test(d)).sort();
+    };
+    expect((await definitions()).some((d) => d.includes('not null'))).toBe(false);
+    await s.ttl.put('session:a', { n: 1 }, 600, { subject: 'u1', group: 'g1' });
+    await s.ttl.put('throttle:x', { n: 2 }, 600);
+    await s.migrate();
+    const partial = await definitions();
+    expect(partial).toHaveLength(2);
+    for (const d of partial) expect(d).toMatch(/\(?(subject|grp)\)? is not null\)?$/);
+    expect(await s.ttl.listTagged({ subject: 'u1' }, 'session:')).toHaveLength(1);
+    if (backend.name === 'sqlite') {
+      for (const [column, index] of [['subject', 'kv_subject_index'], ['grp', 'kv_grp_index']] as const) {
+        const plan = (await s.knex.raw(`explain query plan select key from kv where ${column} = ? and expires_at > ?`, ['u1', 0])) as Array<{ detail: string }>;
+        expect(plan.map((p) => p.detail).join()).toContain(`INDEX ${index}`);
+      }
+    }
+    expect(await s.ttl.deleteTagged({ group: 'g1' })).toBe(1);
+    expect(await s.ttl.get('throttle:x')).toEqual({ n: 2 });
+    await undo(s, '20261204_011_kv_partial_indexes');
+    expect((await definitions()).some((d) => d.includes('not null'))).toBe(false);
+    expect(await definitions()).toHaveLength(2);
+  });
 });
