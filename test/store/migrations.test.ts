@@ -32,6 +32,14 @@ describe.each(backends)('data migrations ($name)', (backend) => {
     while ((await applied()).includes(name)) await s.knex.migrate.down();
   }
 
+  /** The indexes of `table` a migration made (not the primary key's), by name, with their definitions in lower case. */
+  async function indexes(s: KnexStore, table: string): Promise<Array<{ name: string; definition: string }>> {
+    const found = backend.name === 'sqlite'
+      ? ((await s.knex.raw("select name, sql as definition from sqlite_master where tbl_name = ? and type = 'index' and sql is not null", [table])) as Array<{ name: string; definition: string }>)
+      : ((await s.knex.raw("select indexname as name, indexdef as definition from pg_indexes where tablename = ? and indexname <> ?", [table, `${table}_pkey`])) as { rows: Array<{ name: string; definition: string }> }).rows;
+    return found.map((i) => ({ name: i.name, definition: i.definition.replaceAll('`', '').toLowerCase() })).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
   it('20261124_005: removes the OpenID Connect entries keyed by raw ids, and nothing else', async () => {
     const s = await storeBefore('20261124_005_oidc_hashed_ids');
     await s.ttl.put('oidc:RefreshToken:raw-refresh-token', { p: { jti: 'raw-refresh-token' } }, 600, { group: 'grant-1' });
@@ -62,14 +70,7 @@ describe.each(backends)('data migrations ($name)', (backend) => {
 
   it('20261203_009: a device\'s live sessions are found through an index, not by reading the table; gone again on the way down', async () => {
     const s = await storeBefore('20261203_009_network_session_device_index');
-    const indexed = async () => {
-      if (backend.name === 'sqlite') {
-        const list = (await s.knex.raw("pragma index_list('network_sessions')")) as Array<{ name: string }>;
-        return list.some((i) => i.name === 'network_sessions_device_id_live_index');
-      }
-      const { rows } = (await s.knex.raw("select indexdef from pg_indexes where tablename = 'network_sessions'")) as { rows: Array<{ indexdef: string }> };
-      return rows.some((r) => /\(device_id, live\)/.test(r.indexdef));
-    };
+    const indexed = async () => (await indexes(s, 'network_sessions')).some((i) => i.name === 'network_sessions_device_id_live_index');
     expect(await indexed()).toBe(false);
     await s.migrate();
     expect(await indexed()).toBe(true);
@@ -83,14 +84,7 @@ describe.each(backends)('data migrations ($name)', (backend) => {
 
   it('20261204_010: audit_events keeps the indexes its queries use (time, type, request_id) and drops outcome, actor_id and target_id; back on the way down', async () => {
     const s = await storeBefore('20261204_010_audit_indexes');
-    const indexed = async () => {
-      if (backend.name === 'sqlite') {
-        const list = (await s.knex.raw("pragma index_list('audit_events')")) as Array<{ name: string; origin: string }>;
-        return list.filter((i) => i.origin === 'c').map((i) => i.name).sort();
-      }
-      const { rows } = (await s.knex.raw("select indexname from pg_indexes where tablename = 'audit_events' and indexname <> 'audit_events_pkey'")) as { rows: Array<{ indexname: string }> };
-      return rows.map((r) => r.indexname).sort();
-    };
+    const indexed = async () => (await indexes(s, 'audit_events')).map((i) => i.name);
     const before = ['audit_events_actor_id_index', 'audit_events_outcome_index', 'audit_events_request_id_index', 'audit_events_target_id_index', 'audit_events_time_index', 'audit_events_type_index'];
     expect(await indexed()).toEqual(before);
     await s.directory.audit.append({ time: new Date().toISOString(), type: 'authn.password', actor: { type: 'user', id: 'u1', name: 'alice' }, outcome: 'failure', reasons: [], details: {} });
@@ -104,14 +98,7 @@ describe.each(backends)('data migrations ($name)', (backend) => {
 
   it('20261204_011: kv indexes subject and grp only where set, and the tagged reads still use them; whole again on the way down', async () => {
     const s = await storeBefore('20261204_011_kv_partial_indexes');
-    const definitions = async () => {
-      if (backend.name === 'sqlite') {
-        const rows = (await s.knex.raw("select sql from sqlite_master where tbl_name = 'kv' and type = 'index' and sql is not null")) as Array<{ sql: string }>;
-        return rows.map((r) => r.sql.replaceAll('`', '').toLowerCase()).filter((d) => /subject|grp/.test(d)).sort();
-      }
-      const { rows } = (await s.knex.raw("select indexdef from pg_indexes where tablename = 'kv'")) as { rows: Array<{ indexdef: string }> };
-      return rows.map((r) => r.indexdef.toLowerCase()).filter((d) => /subject|grp/.test(d)).sort();
-    };
+    const definitions = async () => (await indexes(s, 'kv')).map((i) => i.definition).filter((d) => /subject|grp/.test(d));
     expect((await definitions()).some((d) => d.includes('not null'))).toBe(false);
     await s.ttl.put('session:a', { n: 1 }, 600, { subject: 'u1', group: 'g1' });
     await s.ttl.put('throttle:x', { n: 2 }, 600);
