@@ -46,6 +46,7 @@ const { EAP_CODE, EAP_TYPE, eapFromAttributes, eapToAttributes, encodeEap, nakTy
 const { FLAG_START, Reassembler, fragment, isAck, parseTlsFrame } = await import('../protocols/radius/eap/tls-fragments.ts');
 const { TlsSession, mppeKeys } = await import('../protocols/radius/eap/tls-session.ts');
 const { afterHandshake } = await import('../protocols/radius/eap/eap-tls.ts');
+const { fragmentSizeFor } = await import('../protocols/radius/eap/handler.ts');
 const { decodeAvps, innerPap } = await import('../protocols/radius/eap/ttls-avp.ts');
 
 const [port, secret, file] = process.argv.slice(2);
@@ -60,11 +61,8 @@ const server = { cert: pem(setup.cert), key: pem(setup.key), minVersion: 'TLSv1.
 const tunnelContext = createSecureContext(server);
 const deviceContext = createSecureContext({ ...server, ca: pem(setup.deviceCa), crl: pem(setup.crl) });
 
-/** As handler.ts's mtuFor: radius.eap.fragmentSize (1024 by default), or the NAS's Framed-MTU less the EAPOL header when smaller. */
-const mtuFor = (packet: Packet) => {
-  const framed = attributeValue(packet, 12);
-  return Math.max(128, Math.min(1024, framed?.length === 4 ? framed.readUInt32BE(0) - 4 : Infinity));
-};
+/** As the handler cuts its flights: radius.eap.fragmentSize's default (1024), or the NAS's Framed-MTU less the EAPOL header when smaller. */
+const mtuFor = (packet: Packet) => fragmentSizeFor(packet, 1024);
 
 interface Conversation {
   method: 'ttls' | 'tls';

@@ -40,13 +40,13 @@ export class AccessViewCache {
   /** Moves at every local change: a read begun under an older epoch is not installed. */
   #epoch = 0;
   #reading: Promise<AccessView> | undefined;
-  readonly #unsubscribe: () => void;
 
   constructor(dir: DirectoryStore, auditor: Pick<Auditor, 'onEvent'>, options: { refreshMs?: number; maxAgeMs?: number } = {}) {
     this.#dir = dir;
     this.#refreshMs = options.refreshMs ?? 500;
     this.#maxAgeMs = options.maxAgeMs ?? 1000;
-    this.#unsubscribe = auditor.onEvent((event) => {
+    // As long as the core that holds it: the auditor and the view go together.
+    auditor.onEvent((event) => {
       if (CHANGES.some((prefix) => event.type.startsWith(prefix))) this.invalidate();
     });
   }
@@ -66,10 +66,6 @@ export class AccessViewCache {
     this.#epoch++;
     this.#view = undefined;
     this.#reading = undefined;
-  }
-
-  close(): void {
-    this.#unsubscribe();
   }
 
   private read(): Promise<AccessView> {

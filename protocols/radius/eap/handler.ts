@@ -50,6 +50,13 @@ const EAPOL_HEADER = 4;
 const MIN_FRAGMENT = 128;
 /** EAP-TTLS version 0 (RFC 5281 §9.1). */
 const TTLS_VERSION = 0;
+
+/** The largest TLS fragment to send in answer to `packet`: `configured` (radius.eap.fragmentSize), or the NAS's Framed-MTU less the EAPOL header when smaller; never under 128. */
+export function fragmentSizeFor(packet: Packet, configured: number): number {
+  const framed = attributeValue(packet, FRAMED_MTU);
+  const nas = framed?.length === 4 ? framed.readUInt32BE(0) - EAPOL_HEADER : Infinity;
+  return Math.max(MIN_FRAGMENT, Math.min(configured, nas));
+}
 /** The EAP type of each TLS-based method. */
 const TYPE_OF: Record<TlsMethod, number> = { ttls: EAP_TYPE.Ttls, tls: EAP_TYPE.Tls, peap: EAP_TYPE.Peap };
 
@@ -133,11 +140,7 @@ export function createEap(deps: EapHandlerDeps): Eap {
   /** A TLS frame (flags + data, from `fragment`) as the next Access-Challenge. */
   const sendFrame = (conversation: Conversation, frame: Buffer): AccessReply => challenge(conversation, frame[0]!, frame.subarray(1));
 
-  function mtuFor(packet: Packet): number {
-    const framed = attributeValue(packet, FRAMED_MTU);
-    const nas = framed?.length === 4 ? framed.readUInt32BE(0) - EAPOL_HEADER : Infinity;
-    return Math.max(MIN_FRAGMENT, Math.min(config.fragmentSize, nas));
-  }
+  const mtuFor = (packet: Packet): number => fragmentSizeFor(packet, config.fragmentSize);
 
   async function continueTls(conversation: Conversation, eap: EapMessage, ctx: { packet: Packet; peer: RadiusPeer; nasAddress: string }): Promise<AccessReply> {
     const frame = parseTlsFrame(eap.data);
